@@ -1,0 +1,109 @@
+"""The live DAG of one workflow run: which task runs may start now, and what cascades from an event.
+
+Kept in memory by the scheduler (it is the only writer of task-run states), so a finished task costs
+O(its downstream) work instead of re-reading the whole run. Pure: no clock, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from trigflow.domain.policies import Decision, decide
+from trigflow.domain.states import (
+    TASK_TERMINAL,
+    RunEvent,
+    TaskEvent,
+    TaskState,
+    rollup,
+    task_transition,
+)
+
+
+@dataclass(slots=True)
+class Node:
+    exec_id: str  # task-run ExecutionId
+    task_id: str
+    state: TaskState
+    upstream: tuple[str, ...]  # task ids inside this run
+    policy: str = "ALL_SUCCESS"
+    deps_met: bool = False  # DependenceFinishedTime recorded
+    downstream: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One state change the caller must persist (and act on, for DISPATCH)."""
+
+    exec_id: str
+    task_id: str
+    event: TaskEvent
+    before: TaskState
+    after: TaskState
+
+
+class RunGraph:
+    """Task runs of one workflow run, indexed by task id."""
+
+    def __init__(self, run_id: str, nodes: Iterable[Node]) -> None:
+        self.run_id = run_id
+        self.nodes: dict[str, Node] = {n.task_id: n for n in nodes}
+        self.by_exec: dict[str, Node] = {n.exec_id: n for n in self.nodes.values()}
+        for n in self.nodes.values():
+            # Edges to tasks outside the run (partial runs) are dropped: decisions.md Q-R3.
+            n.upstream = tuple(u for u in n.upstream if u in self.nodes)
+            for u in n.upstream:
+                self.nodes[u].downstream.append(n.task_id)
+
+    def apply(self, exec_id: str, event: TaskEvent) -> list[Change]:
+        """Apply one event to a task run and cascade the dependency decisions it causes.
+
+        Returns every change in order (the event's own change first); an empty list means the
+        event was refused (e.g. a late exit of an already killed task) and nothing changed.
+        """
+        node = self.by_exec.get(exec_id)
+        if node is None:
+            return []
+        t = task_transition(node.state, event)
+        if not t.accepted:
+            return []
+        node.state = t.after
+        changes = [Change(exec_id, node.task_id, event, t.before, t.after)]
+        if t.after in TASK_TERMINAL:
+            changes.extend(self._cascade(node.downstream))
+        return changes
+
+    def ready(self) -> list[Node]:
+        """Pending task runs whose dependencies pass now (to be dispatched)."""
+        out = []
+        for n in self.nodes.values():
+            if n.state == TaskState.PENDING and self._decision(n) == Decision.RUN:
+                out.append(n)
+        return out
+
+    def initial_changes(self) -> list[Change]:
+        """Decisions that hold before anything runs (e.g. a run resumed after a restart)."""
+        return self._cascade([n.task_id for n in self.nodes.values() if n.state == TaskState.PENDING])
+
+    def rollup(self) -> RunEvent | None:
+        return rollup([n.state for n in self.nodes.values()])
+
+    def _decision(self, n: Node) -> Decision:
+        return decide(n.policy, [self.nodes[u].state for u in n.upstream])
+
+    def _cascade(self, start: list[str]) -> list[Change]:
+        changes: list[Change] = []
+        todo = list(start)
+        while todo:
+            n = self.nodes[todo.pop()]
+            if n.state != TaskState.PENDING:
+                continue
+            d = self._decision(n)
+            event = {Decision.SKIP: TaskEvent.SKIP, Decision.UPSTREAM_FAILED: TaskEvent.UPSTREAM_FAIL}.get(d)
+            if event is None:
+                continue
+            t = task_transition(n.state, event)
+            n.state = t.after
+            changes.append(Change(n.exec_id, n.task_id, event, t.before, t.after))
+            todo.extend(n.downstream)
+        return changes

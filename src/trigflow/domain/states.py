@@ -1,0 +1,131 @@
+"""The one place that defines run and task-run states and every legal transition between them.
+
+State values are the wire strings, so nothing has to translate them. Transitions are a table of
+(state, event) -> new state; an event that the table does not allow is *refused as data*
+(`Transition.accepted is False`) rather than raised, because refusals are normal in a concurrent
+engine: a process can exit just after the user killed its run, and that late exit must change
+nothing. Callers decide whether a refusal is an error (an API request) or noise (a late executor event).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+
+class TaskState(StrEnum):
+    """Task-run states. `UPSTREAM_FAILED` and `KILLED` are ours (decisions.md Q-T1, Q-K1)."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+    SKIP = "SKIP"
+    UPSTREAM_FAILED = "UPSTREAM_FAILED"
+    KILLED = "KILLED"
+
+
+class RunState(StrEnum):
+    """Workflow-run states: `SKIPED` is WeData's spelling; `PENDING` is documented, never emitted (Q-S1)."""
+
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+    SKIPED = "SKIPED"
+    KILLED = "KILLED"
+
+
+class TaskEvent(StrEnum):
+    DISPATCH = "dispatch"  # handed to an executor; the process is starting
+    EXIT_OK = "exit_ok"  # process exited 0
+    EXIT_FAIL = "exit_fail"  # process exited non-zero or was killed by a signal it did not ask for
+    LAUNCH_FAIL = "launch_fail"  # the process could not even be started (bad interpreter, cwd, ...)
+    LOST = "lost"  # the process vanished without us seeing its exit (server crash/restart)
+    SKIP = "skip"  # the dependency policy decided not to run it
+    UPSTREAM_FAIL = "upstream_fail"  # the dependency policy decided it cannot run because upstream failed
+    KILL = "kill"  # the user (or a parent run) stopped it
+
+
+class RunEvent(StrEnum):
+    START = "start"  # first task run dispatched
+    FINISH_OK = "finish_ok"  # every task run terminal, none failed
+    FINISH_FAIL = "finish_fail"  # every task run terminal, at least one failed-like
+    KILL = "kill"
+    SKIP = "skip"  # concurrency limit reached with queueing off, or queued too long (issue: run semantics)
+
+
+TASK_TERMINAL: frozenset[TaskState] = frozenset(
+    {TaskState.SUCCESS, TaskState.FAILED, TaskState.SKIP, TaskState.UPSTREAM_FAILED, TaskState.KILLED}
+)
+TASK_FAILED_LIKE: frozenset[TaskState] = frozenset({TaskState.FAILED, TaskState.UPSTREAM_FAILED})
+RUN_TERMINAL: frozenset[RunState] = frozenset(
+    {RunState.SUCCESS, RunState.FAILED, RunState.SKIPED, RunState.KILLED}
+)
+
+_T, _R = TaskState, RunState
+TASK_TRANSITIONS: dict[tuple[TaskState, TaskEvent], TaskState] = {
+    (_T.PENDING, TaskEvent.DISPATCH): _T.RUNNING,
+    (_T.PENDING, TaskEvent.LAUNCH_FAIL): _T.FAILED,
+    (_T.PENDING, TaskEvent.SKIP): _T.SKIP,
+    (_T.PENDING, TaskEvent.UPSTREAM_FAIL): _T.UPSTREAM_FAILED,
+    (_T.PENDING, TaskEvent.KILL): _T.KILLED,
+    (_T.RUNNING, TaskEvent.EXIT_OK): _T.SUCCESS,
+    (_T.RUNNING, TaskEvent.EXIT_FAIL): _T.FAILED,
+    (_T.RUNNING, TaskEvent.LAUNCH_FAIL): _T.FAILED,
+    (_T.RUNNING, TaskEvent.LOST): _T.FAILED,
+    (_T.RUNNING, TaskEvent.KILL): _T.KILLED,
+}
+
+RUN_TRANSITIONS: dict[tuple[RunState, RunEvent], RunState] = {
+    (_R.QUEUED, RunEvent.START): _R.RUNNING,
+    (_R.QUEUED, RunEvent.FINISH_OK): _R.SUCCESS,  # e.g. every selected task was skipped
+    (_R.QUEUED, RunEvent.FINISH_FAIL): _R.FAILED,  # e.g. every task failed to launch
+    (_R.QUEUED, RunEvent.KILL): _R.KILLED,
+    (_R.QUEUED, RunEvent.SKIP): _R.SKIPED,
+    (_R.RUNNING, RunEvent.FINISH_OK): _R.SUCCESS,
+    (_R.RUNNING, RunEvent.FINISH_FAIL): _R.FAILED,
+    (_R.RUNNING, RunEvent.KILL): _R.KILLED,
+}
+
+
+S = TypeVar("S", TaskState, RunState)
+
+
+@dataclass(frozen=True, slots=True)
+class Transition(Generic[S]):
+    """Outcome of offering an event to a state: the new state, or a refusal with a reason."""
+
+    before: S
+    after: S
+    accepted: bool
+    reason: str | None = None
+
+
+def task_transition(state: TaskState, event: TaskEvent) -> Transition[TaskState]:
+    after = TASK_TRANSITIONS.get((state, event))
+    if after is None:
+        return Transition(state, state, False, f"task run in state {state} cannot take event {event}")
+    return Transition(state, after, True)
+
+
+def run_transition(state: RunState, event: RunEvent) -> Transition[RunState]:
+    after = RUN_TRANSITIONS.get((state, event))
+    if after is None:
+        return Transition(state, state, False, f"workflow run in state {state} cannot take event {event}")
+    return Transition(state, after, True)
+
+
+def rollup(task_states: list[TaskState]) -> RunEvent | None:
+    """The run's final event once every task run is terminal (decisions.md Q-R1), else None.
+
+    Any failed-like task fails the run; skipped tasks do not; no task at all is a success.
+    """
+    if any(s not in TASK_TERMINAL for s in task_states):
+        return None
+    if any(s in TASK_FAILED_LIKE for s in task_states):
+        return RunEvent.FINISH_FAIL
+    if any(s == TaskState.KILLED for s in task_states):
+        return RunEvent.KILL
+    return RunEvent.FINISH_OK

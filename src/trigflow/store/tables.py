@@ -1,0 +1,197 @@
+"""Table definitions: the one description of the schema, shared by the store and Alembic migrations.
+
+Times are epoch milliseconds (BIGINT) because the wire speaks epoch-ms strings; JSON columns hold
+the request-shaped configuration we must echo back verbatim.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+S = sa.String
+MS = sa.BigInteger
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("secret_id", S(64), primary_key=True),
+    sa.Column("secret_key", S(128), nullable=False),
+    sa.Column("uin", S(32), nullable=False),
+    sa.Column("name", S(128), nullable=False, server_default=""),
+    sa.Column("is_admin", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_ms", MS, nullable=False),
+    sa.Column("revoked_ms", MS),
+)
+
+projects = sa.Table(
+    "projects",
+    metadata,
+    sa.Column("project_id", S(32), primary_key=True),
+    sa.Column("project_name", S(200), nullable=False, unique=True),
+    sa.Column("display_name", S(200)),
+    sa.Column("description", sa.Text),
+    sa.Column("creator_uin", S(32)),
+    sa.Column("owner_uin", S(32)),
+    sa.Column("status", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("project_model", S(32)),
+    sa.Column("schedule_mode", S(32), nullable=False, server_default="workflow"),
+    sa.Column("create_ms", MS, nullable=False),
+)
+
+folders = sa.Table(
+    "folders",
+    metadata,
+    sa.Column("folder_id", S(64), primary_key=True),
+    sa.Column("project_id", S(32), nullable=False),
+    sa.Column("path", S(1000), nullable=False),
+    sa.Column("name", S(200), nullable=False),
+    sa.Column("create_ms", MS, nullable=False),
+    sa.UniqueConstraint("project_id", "path", name="uq_folders_project_path"),
+)
+
+workflows = sa.Table(
+    "workflows",
+    metadata,
+    sa.Column("workflow_id", S(64), primary_key=True),
+    sa.Column("project_id", S(32), nullable=False, index=True),
+    sa.Column("name", S(200), nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("folder_id", S(64), nullable=False),
+    sa.Column("folder_path", S(1000), nullable=False),
+    sa.Column("owner_uin", S(32)),
+    sa.Column("create_user_uin", S(32)),
+    sa.Column("execute_user_uin", S(32)),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("general_task_params", sa.JSON, nullable=False),
+    sa.Column("trigger_configs", sa.JSON, nullable=False),
+    sa.Column("run_config", sa.JSON, nullable=False),
+    sa.Column("scheduler_status", S(16)),
+    sa.Column("trigger_mode", S(32)),
+    sa.Column("bundle_id", S(200)),
+    sa.Column("bundle_info", sa.Text),
+    sa.Column("version_id", S(64), nullable=False),
+    sa.Column("create_ms", MS, nullable=False),
+    sa.Column("update_ms", MS, nullable=False),
+    sa.UniqueConstraint("project_id", "folder_id", "name", name="uq_workflows_name"),
+)
+
+tasks = sa.Table(
+    "tasks",
+    metadata,
+    sa.Column("task_id", S(32), primary_key=True),
+    sa.Column("project_id", S(32), nullable=False, index=True),
+    sa.Column("workflow_id", S(64), nullable=False, index=True),
+    sa.Column("name", S(200), nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("task_type_id", sa.Integer, nullable=False),
+    sa.Column("owner_uin", S(32)),
+    sa.Column("create_user_uin", S(32)),
+    sa.Column("update_user_uin", S(32)),
+    sa.Column("folder_path", S(1000)),
+    sa.Column("config", sa.JSON, nullable=False),
+    sa.Column("scheduler", sa.JSON, nullable=False),
+    sa.Column("upstream", sa.JSON, nullable=False),
+    sa.Column("status", S(16), nullable=False, server_default="N"),
+    sa.Column("version_no", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("submit_version_no", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("submitted_version_id", S(80)),
+    sa.Column("create_ms", MS, nullable=False),
+    sa.Column("update_ms", MS, nullable=False),
+    sa.UniqueConstraint("workflow_id", "name", name="uq_tasks_name"),
+)
+
+task_versions = sa.Table(
+    "task_versions",
+    metadata,
+    sa.Column("version_id", S(80), primary_key=True),
+    sa.Column("task_id", S(32), nullable=False, index=True),
+    sa.Column("kind", S(8), nullable=False),  # SAVE | SUBMIT
+    sa.Column("version_no", sa.Integer, nullable=False),
+    sa.Column("snapshot", sa.JSON, nullable=False),
+    sa.Column("remark", sa.Text),
+    sa.Column("creator_uin", S(32)),
+    sa.Column("create_ms", MS, nullable=False),
+)
+
+workflow_runs = sa.Table(
+    "workflow_runs",
+    metadata,
+    sa.Column("execution_id", S(64), primary_key=True),
+    sa.Column("project_id", S(32), nullable=False),
+    sa.Column("workflow_id", S(64), nullable=False, index=True),
+    sa.Column("workflow_name", S(200), nullable=False),
+    sa.Column("folder_id", S(64)),
+    sa.Column("folder_name", S(200)),
+    sa.Column("state", S(16), nullable=False, index=True),
+    sa.Column("error_code_str", sa.Text),
+    sa.Column("trigger_type", S(32), nullable=False),
+    sa.Column("trigger_id", S(64)),
+    sa.Column("cycle_type", S(32)),
+    sa.Column("params", sa.Text, nullable=False),  # WorkflowParams: JSON object string as on the wire
+    sa.Column("selected_task_ids", sa.JSON, nullable=False),
+    sa.Column("rerun_times", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("owner_uin", S(32)),
+    sa.Column("execute_user_uin", S(32)),
+    sa.Column("workflow_version_id", S(64)),
+    sa.Column("resource_group_id", S(64)),
+    sa.Column("parent_run_id", S(64)),
+    sa.Column("parent_task_exec_id", S(64)),
+    sa.Column("parent_task_name", S(200)),
+    sa.Column("create_ms", MS, nullable=False),
+    sa.Column("schedule_ms", MS, nullable=False),
+    sa.Column("queue_start_ms", MS),
+    sa.Column("pending_start_ms", MS),
+    sa.Column("start_ms", MS),
+    sa.Column("end_ms", MS),
+    sa.Column("update_ms", MS, nullable=False),
+    sa.Index("ix_workflow_runs_project_create", "project_id", "create_ms"),
+)
+
+task_runs = sa.Table(
+    "task_runs",
+    metadata,
+    sa.Column("execution_id", S(64), primary_key=True),
+    sa.Column("run_id", S(64), nullable=False, index=True),
+    sa.Column("project_id", S(32), nullable=False),
+    sa.Column("workflow_id", S(64), nullable=False),
+    sa.Column("task_id", S(32), nullable=False),
+    sa.Column("task_name", S(200), nullable=False),
+    sa.Column("task_type", S(32), nullable=False),
+    sa.Column("task_type_id", sa.Integer, nullable=False),
+    sa.Column("task_version_id", S(80)),
+    sa.Column("state", S(16), nullable=False),
+    sa.Column("error_code_str", sa.Text),
+    sa.Column("depend_on", sa.JSON, nullable=False),
+    sa.Column("policy", S(64), nullable=False),
+    sa.Column("spec", sa.JSON, nullable=False),  # what to execute, frozen from the submitted version
+    sa.Column("extensions", sa.Text, nullable=False),  # TaskTypeExtensions JSON string
+    sa.Column("run_params", sa.Text, nullable=False),
+    sa.Column("resource_group_id", S(64)),
+    sa.Column("owner_uin", S(32)),
+    sa.Column("execute_user_uin", S(32)),
+    sa.Column("trigger_type", S(32)),
+    sa.Column("cycle_type", S(32)),
+    sa.Column("timezone", S(64)),
+    sa.Column("folder_id", S(64)),
+    sa.Column("folder_name", S(200)),
+    sa.Column("workflow_name", S(200)),
+    sa.Column("job_id", S(32)),
+    sa.Column("retry_times", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("rerun_times", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("is_latest", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("pid", sa.Integer),
+    sa.Column("proc_start", S(32)),
+    sa.Column("log_path", sa.Text),
+    sa.Column("exit_code", sa.Integer),
+    sa.Column("create_ms", MS, nullable=False),
+    sa.Column("schedule_ms", MS, nullable=False),
+    sa.Column("deps_ms", MS),
+    sa.Column("issue_ms", MS),
+    sa.Column("start_ms", MS),
+    sa.Column("end_ms", MS),
+    sa.Column("update_ms", MS, nullable=False),
+    sa.Index("ix_task_runs_project_create", "project_id", "create_ms"),
+    sa.Index("ix_task_runs_state", "state"),
+)
