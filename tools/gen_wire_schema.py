@@ -135,6 +135,8 @@ def sdk_fields(name: str) -> list[tuple[str, str]]:
     types = dict(_TYPE_LINE.findall(cls.__init__.__doc__ or ""))
     out: list[tuple[str, str]] = []
     for attr in vars(cls()):
+        if attr == "_headers":  # request-header plumbing of AbstractModel, never a wire field
+            continue
         field = attr[1:] if attr.startswith("_") else attr
         if field not in types:
             raise SchemaConflict(f"{name}.{field}: no ':type' line in the SDK docstring")
@@ -184,8 +186,7 @@ def merge_field(model: str, name: str, sdk_type: str, cli_member: Mapping[str, A
         )
         if not compatible:
             raise SchemaConflict(
-                f"{model}.{name}: SDK says {sdk_type!r}, CLI says "
-                f"{cli_member['type']}/{cli_member['member']}"
+                f"{model}.{name}: SDK says {sdk_type!r}, CLI says {cli_member['type']}/{cli_member['member']}"
             )
         kind = cli_kind
         required = bool(cli_member.get("required", False))

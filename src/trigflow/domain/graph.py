@@ -73,6 +73,16 @@ class RunGraph:
             changes.extend(self._cascade(node.downstream))
         return changes
 
+    def kill_all(self) -> list[Change]:
+        """Stop every non-terminal task run at once; no dependency decisions cascade from a whole-run kill."""
+        changes = []
+        for n in self.nodes.values():
+            t = task_transition(n.state, TaskEvent.KILL)
+            if t.accepted:
+                n.state = t.after
+                changes.append(Change(n.exec_id, n.task_id, TaskEvent.KILL, t.before, t.after))
+        return changes
+
     def ready(self) -> list[Node]:
         """Pending task runs whose dependencies pass now (to be dispatched)."""
         out = []

@@ -1,0 +1,28 @@
+"""Workflow definition actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trigflow.api import shapes
+from trigflow.api.context import RequestContext
+from trigflow.api.registry import action
+from trigflow.service.common import page_of
+
+
+@action("CreateTriggerWorkflow")
+def create_trigger_workflow(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    return {"WorkflowId": ctx.services.catalog.create_workflow(ctx.caller, p)}
+
+
+@action("GetTriggerWorkflow")
+def get_trigger_workflow(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    return shapes.workflow_detail(ctx.services.catalog.get_workflow(p["ProjectId"], p["WorkflowId"]))
+
+
+@action("ListTriggerWorkflows")
+def list_trigger_workflows(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    # Design lists clamp PageSize up to 10 (api-notes Q6).
+    pg = page_of(p.get("PageNumber"), p.get("PageSize"), minimum=10)
+    rows, total = ctx.services.catalog.list_workflows(p, pg)
+    return shapes.page([shapes.workflow_info(r) for r in rows], total, pg.number, pg.size)

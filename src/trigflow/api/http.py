@@ -1,0 +1,216 @@
+"""The Tencent Cloud API 3.0 front door (protocol.md): one POST/GET endpoint at `/`, plus /healthz.
+
+Every answer, error or not, is HTTP 200 with `Content-Type: application/json` exactly (the Python
+SDK ignores errors under any other content type) and carries a fresh RequestId. Unexpected failures
+become `InternalError`, logged with their RequestId; a traceback never reaches the client.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from trigflow.api import wire
+from trigflow.api.context import RequestContext
+from trigflow.api.params import parse_json_body, split_v1_common, unflatten
+from trigflow.api.ratelimit import RateLimiter
+from trigflow.api.registry import load_all
+from trigflow.api.signing import verify_tc3, verify_v1
+from trigflow.app import Services
+from trigflow.domain.errors import (
+    ApiError,
+    AuthFailure,
+    InternalError,
+    InvalidAction,
+    InvalidParameter,
+    MissingParameter,
+    NoSuchVersion,
+    RequestLimitExceeded,
+    RequestSizeLimitExceeded,
+    UnsupportedProtocol,
+    UnsupportedRegion,
+)
+from trigflow.service.common import Caller
+from trigflow.service.keys import KeyInfo
+
+log = logging.getLogger("trigflow.api")
+
+VERSION = "2025-08-06"
+MAX_POST = 10 * 1024 * 1024
+MAX_GET = 32 * 1024
+KEY_CACHE_SECONDS = 2.0
+
+
+class FrontDoor:
+    """Parses, authenticates, rate-limits and dispatches one API request."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.settings = services.settings
+        self.actions = load_all()
+        self.limiter = RateLimiter(rate_per_second=self.settings.rate_limit_per_second)
+        self._keys: dict[str, tuple[float, KeyInfo | None]] = {}
+
+    async def __call__(self, request: Request) -> Response:
+        request_id = str(uuid.uuid4())
+        action = request.headers.get("x-tc-action", "")
+        try:
+            data_present, data = await self._handle(request, request_id)
+            body: dict[str, Any] = {"RequestId": request_id}
+            if data_present:
+                body = {"Data": data, "RequestId": request_id}
+        except ApiError as e:
+            body = {"Error": {"Code": e.code, "Message": e.message}, "RequestId": request_id}
+        except Exception:
+            log.exception("InternalError in %s, RequestId %s", action or "request", request_id)
+            err = InternalError(f"internal error; quote RequestId {request_id} to the operator")
+            body = {"Error": {"Code": err.code, "Message": err.message}, "RequestId": request_id}
+        payload = json.dumps({"Response": body}, ensure_ascii=False, separators=(",", ":")).encode()
+        return Response(payload, status_code=200, headers={"Content-Type": "application/json"})
+
+    async def _handle(self, request: Request, request_id: str) -> tuple[bool, Any]:
+        method = request.method.upper()
+        if method not in ("GET", "POST"):
+            raise UnsupportedProtocol(f"HTTP method {method} is not supported; use POST or GET")
+        raw_query = request.scope.get("query_string", b"").decode("latin-1")
+        if method == "GET" and len(raw_query) > MAX_GET:
+            raise RequestSizeLimitExceeded("GET request query is larger than 32 KB")
+        body = await request.body()
+        if len(body) > MAX_POST:
+            raise RequestSizeLimitExceeded("request body is larger than 10 MB")
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        now = time.time()
+        if "authorization" in headers:
+            action, version, region = (
+                headers.get("x-tc-action", ""),
+                headers.get("x-tc-version", ""),
+                headers.get("x-tc-region", ""),
+            )
+            self._check_target(action, version)
+            secret_id = verify_tc3(
+                method=method,
+                raw_query=raw_query,
+                headers=headers,
+                body=body,
+                lookup_secret=self._secret,
+                now=now,
+                max_skew=self.settings.max_clock_skew_s,
+            )
+            ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+            if method == "POST":
+                if ctype == "application/json":
+                    params, from_query = parse_json_body(body), False
+                elif ctype == "application/x-www-form-urlencoded":
+                    params, from_query = (
+                        unflatten(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)),
+                        True,
+                    )
+                else:
+                    raise InvalidParameter(f"unsupported Content-Type {ctype!r}; send application/json")
+            else:
+                params, from_query = unflatten(parse_qsl(raw_query, keep_blank_values=True)), True
+            language = headers.get("x-tc-language", "zh-CN")
+        else:
+            source = body.decode("utf-8", "replace") if method == "POST" else raw_query
+            flat = dict(parse_qsl(source, keep_blank_values=True))
+            if "Signature" not in flat:
+                raise AuthFailure(
+                    "the request carries no Authorization header", code="AuthFailure.InvalidAuthorization"
+                )
+            common, rest = split_v1_common(flat)
+            action, version, region = common.get("Action", ""), common.get("Version", ""), common.get("Region", "")
+            self._check_target(action, version)
+            secret_id = verify_v1(
+                method=method,
+                host=headers.get("host", ""),
+                params=flat,
+                lookup_secret=self._secret,
+                now=now,
+                max_skew=self.settings.max_clock_skew_s,
+            )
+            params, from_query = unflatten(rest.items()), True
+            language = common.get("Language", "zh-CN")
+        if not region:
+            raise MissingParameter("the request is missing the Region (X-TC-Region header)")
+        if self.settings.regions and region not in self.settings.regions:
+            raise UnsupportedRegion(f"region {region} is not served by this endpoint")
+        if not self.limiter.allow(secret_id, action):
+            raise RequestLimitExceeded(
+                f"more than {self.settings.rate_limit_per_second:g} requests per second for {action}"
+            )
+        key = self._key(secret_id)
+        assert key is not None  # verified above
+        clean = wire.validate_request(
+            action, params, from_query=from_query, ignore_unknown=not self.settings.strict_unknown_parameters
+        )
+        ctx = RequestContext(
+            caller=Caller(secret_id, key.uin, key.is_admin),
+            services=self.services,
+            request_id=request_id,
+            language=language,
+            region=region,
+        )
+        handler = self.actions[action].handler
+        data = await run_in_threadpool(handler, ctx, clean)
+        model, _ = wire.response_data_model(action)
+        if model is None:
+            return False, None
+        return True, wire.render_response_data(action, data)
+
+    def _check_target(self, action: str, version: str) -> None:
+        if not action:
+            raise MissingParameter("the request is missing the Action (X-TC-Action header)")
+        if not version:
+            raise MissingParameter("the request is missing the Version (X-TC-Version header)")
+        if version != VERSION:
+            raise NoSuchVersion(f"version {version} is not supported; this endpoint serves {VERSION}")
+        if action not in self.actions:
+            raise InvalidAction(f"action {action} does not exist for version {VERSION}")
+
+    def _key(self, secret_id: str) -> KeyInfo | None:
+        now = time.monotonic()
+        hit = self._keys.get(secret_id)
+        if hit is not None and now - hit[0] < KEY_CACHE_SECONDS:
+            return hit[1]
+        key = self.services.keys.lookup(secret_id)
+        if len(self._keys) > 10_000:
+            self._keys.clear()
+        self._keys[secret_id] = (now, key)
+        return key
+
+    def _secret(self, secret_id: str) -> str | None:
+        key = self._key(secret_id)
+        return key.secret_key if key else None
+
+
+def create_app(services: Services) -> Starlette:
+    door = FrontDoor(services)
+
+    async def healthz(_: Request) -> Response:
+        sched = services.scheduler
+        payload = {
+            "status": "ok",
+            "scheduler_last_tick_ms": sched.last_tick_ms,
+            "live_runs": len(sched.execution.graphs),
+        }
+        return Response(json.dumps(payload), headers={"Content-Type": "application/json"})
+
+    async def api(request: Request) -> Response:
+        return await door(request)
+
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/", api, methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]),
+        ]
+    )

@@ -1,0 +1,253 @@
+"""Store rows -> wire dicts, with the SDK's field names and the real service's formats.
+
+`wire.render` later fills every undeclared field with null and type-checks the rest, so these
+functions only state what we know.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from trigflow.domain.states import RUN_TERMINAL, TASK_TERMINAL, RunState, TaskState
+from trigflow.domain.timefmt import CST, cost_seconds, ms_str, wall_time
+
+Row = Mapping[str, Any]
+
+# decisions.md Q-B1: label per task-run state, in display order.
+BIZ_LABELS: dict[str, tuple[str, str]] = {
+    "PENDING": ("等待资源", "Waiting for resources"),
+    "RUNNING": ("运行中", "Running"),
+    "SUCCESS": ("运行成功", "Succeeded"),
+    "FAILED": ("运行失败", "Failed"),
+    "UPSTREAM_FAILED": ("上游失败", "Upstream failed"),
+    "SKIP": ("跳过运行", "Skipped"),
+    "KILLED": ("已终止", "Killed"),
+}
+
+
+def page(items: list[Any], total: int, number: int, size: int) -> dict[str, Any]:
+    return {
+        "Items": items,
+        "TotalCount": total,
+        "PageNumber": number,
+        "PageSize": size,
+        "TotalPageNumber": (total + size - 1) // size if total else 0,
+    }
+
+
+def project(row: Row) -> dict[str, Any]:
+    status = int(row["status"])
+    return {
+        "ProjectId": row["project_id"],
+        "ProjectName": row["project_name"],
+        "DisplayName": row["display_name"],
+        "Description": row["description"],
+        "CreateTime": datetime.fromtimestamp(row["create_ms"] / 1000, tz=CST).isoformat(timespec="seconds"),
+        "CreatorUin": row["creator_uin"],
+        "ProjectOwnerUin": row["owner_uin"],
+        "Status": status,
+        "DisplayStatus": "ENABLED" if status == 1 else "UNABLED",
+        "ProjectModel": row["project_model"],
+        "WorkspaceExt": [{"Key": "scheduleMode", "Value": row["schedule_mode"]}],
+    }
+
+
+def workflow_detail(row: Row) -> dict[str, Any]:
+    return {
+        "WorkflowName": row["name"],
+        "OwnerUin": row["owner_uin"],
+        "CreateUserUin": row["create_user_uin"],
+        "WorkflowParams": [dict(p) for p in row["params"]],
+        "TriggerWorkflowSchedulerConfigurations": [dict(t) for t in row["trigger_configs"]],
+        "WorkflowDesc": row["description"],
+        "Path": (row["folder_path"].rstrip("/") + "/" + row["name"]),
+        "BundleId": row["bundle_id"],
+        "BundleInfo": row["bundle_info"],
+        "GeneralTaskParams": [dict(p) for p in row["general_task_params"]],
+        "SchedulerStatus": row["scheduler_status"],
+        "TriggerWorkflowRunConfiguration": dict(row["run_config"]),
+        "TriggerMode": row["trigger_mode"],
+        "ExecuteUserUin": row["execute_user_uin"],
+    }
+
+
+def workflow_info(row: Row) -> dict[str, Any]:
+    return {
+        "WorkflowId": row["workflow_id"],
+        "WorkflowName": row["name"],
+        "OwnerUin": row["owner_uin"],
+        "CreateTime": wall_time(row["create_ms"]),
+        "ModifyTime": wall_time(row["update_ms"]),
+        "UpdateUserUin": row["create_user_uin"],
+        "WorkflowDesc": row["description"],
+        "CreateUserUin": row["create_user_uin"],
+        "ExecuteUserUin": row["execute_user_uin"],
+    }
+
+
+def run_brief(run: Row, now_ms: int, app_id: str) -> dict[str, Any]:
+    """TriggerWorkflowRunBrief; cost times are whole seconds, computed live while a phase lasts (Q-X4)."""
+    state = run["state"]
+    terminal = state in RUN_TERMINAL
+    queue_end = run["pending_start_ms"]
+    pending_end = run["start_ms"] or (run["end_ms"] if terminal else None)
+    return {
+        "AppId": app_id,
+        "ProjectId": run["project_id"],
+        "WorkflowName": run["workflow_name"],
+        "WorkflowId": run["workflow_id"],
+        "ExecutionId": run["execution_id"],
+        "TriggerId": run["trigger_id"],
+        "TriggerType": run["trigger_type"],
+        "CreateTime": ms_str(run["create_ms"]),
+        "ScheduleTime": ms_str(run["schedule_ms"]),
+        "ExecutionStartTime": ms_str(run["start_ms"]),
+        "ExecutionEndTime": ms_str(run["end_ms"]),
+        "ExecutionCostTime": cost_seconds(run["start_ms"], run["end_ms"], now_ms),
+        "QueueCostTime": cost_seconds(run["queue_start_ms"], queue_end, now_ms),
+        "PendingCostTime": cost_seconds(run["pending_start_ms"], pending_end, now_ms),
+        "ExecutionState": state,
+        "ExecuteUserUin": run["execute_user_uin"],
+        "ExecuteUserName": None,
+        "ErrorCodeStr": run["error_code_str"],
+        "WorkflowParams": run["params"],
+        "WorkflowVersionId": run["workflow_version_id"],
+        "SupportRerun": terminal and run["parent_run_id"] is None,
+        "RerunTimes": run["rerun_times"],
+        "SelectedTaskIds": list(run["selected_task_ids"]),
+        "PendingStartTime": ms_str(run["pending_start_ms"]),
+        "QueueStartTime": ms_str(run["queue_start_ms"]),
+        "EndTime": ms_str(run["end_ms"]),
+        "FolderId": run["folder_id"],
+        "FolderName": run["folder_name"],
+        "PlannedSchedulingTime": None,
+        "CycleType": run["cycle_type"],
+        "UserNameInCharge": None,
+        "UserUinInCharge": run["owner_uin"],
+        "AssociatedEntityExist": True,
+        "ParentWorkflowExecutionId": run["parent_run_id"],
+        "ParentTaskExecutionId": run["parent_task_exec_id"],
+        "ParentTaskExecutionName": run["parent_task_name"],
+        "Privilege": "CAN_MANAGE",
+    }
+
+
+def _durations(tr: Row) -> tuple[str | None, str | None]:
+    """(WaitTime, ExecutionTime) in milliseconds as observed on the real service (Q-X4)."""
+    wait = str(tr["start_ms"] - tr["create_ms"]) if tr["start_ms"] is not None else None
+    run = str(tr["end_ms"] - tr["start_ms"]) if tr["start_ms"] is not None and tr["end_ms"] is not None else None
+    return wait, run
+
+
+def task_run_brief(tr: Row, run: Row | None, *, detail: bool) -> dict[str, Any]:
+    """TriggerTaskRunBrief. Inside GetTriggerWorkflowRun (`detail=False`) the run-level fields stay null,
+    as the seed shows; GetTriggerTaskRun fills them."""
+    wait, exec_time = _durations(tr)
+    state = tr["state"]
+    out = {
+        "ExecutionId": tr["execution_id"],
+        "ExecutionState": state,
+        "TaskExecutionState": state,
+        "ProjectId": tr["project_id"],
+        "WorkflowId": tr["workflow_id"],
+        "WorkflowExecutionId": tr["run_id"],
+        "TaskId": tr["task_id"],
+        "TaskName": tr["task_name"],
+        "TaskType": tr["task_type"],
+        "TaskTypeId": tr["task_type_id"],
+        "TaskVersionId": tr["task_version_id"],
+        "TriggerType": tr["trigger_type"],
+        "WaitTime": wait,
+        "ExecutionTime": exec_time,
+        "ResourceGroupId": tr["resource_group_id"],
+        "ExecuteUserUin": tr["execute_user_uin"],
+        "JobId": tr["job_id"],
+        "CreateTime": ms_str(tr["create_ms"]),
+        "UpdateTime": ms_str(tr["update_ms"]),
+        "DependenceFinishedTime": ms_str(tr["deps_ms"]),
+        "IssueTime": ms_str(tr["issue_ms"]),
+        "ExecutionStartTime": ms_str(tr["start_ms"]),
+        "ExecutionEndTime": ms_str(tr["end_ms"]),
+        "Timezone": tr["timezone"],
+        "DependOnList": list(tr["depend_on"]) or None,
+        "RunParams": tr["run_params"],
+        "TaskTypeExtensions": tr["extensions"],
+        "RetryTimes": tr["retry_times"],
+        "RerunTimes": tr["rerun_times"],
+        "IsLatestExecution": bool(tr["is_latest"]),
+        "ErrorCodeStr": tr["error_code_str"],
+        "CycleType": tr["cycle_type"],
+        "UserUinInCharge": tr["owner_uin"],
+        "FolderId": tr["folder_id"],
+        "FolderName": tr["folder_name"],
+    }
+    if detail:
+        out.update(
+            {
+                "TimeZone": tr["timezone"],
+                "ScheduleTime": ms_str(tr["schedule_ms"]),
+                "QueueStartTime": ms_str(tr["issue_ms"]),
+                "PendingStartTime": ms_str(tr["deps_ms"]),
+                "WorkflowName": tr["workflow_name"],
+                "ResourceGroup": tr["resource_group_id"],
+                "WorkflowParams": run["params"] if run else None,
+                "WorkflowExecutionState": run["state"] if run else None,
+                "SupportRerun": state in TASK_TERMINAL and bool(tr["is_latest"]),
+                "DependencyTriggerPolicy": tr["policy"],
+                "AssociatedEntityExist": True,
+                "ScheduleRunType": "0",
+                "Privilege": "CAN_MANAGE",
+                "ExecutionResult": _result(state),
+            }
+        )
+    return out
+
+
+def _result(state: str) -> str | None:
+    return {TaskState.SUCCESS.value: "success", TaskState.FAILED.value: "failed"}.get(state)
+
+
+def list_task_run_brief(tr: Row) -> dict[str, Any]:
+    wait, exec_time = _durations(tr)
+    return {
+        "ExecutionId": tr["execution_id"],
+        "WorkflowId": tr["workflow_id"],
+        "WorkflowExecutionId": tr["run_id"],
+        "TaskId": tr["task_id"],
+        "TriggerType": tr["trigger_type"],
+        "WaitTime": wait,
+        "ExecuteUserUin": tr["execute_user_uin"],
+        "ScheduleTime": ms_str(tr["schedule_ms"]),
+        "ExecutionStartTime": ms_str(tr["start_ms"]),
+        "ExecutionEndTime": ms_str(tr["end_ms"]),
+        "ExecutionTime": exec_time,
+        "RetryTimes": tr["retry_times"],
+        "ErrorCodeStr": tr["error_code_str"],
+        "TaskName": tr["task_name"],
+        "WorkflowName": tr["workflow_name"],
+        "RerunTimes": tr["rerun_times"],
+        "TaskExecutionState": tr["state"],
+        "IsLatestExecution": bool(tr["is_latest"]),
+    }
+
+
+def biz_states(task_runs: Sequence[Row], language: str) -> list[dict[str, Any]]:
+    english = language.lower().startswith("en")
+    counts: dict[str, int] = {}
+    for tr in task_runs:
+        counts[tr["state"]] = counts.get(tr["state"], 0) + 1
+    return [
+        {"LabelKey": state, "LabelValue": labels[1] if english else labels[0], "Count": counts[state]}
+        for state, labels in BIZ_LABELS.items()
+        if counts.get(state)
+    ]
+
+
+def params_json(params: Mapping[str, Any]) -> str:
+    return json.dumps(params, ensure_ascii=False)
+
+
+__all__ = ["RunState"]

@@ -1,0 +1,77 @@
+"""Composition: builds the database, services, scheduler and HTTP app from Settings.
+
+The CLI calls `build()`; tests and benchmarks start the real CLI process instead, so this module is
+the single place that knows every layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from trigflow.config import Settings
+from trigflow.domain import ids
+from trigflow.engine.scheduler import Scheduler
+from trigflow.service.catalog import Catalog
+from trigflow.service.common import Clock, wall_clock_ms
+from trigflow.service.keys import KeyInfo, Keys
+from trigflow.service.runs import Runs
+from trigflow.store.engine import Database
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    clock: Clock
+    keys: Keys
+    catalog: Catalog
+    runs: Runs
+    scheduler: Scheduler
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """What first start created, for the CLI to print (the secret only when it was just created)."""
+
+    project_id: str
+    admin: KeyInfo
+    key_created: bool
+
+
+def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.database_url)
+    db.migrate()
+    stamps = ids.StampAllocator()
+    scheduler = Scheduler(
+        db,
+        clock,
+        stamps,
+        settings.data_dir / "runs",
+        kill_grace_seconds=settings.kill_grace_seconds,
+        fallback_tick_seconds=settings.fallback_tick_seconds,
+    )
+    return Services(
+        settings=settings,
+        db=db,
+        clock=clock,
+        keys=Keys(db, clock),
+        catalog=Catalog(db, clock, stamps),
+        runs=Runs(db, clock, stamps, app_id=settings.app_id, timezone=settings.default_timezone),
+        scheduler=scheduler,
+    )
+
+
+def bootstrap(services: Services) -> Bootstrap:
+    """First start: an admin key and a default project; the env-var key pair is always made valid."""
+    sid, skey = services.settings.admin_secret_id, services.settings.admin_secret_key
+    created = False
+    if sid and skey:
+        admin = services.keys.ensure(sid, skey)
+    elif services.keys.count() == 0:
+        admin = services.keys.create("admin")
+        created = True
+    else:
+        admin = KeyInfo("", "", services.keys.admin_uin(), True, False)
+    project = services.catalog.ensure_default_project(admin.uin)
+    return Bootstrap(project["project_id"], admin, created)

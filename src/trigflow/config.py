@@ -1,0 +1,44 @@
+"""Frozen settings, built once by the CLI (the composition root) and passed down. Imports nothing of ours."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_REGIONS = (
+    "ap-guangzhou", "ap-shanghai", "ap-beijing", "ap-nanjing", "ap-chengdu", "ap-chongqing",
+    "ap-hongkong", "ap-singapore", "ap-bangkok", "ap-jakarta", "ap-seoul", "ap-tokyo", "ap-mumbai",
+    "na-siliconvalley", "na-ashburn", "na-toronto", "eu-frankfurt", "sa-saopaulo",
+    "ap-shanghai-fsi", "ap-shenzhen-fsi", "ap-beijing-fsi",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8090
+    data_dir: Path = field(default_factory=lambda: Path.home() / ".trigflow")
+    db_url: str | None = None  # default: SQLite file in data_dir
+    app_id: str = "1300000000"  # AppId shown on runs; a self-hosted install has one "account"
+    regions: tuple[str, ...] = DEFAULT_REGIONS  # empty tuple = accept any region
+    rate_limit_per_second: float = 20.0  # per action per key, like the real service
+    max_clock_skew_s: int = 300
+    kill_grace_seconds: float = 5.0
+    fallback_tick_seconds: float = 1.0  # the scheduler is event-driven; this only bounds missed wake-ups
+    strict_unknown_parameters: bool = True  # UnknownParameter like Tencent; False ignores unknown fields
+    admin_secret_id: str | None = None
+    admin_secret_key: str | None = None
+    default_timezone: str = "Asia/Shanghai"
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{self.data_dir / 'trigflow.db'}"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @staticmethod
+    def env_admin_pair() -> tuple[str | None, str | None]:
+        return os.environ.get("TRIGFLOW_SECRET_ID"), os.environ.get("TRIGFLOW_SECRET_KEY")

@@ -1,0 +1,119 @@
+"""The contract between the engine and whatever actually runs a task attempt.
+
+Executors are deliberately dumb: they start processes and report what happened to them, and they never
+touch the database. Keeping persistence out of here means the engine owns every state transition (one
+writer, one place to reason about retries and recovery), and an executor can be swapped (local, remote,
+container) without the store noticing.
+
+Events flow one way: `start()` returns the "started" event synchronously, because the caller must record
+the pid and its identity token before anything else can refer to the attempt; everything after that
+("exited", "lost") arrives asynchronously through the `on_event` callback passed to the executor's
+constructor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+EventKind = Literal["started", "exited", "lost"]
+
+
+class LaunchError(Exception):
+    """An attempt could not be started at all (command not found, cwd missing, log not writable...).
+
+    Raised synchronously by `Executor.start` so the engine can fail the attempt immediately with a
+    readable message instead of waiting for an exit event that will never come.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchSpec:
+    """Everything needed to start one attempt; the executor adds nothing implicit.
+
+    `env` is the *full* child environment (not a delta), so what ran is exactly what the engine decided
+    and recorded, independent of the server's own environment. `log_path` receives stdout and stderr,
+    appended, so a retried attempt reusing a path never destroys earlier evidence. When `script_path`
+    and `script_text` are both given the script is (re)written just before the spawn, which keeps the
+    file and the attempt in lock-step; `argv` is expected to reference it (e.g. `bash <script_path>`).
+    """
+
+    attempt_id: str
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    cwd: str
+    log_path: str
+    script_path: str | None = None
+    script_text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutorEvent:
+    """Something that happened to an attempt's process, as observed by the executor.
+
+    `proc_start` is an opaque identity token for `pid` (derived from the kernel's process start time),
+    stored next to the pid so that after a server restart a recycled pid is never mistaken for the
+    original process. `exit_code` follows the `subprocess` convention: >= 0 is a normal exit status,
+    negative means "killed by signal -N". `at_ms` is wall-clock epoch milliseconds, because it is
+    persisted and shown to users.
+    """
+
+    attempt_id: str
+    kind: EventKind
+    at_ms: int
+    pid: int | None = None
+    proc_start: str | None = None
+    exit_code: int | None = None
+    message: str | None = None
+
+
+EventCallback = Callable[[ExecutorEvent], None]
+"""Receives asynchronous events ("exited", "lost").
+
+It is invoked on the executor's own background thread, never on the caller's, and possibly *before*
+the `start()` call that launched the attempt has returned to its caller (a fast process can exit
+first). The callee is therefore responsible for thread safety and ordering; the intended pattern is to
+push the event onto the engine's queue and return immediately. It must not block for long: while it
+runs, no other exit of that executor is reported and no kill escalation fires. Exceptions it raises
+are logged and swallowed so that one bad event cannot stop exit detection for every other attempt.
+"""
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """What the engine needs from anything that runs attempts."""
+
+    def start(self, spec: LaunchSpec) -> ExecutorEvent:
+        """Start the attempt and return its "started" event (with pid and proc_start).
+
+        Raises `LaunchError` if nothing could be started; in that case no event is ever emitted for the
+        attempt. Exactly one terminal event ("exited" or "lost") follows a successful start, unless the
+        executor is shut down with `kill=False` first.
+        """
+        ...
+
+    def kill(self, attempt_id: str, grace_seconds: float) -> bool:
+        """Ask the attempt's whole process group to stop: SIGTERM now, SIGKILL after the grace period.
+
+        Returns at once (escalation is asynchronous); False if the attempt is unknown or already
+        reported as exited, so callers can tell "kill requested" from "nothing to kill".
+        """
+        ...
+
+    def running(self) -> set[str]:
+        """Attempt ids started and not yet reported as exited or lost (a snapshot)."""
+        ...
+
+    def shutdown(self, kill: bool, grace_seconds: float) -> None:
+        """Stop the executor.
+
+        With `kill=True` every running attempt is killed (with the given grace) and its exit reported
+        before this returns. With `kill=False` running processes are left alive and simply forgotten, so
+        a restarted server can adopt them through the pid/proc_start it recorded.
+        """
+        ...

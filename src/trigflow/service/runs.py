@@ -1,0 +1,378 @@
+"""Workflow runs: creating them from submitted task versions, and reading runs and task runs.
+
+Creating a run writes the run and *all* its task runs in one transaction (as WeData does: every task
+run exists, PENDING, from the start), so a crash right after the API answered loses nothing: the
+scheduler adopts any non-terminal run it finds.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shlex
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from trigflow.domain import ids
+from trigflow.domain.dag import topological_order
+from trigflow.domain.errors import FailedOperation, InvalidParameter, InvalidParameterValue, ResourceNotFound
+from trigflow.domain.states import RunState, TaskState
+from trigflow.domain.timefmt import parse_time_filter
+from trigflow.service.catalog import TASK_TYPES
+from trigflow.service.common import Caller, Clock, Page
+from trigflow.store import catalog as cq
+from trigflow.store import runs as rq
+from trigflow.store.engine import Database
+from trigflow.store.tables import task_runs, workflow_runs
+
+MANUAL = "Manual"  # decisions.md Q-TR2: the spelling seen in real data
+
+
+class Runs:
+    def __init__(
+        self, db: Database, clock: Clock, stamps: ids.StampAllocator, *, app_id: str, timezone: str
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.stamps = stamps
+        self.app_id = app_id
+        self.timezone = timezone
+
+    # --- create -----------------------------------------------------------------------------
+
+    def create_manual_run(self, caller: Caller, p: Mapping[str, Any]) -> str:
+        now = self.clock()
+        with self.db.write() as conn:
+            if cq.get_project(conn, p["ProjectId"]) is None:
+                raise ResourceNotFound(f"project {p['ProjectId']} does not exist")
+            wf = cq.get_workflow(conn, p["ProjectId"], p["WorkflowId"])
+            if wf is None:
+                raise ResourceNotFound(
+                    f"workflow {p['WorkflowId']} does not exist in project {p['ProjectId']}"
+                )
+            tasks = self._selected_tasks(conn, wf, p.get("TaskIds"))
+            versions = cq.get_versions(conn, [t["submitted_version_id"] for t in tasks])
+            params = {i["ParamKey"]: i.get("ParamValue") for i in wf["params"]}
+            for i, adv in enumerate(p.get("AdvancedParams") or []):
+                if not adv.get("ParamKey"):
+                    raise InvalidParameterValue(f"AdvancedParams.{i}.ParamKey must be a non-empty string")
+                params[adv["ParamKey"]] = adv.get("ParamValue")
+            run_id = ids.new_uuid()
+            folder_name = wf["folder_path"].rsplit("/", 1)[-1] or "/"
+            run = {
+                "execution_id": run_id,
+                "project_id": wf["project_id"],
+                "workflow_id": wf["workflow_id"],
+                "workflow_name": wf["name"],
+                "folder_id": wf["folder_id"],
+                "folder_name": folder_name,
+                "state": RunState.QUEUED.value,
+                "error_code_str": None,
+                "trigger_type": MANUAL,
+                "trigger_id": None,
+                "cycle_type": None,
+                "params": json.dumps(params, ensure_ascii=False),
+                "selected_task_ids": [t["task_id"] for t in tasks],
+                "rerun_times": 0,
+                "owner_uin": wf["owner_uin"],
+                "execute_user_uin": wf["execute_user_uin"] or caller.uin,
+                "workflow_version_id": wf["version_id"],
+                "resource_group_id": p.get("SchedulingResourceGroupId") or None,
+                "create_ms": now,
+                "schedule_ms": now,
+                "queue_start_ms": now,
+                "pending_start_ms": now,  # no concurrency limit yet: admitted at once
+                "update_ms": now,
+            }
+            rows = [
+                self._task_run_row(run, t, versions[t["submitted_version_id"]], params, now) for t in tasks
+            ]
+            rq.insert_run(conn, run, rows)
+        return run_id
+
+    def _selected_tasks(
+        self, conn: sa.Connection, wf: Mapping[str, Any], task_ids: Sequence[str] | None
+    ) -> list[dict[str, Any]]:
+        all_tasks = {t["task_id"]: t for t in cq.tasks_of_workflow(conn, wf["workflow_id"])}
+        if task_ids:
+            if len(set(task_ids)) != len(task_ids):
+                raise InvalidParameterValue("TaskIds contains duplicates")
+            missing = [t for t in task_ids if t not in all_tasks]
+            if missing:
+                raise InvalidParameterValue(
+                    f"TaskIds: tasks {missing} do not belong to workflow {wf['workflow_id']}"
+                )
+            unsubmitted = [t for t in task_ids if all_tasks[t]["submitted_version_id"] is None]
+            if unsubmitted:
+                raise InvalidParameterValue(
+                    f"TaskIds: tasks {unsubmitted} have never been submitted (SubmitTriggerTask)"
+                )
+            chosen = [all_tasks[t] for t in task_ids]
+        else:
+            chosen = [t for t in all_tasks.values() if t["submitted_version_id"] is not None]
+            if not chosen:
+                raise FailedOperation(
+                    f"workflow {wf['workflow_id']} has no submitted task; submit tasks with SubmitTriggerTask first"
+                )
+        return chosen
+
+    def _task_run_row(
+        self,
+        run: Mapping[str, Any],
+        task: Mapping[str, Any],
+        version: Mapping[str, Any],
+        params: Mapping[str, Any],
+        now: int,
+    ) -> dict[str, Any]:
+        snap = version["snapshot"]
+        sched = snap["scheduler"]
+        config = snap["config"]
+        type_id = int(snap["task_type_id"])
+        code = base64.b64decode(config.get("CodeContent") or "").decode("utf-8")
+        run_params = {
+            **params,
+            **{p["ParamKey"]: p.get("ParamValue") for p in config.get("TaskSchedulingParameterList") or []},
+        }
+        ext = {p["ParamKey"]: p.get("ParamValue") for p in config.get("TaskExtConfigurationList") or []}
+        extensions = {
+            "calendar_id": "",
+            "startupTime": "0",
+            "calendar_open": "",
+            "waitExecutionTotalTTL": str(sched.get("WaitExecutionTotalTTLMinute", -1)),
+            "calendar_name": "",
+            "executionTTLStrategy": "fail",
+            "waitExecutionTotalTTLStrategy": "fail",
+            "brokerIp": config.get("BrokerIp") or "any",
+            "pre_dependence_config": json.dumps(
+                {
+                    "configList": [
+                        {
+                            "taskId": u,
+                            "value": "CT",
+                            "pollingNullStrategy": "WAITING",
+                            "mainCyclicConfig": "CRONTAB",
+                        }
+                        for u in snap["upstream"]
+                    ]
+                }
+                if snap["upstream"]
+                else {}
+            ),
+            "runPriority": str(sched.get("RunPriorityType", 6)),
+            "extraInfo": json.dumps({"fromMapping": False}),
+            **{k: str(v) for k, v in ext.items()},
+        }
+        if type_id == 30:
+            extensions.setdefault("python_type", "python3")
+        spec = {"kind": TASK_TYPES[type_id], "code": code, "interpreter": _interpreter(type_id, ext)}
+        return {
+            "execution_id": ids.new_uuid(),
+            "run_id": run["execution_id"],
+            "project_id": run["project_id"],
+            "workflow_id": run["workflow_id"],
+            "task_id": task["task_id"],
+            "task_name": snap["name"],
+            "task_type": TASK_TYPES[type_id],
+            "task_type_id": type_id,
+            "task_version_id": version["version_id"],
+            "state": TaskState.PENDING.value,
+            "error_code_str": None,
+            "depend_on": list(snap["upstream"]),
+            "policy": sched.get("DependencyTriggerPolicy", "ALL_SUCCESS"),
+            "spec": spec,
+            "extensions": json.dumps(extensions, ensure_ascii=False),
+            "run_params": json.dumps(run_params, ensure_ascii=False),
+            "resource_group_id": run["resource_group_id"] or config.get("ResourceGroup") or None,
+            "owner_uin": snap.get("owner_uin") or run["owner_uin"],
+            "execute_user_uin": run["execute_user_uin"],
+            "trigger_type": run["trigger_type"],
+            "cycle_type": run["cycle_type"],
+            "timezone": self.timezone,
+            "folder_id": run["folder_id"],
+            "folder_name": run["folder_name"],
+            "workflow_name": run["workflow_name"],
+            "job_id": None,
+            "retry_times": 0,
+            "rerun_times": 0,
+            "is_latest": True,
+            "create_ms": now,
+            "schedule_ms": run["schedule_ms"],
+            "update_ms": now,
+        }
+
+    # --- read -------------------------------------------------------------------------------
+
+    def get_run(self, project_id: str, run_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        with self.db.read() as conn:
+            run = rq.get_run(conn, run_id, project_id)
+            if run is None:
+                raise ResourceNotFound(f"workflow run {run_id} does not exist in project {project_id}")
+            return run, rq.task_runs_of(conn, run_id)
+
+    def get_task_run(self, project_id: str, exec_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        with self.db.read() as conn:
+            tr = rq.get_task_run(conn, exec_id, project_id)
+            if tr is None:
+                raise ResourceNotFound(f"task run {exec_id} does not exist in project {project_id}")
+            run = rq.get_run(conn, tr["run_id"])
+            assert run is not None
+            return tr, run
+
+    def list_runs(
+        self,
+        project_id: str,
+        filters: Sequence[Mapping[str, Any]],
+        orders: Sequence[Mapping[str, Any]],
+        page: Page,
+    ) -> tuple[list[dict[str, Any]], int]:
+        c = workflow_runs.c
+        where: list[Any] = [c.project_id == project_id]
+        for i, f in enumerate(filters):
+            where.append(_run_filter(c, f, i))
+        order = _order(
+            orders, {"CreateTime": c.create_ms, "EndTime": c.end_ms, "ScheduleTime": c.schedule_ms}
+        ) or [c.create_ms.desc()]
+        with self.db.read() as conn:
+            if cq.get_project(conn, project_id) is None:
+                raise ResourceNotFound(f"project {project_id} does not exist")
+            return rq.page(
+                conn, workflow_runs, where, [*order, c.execution_id.desc()], page.offset, page.size
+            )
+
+    def list_task_runs(
+        self,
+        project_id: str,
+        filters: Sequence[Mapping[str, Any]],
+        orders: Sequence[Mapping[str, Any]],
+        page: Page,
+    ) -> tuple[list[dict[str, Any]], int]:
+        c = task_runs.c
+        where: list[Any] = [c.project_id == project_id]
+        for i, f in enumerate(filters):
+            where.append(_task_run_filter(c, f, i))
+        order = _order(
+            orders, {"CreateTime": c.create_ms, "EndTime": c.end_ms, "ScheduleTime": c.schedule_ms}
+        ) or [c.create_ms.desc()]
+        with self.db.read() as conn:
+            if cq.get_project(conn, project_id) is None:
+                raise ResourceNotFound(f"project {project_id} does not exist")
+            return rq.page(conn, task_runs, where, [*order, c.execution_id.desc()], page.offset, page.size)
+
+    def runs_to_kill(
+        self, project_id: str, workflow_id: str, p: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
+        """The workflow, the runs a Kill request names, and ids it names that do not exist."""
+        with self.db.read() as conn:
+            if cq.get_project(conn, project_id) is None:
+                raise ResourceNotFound(f"project {project_id} does not exist")
+            wf = cq.get_workflow(conn, project_id, workflow_id)
+            if wf is None:
+                raise ResourceNotFound(f"workflow {workflow_id} does not exist in project {project_id}")
+            wanted = p.get("WorkflowExecutionIdList") or []
+            if wanted:
+                found = {
+                    r["execution_id"]: r for r in rq.get_runs(conn, wanted) if r["workflow_id"] == workflow_id
+                }
+                return wf, [found[w] for w in wanted if w in found], [w for w in wanted if w not in found]
+            if p.get("All"):
+                states = [RunState.QUEUED.value, RunState.RUNNING.value]
+            elif p.get("Pending"):
+                states = [RunState.QUEUED.value]
+            else:
+                raise InvalidParameter("give WorkflowExecutionIdList, or set All or Pending to true")
+            return wf, rq.runs_in_states(conn, states, workflow_id), []
+
+
+def _interpreter(type_id: int, ext: Mapping[str, Any]) -> list[str]:
+    if type_id == 30:
+        wanted = str(ext.get("python_sub_version") or ext.get("python_type") or "python3")
+        return shlex.split(wanted) if wanted.startswith(("python", "/")) else ["python3"]
+    return ["bash"]
+
+
+def _values(f: Mapping[str, Any], i: int) -> list[str]:
+    vals = [v for v in f.get("Values") or [] if v is not None]
+    if not vals:
+        raise InvalidParameterValue(
+            f"Filters.{i}.Values must hold at least one value for filter {f.get('Name')!r}"
+        )
+    return [str(v) for v in vals]
+
+
+def _keyword(name_col: Any, id_col: Any, vals: list[str]) -> Any:
+    return sa.or_(*[sa.or_(sa.func.lower(name_col).like(f"%{v.lower()}%"), id_col == v) for v in vals])
+
+
+def _time_bound(col: Any, name: str, vals: list[str], i: int) -> Any:
+    t = parse_time_filter(vals[0], f"Filters.{i}.Values")
+    return col >= t if name.endswith("GreaterEqual") else col <= t
+
+
+def _unknown(kind: str, name: Any, allowed: Sequence[str], path: str) -> InvalidParameter:
+    return InvalidParameter(
+        f"{path}: unknown {kind} name {name!r}; supported: {', '.join(allowed)}",
+        code="InvalidParameter.InvalidFilterParameter",
+    )
+
+
+RUN_FILTERS = ("Keyword", "WorkflowId", "FolderId", "InChargeUin", "ExecuteUserUin", "ExecutionId",
+               "ScheduleTimeGreaterEqual", "ScheduleTimeLessEqual", "TriggerType", "ExecutionState")  # fmt: skip
+
+
+def _run_filter(c: Any, f: Mapping[str, Any], i: int) -> Any:
+    name = f.get("Name")
+    if name not in RUN_FILTERS:
+        raise _unknown("filter", name, RUN_FILTERS, f"Filters.{i}.Name")
+    vals = _values(f, i)
+    if name == "Keyword":
+        return _keyword(c.workflow_name, c.workflow_id, vals)
+    if name.startswith("ScheduleTime"):
+        return _time_bound(c.schedule_ms, name, vals, i)
+    if name == "TriggerType":  # accept the documented spelling too (api-notes §1.14)
+        vals = [MANUAL if v == "ManualTrigger" else v for v in vals]
+    col = {
+        "WorkflowId": c.workflow_id, "FolderId": c.folder_id, "InChargeUin": c.owner_uin,
+        "ExecuteUserUin": c.execute_user_uin, "ExecutionId": c.execution_id, "TriggerType": c.trigger_type,
+        "ExecutionState": c.state,
+    }[name]  # fmt: skip
+    return col.in_(vals)
+
+
+TASK_RUN_FILTERS = ("Keyword", "WorkflowId", "FolderId", "InChargeUin", "WorkflowExecutionId", "ExecutionId",
+                    "TaskId", "ScheduleTimeGreaterEqual", "ScheduleTimeLessEqual", "ExecutionState")  # fmt: skip
+
+
+def _task_run_filter(c: Any, f: Mapping[str, Any], i: int) -> Any:
+    name = f.get("Name")
+    if name not in TASK_RUN_FILTERS:
+        raise _unknown("filter", name, TASK_RUN_FILTERS, f"Filters.{i}.Name")
+    vals = _values(f, i)
+    if name == "Keyword":
+        return _keyword(c.task_name, c.task_id, vals)
+    if name.startswith("ScheduleTime"):
+        return _time_bound(c.schedule_ms, name, vals, i)
+    col = {
+        "WorkflowId": c.workflow_id, "FolderId": c.folder_id, "InChargeUin": c.owner_uin,
+        "WorkflowExecutionId": c.run_id, "ExecutionId": c.execution_id, "TaskId": c.task_id, "ExecutionState": c.state,
+    }[name]  # fmt: skip
+    return col.in_(vals)
+
+
+def _order(orders: Sequence[Mapping[str, Any]], cols: Mapping[str, Any]) -> list[Any]:
+    out = []
+    for i, o in enumerate(orders):
+        name = o.get("Name")
+        if name not in cols:
+            raise _unknown("order field", name, list(cols), f"OrderFields.{i}.Name")
+        direction = str(o.get("Direction") or "DESC").upper()
+        if direction not in ("ASC", "DESC"):
+            raise InvalidParameterValue(
+                f"OrderFields.{i}.Direction must be ASC or DESC, got {o.get('Direction')!r}"
+            )
+        out.append(cols[name].asc() if direction == "ASC" else cols[name].desc())
+    return out
+
+
+__all__ = ["MANUAL", "RUN_FILTERS", "TASK_RUN_FILTERS", "Runs", "topological_order"]

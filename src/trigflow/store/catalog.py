@@ -1,0 +1,205 @@
+"""Named queries for definitions: API keys, projects, folders, workflows, tasks and their versions.
+
+Functions receive an open connection and never commit: the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from trigflow.store.tables import api_keys, folders, projects, task_versions, tasks, workflows
+
+Row = dict[str, Any]
+
+
+def _one(conn: sa.Connection, stmt: sa.Select[Any]) -> Row | None:
+    r = conn.execute(stmt).mappings().first()
+    return dict(r) if r is not None else None
+
+
+def _all(conn: sa.Connection, stmt: sa.Select[Any]) -> list[Row]:
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+# --- API keys ---------------------------------------------------------------------------------
+
+
+def insert_key(conn: sa.Connection, row: Mapping[str, Any]) -> None:
+    conn.execute(api_keys.insert().values(**row))
+
+
+def get_key(conn: sa.Connection, secret_id: str) -> Row | None:
+    return _one(conn, sa.select(api_keys).where(api_keys.c.secret_id == secret_id))
+
+
+def list_keys(conn: sa.Connection) -> list[Row]:
+    return _all(conn, sa.select(api_keys).order_by(api_keys.c.created_ms))
+
+
+def revoke_key(conn: sa.Connection, secret_id: str, now_ms: int) -> bool:
+    res = conn.execute(
+        api_keys.update()
+        .where(api_keys.c.secret_id == secret_id, api_keys.c.revoked_ms.is_(None))
+        .values(revoked_ms=now_ms)
+    )
+    return res.rowcount > 0
+
+
+def set_key_secret(conn: sa.Connection, secret_id: str, secret_key: str) -> None:
+    conn.execute(
+        api_keys.update()
+        .where(api_keys.c.secret_id == secret_id)
+        .values(secret_key=secret_key, revoked_ms=None, is_admin=True)
+    )
+
+
+# --- projects and folders ---------------------------------------------------------------------
+
+
+def insert_project(conn: sa.Connection, row: Mapping[str, Any]) -> None:
+    conn.execute(projects.insert().values(**row))
+
+
+def get_project(conn: sa.Connection, project_id: str) -> Row | None:
+    return _one(conn, sa.select(projects).where(projects.c.project_id == project_id))
+
+
+def get_project_by_name(conn: sa.Connection, name: str) -> Row | None:
+    return _one(conn, sa.select(projects).where(projects.c.project_name == name))
+
+
+def list_projects(
+    conn: sa.Connection,
+    *,
+    ids: Sequence[str] | None,
+    name: str | None,
+    status: int | None,
+    model: str | None,
+    offset: int,
+    limit: int,
+) -> tuple[list[Row], int]:
+    conds: list[Any] = []
+    if ids:
+        conds.append(projects.c.project_id.in_(list(ids)))
+    if name:
+        like = f"%{name.lower()}%"
+        conds.append(
+            sa.or_(
+                sa.func.lower(projects.c.project_name).like(like),
+                sa.func.lower(projects.c.display_name).like(like),
+            )
+        )
+    if status is not None:
+        conds.append(projects.c.status == status)
+    if model:
+        conds.append(projects.c.project_model == model)
+    total = conn.execute(sa.select(sa.func.count()).select_from(projects).where(*conds)).scalar_one()
+    rows = _all(
+        conn,
+        sa.select(projects)
+        .where(*conds)
+        .order_by(projects.c.create_ms, projects.c.project_id)
+        .offset(offset)
+        .limit(limit),
+    )
+    return rows, total
+
+
+def first_project(conn: sa.Connection) -> Row | None:
+    return _one(conn, sa.select(projects).order_by(projects.c.create_ms).limit(1))
+
+
+def get_folder(conn: sa.Connection, project_id: str, path: str) -> Row | None:
+    return _one(conn, sa.select(folders).where(folders.c.project_id == project_id, folders.c.path == path))
+
+
+def insert_folder(conn: sa.Connection, row: Mapping[str, Any]) -> None:
+    conn.execute(folders.insert().values(**row))
+
+
+# --- workflows --------------------------------------------------------------------------------
+
+
+def insert_workflow(conn: sa.Connection, row: Mapping[str, Any]) -> None:
+    conn.execute(workflows.insert().values(**row))
+
+
+def get_workflow(conn: sa.Connection, project_id: str, workflow_id: str) -> Row | None:
+    return _one(
+        conn,
+        sa.select(workflows).where(
+            workflows.c.project_id == project_id, workflows.c.workflow_id == workflow_id
+        ),
+    )
+
+
+def find_workflow_by_name(conn: sa.Connection, project_id: str, folder_id: str, name: str) -> Row | None:
+    return _one(
+        conn,
+        sa.select(workflows).where(
+            workflows.c.project_id == project_id, workflows.c.folder_id == folder_id, workflows.c.name == name
+        ),
+    )
+
+
+def list_workflows(
+    conn: sa.Connection, project_id: str, conds: Sequence[Any], offset: int, limit: int
+) -> tuple[list[Row], int]:
+    where = [workflows.c.project_id == project_id, *conds]
+    total = conn.execute(sa.select(sa.func.count()).select_from(workflows).where(*where)).scalar_one()
+    rows = _all(
+        conn,
+        sa.select(workflows)
+        .where(*where)
+        .order_by(sa.func.lower(workflows.c.name), workflows.c.workflow_id)
+        .offset(offset)
+        .limit(limit),
+    )
+    return rows, total
+
+
+# --- tasks and versions -----------------------------------------------------------------------
+
+
+def insert_task(conn: sa.Connection, row: Mapping[str, Any]) -> None:
+    conn.execute(tasks.insert().values(**row))
+
+
+def get_task(conn: sa.Connection, project_id: str, task_id: str) -> Row | None:
+    return _one(conn, sa.select(tasks).where(tasks.c.project_id == project_id, tasks.c.task_id == task_id))
+
+
+def find_task_by_name(conn: sa.Connection, workflow_id: str, name: str) -> Row | None:
+    return _one(conn, sa.select(tasks).where(tasks.c.workflow_id == workflow_id, tasks.c.name == name))
+
+
+def tasks_of_workflow(conn: sa.Connection, workflow_id: str) -> list[Row]:
+    return _all(conn, sa.select(tasks).where(tasks.c.workflow_id == workflow_id).order_by(tasks.c.task_id))
+
+
+def update_task(conn: sa.Connection, task_id: str, values: Mapping[str, Any]) -> None:
+    conn.execute(tasks.update().where(tasks.c.task_id == task_id).values(**values))
+
+
+def insert_version(conn: sa.Connection, row: Mapping[str, Any]) -> None:
+    conn.execute(task_versions.insert().values(**row))
+
+
+def get_version(conn: sa.Connection, version_id: str) -> Row | None:
+    return _one(conn, sa.select(task_versions).where(task_versions.c.version_id == version_id))
+
+
+def get_versions(conn: sa.Connection, version_ids: Sequence[str]) -> dict[str, Row]:
+    if not version_ids:
+        return {}
+    rows = _all(conn, sa.select(task_versions).where(task_versions.c.version_id.in_(list(version_ids))))
+    return {r["version_id"]: r for r in rows}
+
+
+def count_workflows_by_project(conn: sa.Connection, project_id: str) -> int:
+    return conn.execute(
+        sa.select(sa.func.count()).select_from(workflows).where(workflows.c.project_id == project_id)
+    ).scalar_one()

@@ -1,0 +1,114 @@
+"""Named queries for workflow runs and task runs. Callers own the transaction; nothing here commits."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from trigflow.store.tables import task_runs, workflow_runs
+
+Row = dict[str, Any]
+
+
+def insert_run(conn: sa.Connection, run: Mapping[str, Any], task_rows: Sequence[Mapping[str, Any]]) -> None:
+    conn.execute(workflow_runs.insert().values(**run))
+    if task_rows:
+        conn.execute(task_runs.insert(), [dict(r) for r in task_rows])
+
+
+def get_run(conn: sa.Connection, run_id: str, project_id: str | None = None) -> Row | None:
+    stmt = sa.select(workflow_runs).where(workflow_runs.c.execution_id == run_id)
+    if project_id is not None:
+        stmt = stmt.where(workflow_runs.c.project_id == project_id)
+    r = conn.execute(stmt).mappings().first()
+    return dict(r) if r else None
+
+
+def get_runs(conn: sa.Connection, run_ids: Sequence[str]) -> list[Row]:
+    if not run_ids:
+        return []
+    stmt = sa.select(workflow_runs).where(workflow_runs.c.execution_id.in_(list(run_ids)))
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def runs_in_states(conn: sa.Connection, states: Sequence[str], workflow_id: str | None = None) -> list[Row]:
+    stmt = sa.select(workflow_runs).where(workflow_runs.c.state.in_(list(states)))
+    if workflow_id is not None:
+        stmt = stmt.where(workflow_runs.c.workflow_id == workflow_id)
+    stmt = stmt.order_by(workflow_runs.c.create_ms, workflow_runs.c.execution_id)
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def update_run(conn: sa.Connection, run_id: str, values: Mapping[str, Any]) -> None:
+    conn.execute(workflow_runs.update().where(workflow_runs.c.execution_id == run_id).values(**values))
+
+
+def task_runs_of(conn: sa.Connection, run_id: str, latest_only: bool = True) -> list[Row]:
+    stmt = sa.select(task_runs).where(task_runs.c.run_id == run_id)
+    if latest_only:
+        stmt = stmt.where(task_runs.c.is_latest.is_(True))
+    stmt = stmt.order_by(task_runs.c.task_id)
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def graph_rows(conn: sa.Connection, run_id: str) -> list[Row]:
+    """Only the columns the scheduler's in-memory graph needs (cheap to load for big runs)."""
+    c = task_runs.c
+    stmt = sa.select(c.execution_id, c.task_id, c.state, c.depend_on, c.policy, c.deps_ms).where(
+        c.run_id == run_id, c.is_latest.is_(True)
+    )
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def get_task_run(conn: sa.Connection, exec_id: str, project_id: str | None = None) -> Row | None:
+    stmt = sa.select(task_runs).where(task_runs.c.execution_id == exec_id)
+    if project_id is not None:
+        stmt = stmt.where(task_runs.c.project_id == project_id)
+    r = conn.execute(stmt).mappings().first()
+    return dict(r) if r else None
+
+
+def get_task_runs(conn: sa.Connection, exec_ids: Sequence[str]) -> list[Row]:
+    if not exec_ids:
+        return []
+    stmt = sa.select(task_runs).where(task_runs.c.execution_id.in_(list(exec_ids)))
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def update_task_run(conn: sa.Connection, exec_id: str, values: Mapping[str, Any]) -> None:
+    conn.execute(task_runs.update().where(task_runs.c.execution_id == exec_id).values(**values))
+
+
+def update_task_runs(conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Bulk update keyed by `b_exec_id`; every row must carry the same set of keys."""
+    if not rows:
+        return
+    keys = [k for k in rows[0] if k != "b_exec_id"]
+    stmt = (
+        task_runs.update()
+        .where(task_runs.c.execution_id == sa.bindparam("b_exec_id"))
+        .values({k: sa.bindparam("b_" + k) for k in keys})
+    )
+    conn.execute(stmt, [{"b_exec_id": r["b_exec_id"], **{"b_" + k: r[k] for k in keys}} for r in rows])
+
+
+def running_task_runs(conn: sa.Connection) -> list[Row]:
+    stmt = sa.select(task_runs).where(task_runs.c.state == "RUNNING")
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def page(
+    conn: sa.Connection,
+    table: sa.Table,
+    where: Sequence[Any],
+    order: Sequence[Any],
+    offset: int,
+    limit: int,
+) -> tuple[list[Row], int]:
+    total = conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one()
+    rows = conn.execute(
+        sa.select(table).where(*where).order_by(*order).offset(offset).limit(limit)
+    ).mappings()
+    return [dict(r) for r in rows], total

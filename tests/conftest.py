@@ -1,0 +1,120 @@
+"""Shared fixtures: a real `trigflow up` process per test session, driven through the official SDK."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SECRET_ID = "AKIDtrigflowtest000000000000000000001"
+SECRET_KEY = "trigflowtestsecretkey00000000001"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(cond: Callable[[], Any], timeout: float = 20.0, interval: float = 0.01, what: str = "condition") -> Any:
+    """Poll `cond` until it returns a truthy value; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last_exc: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = cond()
+            if value:
+                return value
+        except Exception as e:  # the server may still be starting
+            last_exc = e
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}" + (f" (last error: {last_exc})" if last_exc else ""))
+
+
+@dataclass
+class Server:
+    port: int
+    data_dir: Path
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    db_url: str | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = 15) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                return self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                return self.proc.wait()
+        return self.proc.returncode
+
+
+def start_server(data_dir: Path, *, db_url: str | None = None, extra: list[str] | None = None, port: int | None = None) -> Server:
+    port = port or free_port()
+    env = {**os.environ, "TRIGFLOW_SECRET_ID": SECRET_ID, "TRIGFLOW_SECRET_KEY": SECRET_KEY}
+    args = [sys.executable, "-m", "trigflow.cli", "up", "--port", str(port), "--data-dir", str(data_dir)]
+    if db_url:
+        args += ["--db", db_url]
+    args += extra or []
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / f"server-{port}.out"
+    out = open(log_path, "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
+    out.close()
+    server = Server(port, data_dir, proc, log_path, db_url)
+
+    def healthy() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"trigflow exited early:\n{server.output()}")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+            return r.status == 200
+
+    wait_for(healthy, timeout=30, interval=0.05, what="trigflow /healthz")
+    return server
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = start_server(tmp_path_factory.mktemp("trigflow"), extra=["--rate-limit", "1000", "--kill-grace", "1"])
+    yield srv
+    srv.stop()
+
+
+def make_client(endpoint: str, secret_id: str = SECRET_ID, secret_key: str = SECRET_KEY, region: str = "ap-guangzhou", **http: Any) -> Any:
+    from tencentcloud.common import credential
+    from tencentcloud.common.profile.client_profile import ClientProfile
+    from tencentcloud.common.profile.http_profile import HttpProfile
+    from tencentcloud.wedata.v20250806 import wedata_client
+
+    hp = HttpProfile(endpoint=endpoint, protocol="http", **http)
+    return wedata_client.WedataClient(credential.Credential(secret_id, secret_key), region, ClientProfile(httpProfile=hp))
+
+
+@pytest.fixture(scope="session")
+def client(server: Server) -> Any:
+    return make_client(server.endpoint)
+
+
+@pytest.fixture(scope="session")
+def project_id(client: Any) -> str:
+    from tencentcloud.wedata.v20250806 import models
+
+    resp = client.ListProjects(models.ListProjectsRequest())
+    return str(resp.Data.Items[0].ProjectId)

@@ -1,0 +1,74 @@
+"""Small SDK helpers for integration tests: build workflows and wait for runs, through the real API."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from tencentcloud.wedata.v20250806 import models
+
+from tests.conftest import wait_for
+
+TERMINAL = {"SUCCESS", "FAILED", "KILLED", "SKIPED"}
+
+
+def call(client: Any, action: str, params: dict[str, Any]) -> Any:
+    """Call an action with a plain dict of parameters and return the response model's Data."""
+    req = getattr(models, f"{action}Request")()
+    req.from_json_string(json.dumps(params))
+    return getattr(client, action)(req).Data
+
+
+def new_workflow(client: Any, project_id: str, name: str, **extra: Any) -> str:
+    data = call(client, "CreateTriggerWorkflow", {"ProjectId": project_id, "WorkflowName": name, "ParentFolderPath": "/默认文件夹", **extra})
+    return str(data.WorkflowId)
+
+
+def new_task(
+    client: Any,
+    project_id: str,
+    workflow_id: str,
+    name: str,
+    code: str,
+    *,
+    upstream: list[str] | None = None,
+    type_id: str = "35",
+    submit: bool = True,
+    **sched: Any,
+) -> str:
+    data = call(
+        client,
+        "CreateTriggerTask",
+        {
+            "ProjectId": project_id,
+            "TriggerTaskBaseAttribute": {"TaskName": name, "TaskTypeId": type_id, "WorkflowId": workflow_id},
+            "TriggerTaskConfiguration": {"CodeContent": base64.b64encode(code.encode()).decode()},
+            "TriggerTaskSchedulerConfiguration": {"UpstreamDependencyConfigList": [{"TaskId": u} for u in upstream or []], **sched},
+        },
+    )
+    task_id = str(data.TaskId)
+    if submit:
+        call(client, "SubmitTriggerTask", {"ProjectId": project_id, "TaskId": task_id, "VersionRemark": "v1"})
+    return task_id
+
+
+def start_run(client: Any, project_id: str, workflow_id: str, **extra: Any) -> str:
+    data = call(client, "CreateTriggerWorkflowRun", {"ProjectId": project_id, "WorkflowId": workflow_id, **extra})
+    return str(data.WorkflowExecutionId)
+
+
+def get_run(client: Any, project_id: str, run_id: str) -> Any:
+    return call(client, "GetTriggerWorkflowRun", {"ProjectId": project_id, "WorkflowExecutionId": run_id})
+
+
+def wait_run(client: Any, project_id: str, run_id: str, states: set[str] = TERMINAL, timeout: float = 30) -> Any:
+    def done() -> Any:
+        data = get_run(client, project_id, run_id)
+        return data if data.TriggerWorkflowRun.ExecutionState in states else None
+
+    return wait_for(done, timeout=timeout, interval=0.02, what=f"run {run_id} in {sorted(states)}")
+
+
+def task_states(data: Any) -> dict[str, str]:
+    return {t.TaskName: t.ExecutionState for t in data.TriggerTaskRuns}

@@ -1,0 +1,470 @@
+"""LocalExecutor and the restart-recovery helpers, against real processes.
+
+Nothing sleeps to "let things happen": every wait is on a queue, a pidfd or a FIFO with a deadline, so
+the tests are as fast as the processes and fail with a clear message instead of hanging or flaking.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import select
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from trigflow.executors.base import Executor, ExecutorEvent, LaunchError, LaunchSpec
+from trigflow.executors.local import (
+    LocalExecutor,
+    is_same_process_alive,
+    kill_process_group,
+    read_proc_start,
+)
+
+WAIT = 10.0  # generous upper bound for anything that should take milliseconds
+
+
+class Recorder:
+    """The on_event callback: hands events from the executor thread to the test thread via a queue."""
+
+    def __init__(self) -> None:
+        self.events: queue.Queue[ExecutorEvent] = queue.Queue()
+
+    def __call__(self, event: ExecutorEvent) -> None:
+        self.events.put(event)
+
+    def next(self, timeout: float = WAIT) -> ExecutorEvent:
+        try:
+            return self.events.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no executor event within {timeout}s") from None
+
+    def drain(self) -> list[ExecutorEvent]:
+        out: list[ExecutorEvent] = []
+        while True:
+            try:
+                out.append(self.events.get_nowait())
+            except queue.Empty:
+                return out
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def executor(recorder: Recorder) -> Iterator[LocalExecutor]:
+    ex = LocalExecutor(recorder)
+    yield ex
+    ex.shutdown(kill=True, grace_seconds=0.2)
+
+
+def make_spec(tmp_path: Path, attempt_id: str, *argv: str, **kw: object) -> LaunchSpec:
+    fields: dict[str, object] = {
+        "env": dict(os.environ),
+        "cwd": str(tmp_path),
+        "log_path": str(tmp_path / "logs" / f"{attempt_id}.log"),
+    }
+    fields.update(kw)
+    return LaunchSpec(attempt_id=attempt_id, argv=tuple(argv), **fields)  # type: ignore[arg-type]
+
+
+def run_to_exit(executor: LocalExecutor, recorder: Recorder, spec: LaunchSpec) -> ExecutorEvent:
+    started = executor.start(spec)
+    exited = recorder.next()
+    assert (exited.attempt_id, exited.kind, exited.pid) == (spec.attempt_id, "exited", started.pid)
+    return exited
+
+
+def wait_pid_gone(pid: int, timeout: float) -> bool:
+    """True once `pid` has exited (zombie or reaped); waits on a pidfd, so no polling."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        readable, _, _ = select.select([fd], [], [], timeout)
+        return bool(readable)
+    finally:
+        os.close(fd)
+
+
+def read_fifo_line(path: Path, timeout: float = WAIT) -> str:
+    """Read one line a child writes into a FIFO; the FIFO is the child's "I am ready" handshake."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        buf = b""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in buf:
+            remaining = deadline - time.monotonic()
+            readable, _, _ = select.select([fd], [], [], max(remaining, 0))
+            if not readable:
+                raise AssertionError(f"nothing written to {path} within {timeout}s")
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                raise AssertionError(f"writer closed {path} without a full line: {buf!r}")
+            buf += chunk
+        return buf.decode().strip()
+    finally:
+        os.close(fd)
+
+
+def make_fifo(tmp_path: Path) -> Path:
+    path = tmp_path / "handshake.fifo"
+    os.mkfifo(path)
+    return path
+
+
+# ---- lifecycle ------------------------------------------------------------------------------------
+
+
+def test_local_executor_satisfies_the_protocol(executor: LocalExecutor) -> None:
+    assert isinstance(executor, Executor)
+
+
+def test_exit_zero_is_reported_with_pid_and_identity(
+    executor: LocalExecutor, recorder: Recorder, tmp_path: Path
+) -> None:
+    before = time.time_ns() // 1_000_000
+    started = executor.start(make_spec(tmp_path, "a1", "true"))
+    assert started.kind == "started"
+    assert started.attempt_id == "a1"
+    assert started.pid is not None and started.pid > 0
+    assert started.proc_start  # read while the child was at worst an unreaped zombie
+    assert started.exit_code is None
+    exited = recorder.next()
+    assert exited.kind == "exited"
+    assert exited.exit_code == 0
+    assert (exited.pid, exited.proc_start) == (started.pid, started.proc_start)
+    assert before <= started.at_ms <= exited.at_ms <= time.time_ns() // 1_000_000
+    assert executor.running() == set()
+
+
+@pytest.mark.parametrize("code", [1, 3, 255])
+def test_nonzero_exit_code_is_reported(executor: LocalExecutor, recorder: Recorder, tmp_path: Path, code: int) -> None:
+    exited = run_to_exit(executor, recorder, make_spec(tmp_path, "a", "sh", "-c", f"exit {code}"))
+    assert exited.exit_code == code
+
+
+def test_death_by_signal_is_a_negative_exit_code(executor: LocalExecutor, recorder: Recorder, tmp_path: Path) -> None:
+    exited = run_to_exit(executor, recorder, make_spec(tmp_path, "a", "sh", "-c", "kill -KILL $$"))
+    assert exited.exit_code == -9
+
+
+def test_stdout_and_stderr_are_appended_to_the_log(executor: LocalExecutor, recorder: Recorder, tmp_path: Path) -> None:
+    log_path = tmp_path / "deep" / "er" / "attempt.log"
+    for n in (1, 2):
+        spec = make_spec(tmp_path, f"a{n}", "sh", "-c", f"echo out{n}; echo err{n} >&2", log_path=str(log_path))
+        assert run_to_exit(executor, recorder, spec).exit_code == 0
+    assert log_path.read_text() == "out1\nerr1\nout2\nerr2\n"
+
+
+def test_stdin_is_dev_null(executor: LocalExecutor, recorder: Recorder, tmp_path: Path) -> None:
+    spec = make_spec(tmp_path, "a", "cat")  # would block forever on an inherited terminal or pipe
+    assert run_to_exit(executor, recorder, spec).exit_code == 0
+    assert Path(spec.log_path).read_text() == ""
+
+
+def test_env_and_cwd_are_exactly_as_given(executor: LocalExecutor, recorder: Recorder, tmp_path: Path) -> None:
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    env = {"PATH": os.environ["PATH"], "TRIGFLOW_PROBE": "x y"}
+    spec = make_spec(
+        tmp_path, "a", "sh", "-c", 'echo "$TRIGFLOW_PROBE"; pwd; echo "${HOME-unset}"', env=env, cwd=str(workdir)
+    )
+    assert run_to_exit(executor, recorder, spec).exit_code == 0
+    assert Path(spec.log_path).read_text().splitlines() == ["x y", str(workdir), "unset"]
+
+
+def test_each_attempt_gets_its_own_session(executor: LocalExecutor, recorder: Recorder, tmp_path: Path) -> None:
+    spec = make_spec(tmp_path, "a", sys.executable, "-c", "import os; print(os.getsid(0), os.getpgrp())")
+    started = executor.start(spec)
+    assert recorder.next().exit_code == 0
+    assert Path(spec.log_path).read_text().split() == [str(started.pid)] * 2
+
+
+# ---- scripts ----------------------------------------------------------------------------------------
+
+
+def test_bash_script_is_written_and_run(executor: LocalExecutor, recorder: Recorder, tmp_path: Path) -> None:
+    script = tmp_path / "scripts" / "a" / "script.sh"
+    script.parent.mkdir(parents=True)
+    script.write_text("# a much longer stale script from an earlier attempt\n" * 20)
+    text = 'echo "hello from $0"\nexit 7\n'
+    spec = make_spec(tmp_path, "a", "bash", str(script), script_path=str(script), script_text=text)
+    assert run_to_exit(executor, recorder, spec).exit_code == 7
+    assert script.read_text() == text  # overwritten and truncated, not appended
+    assert os.stat(script).st_mode & 0o777 == 0o700
+    assert Path(spec.log_path).read_text() == f"hello from {script}\n"
+
+
+def test_python_script_runs_with_sys_executable(executor: LocalExecutor, recorder: Recorder, tmp_path: Path) -> None:
+    script = tmp_path / "new" / "dir" / "task.py"  # parent directories do not exist yet
+    text = "import sys\nprint('py ok', sys.argv[1])\nsys.exit(4)\n"
+    spec = make_spec(tmp_path, "a", sys.executable, str(script), "arg1", script_path=str(script), script_text=text)
+    assert run_to_exit(executor, recorder, spec).exit_code == 4
+    assert Path(spec.log_path).read_text() == "py ok arg1\n"
+
+
+def test_script_with_shebang_can_be_executed_directly(
+    executor: LocalExecutor, recorder: Recorder, tmp_path: Path
+) -> None:
+    script = tmp_path / "run.sh"
+    spec = make_spec(tmp_path, "a", str(script), script_path=str(script), script_text="#!/bin/sh\necho direct\n")
+    assert run_to_exit(executor, recorder, spec).exit_code == 0
+    assert Path(spec.log_path).read_text() == "direct\n"
+
+
+# ---- launch errors ----------------------------------------------------------------------------------
+
+
+def test_missing_executable_is_a_launch_error(executor: LocalExecutor, recorder: Recorder, tmp_path: Path) -> None:
+    with pytest.raises(LaunchError, match="command not found: 'no-such-command-xyz'"):
+        executor.start(make_spec(tmp_path, "a", "no-such-command-xyz", "arg"))
+    assert executor.running() == set()
+    # A failed start never produces an event; a later successful one is the first thing reported.
+    assert run_to_exit(executor, recorder, make_spec(tmp_path, "b", "true")).attempt_id == "b"
+
+
+def test_missing_cwd_is_a_launch_error(executor: LocalExecutor, tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    with pytest.raises(LaunchError, match="working directory does not exist"):
+        executor.start(make_spec(tmp_path, "a", "true", cwd=str(missing)))
+    assert executor.running() == set()
+
+
+def test_non_executable_file_is_a_launch_error(executor: LocalExecutor, tmp_path: Path) -> None:
+    plain = tmp_path / "plain.sh"
+    plain.write_text("echo hi\n")
+    plain.chmod(0o644)
+    with pytest.raises(LaunchError, match="permission denied"):
+        executor.start(make_spec(tmp_path, "a", str(plain)))
+
+
+def test_empty_argv_is_a_launch_error(executor: LocalExecutor, tmp_path: Path) -> None:
+    with pytest.raises(LaunchError, match="empty argv"):
+        executor.start(make_spec(tmp_path, "a"))
+
+
+def test_duplicate_running_attempt_id_is_refused(executor: LocalExecutor, recorder: Recorder, tmp_path: Path) -> None:
+    executor.start(make_spec(tmp_path, "dup", "sleep", "30"))
+    with pytest.raises(LaunchError, match="already running"):
+        executor.start(make_spec(tmp_path, "dup", "true"))
+    assert executor.kill("dup", 0)
+    assert recorder.next().exit_code == -9
+
+
+# ---- kill -------------------------------------------------------------------------------------------
+
+
+def test_kill_escalates_to_sigkill_and_kills_grandchildren(
+    executor: LocalExecutor, recorder: Recorder, tmp_path: Path
+) -> None:
+    fifo = make_fifo(tmp_path)
+    script = f"trap '' TERM; sleep 30 & echo $! > {fifo}; wait"
+    started = executor.start(make_spec(tmp_path, "a", "bash", "-c", script))
+    grandchild = int(read_fifo_line(fifo))  # TERM is ignored by both from here on
+    assert os.getpgid(grandchild) == started.pid
+
+    grace = 0.4
+    t0 = time.monotonic()
+    assert executor.kill("a", grace)
+    exited = recorder.next()
+    elapsed = time.monotonic() - t0
+    assert exited.kind == "exited"
+    assert exited.exit_code == -9
+    assert grace - 0.02 <= elapsed <= grace + 2.0
+    assert wait_pid_gone(grandchild, 2.0), "grandchild survived the group SIGKILL"
+    assert executor.running() == set()
+
+
+def test_kill_lets_a_cooperative_leader_exit_and_still_sweeps_stragglers_at_the_deadline(
+    executor: LocalExecutor, recorder: Recorder, tmp_path: Path
+) -> None:
+    fifo = make_fifo(tmp_path)
+    # The grandchild ignores TERM; the leader restores the default and dies on it straight away.
+    script = f"trap '' TERM; sleep 30 & trap - TERM; echo $! > {fifo}; wait"
+    executor.start(make_spec(tmp_path, "a", "bash", "-c", script))
+    grandchild = int(read_fifo_line(fifo))
+
+    grace = 1.0
+    t0 = time.monotonic()
+    assert executor.kill("a", grace)
+    exited = recorder.next()
+    assert exited.exit_code == -15
+    assert time.monotonic() - t0 < grace, "the exit must be reported when it happens, not at the deadline"
+    assert not wait_pid_gone(grandchild, 0), "the straggler must get its grace period"
+    assert not executor.kill("a", 1.0), "an attempt whose exit was reported is finished"
+    assert wait_pid_gone(grandchild, grace + 2.0), "the straggler survived the deadline"
+    assert time.monotonic() - t0 >= grace - 0.02
+
+
+def test_kill_with_zero_grace_is_immediate_sigkill(executor: LocalExecutor, recorder: Recorder, tmp_path: Path) -> None:
+    executor.start(make_spec(tmp_path, "a", "sleep", "30"))
+    assert executor.kill("a", 0)
+    assert recorder.next().exit_code == -9
+
+
+def test_kill_of_unknown_or_finished_attempt_returns_false(
+    executor: LocalExecutor, recorder: Recorder, tmp_path: Path
+) -> None:
+    assert not executor.kill("never-started", 1.0)
+    run_to_exit(executor, recorder, make_spec(tmp_path, "a", "true"))
+    assert not executor.kill("a", 1.0)
+
+
+def test_running_lists_live_attempts(executor: LocalExecutor, recorder: Recorder, tmp_path: Path) -> None:
+    executor.start(make_spec(tmp_path, "slow", "sleep", "30"))
+    run_to_exit(executor, recorder, make_spec(tmp_path, "fast", "true"))
+    assert executor.running() == {"slow"}
+    executor.kill("slow", 5.0)
+    assert recorder.next().exit_code == -15  # sleep honours TERM, long before the 5 s deadline
+    assert executor.running() == set()
+
+
+# ---- concurrency ------------------------------------------------------------------------------------
+
+
+def test_200_concurrent_processes_are_each_reported_exactly_once(
+    executor: LocalExecutor, recorder: Recorder, tmp_path: Path
+) -> None:
+    ids = [f"c{i}" for i in range(200)]
+    pids = {executor.start(make_spec(tmp_path, i, "true")).pid for i in ids}
+    assert len(pids) == 200
+    events = [recorder.next() for _ in ids]
+    assert executor.running() == set()
+    executor.shutdown(kill=False, grace_seconds=0)  # joins the watcher: no event can arrive after this
+    events += recorder.drain()
+    assert Counter(e.attempt_id for e in events) == Counter(ids)
+    assert {(e.kind, e.exit_code) for e in events} == {("exited", 0)}
+    assert {e.pid for e in events} == pids
+
+
+def test_callback_exception_does_not_stop_exit_detection(tmp_path: Path) -> None:
+    recorder = Recorder()
+
+    def flaky(event: ExecutorEvent) -> None:
+        recorder(event)
+        if event.attempt_id == "boom":
+            raise RuntimeError("callback bug")
+
+    ex = LocalExecutor(flaky)
+    try:
+        ex.start(make_spec(tmp_path, "boom", "true"))
+        assert recorder.next().attempt_id == "boom"
+        ex.start(make_spec(tmp_path, "after", "true"))
+        assert recorder.next().attempt_id == "after"
+    finally:
+        ex.shutdown(kill=True, grace_seconds=0.1)
+
+
+# ---- shutdown ---------------------------------------------------------------------------------------
+
+
+def test_shutdown_with_kill_reports_every_exit_before_returning(recorder: Recorder, tmp_path: Path) -> None:
+    ex = LocalExecutor(recorder)
+    for i in range(3):
+        ex.start(make_spec(tmp_path, f"s{i}", "sleep", "30"))
+    ex.shutdown(kill=True, grace_seconds=1.0)
+    events = recorder.drain()
+    assert sorted((e.attempt_id, e.exit_code) for e in events) == [("s0", -15), ("s1", -15), ("s2", -15)]
+    with pytest.raises(LaunchError, match="shut down"):
+        ex.start(make_spec(tmp_path, "late", "true"))
+    ex.shutdown(kill=True, grace_seconds=1.0)  # idempotent
+
+
+def test_shutdown_without_kill_leaves_processes_for_the_next_server(recorder: Recorder, tmp_path: Path) -> None:
+    ex = LocalExecutor(recorder)
+    started = ex.start(make_spec(tmp_path, "keep", "sleep", "30"))
+    assert started.pid is not None
+    ex.shutdown(kill=False, grace_seconds=0)
+    try:
+        assert recorder.drain() == []
+        assert is_same_process_alive(started.pid, started.proc_start)
+    finally:
+        kill_process_group(started.pid, 1.0)
+        os.waitpid(started.pid, 0)  # it is still our child; a real restart would not have to do this
+
+
+# ---- restart-recovery helpers -----------------------------------------------------------------------
+
+
+def test_read_proc_start_is_stable_for_a_live_process() -> None:
+    token = read_proc_start(os.getpid())
+    assert token is not None
+    assert read_proc_start(os.getpid()) == token
+    assert is_same_process_alive(os.getpid(), token)
+
+
+def test_is_same_process_alive_is_false_for_a_mismatched_token() -> None:
+    token = read_proc_start(os.getpid())
+    assert token is not None
+    assert not is_same_process_alive(os.getpid(), token + "0")
+    assert not is_same_process_alive(os.getpid(), None)
+
+
+def test_is_same_process_alive_is_false_for_a_dead_pid() -> None:
+    proc = subprocess.Popen(["true"])
+    token = read_proc_start(proc.pid)
+    assert token is not None
+    assert wait_pid_gone(proc.pid, WAIT)
+    assert not is_same_process_alive(proc.pid, token), "a zombie has exited and must count as dead"
+    proc.wait()
+    assert not is_same_process_alive(proc.pid, token)
+    assert read_proc_start(proc.pid) is None or read_proc_start(proc.pid) != token
+    assert not is_same_process_alive(-1, token)
+    assert read_proc_start(0) is None
+
+
+def _spawn_orphan_group(tmp_path: Path, prefix: str = "") -> tuple[int, int]:
+    """Start a session whose leader exits at once, leaving an orphaned `sleep` in the group."""
+    fifo = make_fifo(tmp_path)
+    leader = subprocess.Popen(
+        ["bash", "-c", f"{prefix}sleep 30 & echo $! > {fifo}"],
+        start_new_session=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    orphan = int(read_fifo_line(fifo))
+    assert leader.wait(timeout=WAIT) == 0
+    assert os.getpgid(orphan) == leader.pid
+    return leader.pid, orphan
+
+
+def test_kill_process_group_terminates_an_orphan_group(tmp_path: Path) -> None:
+    pgid, orphan = _spawn_orphan_group(tmp_path)
+    token = read_proc_start(orphan)
+    assert is_same_process_alive(orphan, token)
+    t0 = time.monotonic()
+    kill_process_group(pgid, 5.0)
+    assert time.monotonic() - t0 < 5.0, "SIGTERM was honoured; no need to wait for the grace period"
+    assert wait_pid_gone(orphan, WAIT)
+    assert not is_same_process_alive(orphan, token)
+
+
+def test_kill_process_group_escalates_for_an_orphan_ignoring_sigterm(tmp_path: Path) -> None:
+    pgid, orphan = _spawn_orphan_group(tmp_path, prefix="trap '' TERM; ")
+    grace = 0.3
+    t0 = time.monotonic()
+    kill_process_group(pgid, grace)
+    assert time.monotonic() - t0 >= grace - 0.02
+    assert wait_pid_gone(orphan, WAIT)
+
+
+def test_kill_process_group_of_a_vanished_group_is_a_no_op(tmp_path: Path) -> None:
+    proc = subprocess.Popen(["true"], start_new_session=True)
+    proc.wait()
+    kill_process_group(proc.pid, 1.0)
+
+
+def test_kill_process_group_refuses_our_own_or_init_group() -> None:
+    for pgid in (0, 1, os.getpgrp()):
+        with pytest.raises(ValueError, match="refusing"):
+            kill_process_group(pgid, 0.1)
