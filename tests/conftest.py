@@ -37,7 +37,9 @@ def wait_for(cond: Callable[[], Any], timeout: float = 20.0, interval: float = 0
         except Exception as e:  # the server may still be starting
             last_exc = e
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}" + (f" (last error: {last_exc})" if last_exc else ""))
+    raise AssertionError(
+        f"timed out after {timeout}s waiting for {what}" + (f" (last error: {last_exc})" if last_exc else "")
+    )
 
 
 @dataclass
@@ -66,7 +68,9 @@ class Server:
         return self.proc.returncode
 
 
-def start_server(data_dir: Path, *, db_url: str | None = None, extra: list[str] | None = None, port: int | None = None) -> Server:
+def start_server(
+    data_dir: Path, *, db_url: str | None = None, extra: list[str] | None = None, port: int | None = None
+) -> Server:
     port = port or free_port()
     env = {**os.environ, "TRIGFLOW_SECRET_ID": SECRET_ID, "TRIGFLOW_SECRET_KEY": SECRET_KEY}
     args = [sys.executable, "-m", "trigflow.cli", "up", "--port", str(port), "--data-dir", str(data_dir)]
@@ -97,14 +101,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv.stop()
 
 
-def make_client(endpoint: str, secret_id: str = SECRET_ID, secret_key: str = SECRET_KEY, region: str = "ap-guangzhou", **http: Any) -> Any:
+def make_client(
+    endpoint: str, secret_id: str = SECRET_ID, secret_key: str = SECRET_KEY, region: str = "ap-guangzhou", **http: Any
+) -> Any:
     from tencentcloud.common import credential
     from tencentcloud.common.profile.client_profile import ClientProfile
     from tencentcloud.common.profile.http_profile import HttpProfile
     from tencentcloud.wedata.v20250806 import wedata_client
 
     hp = HttpProfile(endpoint=endpoint, protocol="http", **http)
-    return wedata_client.WedataClient(credential.Credential(secret_id, secret_key), region, ClientProfile(httpProfile=hp))
+    return wedata_client.WedataClient(
+        credential.Credential(secret_id, secret_key), region, ClientProfile(httpProfile=hp)
+    )
 
 
 @pytest.fixture(scope="session")

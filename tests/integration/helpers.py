@@ -21,7 +21,11 @@ def call(client: Any, action: str, params: dict[str, Any]) -> Any:
 
 
 def new_workflow(client: Any, project_id: str, name: str, **extra: Any) -> str:
-    data = call(client, "CreateTriggerWorkflow", {"ProjectId": project_id, "WorkflowName": name, "ParentFolderPath": "/默认文件夹", **extra})
+    data = call(
+        client,
+        "CreateTriggerWorkflow",
+        {"ProjectId": project_id, "WorkflowName": name, "ParentFolderPath": "/默认文件夹", **extra},
+    )
     return str(data.WorkflowId)
 
 
@@ -44,7 +48,10 @@ def new_task(
             "ProjectId": project_id,
             "TriggerTaskBaseAttribute": {"TaskName": name, "TaskTypeId": type_id, "WorkflowId": workflow_id},
             "TriggerTaskConfiguration": {"CodeContent": base64.b64encode(code.encode()).decode()},
-            "TriggerTaskSchedulerConfiguration": {"UpstreamDependencyConfigList": [{"TaskId": u} for u in upstream or []], **sched},
+            "TriggerTaskSchedulerConfiguration": {
+                "UpstreamDependencyConfigList": [{"TaskId": u} for u in upstream or []],
+                **sched,
+            },
         },
     )
     task_id = str(data.TaskId)
@@ -62,12 +69,14 @@ def get_run(client: Any, project_id: str, run_id: str) -> Any:
     return call(client, "GetTriggerWorkflowRun", {"ProjectId": project_id, "WorkflowExecutionId": run_id})
 
 
-def wait_run(client: Any, project_id: str, run_id: str, states: set[str] = TERMINAL, timeout: float = 30) -> Any:
+def wait_run(
+    client: Any, project_id: str, run_id: str, states: set[str] = TERMINAL, timeout: float = 30, poll: float = 0.02
+) -> Any:
     def done() -> Any:
         data = get_run(client, project_id, run_id)
         return data if data.TriggerWorkflowRun.ExecutionState in states else None
 
-    return wait_for(done, timeout=timeout, interval=0.02, what=f"run {run_id} in {sorted(states)}")
+    return wait_for(done, timeout=timeout, interval=poll, what=f"run {run_id} in {sorted(states)}")
 
 
 def task_states(data: Any) -> dict[str, str]:

@@ -12,7 +12,15 @@ def test_three_task_workflow_runs_in_order_and_reports_like_wedata(client: Any, 
     out = tmp_path / "order.txt"
     wf = new_workflow(client, project_id, "flow_order", WorkflowParams=[{"ParamKey": "biz", "ParamValue": "x"}])
     a = new_task(client, project_id, wf, "extract", f"echo extract >> {out}")
-    b = new_task(client, project_id, wf, "transform", f"import pathlib\nwith open({str(out)!r}, 'a') as f: f.write('transform\\n')", upstream=[a], type_id="30")
+    b = new_task(
+        client,
+        project_id,
+        wf,
+        "transform",
+        f"import pathlib\nwith open({str(out)!r}, 'a') as f: f.write('transform\\n')",
+        upstream=[a],
+        type_id="30",
+    )
     c = new_task(client, project_id, wf, "load", f"echo load >> {out}", upstream=[b])
     run_id = start_run(client, project_id, wf)
 
@@ -63,11 +71,19 @@ def test_kill_stops_running_process_group(client: Any, project_id: str, tmp_path
     from tests.conftest import wait_for
 
     wait_for(marker.exists, what="sleeper started")
-    res = call(client, "KillTriggerWorkflowRuns", {"ProjectId": project_id, "WorkflowId": wf, "WorkflowExecutionIdList": [run_id]})
+    res = call(
+        client,
+        "KillTriggerWorkflowRuns",
+        {"ProjectId": project_id, "WorkflowId": wf, "WorkflowExecutionIdList": [run_id]},
+    )
     assert [(r.ItemId, r.OpStatus) for r in res] == [(run_id, True)]
     data = get_run(client, project_id, run_id)
     assert data.TriggerWorkflowRun.ExecutionState == "KILLED"
     assert data.TriggerWorkflowRun.ErrorCodeStr == "UserKilled"
     assert task_states(data) == {"sleeper": "KILLED", "never": "KILLED"}
-    again = call(client, "KillTriggerWorkflowRuns", {"ProjectId": project_id, "WorkflowId": wf, "WorkflowExecutionIdList": [run_id]})
+    again = call(
+        client,
+        "KillTriggerWorkflowRuns",
+        {"ProjectId": project_id, "WorkflowId": wf, "WorkflowExecutionIdList": [run_id]},
+    )
     assert again[0].OpStatus is False and "KILLED" in again[0].ErrorMessage

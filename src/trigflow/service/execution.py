@@ -32,6 +32,9 @@ from trigflow.store.engine import Database
 
 log = logging.getLogger(__name__)
 
+_LAUNCH_COLUMNS = ("execution_id", "run_id", "project_id", "workflow_id", "task_id", "task_version_id", "spec",
+                   "run_params", "retry_times", "rerun_times")  # fmt: skip
+
 USER_KILLED = "UserKilled"
 EXECUTOR_LOST = "ExecutorLost"
 UPSTREAM_FAILED = "UpstreamFailed"
@@ -104,7 +107,11 @@ class Execution:
         self.graphs: dict[str, RunGraph] = {}
         self.run_state: dict[str, RunState] = {}
         self.exec_run: dict[str, str] = {}  # task-run id -> run id, for live runs
+        self.launch_rows: dict[str, dict[str, Any]] = {}  # what dispatch needs, loaded once per run
+        self._dirty: dict[str, dict[str, Any]] = {}  # task-run updates of the current batch, merged per row
         self.base_env = dict(os.environ)
+        self.scripts_dir = runs_dir.parent / "scripts"
+        self._scripts: set[str] = set()
 
     def live_runs(self) -> set[str]:
         return set(self.graphs)
@@ -129,7 +136,20 @@ class Execution:
                 if run_id in self.graphs:
                     self._dispatch_ready(conn, run_id, now, eff)
                     self._rollup(conn, run_id, now, eff)
+            self._flush(conn)
         return eff
+
+    def _update(self, exec_id: str, values: dict[str, Any]) -> None:
+        """Buffer a task-run update; one statement per row and batch however many events touched it."""
+        self._dirty.setdefault(exec_id, {}).update(values)
+
+    def _flush(self, conn: sa.Connection) -> None:
+        by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for exec_id, values in self._dirty.items():
+            by_keys.setdefault(tuple(sorted(values)), []).append({"b_exec_id": exec_id, **values})
+        self._dirty.clear()
+        for rows in by_keys.values():
+            rq.update_task_runs(conn, rows)
 
     # --- handlers ---------------------------------------------------------------------------
 
@@ -139,11 +159,14 @@ class Execution:
         run = rq.get_run(conn, msg.run_id)
         if run is None or run["state"] in RUN_TERMINAL:
             return
+        rows = rq.task_runs_of(conn, msg.run_id)
         nodes = [
             Node(r["execution_id"], r["task_id"], TaskState(r["state"]), tuple(r["depend_on"]), r["policy"],
                  r["deps_ms"] is not None)
-            for r in rq.graph_rows(conn, msg.run_id)
+            for r in rows
         ]  # fmt: skip
+        for r in rows:
+            self.launch_rows[r["execution_id"]] = {k: r[k] for k in _LAUNCH_COLUMNS}
         graph = RunGraph(msg.run_id, nodes)
         self.graphs[msg.run_id] = graph
         self.exec_run.update((n.exec_id, msg.run_id) for n in nodes)
@@ -230,28 +253,24 @@ class Execution:
         ready = graph.ready()
         if not ready:
             return
-        rows = {r["execution_id"]: r for r in rq.get_task_runs(conn, [n.exec_id for n in ready])}
         run_dir = self.runs_dir / run_id
-        updates = []
         for node in ready:
             graph.apply(node.exec_id, TaskEvent.DISPATCH)
-            row = rows[node.exec_id]
+            row = self.launch_rows[node.exec_id]
             attempt = f"{node.task_id}.{row['retry_times']}.{row['rerun_times']}"
             log_path = str(run_dir / f"{attempt}.log")
-            updates.append(
-                {
-                    "b_exec_id": node.exec_id,
-                    "state": TaskState.RUNNING.value,
-                    "deps_ms": now if not node.deps_met else row["deps_ms"],
-                    "issue_ms": now,
-                    "job_id": self.stamps.job_id(now),
-                    "log_path": log_path,
-                    "update_ms": now,
-                }
-            )
-            node.deps_met = True
+            values = {
+                "state": TaskState.RUNNING.value,
+                "issue_ms": now,
+                "job_id": self.stamps.job_id(now),
+                "log_path": log_path,
+                "update_ms": now,
+            }
+            if not node.deps_met:
+                values["deps_ms"] = now
+                node.deps_met = True
+            self._update(node.exec_id, values)
             eff.launches.append(self._launch_spec(row, run_dir, attempt, log_path))
-        rq.update_task_runs(conn, updates)
         state = self.run_state[run_id]
         t = run_transition(state, RunEvent.START)
         if t.accepted:
@@ -260,7 +279,6 @@ class Execution:
 
     def _launch_spec(self, row: Mapping[str, Any], run_dir: Path, attempt: str, log_path: str) -> LaunchSpec:
         spec = row["spec"]
-        script = str(run_dir / (attempt + (".py" if spec["kind"] == "PYTHON" else ".sh")))
         env = {
             **self.base_env,
             "TRIGFLOW_PROJECT_ID": row["project_id"],
@@ -272,13 +290,29 @@ class Execution:
         }
         return LaunchSpec(
             attempt_id=row["execution_id"],
-            argv=(*spec["interpreter"], script),
+            argv=(*spec["interpreter"], self._script_for(row)),
             env=env,
             cwd=str(run_dir),
             log_path=log_path,
-            script_path=script,
-            script_text=spec["code"],
         )
+
+    def _script_for(self, row: Mapping[str, Any]) -> str:
+        """The script of a task version, written once (atomically) and shared by all its runs.
+
+        Written via rename so that a task still reading an older copy (bash reads scripts lazily)
+        never sees the file change under it.
+        """
+        spec = row["spec"]
+        path = self.scripts_dir / f"{row['task_version_id']}{'.py' if spec['kind'] == 'PYTHON' else '.sh'}"
+        key = str(path)
+        if key not in self._scripts:
+            self.scripts_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(spec["code"], encoding="utf-8")
+            os.chmod(tmp, 0o700)
+            os.replace(tmp, path)
+            self._scripts.add(key)
+        return key
 
     def _rollup(self, conn: sa.Connection, run_id: str, now: int, eff: Effects) -> None:
         event = self.graphs[run_id].rollup()
@@ -286,6 +320,7 @@ class Execution:
             return
         error = None
         if event == RunEvent.FINISH_FAIL:
+            self._flush(conn)
             failed = [r for r in rq.task_runs_of(conn, run_id) if r["state"] == TaskState.FAILED.value]
             failed.sort(key=lambda r: (r["end_ms"] or 0, r["task_id"]))
             error = f"{failed[0]['task_name']}: {failed[0]['error_code_str']}" if failed else UPSTREAM_FAILED
@@ -303,6 +338,7 @@ class Execution:
         self.run_state.pop(run_id, None)
         for exec_id in graph.by_exec if graph else ():
             self.exec_run.pop(exec_id, None)
+            self.launch_rows.pop(exec_id, None)
         eff.finished_runs.append(run_id)
 
     # --- persistence of graph changes -------------------------------------------------------
@@ -327,7 +363,7 @@ class Execution:
                 if own:
                     values["exit_code"] = exit_code
                     values["error_code_str"] = error
-            rq.update_task_run(conn, ch.exec_id, values)
+            self._update(ch.exec_id, values)
 
     def _graph_of(self, exec_id: str) -> RunGraph | None:
         run_id = self.exec_run.get(exec_id)
