@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.conftest import make_client, start_server  # noqa: E402
-from tests.integration.helpers import call, new_task, new_workflow, start_run, wait_run  # noqa: E402
+from tests.conftest import make_client, start_server
+from tests.integration.helpers import call, new_task, new_workflow, start_run, wait_run
 
 
 def baseline_sequential(n: int) -> float:
@@ -84,7 +84,10 @@ def main() -> None:
                 rows.append((label, n, wall, base, min(walls)))
         finally:
             server.stop()
-    print(f"{'workload':<18} {'wall s':>8} {'best s':>8} {'procs s':>8} {'ratio':>7} {'overhead ms/task':>17} {'tasks/s':>8}")
+    print(
+        f"{'workload':<18} {'wall s':>8} {'best s':>8} {'procs s':>8} {'ratio':>7}"
+        f" {'overhead ms/task':>17} {'tasks/s':>8}"
+    )
     for label, n, wall, base, best in rows:
         overhead = (wall - base) / n * 1000
         print(f"{label:<18} {wall:8.3f} {best:8.3f} {base:8.3f} {wall / base:7.1f} {overhead:17.2f} {n / wall:8.0f}")
