@@ -247,6 +247,18 @@ def test_non_executable_file_is_a_launch_error(executor: LocalExecutor, tmp_path
         executor.start(make_spec(tmp_path, "a", str(plain)))
 
 
+def test_missing_script_interpreter_is_named_in_the_launch_error(executor: LocalExecutor, tmp_path: Path) -> None:
+    script = tmp_path / "odd.sh"
+    spec = make_spec(tmp_path, "a", str(script), script_path=str(script), script_text="#!/no/such/shell\n")
+    with pytest.raises(LaunchError, match="interpreter"):
+        executor.start(spec)
+
+
+def test_unwritable_log_is_a_launch_error(executor: LocalExecutor, tmp_path: Path) -> None:
+    with pytest.raises(LaunchError, match="cannot prepare attempt files"):
+        executor.start(make_spec(tmp_path, "a", "true", log_path=str(tmp_path)))  # a directory
+
+
 def test_empty_argv_is_a_launch_error(executor: LocalExecutor, tmp_path: Path) -> None:
     with pytest.raises(LaunchError, match="empty argv"):
         executor.start(make_spec(tmp_path, "a"))
@@ -303,6 +315,18 @@ def test_kill_lets_a_cooperative_leader_exit_and_still_sweeps_stragglers_at_the_
     assert not executor.kill("a", 1.0), "an attempt whose exit was reported is finished"
     assert wait_pid_gone(grandchild, grace + 2.0), "the straggler survived the deadline"
     assert time.monotonic() - t0 >= grace - 0.02
+
+
+def test_killed_leader_is_released_early_when_its_group_is_empty(recorder: Recorder, tmp_path: Path) -> None:
+    # After a cooperative exit the zombie leader is held only while group members live; if it were held
+    # until the 30 s SIGKILL deadline, shutdown(kill=True) below would have to wait for it.
+    ex = LocalExecutor(recorder)
+    ex.start(make_spec(tmp_path, "a", "sleep", "30"))
+    assert ex.kill("a", 30.0)
+    assert recorder.next().exit_code == -15
+    t0 = time.monotonic()
+    ex.shutdown(kill=True, grace_seconds=30.0)
+    assert time.monotonic() - t0 < 5.0
 
 
 def test_kill_with_zero_grace_is_immediate_sigkill(executor: LocalExecutor, recorder: Recorder, tmp_path: Path) -> None:

@@ -245,6 +245,9 @@ def _describe_spawn_error(exc: OSError, spec: LaunchSpec) -> str:
     if isinstance(exc, FileNotFoundError):
         if exc.filename == spec.cwd and exc.filename != spec.argv[0]:
             return f"working directory does not exist: {spec.cwd!r}"
+        if "/" in spec.argv[0] and os.path.isfile(os.path.join(spec.cwd, spec.argv[0])):
+            # execve says ENOENT for a script whose #! interpreter is missing: name the real culprit.
+            return f"interpreter of {spec.argv[0]!r} (its #! line) not found"
         return f"command not found: {spec.argv[0]!r}"
     if isinstance(exc, PermissionError):
         where = exc.filename if exc.filename is not None else spec.argv[0]
@@ -439,7 +442,7 @@ class LocalExecutor:
         # From here on this executor reaps the child (via its pidfd). Popen must not: its finalizer would
         # otherwise waitpid() the child and swallow the exit status. `_child_created` is the flag Popen
         # itself uses to mean "there is a child I am responsible for".
-        proc._child_created = False
+        proc._child_created = False  # type: ignore[attr-defined]
         return proc.pid
 
     def _popen(self, spec: LaunchSpec, log_fd: int) -> subprocess.Popen[bytes]:

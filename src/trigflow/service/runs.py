@@ -73,7 +73,7 @@ class Runs:
                 "trigger_type": MANUAL,
                 "trigger_id": None,
                 "cycle_type": None,
-                "params": json.dumps(params, ensure_ascii=False),
+                "params": json.dumps(params, ensure_ascii=False, separators=(",", ":")),
                 "selected_task_ids": [t["task_id"] for t in tasks],
                 "rerun_times": 0,
                 "owner_uin": wf["owner_uin"],
@@ -158,10 +158,11 @@ class Runs:
                     ]
                 }
                 if snap["upstream"]
-                else {}
+                else {},
+                separators=(",", ":"),
             ),
             "runPriority": str(sched.get("RunPriorityType", 6)),
-            "extraInfo": json.dumps({"fromMapping": False}),
+            "extraInfo": json.dumps({"fromMapping": False}, separators=(",", ":")),
             **{k: str(v) for k, v in ext.items()},
         }
         if type_id == 30:
@@ -182,8 +183,8 @@ class Runs:
             "depend_on": list(snap["upstream"]),
             "policy": sched.get("DependencyTriggerPolicy", "ALL_SUCCESS"),
             "spec": spec,
-            "extensions": json.dumps(extensions, ensure_ascii=False),
-            "run_params": json.dumps(run_params, ensure_ascii=False),
+            "extensions": json.dumps(extensions, ensure_ascii=False, separators=(",", ":")),
+            "run_params": json.dumps(run_params, ensure_ascii=False, separators=(",", ":")),
             "resource_group_id": run["resource_group_id"] or config.get("ResourceGroup") or None,
             "owner_uin": snap.get("owner_uin") or run["owner_uin"],
             "execute_user_uin": run["execute_user_uin"],
