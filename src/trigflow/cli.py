@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -60,6 +61,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         lifespan="off",
     )
     server = uvicorn.Server(config)
+    # uvicorn re-raises the signal that stopped it once it has shut down; with these no-op handlers that
+    # re-raise returns here, so the scheduler and executor below are stopped cleanly and we exit 0.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
     try:
         server.run()
     finally:
