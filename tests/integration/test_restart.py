@@ -29,7 +29,9 @@ def test_crash_mid_run_kills_orphans_marks_them_lost_and_continues(tmp_path: Pat
         project_id = str(call(client, "ListProjects", {}).Items[0].ProjectId)
         wf = new_workflow(client, project_id, "restart_wf")
         slow = new_task(client, project_id, wf, "slow", f"echo $$ > {pidfile}; sleep 60")
-        new_task(client, project_id, wf, "cleanup", "echo cleaning", upstream=[slow], DependencyTriggerPolicy="ALL_DONE")
+        new_task(
+            client, project_id, wf, "cleanup", "echo cleaning", upstream=[slow], DependencyTriggerPolicy="ALL_DONE"
+        )
         new_task(client, project_id, wf, "strict", "true", upstream=[slow])
         run_id = start_run(client, project_id, wf)
         wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), what="slow task started")
