@@ -45,6 +45,28 @@ ENUMS: dict[str, tuple[Any, ...]] = {
 }
 
 
+# SQL engines take OFFSET as a signed 64-bit integer, but PageNumber is a uint64 on the wire: a page far
+# past the end must read as an empty page, not overflow the driver (it did: InternalError).
+MAX_SQL_OFFSET = 2**63 - 1
+
+
+def sql_offset(page: Page) -> int:
+    return min(page.offset, MAX_SQL_OFFSET)
+
+
+def _like_escape(text: str) -> str:
+    """Escape LIKE metacharacters (with `\\` as the escape) so user text matches literally."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def like_substring(text: str) -> str:
+    """Case-insensitive substring pattern for `lower(col).like(pattern, escape="\\")` (decisions.md Q-F4).
+
+    Without escaping, `_` (common in names) matched any character and `%` matched everything.
+    """
+    return f"%{_like_escape(text.lower())}%"
+
+
 class Catalog:
     def __init__(self, db: Database, clock: Clock, stamps: ids.StampAllocator) -> None:
         self.db = db
@@ -109,7 +131,7 @@ class Catalog:
                 name=params.get("ProjectName"),
                 status=status,
                 model=params.get("ProjectModel"),
-                offset=page.offset,
+                offset=sql_offset(page),
                 limit=page.size,
             )
 
@@ -208,10 +230,11 @@ class Catalog:
         conds: list[Any] = []
         if p.get("Keyword"):
             kw = str(p["Keyword"])
-            conds.append(sa.or_(sa.func.lower(c.name).like(f"%{kw.lower()}%"), c.workflow_id == kw))
+            conds.append(sa.or_(sa.func.lower(c.name).like(like_substring(kw), escape="\\"), c.workflow_id == kw))
         if p.get("ParentFolderPath"):
             path = _normalise_path(p["ParentFolderPath"])
-            conds.append(sa.or_(c.folder_path == path, c.folder_path.like(path.rstrip("/") + "/%")))
+            below = _like_escape(path.rstrip("/")) + "/%"
+            conds.append(sa.or_(c.folder_path == path, c.folder_path.like(below, escape="\\")))
         for key, col in (
             ("BundleId", c.bundle_id),
             ("OwnerUin", c.owner_uin),
@@ -226,7 +249,7 @@ class Catalog:
                 conds.append(col.between(lo, hi))
         with self.db.read() as conn:
             self._project(conn, p["ProjectId"])
-            return q.list_workflows(conn, p["ProjectId"], conds, page.offset, page.size)
+            return q.list_workflows(conn, p["ProjectId"], conds, sql_offset(page), page.size)
 
     # --- tasks ------------------------------------------------------------------------------
 
