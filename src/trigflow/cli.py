@@ -119,13 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(func=cmd_up)
 
     keys = sub.add_parser("keys", help="manage API keys")
-    common(keys)
     ksub = keys.add_subparsers(dest="keys_cmd", required=True)
     kc = ksub.add_parser("create", help="create an admin API key and print it (the secret only now)")
     kc.add_argument("--name")
-    ksub.add_parser("list", help="list API keys (never their secrets)")
+    kl = ksub.add_parser("list", help="list API keys (never their secrets)")
     kr = ksub.add_parser("revoke", help="revoke an API key")
     kr.add_argument("secret_id")
+    for p in (kc, kl, kr):
+        common(p)
     keys.set_defaults(func=cmd_keys)
     return parser
 

@@ -20,7 +20,7 @@ from trigflow.domain.dag import topological_order
 from trigflow.domain.errors import FailedOperation, InvalidParameter, InvalidParameterValue, ResourceNotFound
 from trigflow.domain.states import RunState, TaskState
 from trigflow.domain.timefmt import parse_time_filter
-from trigflow.service.catalog import TASK_TYPES
+from trigflow.service.catalog import TASK_TYPES, like_substring, sql_offset
 from trigflow.service.common import Caller, Clock, Page
 from trigflow.store import catalog as cq
 from trigflow.store import runs as rq
@@ -239,7 +239,7 @@ class Runs:
             if cq.get_project(conn, project_id) is None:
                 raise ResourceNotFound(f"project {project_id} does not exist")
             return rq.page(
-                conn, workflow_runs, where, [*order, c.execution_id.desc()], page.offset, page.size
+                conn, workflow_runs, where, [*order, c.execution_id.desc()], sql_offset(page), page.size
             )
 
     def list_task_runs(
@@ -259,7 +259,7 @@ class Runs:
         with self.db.read() as conn:
             if cq.get_project(conn, project_id) is None:
                 raise ResourceNotFound(f"project {project_id} does not exist")
-            return rq.page(conn, task_runs, where, [*order, c.execution_id.desc()], page.offset, page.size)
+            return rq.page(conn, task_runs, where, [*order, c.execution_id.desc()], sql_offset(page), page.size)
 
     def runs_to_kill(
         self, project_id: str, workflow_id: str, p: Mapping[str, Any]
@@ -303,11 +303,20 @@ def _values(f: Mapping[str, Any], i: int) -> list[str]:
 
 
 def _keyword(name_col: Any, id_col: Any, vals: list[str]) -> Any:
-    return sa.or_(*[sa.or_(sa.func.lower(name_col).like(f"%{v.lower()}%"), id_col == v) for v in vals])
+    return sa.or_(
+        *[sa.or_(sa.func.lower(name_col).like(like_substring(v), escape="\\"), id_col == v) for v in vals]
+    )
+
+
+# 9999-12-31 23:59:59.999 UTC: the latest instant any time format can name. Larger digit strings used to
+# overflow the SQL driver (InternalError); they are a client mistake, so refuse them by name.
+MAX_TIME_MS = 253_402_300_799_999
 
 
 def _time_bound(col: Any, name: str, vals: list[str], i: int) -> Any:
     t = parse_time_filter(vals[0], f"Filters.{i}.Values")
+    if t > MAX_TIME_MS:
+        raise InvalidParameterValue(f"Filters.{i}.Values: {vals[0]!r} is out of range for filter {name!r}")
     return col >= t if name.endswith("GreaterEqual") else col <= t
 
 

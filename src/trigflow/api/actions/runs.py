@@ -116,10 +116,13 @@ def list_trigger_task_runs(ctx: RequestContext, p: dict[str, Any]) -> dict[str, 
 @action("KillTriggerWorkflowRuns")
 def kill_trigger_workflow_runs(ctx: RequestContext, p: dict[str, Any]) -> list[dict[str, Any]]:
     svc = ctx.services
-    wf, runs, missing = svc.runs.runs_to_kill(p["ProjectId"], p["WorkflowId"], p)
+    # One item per distinct run, in the order the client listed them (a repeated ID used to yield a
+    # second "already KILLED" item, and unknown IDs were moved to the end).
+    wanted = list(dict.fromkeys(p.get("WorkflowExecutionIdList") or []))
+    wf, runs, missing = svc.runs.runs_to_kill(p["ProjectId"], p["WorkflowId"], {**p, "WorkflowExecutionIdList": wanted})
     results = svc.scheduler.kill([r["execution_id"] for r in runs]) if runs else []
-    out = [
-        {
+    items: dict[str, dict[str, Any]] = {
+        r.run_id: {
             "ItemId": r.run_id,
             "ItemName": wf["name"],
             "ExecutionActionId": ctx.request_id,
@@ -127,18 +130,17 @@ def kill_trigger_workflow_runs(ctx: RequestContext, p: dict[str, Any]) -> list[d
             "OpStatus": r.ok,
         }
         for r in results
-    ]
-    out += [
-        {
+    }
+    for m in missing:
+        items[m] = {
             "ItemId": m,
             "ItemName": wf["name"],
             "ExecutionActionId": ctx.request_id,
             "ErrorMessage": f"workflow run {m} does not exist in workflow {wf['workflow_id']}",
             "OpStatus": False,
         }
-        for m in missing
-    ]
-    return out
+    order = wanted or [r["execution_id"] for r in runs]
+    return [items[i] for i in order if i in items]
 
 
 __all__ = ["TASK_TERMINAL"]

@@ -1,0 +1,115 @@
+"""The `trigflow` CLI: first-start output, key management, and keys working against a live server."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+
+from tests.conftest import free_port, make_client, wait_for
+from tests.integration.helpers import call
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def trigflow(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "trigflow.cli", *args], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+
+
+def test_first_start_prints_endpoint_project_and_secret_once(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIGFLOW_")}
+    port = free_port()
+    out = tmp_path / "out.txt"
+
+    def start() -> subprocess.Popen[bytes]:
+        fh = open(out, "wb")  # noqa: SIM115 - handed to the child
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "trigflow.cli", "up", "--data-dir", str(tmp_path / "d"), "--port", str(port)],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        fh.close()
+        wait_for(lambda: "Uvicorn running" in out.read_text(errors="replace"), what="server up")
+        return proc
+
+    proc = start()
+    proc.terminate()
+    assert proc.wait(timeout=30) == 0
+    first = out.read_text()
+    assert f"listening on http://127.0.0.1:{port}" in first
+    project_id = re.search(r"ProjectId:\s+(\d{19})", first)
+    secret_id = re.search(r"SecretId:\s+(AKID\w{32})", first)
+    secret_key = re.search(r"SecretKey:\s+(\w{32})", first)
+    assert project_id and secret_id and secret_key, first
+
+    proc = start()
+    try:
+        second = out.read_text()
+        assert "SecretKey" not in second, "the secret is shown only once"
+        assert project_id.group(1) in second
+        client = make_client(f"127.0.0.1:{port}", secret_id.group(1), secret_key.group(1))
+        assert call(client, "GetProject", {"ProjectId": project_id.group(1)}).ProjectName == "default"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_keys_create_list_revoke_against_live_server(server: Any) -> None:
+    args = ["--data-dir", str(server.data_dir)]
+    created = trigflow("keys", "create", "--name", "ci", *args)
+    assert created.returncode == 0, created.stderr
+    sid = re.search(r"SecretId:\s+(\S+)", created.stdout).group(1)  # type: ignore[union-attr]
+    skey = re.search(r"SecretKey:\s+(\S+)", created.stdout).group(1)  # type: ignore[union-attr]
+    listed = trigflow("keys", "list", *args)
+    assert sid in listed.stdout and "active" in listed.stdout and skey not in listed.stdout
+
+    client = make_client(server.endpoint, sid, skey)
+    assert call(client, "ListProjects", {}).TotalCount >= 1
+
+    revoked = trigflow("keys", "revoke", sid, *args)
+    assert revoked.returncode == 0 and f"revoked {sid}" in revoked.stdout
+
+    def refused() -> bool:
+        try:
+            call(client, "ListProjects", {})
+        except TencentCloudSDKException as e:
+            return e.get_code() == "AuthFailure.SecretIdNotFound"
+        return False
+
+    wait_for(refused, timeout=10, what="revoked key refused")  # key lookups are cached for 2 s
+    assert trigflow("keys", "revoke", sid, *args).returncode == 1
+
+
+def test_quickstart_example_prints_a_successful_run(server: Any) -> None:
+    from tests.conftest import SECRET_ID, SECRET_KEY
+
+    env = {**os.environ, "TRIGFLOW_SECRET_ID": SECRET_ID, "TRIGFLOW_SECRET_KEY": SECRET_KEY}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "quickstart.py"), f"http://{server.endpoint}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    import json
+
+    data = json.loads(done.stdout)["Data"]
+    assert data["TriggerWorkflowRun"]["ExecutionState"] == "SUCCESS"
+    assert [t["TaskName"] for t in data["TriggerTaskRuns"]] == ["extract", "transform", "load"]
+    assert data["BizStateEnumInfos"] == [{"LabelKey": "SUCCESS", "LabelValue": "运行成功", "Count": 3}]
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["keys", "--help"], ["up", "--help"]])
+def test_cli_help(argv: list[str]) -> None:
+    assert trigflow(*argv).returncode == 0
