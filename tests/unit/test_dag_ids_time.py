@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import re
+import sys
 import threading
 from datetime import datetime, timedelta, timezone
 
@@ -32,7 +34,7 @@ T0 = int(datetime(2025, 12, 4, 11, 40, 1, 234000, tzinfo=CST).timestamp() * 1000
 def _is_cycle(upstream: dict[str, list[str]], cycle: list[str]) -> bool:
     if len(cycle) < 2 or cycle[0] != cycle[-1]:
         return False
-    return all(b in upstream[a] for a, b in zip(cycle, cycle[1:], strict=False))
+    return all(b in upstream[a] for a, b in itertools.pairwise(cycle))
 
 
 @pytest.mark.parametrize(
@@ -76,6 +78,19 @@ def test_long_chain_no_recursion_problem() -> None:
     upstream = {f"t{i:04d}": ([f"t{i - 1:04d}"] if i else []) for i in range(n)}
     assert find_cycle(upstream) is None
     assert topological_order(upstream) == sorted(upstream)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=RecursionError,
+    reason="dag.py:13-27: find_cycle is a recursive DFS, so a dependency chain deeper than the interpreter's "
+    "recursion limit, visited from its downstream end, raises RecursionError (an InternalError at "
+    "service/catalog.py:317) instead of answering None",
+)
+def test_very_long_chain_visited_from_its_end() -> None:
+    n = sys.getrecursionlimit() + 100
+    upstream = {f"t{i:05d}": ([f"t{i - 1:05d}"] if i else []) for i in reversed(range(n))}
+    assert find_cycle(upstream) is None
 
 
 def _respects_edges(upstream: dict[str, list[str]], order: list[str]) -> bool:
