@@ -507,7 +507,7 @@ class LocalExecutor:
                     event = self._on_exit(key.data)
                 except Exception:  # a bug here must not stop exit detection for everyone else
                     log.exception("failed to process exit of attempt %s", key.data.attempt_id)
-                    event = None
+                    event = self._give_up(key.data)
                 if event is not None:
                     events.append(event)
             if self._timers:
@@ -560,6 +560,22 @@ class LocalExecutor:
             return ExecutorEvent(
                 attempt.attempt_id, "exited", _now_ms(), pid=pid, proc_start=attempt.proc_start, exit_code=code
             )
+
+    def _give_up(self, attempt: _Attempt) -> ExecutorEvent:
+        """Stop watching an attempt whose exit could not be processed, so its fd cannot spin the loop."""
+        with self._lock:
+            with contextlib.suppress(Exception):
+                self._forget(attempt)
+            self._lingering.discard(attempt)
+            attempt.reaped = True
+        return ExecutorEvent(
+            attempt.attempt_id,
+            "lost",
+            _now_ms(),
+            pid=attempt.pid,
+            proc_start=attempt.proc_start,
+            message="internal error while collecting the exit status (see server log)",
+        )
 
     def _forget(self, attempt: _Attempt) -> None:
         """Caller holds the lock. Unregister before close so a recycled fd number is never confused."""

@@ -1,0 +1,92 @@
+"""Front-door behaviour that the real server cannot be made to show on demand: an unexpected exception
+in a handler becomes `InternalError` with the RequestId logged and no traceback in the response."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.requests import Request
+
+from trigflow.api.http import FrontDoor
+from trigflow.api.registry import Registered
+from trigflow.api.signing import (
+    sha256_hex,
+    tc3_canonical_headers,
+    tc3_canonical_request,
+    tc3_signature,
+    tc3_string_to_sign,
+)
+from trigflow.app import bootstrap, build
+from trigflow.config import Settings
+
+SID, SKEY = "AKIDfrontdoor000000000000000000000000", "frontdoorsecret00000000000000000"
+
+
+def signed_request(action: str, body: bytes) -> Request:
+    ts = str(int(time.time()))
+    date = time.strftime("%Y-%m-%d", time.gmtime(int(ts)))
+    headers = {"content-type": "application/json", "host": "127.0.0.1:1"}
+    canonical = tc3_canonical_request(
+        method="POST",
+        canonical_query="",
+        canonical_headers=tc3_canonical_headers(["content-type", "host"], headers),
+        signed_headers="content-type;host",
+        payload_hash=sha256_hex(body),
+    )
+    sts = tc3_string_to_sign(timestamp=ts, date=date, service="wedata", canonical_request=canonical)
+    auth = (
+        f"TC3-HMAC-SHA256 Credential={SID}/{date}/wedata/tc3_request, SignedHeaders=content-type;host, "
+        f"Signature={tc3_signature(SKEY, date, 'wedata', sts)}"
+    )
+    raw = {**headers, "authorization": auth, "x-tc-action": action, "x-tc-version": "2025-08-06",
+           "x-tc-region": "ap-guangzhou", "x-tc-timestamp": ts}  # fmt: skip
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/",
+        "query_string": b"",
+        "headers": [(k.encode(), v.encode()) for k, v in raw.items()],
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return Request(scope, receive)
+
+
+def test_unexpected_exception_is_internal_error_with_request_id(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    services = build(Settings(data_dir=tmp_path, admin_secret_id=SID, admin_secret_key=SKEY))
+    bootstrap(services)
+    door = FrontDoor(services)
+
+    def broken(ctx: Any, params: dict[str, Any]) -> Any:
+        raise ZeroDivisionError("secret internals")
+
+    door.actions = {**door.actions, "ListProjects": Registered("ListProjects", broken)}
+    with caplog.at_level(logging.ERROR, logger="trigflow.api"):
+        response = asyncio.run(door(signed_request("ListProjects", b"{}")))
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    body = json.loads(response.body)["Response"]
+    assert body["Error"]["Code"] == "InternalError"
+    assert body["RequestId"] in body["Error"]["Message"]
+    assert "secret internals" not in response.body.decode() and "Traceback" not in response.body.decode()
+    assert any(body["RequestId"] in r.getMessage() for r in caplog.records)
+    services.db.dispose()
+
+
+def test_same_request_succeeds_with_the_real_handler(tmp_path: Path) -> None:
+    services = build(Settings(data_dir=tmp_path, admin_secret_id=SID, admin_secret_key=SKEY))
+    bootstrap(services)
+    response = asyncio.run(FrontDoor(services)(signed_request("ListProjects", b"{}")))
+    body = json.loads(response.body)["Response"]
+    assert body["Data"]["TotalCount"] == 1 and body["Data"]["Items"][0]["ProjectName"] == "default"
+    services.db.dispose()
