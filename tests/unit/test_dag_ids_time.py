@@ -80,17 +80,15 @@ def test_long_chain_no_recursion_problem() -> None:
     assert topological_order(upstream) == sorted(upstream)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="dag.py:13-27: find_cycle is a recursive DFS, so a dependency chain deeper than the interpreter's "
-    "recursion limit, visited from its downstream end, raises RecursionError (an InternalError at "
-    "service/catalog.py:317) instead of answering None",
-)
 def test_very_long_chain_visited_from_its_end() -> None:
-    n = sys.getrecursionlimit() + 100
+    """Deeper than the recursion limit, visited from the downstream end (the search must be iterative)."""
+    n = sys.getrecursionlimit() + 500
     upstream = {f"t{i:05d}": ([f"t{i - 1:05d}"] if i else []) for i in reversed(range(n))}
     assert find_cycle(upstream) is None
+    upstream["t00000"] = [f"t{n - 1:05d}"]  # close the loop: a cycle through every task
+    cycle = find_cycle(upstream)
+    assert cycle is not None and len(cycle) == n + 1
+    assert _is_cycle(upstream, cycle)
 
 
 def _respects_edges(upstream: dict[str, list[str]], order: list[str]) -> bool:
@@ -187,22 +185,26 @@ def test_task_ids_unique_across_threads() -> None:
 
 def test_job_id_format() -> None:
     a = StampAllocator()
-    j1, j2 = a.job_id(T0), a.job_id(T0)
+    j1, j2 = a.job_id(T0), a.job_id(T0 + 500)
     assert re.fullmatch(r"68\d{17}", j1)
-    assert j1 == "6820251204114001001"
-    assert j2 == "6820251204114001002"
+    assert j1 == "6820251204114001000"
+    assert j2 == "6820251204114001001"
+    assert a.job_id(T0 + 1000) == "6820251204114002000"  # a new second restarts the sequence
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ids.py:68-69: the 3-digit JobId sequence wraps modulo 1000 and is not tied to the second, so more "
-    "than 999 dispatches within one second (a wide fan dispatched in one batch, execution.py:236-245) "
-    "repeat JobIds",
-)
-def test_job_ids_unique_within_one_second() -> None:
+def test_job_ids_unique_and_increasing_within_one_second() -> None:
+    """Past 999 in one second the stamp moves ahead a second, so a wide fan dispatched at once never repeats."""
     a = StampAllocator()
-    jobs = [a.job_id(T0) for _ in range(1001)]
+    jobs = [a.job_id(T0) for _ in range(2500)]
     assert len(set(jobs)) == len(jobs)
+    assert jobs == sorted(jobs)
+    assert all(re.fullmatch(r"68\d{17}", j) for j in jobs)
+    assert jobs[999] == "6820251204114001999"
+    assert jobs[1000] == "6820251204114002000"
+    assert jobs[2499] == "6820251204114003499"
+    later = a.job_id(T0 + 1000)  # the real clock reaches a second already used: no repeat
+    assert later > jobs[-1]
+    assert a.job_id(T0 - 5000) > later  # nor when the clock goes back
 
 
 def test_version_id_format() -> None:
@@ -277,14 +279,10 @@ def test_parse_time_filter_errors(text: str) -> None:
     assert "Filters.ScheduleTimeGreaterEqual" in ei.value.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="timefmt.py:37-38: str.isdigit() accepts Unicode digits such as '²' that int() rejects, so a "
-    "superscript digit escapes as a bare ValueError (HTTP InternalError) instead of InvalidParameterValue",
-)
-def test_parse_time_filter_superscript_digit() -> None:
+@pytest.mark.parametrize("text", ["²", "١٢٣٤", "１２３"])
+def test_parse_time_filter_non_ascii_digits_are_invalid(text: str) -> None:
     with pytest.raises(InvalidParameterValue):
-        parse_time_filter("²", "F")
+        parse_time_filter(text, "F")
 
 
 def test_cost_seconds() -> None:

@@ -6,32 +6,32 @@ from collections.abc import Mapping, Sequence
 
 
 def find_cycle(upstream: Mapping[str, Sequence[str]]) -> list[str] | None:
-    """A dependency cycle as a list of task ids (first == last), or None. Edges to unknown ids are ignored."""
+    """A dependency cycle as a list of task ids (first == last), or None. Edges to unknown ids are ignored.
+
+    Iterative depth-first search: a chain of thousands of tasks must not hit the recursion limit.
+    """
     white, grey, black = 0, 1, 2
     color = dict.fromkeys(upstream, white)
-    stack_path: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        color[node] = grey
-        stack_path.append(node)
-        for up in upstream.get(node, ()):
-            if up not in color:
+    for root in upstream:
+        if color[root] != white:
+            continue
+        path: list[str] = [root]
+        iters = [iter(upstream.get(root, ()))]
+        color[root] = grey
+        while iters:
+            nxt = next(iters[-1], None)
+            if nxt is None:
+                color[path.pop()] = black
+                iters.pop()
                 continue
-            if color[up] == grey:
-                return [*stack_path[stack_path.index(up) :], up]
-            if color[up] == white:
-                found = visit(up)
-                if found:
-                    return found
-        stack_path.pop()
-        color[node] = black
-        return None
-
-    for n in list(upstream):
-        if color[n] == white:
-            found = visit(n)
-            if found:
-                return found
+            if nxt not in color:
+                continue
+            if color[nxt] == grey:
+                return [*path[path.index(nxt) :], nxt]
+            if color[nxt] == white:
+                color[nxt] = grey
+                path.append(nxt)
+                iters.append(iter(upstream.get(nxt, ())))
     return None
 
 

@@ -56,6 +56,7 @@ class StampAllocator:
     def __init__(self) -> None:
         self._last = 0
         self._lock = threading.Lock()
+        self._job_second = 0
         self._job_seq = 0
 
     def next_ms(self, now_ms: int) -> int:
@@ -67,10 +68,17 @@ class StampAllocator:
         return stamp_ms(self.next_ms(now_ms))
 
     def job_id(self, now_ms: int) -> str:
+        """`68` + second stamp + 3-digit sequence; past 999 in one second the stamp moves ahead a second."""
         with self._lock:
-            self._job_seq = (self._job_seq + 1) % 1000
-            seq = self._job_seq
-        return "68" + stamp_ms(now_ms)[:14] + f"{seq:03d}"
+            second = now_ms // 1000
+            if second > self._job_second:
+                self._job_second, self._job_seq = second, 0
+            elif self._job_seq >= 999:
+                self._job_second, self._job_seq = self._job_second + 1, 0
+            else:
+                self._job_seq += 1
+            second, seq = self._job_second, self._job_seq
+        return "68" + stamp_ms(second * 1000)[:14] + f"{seq:03d}"
 
     def version_id(self, task_id: str, now_ms: int) -> str:
         return f"{task_id}_{stamp_ms(self.next_ms(now_ms))}"

@@ -39,22 +39,23 @@ _S = TaskState
 
 
 def decide(policy: str, upstream: Sequence[TaskState]) -> Decision:
-    """Decide for one pending task. A task with no upstream runs at once, whatever its policy."""
+    """Decide for one pending task. A task with no upstream runs at once, whatever its policy.
+
+    The sets are taken literally from the policy table: "failed" means FAILED or UPSTREAM_FAILED
+    (Q-T2), and a state outside a rule's positive set (e.g. KILLED) never satisfies it.
+    """
+    if policy not in POLICIES:
+        raise ValueError(f"unknown DependencyTriggerPolicy {policy!r}")
     if not upstream:
         return Decision.RUN
     done = [s for s in upstream if s in TASK_TERMINAL]
-    all_done = len(done) == len(upstream)
     ok = sum(s == _S.SUCCESS for s in done)
     failed = sum(s in TASK_FAILED_LIKE for s in done)
     skipped = sum(s == _S.SKIP for s in done)
     # Early decisions: the ONE_* policies fire as soon as one upstream qualifies.
-    if policy == "ONE_FAILED" and failed:
+    if (policy == "ONE_FAILED" and failed) or (policy == "ONE_SUCCESS" and ok) or (policy == "ONE_DONE" and done):
         return Decision.RUN
-    if policy == "ONE_SUCCESS" and ok:
-        return Decision.RUN
-    if policy == "ONE_DONE" and done:
-        return Decision.RUN
-    if not all_done:
+    if len(done) < len(upstream):
         return Decision.WAIT
     n = len(upstream)
     if policy == "ALL_SUCCESS":
@@ -62,7 +63,7 @@ def decide(policy: str, upstream: Sequence[TaskState]) -> Decision:
             return Decision.RUN
         return Decision.SKIP if skipped else Decision.UPSTREAM_FAILED
     if policy == "NONE_FAILED":
-        return Decision.UPSTREAM_FAILED if failed else Decision.RUN
+        return Decision.RUN if ok + skipped == n else Decision.UPSTREAM_FAILED
     passes = {
         "ALL_FAILED": failed == n,
         "ALL_DONE": True,
@@ -71,10 +72,8 @@ def decide(policy: str, upstream: Sequence[TaskState]) -> Decision:
         "ONE_FAILED": False,
         "ONE_SUCCESS": False,
         "ONE_DONE": True,
-        "ALL_DONE_NONE_FAILED_AT_LEAST_ONE_SUCCESS": failed == 0 and ok >= 1,
-        "NONE_SKIPPED": skipped == 0,
+        "ALL_DONE_NONE_FAILED_AT_LEAST_ONE_SUCCESS": ok >= 1 and ok + skipped == n,
+        "NONE_SKIPPED": ok + failed == n,
         "ALL_DONE_AT_LEAST_ONE_FAILED": failed >= 1,
-    }.get(policy)
-    if passes is None:
-        raise ValueError(f"unknown DependencyTriggerPolicy {policy!r}")
+    }[policy]
     return Decision.RUN if passes else Decision.SKIP

@@ -32,7 +32,7 @@ def parse_wall_time(text: str, path: str) -> int:
 def parse_time_filter(text: str, path: str) -> int:
     """Filter bound as epoch ms, epoch seconds or `yyyy-MM-dd HH:mm:ss` in UTC+8 (decisions.md Q-F1)."""
     t = text.strip()
-    if t.isdigit():
+    if t.isascii() and t.isdigit():
         n = int(t)
         return n if n >= 10**12 else n * 1000
     return parse_wall_time(t, path)

@@ -15,6 +15,11 @@ from trigflow.store.tables import api_keys, folders, projects, task_versions, ta
 Row = dict[str, Any]
 
 
+def escape_like(text: str) -> str:
+    """Escape LIKE metacharacters (escape char `\\`) so user text matches literally."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _one(conn: sa.Connection, stmt: sa.Select[Any]) -> Row | None:
     r = conn.execute(stmt).mappings().first()
     return dict(r) if r is not None else None
@@ -85,11 +90,11 @@ def list_projects(
     if ids:
         conds.append(projects.c.project_id.in_(list(ids)))
     if name:
-        like = f"%{name.lower()}%"
+        like = "%" + escape_like(name.lower()) + "%"
         conds.append(
             sa.or_(
-                sa.func.lower(projects.c.project_name).like(like),
-                sa.func.lower(projects.c.display_name).like(like),
+                sa.func.lower(projects.c.project_name).like(like, escape="\\"),
+                sa.func.lower(projects.c.display_name).like(like, escape="\\"),
             )
         )
     if status is not None:

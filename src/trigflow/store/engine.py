@@ -34,15 +34,28 @@ class Database:
             kwargs["pool_pre_ping"] = True
         self.engine = sa.create_engine(url, **kwargs)
         self._write_lock = threading.RLock() if self.is_sqlite else None
+        self._local = threading.local()  # the current thread's open write transaction, if any
         if self.is_sqlite:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
 
     @contextlib.contextmanager
     def write(self) -> Iterator[sa.Connection]:
-        """A transaction that commits on success; the only way to change data."""
+        """A transaction that commits on success; the only way to change data.
+
+        A nested `write()` in the same thread joins the outer transaction (a second connection would
+        wait on the first one's SQLite lock until the busy timeout).
+        """
+        outer = getattr(self._local, "conn", None)
+        if outer is not None:
+            yield outer
+            return
         lock = self._write_lock or contextlib.nullcontext()
         with lock, self.engine.begin() as conn:
-            yield conn
+            self._local.conn = conn
+            try:
+                yield conn
+            finally:
+                self._local.conn = None
 
     @contextlib.contextmanager
     def read(self) -> Iterator[sa.Connection]:
@@ -68,3 +81,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+    # SQLite's lower() folds ASCII only; case-insensitive search must fold like Python (and PostgreSQL).
+    dbapi_conn.create_function("lower", 1, _py_lower, deterministic=True)
+
+
+def _py_lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value

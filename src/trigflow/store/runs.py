@@ -14,8 +14,12 @@ Row = dict[str, Any]
 
 def insert_run(conn: sa.Connection, run: Mapping[str, Any], task_rows: Sequence[Mapping[str, Any]]) -> None:
     conn.execute(workflow_runs.insert().values(**run))
-    if task_rows:
-        conn.execute(task_runs.insert(), [dict(r) for r in task_rows])
+    # executemany takes its column list from the first row: group rows by key set so no value is dropped.
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for r in task_rows:
+        groups.setdefault(tuple(sorted(r)), []).append(dict(r))
+    for rows in groups.values():
+        conn.execute(task_runs.insert(), rows)
 
 
 def get_run(conn: sa.Connection, run_id: str, project_id: str | None = None) -> Row | None:

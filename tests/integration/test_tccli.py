@@ -1,0 +1,109 @@
+"""The real `tccli` against the session server (protocol.md §1: `--endpoint http://...` puts the scheme in Host).
+
+tccli runs with a throw-away HOME and a minimal environment, so no user configuration, credentials or
+TENCENTCLOUD_* variables leak in; everything it needs is on the command line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import SECRET_ID, SECRET_KEY, Server
+from tests.integration.helpers import new_task, new_workflow, start_run, wait_run
+
+TCCLI = Path(sys.executable).parent / "tccli"
+
+
+@pytest.fixture(scope="module")
+def tccli_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("tccli-home")
+
+
+def tccli(server: Server, home: Path, action: str, *params: str) -> subprocess.CompletedProcess[str]:
+    args = [
+        str(TCCLI),
+        "wedata",
+        action,
+        *params,
+        "--version",
+        "2025-08-06",
+        "--region",
+        "ap-guangzhou",
+        "--endpoint",
+        f"http://{server.endpoint}",
+        "--secretId",
+        SECRET_ID,
+        "--secretKey",
+        SECRET_KEY,
+    ]
+    env = {"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
+    return subprocess.run(args, capture_output=True, text=True, env=env, timeout=60, check=False)
+
+
+def output_json(proc: subprocess.CompletedProcess[str]) -> Any:
+    assert proc.returncode == 0, f"tccli failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    return json.loads(proc.stdout)
+
+
+def test_tccli_is_installed() -> None:
+    assert TCCLI.exists(), f"tccli not found next to {sys.executable}"
+
+
+def test_tccli_list_projects(server: Server, tccli_home: Path, project_id: str) -> None:
+    out = output_json(tccli(server, tccli_home, "ListProjects", "--PageSize", "1"))
+    assert set(out) == {"Data", "RequestId"}
+    assert str(uuid.UUID(out["RequestId"])) == out["RequestId"]
+    data = out["Data"]
+    assert (data["PageNumber"], data["PageSize"]) == (1, 1)
+    assert data["TotalCount"] >= 1 and data["TotalPageNumber"] == data["TotalCount"]
+    (project,) = data["Items"]
+    assert project["ProjectId"] == project_id  # the oldest project comes first
+    assert project["Status"] == 1 and project["DisplayStatus"] == "ENABLED"
+
+    only = output_json(tccli(server, tccli_home, "ListProjects", "--ProjectIds", json.dumps([project_id])))
+    assert [p["ProjectId"] for p in only["Data"]["Items"]] == [project_id]
+
+
+def test_tccli_get_trigger_workflow_run(server: Server, tccli_home: Path, client: Any, project_id: str) -> None:
+    wf = new_workflow(client, project_id, f"tccli_{uuid.uuid4().hex[:10]}")
+    first = new_task(client, project_id, wf, "first", "true")
+    new_task(client, project_id, wf, "second", "true", upstream=[first])
+    run_id = start_run(client, project_id, wf)
+    wait_run(client, project_id, run_id)
+
+    out = output_json(
+        tccli(
+            server,
+            tccli_home,
+            "GetTriggerWorkflowRun",
+            "--ProjectId",
+            project_id,
+            "--WorkflowExecutionId",
+            run_id,
+            "--Filters",
+            json.dumps([{"Name": "TaskId", "Values": [first]}]),
+        )
+    )
+    run = out["Data"]["TriggerWorkflowRun"]
+    assert (run["ExecutionId"], run["WorkflowId"], run["ExecutionState"]) == (run_id, wf, "SUCCESS")
+    assert [(t["TaskId"], t["TaskName"], t["ExecutionState"]) for t in out["Data"]["TriggerTaskRuns"]] == [
+        (first, "first", "SUCCESS")
+    ]
+    assert [(b["LabelKey"], b["Count"]) for b in out["Data"]["BizStateEnumInfos"]] == [("SUCCESS", 2)]
+
+
+def test_tccli_shows_error_code(server: Server, tccli_home: Path, project_id: str) -> None:
+    missing = "00000000-0000-4000-8000-000000000404"
+    proc = tccli(server, tccli_home, "GetTriggerWorkflow", "--ProjectId", project_id, "--WorkflowId", missing)
+    assert proc.returncode != 0
+    shown = proc.stdout + proc.stderr
+    assert "code:ResourceNotFound" in shown, shown
+    assert missing in shown and "requestId:" in shown
