@@ -47,6 +47,15 @@ def test_three_task_workflow_runs_in_order_and_reports_like_wedata(client: Any, 
     assert [(b.LabelKey, b.Count) for b in data.BizStateEnumInfos] == [("SUCCESS", 3)]
 
 
+def test_each_attempt_logs_stdout_and_stderr_to_its_own_file(client: Any, project_id: str, server: Any) -> None:
+    wf = new_workflow(client, project_id, "flow_logs")
+    t = new_task(client, project_id, wf, "talker", "echo to-stdout; echo to-stderr >&2; echo $TRIGFLOW_TASK_ID")
+    run_id = start_run(client, project_id, wf)
+    assert wait_run(client, project_id, run_id).TriggerWorkflowRun.ExecutionState == "SUCCESS"
+    log = server.data_dir / "runs" / run_id / f"{t}.0.0.log"
+    assert log.read_text().split() == ["to-stdout", "to-stderr", t]
+
+
 def test_failure_marks_downstream_upstream_failed_and_fails_the_run(client: Any, project_id: str) -> None:
     wf = new_workflow(client, project_id, "flow_fail")
     a = new_task(client, project_id, wf, "boom", "echo about to fail >&2; exit 3")
