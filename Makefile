@@ -25,6 +25,7 @@ run: $(VENV)/.installed
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests tools bench examples
+	$(BIN)/lint-imports
 
 test: $(VENV)/.installed-test lint
 	sh scripts/ensure-services.sh
