@@ -26,6 +26,7 @@ run: $(VENV)/.installed
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests tools bench examples
 	$(BIN)/lint-imports
+	$(BIN)/mypy --strict src
 
 test: $(VENV)/.installed-test lint
 	sh scripts/ensure-services.sh

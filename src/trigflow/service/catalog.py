@@ -102,8 +102,9 @@ class Catalog:
     def _insert_project(
         self, conn: sa.Connection, uin: str, name: str, display: str, model: str, mode: str
     ) -> dict[str, Any]:
-        row = {
-            "project_id": ids.new_project_id(),
+        project_id = ids.new_project_id()
+        row: dict[str, Any] = {
+            "project_id": project_id,
             "project_name": name,
             "display_name": display,
             "description": None,
@@ -115,7 +116,7 @@ class Catalog:
             "create_ms": self.clock(),
         }
         q.insert_project(conn, row)
-        self._ensure_folder(conn, row["project_id"], DEFAULT_FOLDER)
+        self._ensure_folder(conn, project_id, DEFAULT_FOLDER)
         return row
 
     def get_project(self, project_id: str) -> dict[str, Any]:
@@ -404,7 +405,8 @@ def _decode_code(code: str | None) -> str:
     if not code:
         return ""
     try:
-        return base64.b64decode(code, validate=True).decode("utf-8")
+        # Line-wrapped base64 (`base64` CLI, encodebytes) is common in scripts: ignore whitespace only.
+        return base64.b64decode("".join(code.split()), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         raise InvalidParameterValue(
             "TriggerTaskConfiguration.CodeContent must be base64-encoded UTF-8 text"

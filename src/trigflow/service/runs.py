@@ -130,7 +130,7 @@ class Runs:
         sched = snap["scheduler"]
         config = snap["config"]
         type_id = int(snap["task_type_id"])
-        code = base64.b64decode(config.get("CodeContent") or "").decode("utf-8")
+        code = base64.b64decode("".join((config.get("CodeContent") or "").split())).decode("utf-8")
         run_params = {
             **params,
             **{p["ParamKey"]: p.get("ParamValue") for p in config.get("TaskSchedulingParameterList") or []},
@@ -373,7 +373,7 @@ def _task_run_filter(c: Any, f: Mapping[str, Any], i: int) -> Any:
 def _order(orders: Sequence[Mapping[str, Any]], cols: Mapping[str, Any]) -> list[Any]:
     out = []
     for i, o in enumerate(orders):
-        name = o.get("Name")
+        name = str(o.get("Name"))
         if name not in cols:
             raise _unknown("order field", name, list(cols), f"OrderFields.{i}.Name")
         direction = str(o.get("Direction") or "DESC").upper()
