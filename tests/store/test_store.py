@@ -12,6 +12,7 @@ from alembic.migration import MigrationContext
 
 from trigflow.store import catalog as q
 from trigflow.store import runs as rq
+from trigflow.store.criteria import AnyOf, Between, Keyword, Order
 from trigflow.store.engine import Database
 from trigflow.store.tables import metadata, projects, task_runs, workflow_runs, workflows
 
@@ -379,7 +380,7 @@ def test_list_workflows(db: Database) -> None:
             ("Alpha", "wf-1"), ("alpha", "wf-3"), ("beta", "wf-0"), ("Delta", "wf-4"), ("epsilon", "wf-5"),
             ("gamma", "wf-2"),
         ]  # fmt: skip
-        rows, total = q.list_workflows(conn, PROJECT, [workflows.c.folder_id == "f-1"], 1, 1)
+        rows, total = q.list_workflows(conn, PROJECT, [AnyOf("folder_id", ("f-1",))], 1, 1)
         assert total == 3
         assert [(r["name"], r["workflow_id"]) for r in rows] == [("alpha", "wf-3")]
         rows, total = q.list_workflows(conn, PROJECT, [], 4, 10)
@@ -611,21 +612,26 @@ def test_update_task_runs_many_rows(db: Database) -> None:
     assert got[7]["job_id"] == f"68{7:017d}"
 
 
-def test_page(some_runs: Database) -> None:
-    c = task_runs.c
+def test_list_runs_and_task_runs_with_criteria_orders_and_paging(some_runs: Database) -> None:
     with some_runs.read() as conn:
-        rows, total = rq.page(conn, task_runs, [], [c.execution_id.desc()], 0, 2)
+        rows, total = rq.list_task_runs(conn, PROJECT, [], [Order("execution_id")], 0, 2)
         assert total == 5 and [r["execution_id"] for r in rows] == ["e-e1", "e-b2-old"]
-        rows, total = rq.page(conn, task_runs, [], [c.execution_id.desc()], 4, 2)
+        rows, total = rq.list_task_runs(conn, PROJECT, [], [Order("execution_id")], 4, 2)
         assert total == 5 and [r["execution_id"] for r in rows] == ["e-a1"]
-        rows, total = rq.page(conn, task_runs, [c.run_id == "r-b"], [c.task_id, c.execution_id], 1, 10)
+        asc = [Order("task_id", descending=False), Order("execution_id", descending=False)]
+        rows, total = rq.list_task_runs(conn, PROJECT, [AnyOf("run_id", ("r-b",))], asc, 1, 10)
         assert total == 3 and [r["execution_id"] for r in rows] == ["e-b2", "e-b2-old"]
-        rows, total = rq.page(conn, task_runs, [c.run_id == "none"], [c.execution_id], 0, 10)
+        rows, total = rq.list_task_runs(conn, PROJECT, [AnyOf("run_id", ("none",))], [], 0, 10)
         assert (rows, total) == ([], 0)
-        wr = workflow_runs.c
-        order = [wr.create_ms.desc(), wr.execution_id.desc()]
-        rows, total = rq.page(conn, workflow_runs, [wr.workflow_id == "wf-1"], order, 0, 10)
+        rows, total = rq.list_task_runs(conn, "other-project", [], [], 0, 10)
+        assert (rows, total) == ([], 0)
+        # default order: newest CreateTime first, the id breaking ties
+        rows, total = rq.list_runs(conn, PROJECT, [AnyOf("workflow_id", ("wf-1",))], [], 0, 10)
         assert total == 3 and [r["execution_id"] for r in rows] == ["r-b", "r-a", "r-c"]
+        rows, total = rq.list_runs(conn, PROJECT, [Between("create_ms", BASE_MS + 1, BASE_MS + 2)], [], 0, 10)
+        assert total == 3 and [r["execution_id"] for r in rows] == ["r-d", "r-b", "r-a"]
+        rows, _ = rq.list_runs(conn, PROJECT, [Keyword("workflow_name", "workflow_id", ("wf-2",))], [], 0, 10)
+        assert {r["execution_id"] for r in rows} == {"r-d", "r-e"}
 
 
 def test_run_text_and_json_round_trip(db: Database) -> None:

@@ -68,6 +68,7 @@ class Scheduler:
             live = rq.runs_in_states(conn, [RunState.QUEUED.value, RunState.RUNNING.value])
         for run in live:
             self._q.put(Adopt(run["execution_id"], recovering=True))
+        self.last_tick_ms = self.clock()
         self._thread.start()
 
     def stop(self) -> None:

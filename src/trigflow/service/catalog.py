@@ -20,8 +20,8 @@ from trigflow.domain.errors import InvalidParameter, InvalidParameterValue, Reso
 from trigflow.domain.policies import POLICIES
 from trigflow.service.common import Caller, Clock, Page
 from trigflow.store import catalog as q
+from trigflow.store.criteria import AnyOf, Between, Criterion, Keyword, UnderPath
 from trigflow.store.engine import Database
-from trigflow.store.tables import workflows
 
 DEFAULT_FOLDER = "/默认文件夹"
 TASK_TYPES: dict[int, str] = {35: "SHELL", 30: "PYTHON"}
@@ -45,27 +45,6 @@ ENUMS: dict[str, tuple[Any, ...]] = {
 }
 
 
-# SQL engines take OFFSET as a signed 64-bit integer, but PageNumber is a uint64 on the wire: a page far
-# past the end must read as an empty page, not overflow the driver (it did: InternalError).
-MAX_SQL_OFFSET = 2**63 - 1
-
-
-def sql_offset(page: Page) -> int:
-    return min(page.offset, MAX_SQL_OFFSET)
-
-
-def _like_escape(text: str) -> str:
-    """Escape LIKE metacharacters (with `\\` as the escape) so user text matches literally."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def like_substring(text: str) -> str:
-    """Case-insensitive substring pattern for `lower(col).like(pattern, escape="\\")` (decisions.md Q-F4).
-
-    Without escaping, `_` (common in names) matched any character and `%` matched everything.
-    """
-    return f"%{_like_escape(text.lower())}%"
-
 
 class Catalog:
     def __init__(self, db: Database, clock: Clock, stamps: ids.StampAllocator) -> None:
@@ -85,12 +64,8 @@ class Catalog:
             raise InvalidParameterValue(f"Project.ScheduleMode must be workflow or task, got {mode!r}")
         with self.db.write() as conn:
             if q.get_project_by_name(conn, name) is not None:
-                raise InvalidParameter(
-                    f"project name {name!r} already exists", code="InvalidParameter.DuplicateName"
-                )
-            return self._insert_project(
-                conn, caller.uin, name, project.get("DisplayName") or name, model, mode
-            )
+                raise InvalidParameter(f"project name {name!r} already exists", code="InvalidParameter.DuplicateName")
+            return self._insert_project(conn, caller.uin, name, project.get("DisplayName") or name, model, mode)
 
     def ensure_default_project(self, uin: str) -> dict[str, Any]:
         with self.db.write() as conn:
@@ -132,7 +107,7 @@ class Catalog:
                 name=params.get("ProjectName"),
                 status=status,
                 model=params.get("ProjectModel"),
-                offset=sql_offset(page),
+                offset=page.offset,
                 limit=page.size,
             )
 
@@ -168,9 +143,7 @@ class Catalog:
             t["TriggerId"] = t.get("TriggerId") or ids.new_uuid()
             _check_trigger(t, f"TriggerWorkflowSchedulerConfigurations.{i}")
         if p.get("SchedulerStatus") not in (None, "ACTIVE", "PAUSED"):
-            raise InvalidParameterValue(
-                f"SchedulerStatus must be ACTIVE or PAUSED, got {p['SchedulerStatus']!r}"
-            )
+            raise InvalidParameterValue(f"SchedulerStatus must be ACTIVE or PAUSED, got {p['SchedulerStatus']!r}")
         run_config = dict(p.get("TriggerWorkflowRunConfiguration") or {})
         run_config.setdefault("MaxConcurrentNum", 1)  # decisions.md Q-C3: serial, queueing on
         run_config.setdefault("QueuingMode", 1)
@@ -204,8 +177,7 @@ class Catalog:
                 "run_config": run_config,
                 "scheduler_status": p.get("SchedulerStatus")
                 or (triggers[0].get("SchedulerStatus") if triggers else None),
-                "trigger_mode": p.get("TriggerMode")
-                or (triggers[0].get("TriggerMode") if triggers else None),
+                "trigger_mode": p.get("TriggerMode") or (triggers[0].get("TriggerMode") if triggers else None),
                 "bundle_id": p.get("BundleId"),
                 "bundle_info": p.get("BundleInfo"),
                 "version_id": ids.new_uuid(),
@@ -227,30 +199,26 @@ class Catalog:
         return row
 
     def list_workflows(self, p: Mapping[str, Any], page: Page) -> tuple[list[dict[str, Any]], int]:
-        c = workflows.c
-        conds: list[Any] = []
+        criteria: list[Criterion] = []
         if p.get("Keyword"):
-            kw = str(p["Keyword"])
-            conds.append(sa.or_(sa.func.lower(c.name).like(like_substring(kw), escape="\\"), c.workflow_id == kw))
+            criteria.append(Keyword("name", "workflow_id", (str(p["Keyword"]),)))
         if p.get("ParentFolderPath"):
-            path = _normalise_path(p["ParentFolderPath"])
-            below = _like_escape(path.rstrip("/")) + "/%"
-            conds.append(sa.or_(c.folder_path == path, c.folder_path.like(below, escape="\\")))
-        for key, col in (
-            ("BundleId", c.bundle_id),
-            ("OwnerUin", c.owner_uin),
-            ("CreateUserUin", c.create_user_uin),
-            ("ExecuteUserUin", c.execute_user_uin),
+            criteria.append(UnderPath("folder_path", _normalise_path(p["ParentFolderPath"])))
+        for key, column in (
+            ("BundleId", "bundle_id"),
+            ("OwnerUin", "owner_uin"),
+            ("CreateUserUin", "create_user_uin"),
+            ("ExecuteUserUin", "execute_user_uin"),
         ):
             if p.get(key):
-                conds.append(col == p[key])
-        for key, col in (("CreateTime", c.create_ms), ("ModifyTime", c.update_ms)):
+                criteria.append(AnyOf(column, (p[key],)))
+        for key, column in (("CreateTime", "create_ms"), ("ModifyTime", "update_ms")):
             if p.get(key):
                 lo, hi = _time_range(p[key], key)
-                conds.append(col.between(lo, hi))
+                criteria.append(Between(column, lo, hi))
         with self.db.read() as conn:
             self._project(conn, p["ProjectId"])
-            return q.list_workflows(conn, p["ProjectId"], conds, sql_offset(page), page.size)
+            return q.list_workflows(conn, p["ProjectId"], criteria, page.offset, page.size)
 
     # --- tasks ------------------------------------------------------------------------------
 
@@ -267,13 +235,9 @@ class Catalog:
                 raise InvalidParameterValue(
                     f"TriggerTaskSchedulerConfiguration.{key} must be one of {list(allowed)}, got {got!r}"
                 )
-        upstream = [
-            d["TaskId"] for d in sched.pop("UpstreamDependencyConfigList", None) or [] if d.get("TaskId")
-        ]
+        upstream = [d["TaskId"] for d in sched.pop("UpstreamDependencyConfigList", None) or [] if d.get("TaskId")]
         if len(set(upstream)) != len(upstream):
-            raise InvalidParameterValue(
-                "TriggerTaskSchedulerConfiguration.UpstreamDependencyConfigList has duplicates"
-            )
+            raise InvalidParameterValue("TriggerTaskSchedulerConfiguration.UpstreamDependencyConfigList has duplicates")
         now = self.clock()
         with self.db.write() as conn:
             self._project(conn, p["ProjectId"])
@@ -395,9 +359,7 @@ def _task_type(raw: str) -> int:
         ) from None
     if type_id not in TASK_TYPES:
         supported = ", ".join(f"{k} ({v})" for k, v in TASK_TYPES.items())
-        raise InvalidParameterValue(
-            f"TriggerTaskBaseAttribute.TaskTypeId {type_id} is not supported; use {supported}"
-        )
+        raise InvalidParameterValue(f"TriggerTaskBaseAttribute.TaskTypeId {type_id} is not supported; use {supported}")
     return type_id
 
 
@@ -408,9 +370,7 @@ def _decode_code(code: str | None) -> str:
         # Line-wrapped base64 (`base64` CLI, encodebytes) is common in scripts: ignore whitespace only.
         return base64.b64decode("".join(code.split()), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
-        raise InvalidParameterValue(
-            "TriggerTaskConfiguration.CodeContent must be base64-encoded UTF-8 text"
-        ) from None
+        raise InvalidParameterValue("TriggerTaskConfiguration.CodeContent must be base64-encoded UTF-8 text") from None
 
 
 def _param_list(items: Sequence[Mapping[str, Any]] | None, path: str) -> list[dict[str, Any]]:

@@ -31,15 +31,15 @@ class Page:
 
     @property
     def offset(self) -> int:
-        return (self.number - 1) * self.size
+        """Rows to skip. SQL takes OFFSET as a signed 64-bit integer while PageNumber is a uint64 on the
+        wire: a page far past the end must read as empty, not overflow the driver."""
+        return min((self.number - 1) * self.size, 2**63 - 1)
 
     def total_pages(self, total: int) -> int:
         return (total + self.size - 1) // self.size if total else 0
 
 
-def page_of(
-    number: int | None, size: int | None, *, default: int = 10, minimum: int = 1, maximum: int = 200
-) -> Page:
+def page_of(number: int | None, size: int | None, *, default: int = 10, minimum: int = 1, maximum: int = 200) -> Page:
     """Validate paging: PageNumber >= 1; PageSize clamped up to `minimum`, refused above `maximum`."""
     n = 1 if number is None else number
     s = default if size is None else size

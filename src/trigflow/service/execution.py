@@ -214,13 +214,7 @@ class Execution:
         if graph is None:
             # The run is no longer live (killed): record how the process ended, change no state.
             if exit_code is not None:
-                conn.execute(
-                    sa.text(
-                        "UPDATE task_runs SET exit_code = :c, end_ms = COALESCE(end_ms, :t) "
-                        "WHERE execution_id = :e AND exit_code IS NULL"
-                    ),
-                    {"c": exit_code, "t": at_ms, "e": exec_id},
-                )
+                rq.record_late_exit(conn, exec_id, exit_code, at_ms)
             return
         changes = graph.apply(exec_id, event)
         if not changes:

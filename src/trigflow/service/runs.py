@@ -20,20 +20,18 @@ from trigflow.domain.dag import topological_order
 from trigflow.domain.errors import FailedOperation, InvalidParameter, InvalidParameterValue, ResourceNotFound
 from trigflow.domain.states import RunState, TaskState
 from trigflow.domain.timefmt import parse_time_filter
-from trigflow.service.catalog import TASK_TYPES, like_substring, sql_offset
+from trigflow.service.catalog import TASK_TYPES
 from trigflow.service.common import Caller, Clock, Page
 from trigflow.store import catalog as cq
 from trigflow.store import runs as rq
+from trigflow.store.criteria import AnyOf, Between, Criterion, Keyword, Order
 from trigflow.store.engine import Database
-from trigflow.store.tables import task_runs, workflow_runs
 
 MANUAL = "Manual"  # decisions.md Q-TR2: the spelling seen in real data
 
 
 class Runs:
-    def __init__(
-        self, db: Database, clock: Clock, stamps: ids.StampAllocator, *, app_id: str, timezone: str
-    ) -> None:
+    def __init__(self, db: Database, clock: Clock, stamps: ids.StampAllocator, *, app_id: str, timezone: str) -> None:
         self.db = db
         self.clock = clock
         self.stamps = stamps
@@ -49,9 +47,7 @@ class Runs:
                 raise ResourceNotFound(f"project {p['ProjectId']} does not exist")
             wf = cq.get_workflow(conn, p["ProjectId"], p["WorkflowId"])
             if wf is None:
-                raise ResourceNotFound(
-                    f"workflow {p['WorkflowId']} does not exist in project {p['ProjectId']}"
-                )
+                raise ResourceNotFound(f"workflow {p['WorkflowId']} does not exist in project {p['ProjectId']}")
             tasks = self._selected_tasks(conn, wf, p.get("TaskIds"))
             versions = cq.get_versions(conn, [t["submitted_version_id"] for t in tasks])
             params = {i["ParamKey"]: i.get("ParamValue") for i in wf["params"]}
@@ -86,9 +82,7 @@ class Runs:
                 "pending_start_ms": now,  # no concurrency limit yet: admitted at once
                 "update_ms": now,
             }
-            rows = [
-                self._task_run_row(run, t, versions[t["submitted_version_id"]], params, now) for t in tasks
-            ]
+            rows = [self._task_run_row(run, t, versions[t["submitted_version_id"]], params, now) for t in tasks]
             rq.insert_run(conn, run, rows)
         return run_id
 
@@ -101,9 +95,7 @@ class Runs:
                 raise InvalidParameterValue("TaskIds contains duplicates")
             missing = [t for t in task_ids if t not in all_tasks]
             if missing:
-                raise InvalidParameterValue(
-                    f"TaskIds: tasks {missing} do not belong to workflow {wf['workflow_id']}"
-                )
+                raise InvalidParameterValue(f"TaskIds: tasks {missing} do not belong to workflow {wf['workflow_id']}")
             unsubmitted = [t for t in task_ids if all_tasks[t]["submitted_version_id"] is None]
             if unsubmitted:
                 raise InvalidParameterValue(
@@ -228,19 +220,11 @@ class Runs:
         orders: Sequence[Mapping[str, Any]],
         page: Page,
     ) -> tuple[list[dict[str, Any]], int]:
-        c = workflow_runs.c
-        where: list[Any] = [c.project_id == project_id]
-        for i, f in enumerate(filters):
-            where.append(_run_filter(c, f, i))
-        order = _order(
-            orders, {"CreateTime": c.create_ms, "EndTime": c.end_ms, "ScheduleTime": c.schedule_ms}
-        ) or [c.create_ms.desc()]
+        criteria = [_run_filter(f, i) for i, f in enumerate(filters)]
         with self.db.read() as conn:
             if cq.get_project(conn, project_id) is None:
                 raise ResourceNotFound(f"project {project_id} does not exist")
-            return rq.page(
-                conn, workflow_runs, where, [*order, c.execution_id.desc()], sql_offset(page), page.size
-            )
+            return rq.list_runs(conn, project_id, criteria, _order(orders), page.offset, page.size)
 
     def list_task_runs(
         self,
@@ -249,17 +233,11 @@ class Runs:
         orders: Sequence[Mapping[str, Any]],
         page: Page,
     ) -> tuple[list[dict[str, Any]], int]:
-        c = task_runs.c
-        where: list[Any] = [c.project_id == project_id]
-        for i, f in enumerate(filters):
-            where.append(_task_run_filter(c, f, i))
-        order = _order(
-            orders, {"CreateTime": c.create_ms, "EndTime": c.end_ms, "ScheduleTime": c.schedule_ms}
-        ) or [c.create_ms.desc()]
+        criteria = [_task_run_filter(f, i) for i, f in enumerate(filters)]
         with self.db.read() as conn:
             if cq.get_project(conn, project_id) is None:
                 raise ResourceNotFound(f"project {project_id} does not exist")
-            return rq.page(conn, task_runs, where, [*order, c.execution_id.desc()], sql_offset(page), page.size)
+            return rq.list_task_runs(conn, project_id, criteria, _order(orders), page.offset, page.size)
 
     def runs_to_kill(
         self, project_id: str, workflow_id: str, p: Mapping[str, Any]
@@ -273,9 +251,7 @@ class Runs:
                 raise ResourceNotFound(f"workflow {workflow_id} does not exist in project {project_id}")
             wanted = p.get("WorkflowExecutionIdList") or []
             if wanted:
-                found = {
-                    r["execution_id"]: r for r in rq.get_runs(conn, wanted) if r["workflow_id"] == workflow_id
-                }
+                found = {r["execution_id"]: r for r in rq.get_runs(conn, wanted) if r["workflow_id"] == workflow_id}
                 return wf, [found[w] for w in wanted if w in found], [w for w in wanted if w not in found]
             if p.get("All"):
                 states = [RunState.QUEUED.value, RunState.RUNNING.value]
@@ -296,16 +272,8 @@ def _interpreter(type_id: int, ext: Mapping[str, Any]) -> list[str]:
 def _values(f: Mapping[str, Any], i: int) -> list[str]:
     vals = [v for v in f.get("Values") or [] if v is not None]
     if not vals:
-        raise InvalidParameterValue(
-            f"Filters.{i}.Values must hold at least one value for filter {f.get('Name')!r}"
-        )
+        raise InvalidParameterValue(f"Filters.{i}.Values must hold at least one value for filter {f.get('Name')!r}")
     return [str(v) for v in vals]
-
-
-def _keyword(name_col: Any, id_col: Any, vals: list[str]) -> Any:
-    return sa.or_(
-        *[sa.or_(sa.func.lower(name_col).like(like_substring(v), escape="\\"), id_col == v) for v in vals]
-    )
 
 
 # 9999-12-31 23:59:59.999 UTC: the latest instant any time format can name. Larger digit strings used to
@@ -313,11 +281,11 @@ def _keyword(name_col: Any, id_col: Any, vals: list[str]) -> Any:
 MAX_TIME_MS = 253_402_300_799_999
 
 
-def _time_bound(col: Any, name: str, vals: list[str], i: int) -> Any:
+def _time_bound(column: str, name: str, vals: list[str], i: int) -> Between:
     t = parse_time_filter(vals[0], f"Filters.{i}.Values")
     if t > MAX_TIME_MS:
         raise InvalidParameterValue(f"Filters.{i}.Values: {vals[0]!r} is out of range for filter {name!r}")
-    return col >= t if name.endswith("GreaterEqual") else col <= t
+    return Between(column, low=t) if name.endswith("GreaterEqual") else Between(column, high=t)
 
 
 def _unknown(kind: str, name: Any, allowed: Sequence[str], path: str) -> InvalidParameter:
@@ -331,57 +299,58 @@ RUN_FILTERS = ("Keyword", "WorkflowId", "FolderId", "InChargeUin", "ExecuteUserU
                "ScheduleTimeGreaterEqual", "ScheduleTimeLessEqual", "TriggerType", "ExecutionState")  # fmt: skip
 
 
-def _run_filter(c: Any, f: Mapping[str, Any], i: int) -> Any:
+def _run_filter(f: Mapping[str, Any], i: int) -> Criterion:
     name = f.get("Name")
     if name not in RUN_FILTERS:
         raise _unknown("filter", name, RUN_FILTERS, f"Filters.{i}.Name")
     vals = _values(f, i)
     if name == "Keyword":
-        return _keyword(c.workflow_name, c.workflow_id, vals)
+        return Keyword("workflow_name", "workflow_id", tuple(vals))
     if name.startswith("ScheduleTime"):
-        return _time_bound(c.schedule_ms, name, vals, i)
+        return _time_bound("schedule_ms", name, vals, i)
     if name == "TriggerType":  # accept the documented spelling too (api-notes §1.14)
         vals = [MANUAL if v == "ManualTrigger" else v for v in vals]
-    col = {
-        "WorkflowId": c.workflow_id, "FolderId": c.folder_id, "InChargeUin": c.owner_uin,
-        "ExecuteUserUin": c.execute_user_uin, "ExecutionId": c.execution_id, "TriggerType": c.trigger_type,
-        "ExecutionState": c.state,
+    column = {
+        "WorkflowId": "workflow_id", "FolderId": "folder_id", "InChargeUin": "owner_uin",
+        "ExecuteUserUin": "execute_user_uin", "ExecutionId": "execution_id", "TriggerType": "trigger_type",
+        "ExecutionState": "state",
     }[name]  # fmt: skip
-    return col.in_(vals)
+    return AnyOf(column, tuple(vals))
 
 
 TASK_RUN_FILTERS = ("Keyword", "WorkflowId", "FolderId", "InChargeUin", "WorkflowExecutionId", "ExecutionId",
                     "TaskId", "ScheduleTimeGreaterEqual", "ScheduleTimeLessEqual", "ExecutionState")  # fmt: skip
 
 
-def _task_run_filter(c: Any, f: Mapping[str, Any], i: int) -> Any:
+def _task_run_filter(f: Mapping[str, Any], i: int) -> Criterion:
     name = f.get("Name")
     if name not in TASK_RUN_FILTERS:
         raise _unknown("filter", name, TASK_RUN_FILTERS, f"Filters.{i}.Name")
     vals = _values(f, i)
     if name == "Keyword":
-        return _keyword(c.task_name, c.task_id, vals)
+        return Keyword("task_name", "task_id", tuple(vals))
     if name.startswith("ScheduleTime"):
-        return _time_bound(c.schedule_ms, name, vals, i)
-    col = {
-        "WorkflowId": c.workflow_id, "FolderId": c.folder_id, "InChargeUin": c.owner_uin,
-        "WorkflowExecutionId": c.run_id, "ExecutionId": c.execution_id, "TaskId": c.task_id, "ExecutionState": c.state,
+        return _time_bound("schedule_ms", name, vals, i)
+    column = {
+        "WorkflowId": "workflow_id", "FolderId": "folder_id", "InChargeUin": "owner_uin",
+        "WorkflowExecutionId": "run_id", "ExecutionId": "execution_id", "TaskId": "task_id", "ExecutionState": "state",
     }[name]  # fmt: skip
-    return col.in_(vals)
+    return AnyOf(column, tuple(vals))
 
 
-def _order(orders: Sequence[Mapping[str, Any]], cols: Mapping[str, Any]) -> list[Any]:
+ORDER_COLUMNS = {"CreateTime": "create_ms", "EndTime": "end_ms", "ScheduleTime": "schedule_ms"}
+
+
+def _order(orders: Sequence[Mapping[str, Any]]) -> list[Order]:
     out = []
     for i, o in enumerate(orders):
         name = str(o.get("Name"))
-        if name not in cols:
-            raise _unknown("order field", name, list(cols), f"OrderFields.{i}.Name")
+        if name not in ORDER_COLUMNS:
+            raise _unknown("order field", name, list(ORDER_COLUMNS), f"OrderFields.{i}.Name")
         direction = str(o.get("Direction") or "DESC").upper()
         if direction not in ("ASC", "DESC"):
-            raise InvalidParameterValue(
-                f"OrderFields.{i}.Direction must be ASC or DESC, got {o.get('Direction')!r}"
-            )
-        out.append(cols[name].asc() if direction == "ASC" else cols[name].desc())
+            raise InvalidParameterValue(f"OrderFields.{i}.Direction must be ASC or DESC, got {o.get('Direction')!r}")
+        out.append(Order(ORDER_COLUMNS[name], descending=direction == "DESC"))
     return out
 
 

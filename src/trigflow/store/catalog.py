@@ -10,14 +10,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from trigflow.store.criteria import Criterion, contains
+from trigflow.store.criteria import where as compile_where
 from trigflow.store.tables import api_keys, folders, projects, task_versions, tasks, workflows
 
 Row = dict[str, Any]
-
-
-def escape_like(text: str) -> str:
-    """Escape LIKE metacharacters (escape char `\\`) so user text matches literally."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _one(conn: sa.Connection, stmt: sa.Select[Any]) -> Row | None:
@@ -90,13 +87,7 @@ def list_projects(
     if ids:
         conds.append(projects.c.project_id.in_(list(ids)))
     if name:
-        like = "%" + escape_like(name.lower()) + "%"
-        conds.append(
-            sa.or_(
-                sa.func.lower(projects.c.project_name).like(like, escape="\\"),
-                sa.func.lower(projects.c.display_name).like(like, escape="\\"),
-            )
-        )
+        conds.append(sa.or_(contains(projects.c.project_name, name), contains(projects.c.display_name, name)))
     if status is not None:
         conds.append(projects.c.status == status)
     if model:
@@ -135,9 +126,7 @@ def insert_workflow(conn: sa.Connection, row: Mapping[str, Any]) -> None:
 def get_workflow(conn: sa.Connection, project_id: str, workflow_id: str) -> Row | None:
     return _one(
         conn,
-        sa.select(workflows).where(
-            workflows.c.project_id == project_id, workflows.c.workflow_id == workflow_id
-        ),
+        sa.select(workflows).where(workflows.c.project_id == project_id, workflows.c.workflow_id == workflow_id),
     )
 
 
@@ -151,9 +140,9 @@ def find_workflow_by_name(conn: sa.Connection, project_id: str, folder_id: str, 
 
 
 def list_workflows(
-    conn: sa.Connection, project_id: str, conds: Sequence[Any], offset: int, limit: int
+    conn: sa.Connection, project_id: str, criteria: Sequence[Criterion], offset: int, limit: int
 ) -> tuple[list[Row], int]:
-    where = [workflows.c.project_id == project_id, *conds]
+    where = [workflows.c.project_id == project_id, *compile_where(workflows, criteria)]
     total = conn.execute(sa.select(sa.func.count()).select_from(workflows).where(*where)).scalar_one()
     rows = _all(
         conn,

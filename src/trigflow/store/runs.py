@@ -7,6 +7,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from trigflow.store.criteria import Criterion, Order, order_by
+from trigflow.store.criteria import where as compile_where
 from trigflow.store.tables import task_runs, workflow_runs
 
 Row = dict[str, Any]
@@ -103,16 +105,49 @@ def running_task_runs(conn: sa.Connection) -> list[Row]:
     return [dict(r) for r in conn.execute(stmt).mappings()]
 
 
-def page(
+def record_late_exit(conn: sa.Connection, exec_id: str, exit_code: int, at_ms: int) -> None:
+    """How a process of an already-terminal (killed) task run ended; changes no state."""
+    conn.execute(
+        task_runs.update()
+        .where(task_runs.c.execution_id == exec_id, task_runs.c.exit_code.is_(None))
+        .values(exit_code=exit_code, end_ms=sa.func.coalesce(task_runs.c.end_ms, at_ms))
+    )
+
+
+def list_runs(
     conn: sa.Connection,
-    table: sa.Table,
-    where: Sequence[Any],
-    order: Sequence[Any],
+    project_id: str,
+    criteria: Sequence[Criterion],
+    orders: Sequence[Order],
     offset: int,
     limit: int,
 ) -> tuple[list[Row], int]:
+    """Workflow runs of a project, newest first unless ordered; the id breaks ties so pages are stable."""
+    return _page(conn, workflow_runs, project_id, criteria, orders, offset, limit)
+
+
+def list_task_runs(
+    conn: sa.Connection,
+    project_id: str,
+    criteria: Sequence[Criterion],
+    orders: Sequence[Order],
+    offset: int,
+    limit: int,
+) -> tuple[list[Row], int]:
+    return _page(conn, task_runs, project_id, criteria, orders, offset, limit)
+
+
+def _page(
+    conn: sa.Connection,
+    table: sa.Table,
+    project_id: str,
+    criteria: Sequence[Criterion],
+    orders: Sequence[Order],
+    offset: int,
+    limit: int,
+) -> tuple[list[Row], int]:
+    where = [table.c.project_id == project_id, *compile_where(table, criteria)]
+    order = [*order_by(table, orders or [Order("create_ms")]), table.c.execution_id.desc()]
     total = conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one()
-    rows = conn.execute(
-        sa.select(table).where(*where).order_by(*order).offset(offset).limit(limit)
-    ).mappings()
+    rows = conn.execute(sa.select(table).where(*where).order_by(*order).offset(offset).limit(limit)).mappings()
     return [dict(r) for r in rows], total
