@@ -288,7 +288,7 @@ def _time_bound(column: str, name: str, vals: list[str], i: int) -> Between:
     return Between(column, low=t) if name.endswith("GreaterEqual") else Between(column, high=t)
 
 
-def _unknown(kind: str, name: Any, allowed: Sequence[str], path: str) -> InvalidParameter:
+def unknown_name(kind: str, name: Any, allowed: Sequence[str], path: str) -> InvalidParameter:
     return InvalidParameter(
         f"{path}: unknown {kind} name {name!r}; supported: {', '.join(allowed)}",
         code="InvalidParameter.InvalidFilterParameter",
@@ -302,7 +302,7 @@ RUN_FILTERS = ("Keyword", "WorkflowId", "FolderId", "InChargeUin", "ExecuteUserU
 def _run_filter(f: Mapping[str, Any], i: int) -> Criterion:
     name = f.get("Name")
     if name not in RUN_FILTERS:
-        raise _unknown("filter", name, RUN_FILTERS, f"Filters.{i}.Name")
+        raise unknown_name("filter", name, RUN_FILTERS, f"Filters.{i}.Name")
     vals = _values(f, i)
     if name == "Keyword":
         return Keyword("workflow_name", "workflow_id", tuple(vals))
@@ -325,7 +325,7 @@ TASK_RUN_FILTERS = ("Keyword", "WorkflowId", "FolderId", "InChargeUin", "Workflo
 def _task_run_filter(f: Mapping[str, Any], i: int) -> Criterion:
     name = f.get("Name")
     if name not in TASK_RUN_FILTERS:
-        raise _unknown("filter", name, TASK_RUN_FILTERS, f"Filters.{i}.Name")
+        raise unknown_name("filter", name, TASK_RUN_FILTERS, f"Filters.{i}.Name")
     vals = _values(f, i)
     if name == "Keyword":
         return Keyword("task_name", "task_id", tuple(vals))
@@ -346,7 +346,7 @@ def _order(orders: Sequence[Mapping[str, Any]]) -> list[Order]:
     for i, o in enumerate(orders):
         name = str(o.get("Name"))
         if name not in ORDER_COLUMNS:
-            raise _unknown("order field", name, list(ORDER_COLUMNS), f"OrderFields.{i}.Name")
+            raise unknown_name("order field", name, list(ORDER_COLUMNS), f"OrderFields.{i}.Name")
         direction = str(o.get("Direction") or "DESC").upper()
         if direction not in ("ASC", "DESC"):
             raise InvalidParameterValue(f"OrderFields.{i}.Direction must be ASC or DESC, got {o.get('Direction')!r}")
@@ -354,4 +354,56 @@ def _order(orders: Sequence[Mapping[str, Any]]) -> list[Order]:
     return out
 
 
-__all__ = ["MANUAL", "RUN_FILTERS", "TASK_RUN_FILTERS", "Runs", "topological_order"]
+# --- GetTriggerWorkflowRun: filters and orders over one run's task runs (decisions.md Q-F2) ---
+
+DETAIL_FILTERS = ("Keyword", "TaskId", "ExecutionId", "ExecutionState", "TaskTypeId")
+DETAIL_ORDERS = {
+    "CreateTime": "create_ms",
+    "ExecutionStartTime": "start_ms",
+    "ExecutionEndTime": "end_ms",
+    "TaskName": "task_name",
+}
+
+
+def filter_task_runs(rows: list[dict[str, Any]], filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Decisions.md Q-F2 vocabulary; values of one filter are OR-ed, filters AND-ed."""
+    for i, f in enumerate(filters):
+        name = f.get("Name")
+        if name not in DETAIL_FILTERS:
+            raise unknown_name("filter", name, DETAIL_FILTERS, f"Filters.{i}.Name")
+        vals = [str(v) for v in f.get("Values") or []]
+        if not vals:
+            raise InvalidParameterValue(f"Filters.{i}.Values must hold at least one value for filter {name!r}")
+        if name == "Keyword":
+            rows = [r for r in rows if any(v.lower() in r["task_name"].lower() or v == r["task_id"] for v in vals)]
+        else:
+            col = {
+                "TaskId": "task_id",
+                "ExecutionId": "execution_id",
+                "ExecutionState": "state",
+                "TaskTypeId": "task_type_id",
+            }[name]
+            rows = [r for r in rows if str(r[col]) in vals]
+    return rows
+
+
+def order_task_runs(rows: list[dict[str, Any]], orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if not orders:  # default: DAG topological order, then TaskId (Q-F2)
+        upstream = {r["task_id"]: list(r["depend_on"]) for r in rows}
+        rank = {t: i for i, t in enumerate(topological_order(upstream))}
+        return sorted(rows, key=lambda r: (rank.get(r["task_id"], 0), r["task_id"]))
+    for i, o in reversed(list(enumerate(orders))):
+        name = o.get("Name")
+        if name not in DETAIL_ORDERS:
+            raise unknown_name("order field", name, list(DETAIL_ORDERS), f"OrderFields.{i}.Name")
+        direction = str(o.get("Direction") or "DESC").upper()
+        if direction not in ("ASC", "DESC"):
+            raise InvalidParameterValue(f"OrderFields.{i}.Direction must be ASC or DESC, got {o.get('Direction')!r}")
+        col = DETAIL_ORDERS[name]
+        present = [r for r in rows if r[col] is not None]
+        missing = [r for r in rows if r[col] is None]
+        rows = sorted(present, key=lambda r: r[col], reverse=direction == "DESC") + missing
+    return rows
+
+
+__all__ = ["MANUAL", "RUN_FILTERS", "TASK_RUN_FILTERS", "Runs", "filter_task_runs", "order_task_runs"]

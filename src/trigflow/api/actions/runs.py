@@ -7,10 +7,8 @@ from typing import Any
 from trigflow.api import shapes
 from trigflow.api.context import RequestContext
 from trigflow.api.registry import action
-from trigflow.domain.dag import topological_order
-from trigflow.domain.errors import InvalidParameterValue
-from trigflow.domain.states import TASK_TERMINAL
 from trigflow.service.common import page_of
+from trigflow.service.runs import filter_task_runs, order_task_runs
 
 
 @action("CreateTriggerWorkflowRun")
@@ -20,72 +18,17 @@ def create_trigger_workflow_run(ctx: RequestContext, p: dict[str, Any]) -> dict[
     return {"WorkflowExecutionId": run_id}
 
 
-TASK_RUN_FILTERS = ("Keyword", "TaskId", "ExecutionId", "ExecutionState", "TaskTypeId")
-TASK_RUN_ORDERS = {
-    "CreateTime": "create_ms",
-    "ExecutionStartTime": "start_ms",
-    "ExecutionEndTime": "end_ms",
-    "TaskName": "task_name",
-}
-
-
 @action("GetTriggerWorkflowRun")
 def get_trigger_workflow_run(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     svc = ctx.services
     run, task_runs = svc.runs.get_run(p["ProjectId"], p["WorkflowExecutionId"])
     biz = shapes.biz_states(task_runs, ctx.language)  # before Filters: the strip counts the whole run (Q-B1)
-    rows = _filter_task_runs(task_runs, p.get("Filters") or [])
-    rows = _order_task_runs(rows, p.get("OrderFields") or [])
+    rows = order_task_runs(filter_task_runs(task_runs, p.get("Filters") or []), p.get("OrderFields") or [])
     return {
         "TriggerWorkflowRun": shapes.run_brief(run, svc.clock(), svc.settings.app_id),
         "TriggerTaskRuns": [shapes.task_run_brief(r, run, detail=False) for r in rows],
         "BizStateEnumInfos": biz,
     }
-
-
-def _filter_task_runs(rows: list[dict[str, Any]], filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Decisions.md Q-F2 vocabulary; values of one filter are OR-ed, filters AND-ed."""
-    from trigflow.service.runs import _unknown
-
-    for i, f in enumerate(filters):
-        name = f.get("Name")
-        if name not in TASK_RUN_FILTERS:
-            raise _unknown("filter", name, TASK_RUN_FILTERS, f"Filters.{i}.Name")
-        vals = [str(v) for v in f.get("Values") or []]
-        if not vals:
-            raise InvalidParameterValue(f"Filters.{i}.Values must hold at least one value for filter {name!r}")
-        if name == "Keyword":
-            rows = [r for r in rows if any(v.lower() in r["task_name"].lower() or v == r["task_id"] for v in vals)]
-        else:
-            col = {
-                "TaskId": "task_id",
-                "ExecutionId": "execution_id",
-                "ExecutionState": "state",
-                "TaskTypeId": "task_type_id",
-            }[name]
-            rows = [r for r in rows if str(r[col]) in vals]
-    return rows
-
-
-def _order_task_runs(rows: list[dict[str, Any]], orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from trigflow.service.runs import _unknown
-
-    if not orders:  # default: DAG topological order, then TaskId (Q-F2)
-        upstream = {r["task_id"]: list(r["depend_on"]) for r in rows}
-        rank = {t: i for i, t in enumerate(topological_order(upstream))}
-        return sorted(rows, key=lambda r: (rank.get(r["task_id"], 0), r["task_id"]))
-    for i, o in reversed(list(enumerate(orders))):
-        name = o.get("Name")
-        if name not in TASK_RUN_ORDERS:
-            raise _unknown("order field", name, list(TASK_RUN_ORDERS), f"OrderFields.{i}.Name")
-        direction = str(o.get("Direction") or "DESC").upper()
-        if direction not in ("ASC", "DESC"):
-            raise InvalidParameterValue(f"OrderFields.{i}.Direction must be ASC or DESC, got {o.get('Direction')!r}")
-        col = TASK_RUN_ORDERS[name]
-        present = [r for r in rows if r[col] is not None]
-        missing = [r for r in rows if r[col] is None]
-        rows = sorted(present, key=lambda r: r[col], reverse=direction == "DESC") + missing
-    return rows
 
 
 @action("ListTriggerWorkflowRuns")
@@ -141,6 +84,3 @@ def kill_trigger_workflow_runs(ctx: RequestContext, p: dict[str, Any]) -> list[d
         }
     order = wanted or [r["execution_id"] for r in runs]
     return [items[i] for i in order if i in items]
-
-
-__all__ = ["TASK_TERMINAL"]
