@@ -96,7 +96,10 @@ def start_server(
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = start_server(tmp_path_factory.mktemp("trigflow"), extra=["--rate-limit", "1000", "--kill-grace", "1"])
+    srv = start_server(
+        tmp_path_factory.mktemp("trigflow"),
+        extra=["--rate-limit", "1000", "--kill-grace", "1", "--minute-seconds", "0.2"],
+    )
     yield srv
     srv.stop()
 

@@ -50,6 +50,7 @@ def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
         settings.data_dir / "runs",
         kill_grace_seconds=settings.kill_grace_seconds,
         fallback_tick_seconds=settings.fallback_tick_seconds,
+        minute_ms=settings.minute_ms,
     )
     return Services(
         settings=settings,

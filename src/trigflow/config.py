@@ -30,6 +30,9 @@ class Settings:
     admin_secret_id: str | None = None
     admin_secret_key: str | None = None
     default_timezone: str = "Asia/Shanghai"
+    # What a "minute" of RetryWaitMinute / ExecutionTTLMinute / WaitExecutionTotalTTLMinute lasts, in ms.
+    # 60000 in production; tests and demos shrink it so retry and timeout behaviour is observable quickly.
+    minute_ms: int = 60_000
 
     @property
     def database_url(self) -> str:

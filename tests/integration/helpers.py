@@ -41,6 +41,8 @@ def new_task(
     submit: bool = True,
     **sched: Any,
 ) -> str:
+    """A task; unless a test says otherwise it does not retry (the server default is WeData's 4 retries)."""
+    sched.setdefault("MaxRetryNumber", 0)
     data = call(
         client,
         "CreateTriggerTask",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import queue
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -492,3 +493,18 @@ def test_kill_process_group_refuses_our_own_or_init_group() -> None:
     for pgid in (0, 1, os.getpgrp()):
         with pytest.raises(ValueError, match="refusing"):
             kill_process_group(pgid, 0.1)
+
+
+def test_find_process_groups_by_env_finds_an_orphan_whose_pid_was_never_recorded() -> None:
+    from trigflow.executors.local import find_process_groups_by_env
+
+    marker = f"exec-{os.getpid()}-{time.monotonic_ns()}"
+    env = {**os.environ, "TRIGFLOW_TASK_EXECUTION_ID": marker}
+    proc = subprocess.Popen(["bash", "-c", "sleep 30 & wait"], env=env, start_new_session=True)
+    try:
+        found = find_process_groups_by_env("TRIGFLOW_TASK_EXECUTION_ID", {marker, "unrelated"})
+        assert found == {marker: {proc.pid}}
+        assert find_process_groups_by_env("TRIGFLOW_TASK_EXECUTION_ID", set()) == {}
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

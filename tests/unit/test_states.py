@@ -30,11 +30,14 @@ EXPECTED_TASK = {
     (T.PENDING, TE.SKIP): T.SKIP,
     (T.PENDING, TE.UPSTREAM_FAIL): T.UPSTREAM_FAILED,
     (T.PENDING, TE.KILL): T.KILLED,
+    (T.PENDING, TE.WAIT_TIMEOUT): T.FAILED,
     (T.RUNNING, TE.EXIT_OK): T.SUCCESS,
     (T.RUNNING, TE.EXIT_FAIL): T.FAILED,
     (T.RUNNING, TE.LAUNCH_FAIL): T.FAILED,
     (T.RUNNING, TE.LOST): T.FAILED,
     (T.RUNNING, TE.KILL): T.KILLED,
+    (T.RUNNING, TE.RETRY): T.PENDING,
+    (T.RUNNING, TE.TIMEOUT): T.FAILED,
 }
 EXPECTED_RUN = {
     (R.QUEUED, RE.START): R.RUNNING,
@@ -125,10 +128,21 @@ def test_every_non_terminal_state_can_end() -> None:
         assert run_transition(r, RE.KILL).after is R.KILLED
 
 
-def test_targets_of_accepted_events_are_not_pending() -> None:
-    """Nothing goes back to PENDING/QUEUED (retries are not in this table)."""
-    assert T.PENDING not in TASK_TRANSITIONS.values()
+def test_only_a_retry_goes_back_to_pending() -> None:
+    """A retry is the one way back to waiting (Q-T4); runs never go back to QUEUED here."""
+    assert [k for k, v in TASK_TRANSITIONS.items() if v is T.PENDING] == [(T.RUNNING, TE.RETRY)]
     assert R.QUEUED not in RUN_TRANSITIONS.values()
+
+
+@pytest.mark.parametrize("event", list(TE))
+def test_retry_due_only_for_retryable_failures_under_the_limit(event: TaskEvent) -> None:
+    from trigflow.domain.states import retry_due
+
+    retryable = event in (TE.EXIT_FAIL, TE.LOST)
+    assert retry_due(event, 0, 4) is retryable
+    assert retry_due(event, 3, 4) is retryable
+    assert retry_due(event, 4, 4) is False  # RetryTimes can reach MaxRetryNumber, no further (Q-T3)
+    assert retry_due(event, 0, 0) is False  # 0 disables retry
 
 
 def test_transition_is_frozen() -> None:

@@ -29,6 +29,7 @@ class Node:
     policy: str = "ALL_SUCCESS"
     deps_met: bool = False  # DependenceFinishedTime recorded
     downstream: list[str] = field(default_factory=list)
+    not_before: int = 0  # epoch ms before which a retry must not start (RetryWaitMinute)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,8 @@ class RunGraph:
         self.run_id = run_id
         self.nodes: dict[str, Node] = {n.task_id: n for n in nodes}
         self.by_exec: dict[str, Node] = {n.exec_id: n for n in self.nodes.values()}
+        for n in self.nodes.values():
+            n.downstream = []  # rebuilt here, so Nodes can be reused to build another graph
         for n in self.nodes.values():
             # Edges to tasks outside the run (partial runs) are dropped: decisions.md Q-R3.
             n.upstream = tuple(u for u in n.upstream if u in self.nodes)
@@ -75,19 +78,25 @@ class RunGraph:
 
     def kill_all(self) -> list[Change]:
         """Stop every non-terminal task run at once; no dependency decisions cascade from a whole-run kill."""
+        return self.end_all(TaskEvent.KILL)
+
+    def end_all(self, event: TaskEvent) -> list[Change]:
+        """Offer `event` to every task run without cascading (whole-run kill, or a skipped run's SKIP)."""
         changes = []
         for n in self.nodes.values():
-            t = task_transition(n.state, TaskEvent.KILL)
+            t = task_transition(n.state, event)
             if t.accepted:
                 n.state = t.after
-                changes.append(Change(n.exec_id, n.task_id, TaskEvent.KILL, t.before, t.after))
+                changes.append(Change(n.exec_id, n.task_id, event, t.before, t.after))
         return changes
 
-    def ready(self) -> list[Node]:
-        """Pending task runs whose dependencies pass now (to be dispatched)."""
+    def ready(self, now: int | None = None) -> list[Node]:
+        """Pending task runs whose dependencies pass (and whose retry wait is over at `now`)."""
         out = []
         for n in self.nodes.values():
-            if n.state == TaskState.PENDING and self._decision(n) == Decision.RUN:
+            if n.state != TaskState.PENDING or (now is not None and n.not_before > now):
+                continue
+            if self._decision(n) == Decision.RUN:
                 out.append(n)
         return out
 

@@ -46,6 +46,9 @@ class TaskEvent(StrEnum):
     SKIP = "skip"  # the dependency policy decided not to run it
     UPSTREAM_FAIL = "upstream_fail"  # the dependency policy decided it cannot run because upstream failed
     KILL = "kill"  # the user (or a parent run) stopped it
+    RETRY = "retry"  # the attempt failed and a retry is due: back to waiting, RetryTimes + 1 (Q-T3, Q-T4)
+    TIMEOUT = "timeout"  # ExecutionTTLMinute exceeded: the process is killed, the task fails (Q-T5)
+    WAIT_TIMEOUT = "wait_timeout"  # WaitExecutionTotalTTLMinute exceeded before it ever started (Q-T5)
 
 
 class RunEvent(StrEnum):
@@ -71,12 +74,24 @@ TASK_TRANSITIONS: dict[tuple[TaskState, TaskEvent], TaskState] = {
     (_T.PENDING, TaskEvent.SKIP): _T.SKIP,
     (_T.PENDING, TaskEvent.UPSTREAM_FAIL): _T.UPSTREAM_FAILED,
     (_T.PENDING, TaskEvent.KILL): _T.KILLED,
+    (_T.PENDING, TaskEvent.WAIT_TIMEOUT): _T.FAILED,
     (_T.RUNNING, TaskEvent.EXIT_OK): _T.SUCCESS,
     (_T.RUNNING, TaskEvent.EXIT_FAIL): _T.FAILED,
     (_T.RUNNING, TaskEvent.LAUNCH_FAIL): _T.FAILED,
     (_T.RUNNING, TaskEvent.LOST): _T.FAILED,
     (_T.RUNNING, TaskEvent.KILL): _T.KILLED,
+    (_T.RUNNING, TaskEvent.RETRY): _T.PENDING,
+    (_T.RUNNING, TaskEvent.TIMEOUT): _T.FAILED,
 }
+
+# Failures that may be retried. Timeouts are final (Q-T5: a stuck job must not burn 5x its limit), a
+# launch failure would fail the same way again, and a kill is the user's decision.
+RETRYABLE: frozenset[TaskEvent] = frozenset({TaskEvent.EXIT_FAIL, TaskEvent.LOST})
+
+
+def retry_due(event: TaskEvent, retry_times: int, max_retry: int) -> bool:
+    """Whether a failing attempt is retried: MaxRetryNumber counts retries after the first attempt (Q-T3)."""
+    return event in RETRYABLE and retry_times < max_retry
 
 RUN_TRANSITIONS: dict[tuple[RunState, RunEvent], RunState] = {
     (_R.QUEUED, RunEvent.START): _R.RUNNING,

@@ -11,13 +11,19 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 
 from trigflow.domain import ids
 from trigflow.domain.states import RunState
 from trigflow.executors.base import ExecutorEvent, LaunchError
-from trigflow.executors.local import LocalExecutor, is_same_process_alive, kill_process_group
+from trigflow.executors.local import (
+    LocalExecutor,
+    find_process_groups_by_env,
+    is_same_process_alive,
+    kill_process_group,
+)
 from trigflow.service.common import Clock
 from trigflow.service.execution import (
     Adopt,
@@ -48,10 +54,12 @@ class Scheduler:
         *,
         kill_grace_seconds: float = 5.0,
         fallback_tick_seconds: float = 1.0,
+        minute_ms: int = 60_000,
+        group_slots: Callable[[str], int | None] = lambda _group: None,
     ) -> None:
         self.db = db
         self.clock = clock
-        self.execution = Execution(db, clock, stamps, runs_dir)
+        self.execution = Execution(db, clock, stamps, runs_dir, minute_ms=minute_ms, group_slots=group_slots)
         self.executor = LocalExecutor(on_event=self._on_executor_event)
         self.kill_grace = kill_grace_seconds
         self.tick = fallback_tick_seconds
@@ -98,8 +106,12 @@ class Scheduler:
 
     def _loop(self) -> None:
         while True:
+            timeout = self.tick
+            deadline = self.execution.next_deadline()
+            if deadline is not None:
+                timeout = min(timeout, max(0.0, (deadline - self.clock()) / 1000))
             try:
-                first = self._q.get(timeout=self.tick)
+                first = self._q.get(timeout=timeout)
             except queue.Empty:
                 first = None
             batch: list[Message] = []
@@ -114,10 +126,11 @@ class Scheduler:
                     item = self._q.get_nowait()
                 except queue.Empty:
                     break
-            self.last_tick_ms = self.clock()
-            if first is None and not stop:
+            now = self.last_tick_ms = self.clock()
+            timer_due = deadline is not None and deadline <= now
+            if first is None and not stop and not timer_due:
                 batch.extend(self._missed_runs())
-            if batch:
+            if batch or timer_due:
                 self._run_batch(batch)
             if stop:
                 return
@@ -126,16 +139,35 @@ class Scheduler:
         try:
             eff = self.execution.process(batch)
         except Exception:
-            log.exception("scheduler batch of %d messages failed; retrying them one by one", len(batch))
-            if len(batch) == 1:
-                msg = batch[0]
-                if isinstance(msg, Kill):
-                    msg.reply.set_exception(RuntimeError("kill failed; see server log"))
-                return
-            for msg in batch:
-                self._run_batch([msg])
+            log.exception("scheduler batch of %d messages failed; rebuilding from the database", len(batch))
+            self._recover_from_failed_batch(batch)
             return
         self._perform(eff)
+
+    def _recover_from_failed_batch(self, batch: list[Message]) -> None:
+        """The failed transaction rolled back, but the batch may have moved the in-memory state on:
+        rebuild it from the database, then replay the messages one at a time, dropping only the one
+        that fails again (a Kill gets its exception as the answer)."""
+        self._rebuild()
+        for msg in batch:
+            try:
+                eff = self.execution.process([msg])
+            except Exception:
+                log.exception("dropping scheduler message %r after it failed twice", msg)
+                if isinstance(msg, Kill):
+                    msg.reply.set_exception(RuntimeError("kill failed; see the server log"))
+                self._rebuild()
+                continue
+            self._perform(eff)
+
+    def _rebuild(self) -> None:
+        self.execution.reset()
+        try:
+            with self.db.read() as conn:
+                live = rq.runs_in_states(conn, [RunState.QUEUED.value, RunState.RUNNING.value])
+            self._perform(self.execution.process([Adopt(r["execution_id"]) for r in live]))
+        except Exception:
+            log.exception("rebuilding scheduler state failed; the fallback tick will retry")
 
     def _perform(self, eff: Effects) -> None:
         for exec_id in eff.kills:
@@ -165,8 +197,16 @@ class Scheduler:
         """Processes of a previous server process still running: stop them before marking them lost."""
         with self.db.read() as conn:
             rows = rq.running_task_runs(conn)
+        groups: set[int] = set()
         for row in rows:
             pid, token = row["pid"], row["proc_start"]
             if pid and is_same_process_alive(pid, token):
-                log.warning("killing orphaned task process %s of task run %s", pid, row["execution_id"])
-                kill_process_group(pid, self.kill_grace)
+                groups.add(pid)
+        # A crash between starting a process and committing its pid leaves no pid: find those by the
+        # task-run id every attempt carries in its environment.
+        by_env = find_process_groups_by_env("TRIGFLOW_TASK_EXECUTION_ID", {r["execution_id"] for r in rows})
+        for pgids in by_env.values():
+            groups |= pgids
+        for pgid in sorted(groups):
+            log.warning("killing orphaned task process group %s left by a previous server process", pgid)
+            kill_process_group(pgid, self.kill_grace)

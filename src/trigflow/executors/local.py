@@ -43,6 +43,7 @@ from trigflow.executors.base import EventCallback, ExecutorEvent, LaunchError, L
 
 __all__ = [
     "LocalExecutor",
+    "find_process_groups_by_env",
     "is_same_process_alive",
     "kill_process_group",
     "read_proc_start",
@@ -182,6 +183,40 @@ def _group_has_live_members(pgid: int) -> bool:
     except PermissionError:
         return True  # exists, just not ours to signal
     return pgid in _live_process_groups()
+
+
+def find_process_groups_by_env(name: str, values: set[str]) -> dict[str, set[int]]:
+    """Process groups of live processes whose environment has `name` set to one of `values`.
+
+    Restart recovery uses it with TRIGFLOW_TASK_EXECUTION_ID to find orphans whose pid was never
+    recorded (the server died between starting the process and committing its pid). Reads
+    /proc/<pid>/environ, which only our own user's processes expose; others are skipped.
+    """
+    found: dict[str, set[int]] = {}
+    if not values:
+        return found
+    prefix = name.encode() + b"="
+    own_group = os.getpgrp()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                environ = fh.read()
+        except OSError:
+            continue
+        for item in environ.split(b"\0"):
+            if item.startswith(prefix):
+                value = item[len(prefix) :].decode(errors="replace")
+                if value in values:
+                    try:
+                        pgid = os.getpgid(int(entry))
+                    except OSError:
+                        break
+                    if pgid > 1 and pgid != own_group:
+                        found.setdefault(value, set()).add(pgid)
+                break
+    return found
 
 
 def kill_process_group(pgid: int, grace_seconds: float) -> None:

@@ -1,4 +1,4 @@
-"""Run execution: applies executor events and user kills to runs, through the state machine, in batches.
+"""Run execution: applies executor events, user kills and timers to runs, through the state machine, in batches.
 
 The scheduler thread feeds messages here; each batch is one write transaction, after which the
 scheduler performs the returned effects (start processes, kill process groups, answer waiting API
@@ -6,15 +6,25 @@ calls). Processes are started only *after* the transaction that marked them RUNN
 a crash in between leaves a RUNNING task run without a pid, which recovery resolves as lost, instead
 of a process the database never heard of running twice.
 
-This class holds the live DAG of every non-terminal run in memory (`RunGraph`), so a finished task
-costs work proportional to its downstream, not to the size of its run.
+What this class keeps in memory, and why it cannot drift from the database: it is the only writer of
+run and task-run states, and every counter below is changed in the same batch (transaction) as the
+state change it mirrors.
+- the live DAG of every non-terminal run (`RunGraph`), so a finished task costs O(its downstream);
+- workflow concurrency (decisions.md Q-C1..Q-C4): admitted runs per workflow and a FIFO of queued ones;
+- resource-group slots: RUNNING task runs per group, and a priority queue of ready task runs per group
+  (RunPriorityType 4 > 5 > 6, FIFO within a priority);
+- timers: retry waits, execution and wait timeouts, the 48 h queue limit. No waiting state exists
+  without either an owner (an upstream, a slot) or a deadline.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import os
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,20 +34,36 @@ import sqlalchemy as sa
 
 from trigflow.domain import ids
 from trigflow.domain.graph import Change, Node, RunGraph
-from trigflow.domain.states import RUN_TERMINAL, RunEvent, RunState, TaskEvent, TaskState, run_transition
+from trigflow.domain.states import (
+    RUN_TERMINAL,
+    RunEvent,
+    RunState,
+    TaskEvent,
+    TaskState,
+    retry_due,
+    run_transition,
+)
 from trigflow.executors.base import LaunchSpec
 from trigflow.service.common import Clock
+from trigflow.store import catalog as cq
 from trigflow.store import runs as rq
 from trigflow.store.engine import Database
 
 log = logging.getLogger(__name__)
 
-_LAUNCH_COLUMNS = ("execution_id", "run_id", "project_id", "workflow_id", "task_id", "task_version_id", "spec",
-                   "run_params", "retry_times", "rerun_times")  # fmt: skip
-
 USER_KILLED = "UserKilled"
 EXECUTOR_LOST = "ExecutorLost"
 UPSTREAM_FAILED = "UpstreamFailed"
+EXECUTION_TIMEOUT = "ExecutionTimeout"
+WAIT_TIMEOUT = "WaitTimeout"
+QUEUE_TIMEOUT = "QueueTimeout"
+CONCURRENCY_SKIPPED = "ConcurrencyLimitSkipped"
+WAITING_RESOURCE = "WaitingExecutionResource"
+QUEUE_LIMIT_MS = 48 * 3600 * 1000  # WorkflowRunConfig: a queued run is skipped after 48 hours
+
+_LAUNCH_COLUMNS = ("execution_id", "run_id", "project_id", "workflow_id", "task_id", "task_version_id", "spec",
+                   "run_params", "retry_times", "rerun_times", "create_ms", "start_ms", "end_ms",
+                   "resource_group_id")  # fmt: skip
 
 
 # --- messages ---------------------------------------------------------------------------------
@@ -98,58 +124,131 @@ class Effects:
     finished_runs: list[str] = field(default_factory=list)
 
 
+# --- in-memory bookkeeping --------------------------------------------------------------------
+
+
+@dataclass
+class RunInfo:
+    run_id: str
+    workflow_id: str
+    state: RunState
+    admitted: bool
+    create_ms: int
+    nested: bool  # child runs bypass the child workflow's concurrency limit (Q-N2)
+    waiting_resource: bool = False
+
+
+@dataclass
+class TaskInfo:
+    """What dispatch and the timers need about one task run, loaded once per run."""
+
+    row: dict[str, Any]
+    group: str
+    priority: int
+    max_retry: int
+    retry_wait_ms: int
+    exec_ttl_ms: int  # <= 0: none
+    wait_ttl_ms: int  # <= 0: none
+    dry_run: bool
+    retry_times: int
+    ever_started: bool
+
+
+@dataclass
+class WorkflowSlots:
+    max_concurrent: int
+    queuing: bool
+    admitted: set[str] = field(default_factory=set)
+    queue: deque[str] = field(default_factory=deque)
+
+
+DEFAULT_GROUP = "__default__"
+
+
 class Execution:
-    def __init__(self, db: Database, clock: Clock, stamps: ids.StampAllocator, runs_dir: Path) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        stamps: ids.StampAllocator,
+        runs_dir: Path,
+        *,
+        minute_ms: int = 60_000,
+        group_slots: Callable[[str], int | None] = lambda _group: None,
+    ) -> None:
         self.db = db
         self.clock = clock
         self.stamps = stamps
         self.runs_dir = runs_dir
+        self.minute_ms = minute_ms
+        self.group_slots = group_slots  # None = unlimited
         self.graphs: dict[str, RunGraph] = {}
-        self.run_state: dict[str, RunState] = {}
-        self.exec_run: dict[str, str] = {}  # task-run id -> run id, for live runs
-        self.launch_rows: dict[str, dict[str, Any]] = {}  # what dispatch needs, loaded once per run
+        self.runs: dict[str, RunInfo] = {}
+        self.tasks: dict[str, TaskInfo] = {}  # by task-run id, live runs only
+        self.exec_run: dict[str, str] = {}  # task-run id -> run id, live runs only
+        self.workflows: dict[str, WorkflowSlots] = {}
+        self.group_used: dict[str, int] = {}
+        self.group_queue: dict[str, list[tuple[int, int, int, str]]] = {}  # (priority, ready_ms, seq, exec_id)
+        self.queued_ready: set[str] = set()  # task runs currently in a group queue
+        self.timers: list[tuple[int, int, str, str, int]] = []  # (due_ms, seq, kind, key, attempt)
+        self._seq = itertools.count()
         self._dirty: dict[str, dict[str, Any]] = {}  # task-run updates of the current batch, merged per row
+        self._finished_workflows: dict[str, str] = {}  # run id -> workflow id, runs finished in this batch
+        self._retouch: set[str] = set()  # runs changed during dispatch (dry runs) that need another pass
         self.base_env = dict(os.environ)
         self.scripts_dir = runs_dir.parent / "scripts"
         self._scripts: set[str] = set()
 
+    # --- public -----------------------------------------------------------------------------
+
     def live_runs(self) -> set[str]:
         return set(self.graphs)
+
+    def reset(self) -> None:
+        """Forget everything held in memory; the caller re-adopts live runs from the database.
+
+        Used after a batch whose transaction failed: the batch may have advanced the in-memory graphs
+        before the rollback, and the database is the truth to rebuild from.
+        """
+        self.graphs.clear()
+        self.runs.clear()
+        self.tasks.clear()
+        self.exec_run.clear()
+        self.workflows.clear()
+        self.group_used.clear()
+        self.group_queue.clear()
+        self.queued_ready.clear()
+        self.timers.clear()
+        self._dirty.clear()
+        self._finished_workflows.clear()
+        self._retouch.clear()
+
+    def next_deadline(self) -> int | None:
+        return self.timers[0][0] if self.timers else None
+
+    def slots_in_use(self) -> dict[str, int]:
+        return {g: n for g, n in self.group_used.items() if n}
 
     def process(self, batch: list[Message]) -> Effects:
         eff = Effects()
         now = self.clock()
         touched: set[str] = set()
         with self.db.write() as conn:
+            self._fire_timers(conn, now, touched, eff)
             for msg in batch:
                 if isinstance(msg, Adopt):
                     self._adopt(conn, msg, now, touched)
                 elif isinstance(msg, Started):
-                    self._started(conn, msg)
+                    self._started(msg)
                 elif isinstance(msg, Exited):
-                    self._exited(conn, msg, touched)
+                    self._exited(conn, msg, touched, eff)
                 elif isinstance(msg, LaunchFailed):
-                    self._event(conn, msg.exec_id, TaskEvent.LAUNCH_FAIL, msg.at_ms, touched, error=msg.message)
+                    self._event(conn, msg.exec_id, TaskEvent.LAUNCH_FAIL, msg.at_ms, touched, eff, error=msg.message)
                 else:
                     eff.replies.append((msg.reply, self._kill(conn, msg.run_ids, now, eff)))
-            for run_id in sorted(touched):
-                if run_id in self.graphs:
-                    self._dispatch_ready(conn, run_id, now, eff)
-                    self._rollup(conn, run_id, now, eff)
+            self._settle(conn, now, touched, eff)
             self._flush(conn)
         return eff
-
-    def _update(self, exec_id: str, values: dict[str, Any]) -> None:
-        """Buffer a task-run update; one statement per row and batch however many events touched it."""
-        self._dirty.setdefault(exec_id, {}).update(values)
-
-    def _flush(self, conn: sa.Connection) -> None:
-        by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for exec_id, values in self._dirty.items():
-            by_keys.setdefault(tuple(sorted(values)), []).append({"b_exec_id": exec_id, **values})
-        self._dirty.clear()
-        for rows in by_keys.values():
-            rq.update_task_runs(conn, rows)
 
     # --- handlers ---------------------------------------------------------------------------
 
@@ -160,44 +259,94 @@ class Execution:
         if run is None or run["state"] in RUN_TERMINAL:
             return
         rows = rq.task_runs_of(conn, msg.run_id)
-        nodes = [
-            Node(r["execution_id"], r["task_id"], TaskState(r["state"]), tuple(r["depend_on"]), r["policy"],
-                 r["deps_ms"] is not None)
-            for r in rows
-        ]  # fmt: skip
+        nodes = []
         for r in rows:
-            self.launch_rows[r["execution_id"]] = {k: r[k] for k in _LAUNCH_COLUMNS}
+            info = self._task_info(r)
+            node = Node(r["execution_id"], r["task_id"], TaskState(r["state"]), tuple(r["depend_on"]), r["policy"],
+                        r["deps_ms"] is not None)  # fmt: skip
+            if node.state == TaskState.PENDING and info.retry_times > 0 and r["end_ms"] is not None:
+                node.not_before = r["end_ms"] + info.retry_wait_ms  # a retry wait survives a restart
+                self._timer(node.not_before, "retry", node.exec_id)
+            if node.state == TaskState.PENDING and info.wait_ttl_ms > 0 and not info.ever_started:
+                self._timer(r["create_ms"] + info.wait_ttl_ms, "wait_ttl", node.exec_id)
+            if node.state == TaskState.RUNNING:
+                self.group_used[info.group] = self.group_used.get(info.group, 0) + 1
+                if info.exec_ttl_ms > 0 and r["start_ms"] is not None and not msg.recovering:
+                    self._timer(r["start_ms"] + info.exec_ttl_ms, "exec_ttl", node.exec_id, info.retry_times)
+            self.tasks[r["execution_id"]] = info
+            self.exec_run[r["execution_id"]] = msg.run_id
+            nodes.append(node)
         graph = RunGraph(msg.run_id, nodes)
         self.graphs[msg.run_id] = graph
-        self.exec_run.update((n.exec_id, msg.run_id) for n in nodes)
-        self.run_state[msg.run_id] = RunState(run["state"])
+        info_run = RunInfo(
+            msg.run_id,
+            run["workflow_id"],
+            RunState(run["state"]),
+            admitted=run["pending_start_ms"] is not None,
+            create_ms=run["create_ms"],
+            nested=run["parent_run_id"] is not None,
+            waiting_resource=run["error_code_str"] == WAITING_RESOURCE,
+        )
+        self.runs[msg.run_id] = info_run
+        slots = self._workflow_slots(conn, run)
+        if info_run.admitted:
+            if not info_run.nested:
+                slots.admitted.add(msg.run_id)
+        else:
+            slots.queue.append(msg.run_id)
+            self._timer(run["queue_start_ms"] + QUEUE_LIMIT_MS, "queue", msg.run_id)
         touched.add(msg.run_id)
         self._persist(conn, graph.initial_changes(), now)
         if msg.recovering:
             for node in list(graph.nodes.values()):
                 if node.state == TaskState.RUNNING:
                     error = f"{EXECUTOR_LOST}: the trigflow server stopped while this task was running"
-                    self._persist(conn, graph.apply(node.exec_id, TaskEvent.LOST), now, error=error)
+                    self._fail_or_retry(conn, graph, node.exec_id, TaskEvent.LOST, now, touched, error=error)
 
-    def _started(self, conn: sa.Connection, msg: Started) -> None:
-        rq.update_task_run(
-            conn,
-            msg.exec_id,
-            {"pid": msg.pid, "proc_start": msg.proc_start, "start_ms": msg.at_ms, "update_ms": msg.at_ms},
+    def _workflow_slots(self, conn: sa.Connection, run: Mapping[str, Any]) -> WorkflowSlots:
+        slots = self.workflows.get(run["workflow_id"])
+        if slots is None:
+            wf = cq.get_workflow(conn, run["project_id"], run["workflow_id"])
+            config = (wf or {}).get("run_config") or {}
+            slots = WorkflowSlots(
+                max_concurrent=int(config.get("MaxConcurrentNum") or 1), queuing=int(config.get("QueuingMode", 1)) == 1
+            )
+            self.workflows[run["workflow_id"]] = slots
+        return slots
+
+    def _task_info(self, r: Mapping[str, Any]) -> TaskInfo:
+        spec = r["spec"]
+        minute = self.minute_ms
+        return TaskInfo(
+            row={k: r[k] for k in _LAUNCH_COLUMNS},
+            group=r["resource_group_id"] or DEFAULT_GROUP,
+            priority=int(spec.get("priority", 6)),
+            max_retry=int(spec.get("max_retry", 0)),
+            retry_wait_ms=int(spec.get("retry_wait_minutes", 0)) * minute,
+            exec_ttl_ms=int(spec.get("exec_ttl_minutes", -1)) * minute,
+            wait_ttl_ms=int(spec.get("wait_ttl_minutes", -1)) * minute,
+            dry_run=bool(spec.get("dry_run", False)),
+            retry_times=int(r["retry_times"]),
+            ever_started=r["start_ms"] is not None,
         )
 
-    def _exited(self, conn: sa.Connection, msg: Exited, touched: set[str]) -> None:
+    def _started(self, msg: Started) -> None:
+        if msg.exec_id in self.tasks:
+            self.tasks[msg.exec_id].ever_started = True
+        self._update(msg.exec_id, {"pid": msg.pid, "proc_start": msg.proc_start, "start_ms": msg.at_ms})
+
+    def _exited(self, conn: sa.Connection, msg: Exited, touched: set[str], eff: Effects) -> None:
         code = msg.exit_code
         if code == 0:
-            self._event(conn, msg.exec_id, TaskEvent.EXIT_OK, msg.at_ms, touched, exit_code=0)
+            self._event(conn, msg.exec_id, TaskEvent.EXIT_OK, msg.at_ms, touched, eff, exit_code=0)
             return
         if code is None:
-            error = f"{EXECUTOR_LOST}: {msg.message or 'process lost'}"
+            error, event = f"{EXECUTOR_LOST}: {msg.message or 'process lost'}", TaskEvent.LOST
         elif code < 0:
-            error = f"killed by signal {-code}"
+            error, event = f"killed by signal {-code}", TaskEvent.EXIT_FAIL
         else:
-            error = f"exit code {code}"
-        self._event(conn, msg.exec_id, TaskEvent.EXIT_FAIL, msg.at_ms, touched, exit_code=code, error=error)
+            error, event = f"exit code {code}", TaskEvent.EXIT_FAIL
+        self._event(conn, msg.exec_id, event, msg.at_ms, touched, eff, exit_code=code, error=error)
 
     def _event(
         self,
@@ -206,6 +355,7 @@ class Execution:
         event: TaskEvent,
         at_ms: int,
         touched: set[str],
+        eff: Effects,
         *,
         exit_code: int | None = None,
         error: str | None = None,
@@ -216,12 +366,45 @@ class Execution:
             if exit_code is not None:
                 rq.record_late_exit(conn, exec_id, exit_code, at_ms)
             return
-        changes = graph.apply(exec_id, event)
-        if not changes:
-            log.debug("refused late event %s for task run %s", event, exec_id)
+        node = graph.by_exec[exec_id]
+        if node.state != TaskState.RUNNING and event in (TaskEvent.EXIT_OK, TaskEvent.EXIT_FAIL, TaskEvent.LOST):
+            # Late exit of an attempt that already ended (timed out or killed): keep its exit code only.
+            if exit_code is not None:
+                rq.record_late_exit(conn, exec_id, exit_code, at_ms)
             return
-        touched.add(graph.run_id)
-        self._persist(conn, changes, at_ms, exit_code=exit_code, error=error)
+        self._fail_or_retry(conn, graph, exec_id, event, at_ms, touched, exit_code=exit_code, error=error)
+
+    def _fail_or_retry(
+        self,
+        conn: sa.Connection,
+        graph: RunGraph,
+        exec_id: str,
+        event: TaskEvent,
+        at_ms: int,
+        touched: set[str],
+        *,
+        exit_code: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        info = self.tasks[exec_id]
+        was_running = graph.by_exec[exec_id].state == TaskState.RUNNING
+        if retry_due(event, info.retry_times, info.max_retry):
+            changes = graph.apply(exec_id, TaskEvent.RETRY)
+            if changes:
+                info.retry_times += 1
+                node = graph.by_exec[exec_id]
+                node.not_before = at_ms + info.retry_wait_ms
+                self._timer(node.not_before, "retry", exec_id)
+                self._update(exec_id, {"state": TaskState.PENDING.value, "retry_times": info.retry_times,
+                                       "end_ms": at_ms, "exit_code": exit_code, "error_code_str": error,
+                                       "update_ms": at_ms})  # fmt: skip
+        else:
+            changes = graph.apply(exec_id, event)
+            self._persist(conn, changes, at_ms, exit_code=exit_code, error=error)
+        if changes:
+            touched.add(graph.run_id)
+            if was_running:
+                self._release_slot(exec_id)
 
     def _kill(self, conn: sa.Connection, run_ids: tuple[str, ...], now: int, eff: Effects) -> list[KillResult]:
         results = []
@@ -236,40 +419,224 @@ class Execution:
                 self._persist(conn, [ch], now, error=USER_KILLED)
                 if ch.before == TaskState.RUNNING:
                     eff.kills.append(ch.exec_id)
+                    self._release_slot(ch.exec_id)
             self._finish_run(conn, run_id, RunEvent.KILL, now, USER_KILLED, eff)
             results.append(KillResult(run_id, True, None))
         return results
 
-    # --- dispatch and roll-up ---------------------------------------------------------------
+    # --- timers -----------------------------------------------------------------------------
 
-    def _dispatch_ready(self, conn: sa.Connection, run_id: str, now: int, eff: Effects) -> None:
+    def _timer(self, due_ms: int, kind: str, key: str, attempt: int = 0) -> None:
+        heapq.heappush(self.timers, (due_ms, next(self._seq), kind, key, attempt))
+
+    def _fire_timers(self, conn: sa.Connection, now: int, touched: set[str], eff: Effects) -> None:
+        """Due timers are checked against current state, so a stale timer (the task moved on) is a no-op."""
+        while self.timers and self.timers[0][0] <= now:
+            _, _, kind, key, attempt = heapq.heappop(self.timers)
+            if kind == "queue":
+                run = self.runs.get(key)
+                if run is not None and not run.admitted:
+                    self._skip_run(conn, key, now, QUEUE_TIMEOUT, eff)
+                continue
+            graph = self._graph_of(key)
+            if graph is None:
+                continue
+            node, info = graph.by_exec[key], self.tasks[key]
+            if kind == "retry":
+                touched.add(graph.run_id)
+            elif kind == "exec_ttl" and node.state == TaskState.RUNNING and attempt == info.retry_times:
+                error = f"{EXECUTION_TIMEOUT}: ran longer than ExecutionTTLMinute"
+                self._persist(conn, graph.apply(key, TaskEvent.TIMEOUT), now, error=error)
+                self._release_slot(key)
+                eff.kills.append(key)
+                touched.add(graph.run_id)
+            elif kind == "wait_ttl" and node.state == TaskState.PENDING and not info.ever_started:
+                error = f"{WAIT_TIMEOUT}: waited longer than WaitExecutionTotalTTLMinute"
+                self._unqueue(key)
+                self._persist(conn, graph.apply(key, TaskEvent.WAIT_TIMEOUT), now, error=error)
+                touched.add(graph.run_id)
+
+    # --- admission, dispatch and roll-up ----------------------------------------------------
+
+    def _settle(self, conn: sa.Connection, now: int, touched: set[str], eff: Effects) -> None:
+        """Admit queued runs, dispatch what is ready, roll up finished runs — until nothing changes.
+
+        Bounded: each pass either finishes runs, admits queued ones or starts tasks, all finite.
+        """
+        work = set(touched)
+        while work or self._finished_workflows:
+            for workflow_id in sorted({self.runs[r].workflow_id for r in work if r in self.runs}):
+                work |= self._admit(conn, workflow_id, now, eff)
+            for run_id in sorted(work):
+                info = self.runs.get(run_id)
+                if info is not None and info.admitted:
+                    self._enqueue_ready(run_id, now)
+            self._dispatch(conn, now, eff)
+            work |= self._retouch
+            self._retouch = set()
+            for run_id in sorted(work):
+                if run_id in self.graphs:
+                    self._rollup(conn, run_id, now, eff)
+            work = set()
+            finished, self._finished_workflows = self._finished_workflows, {}
+            for workflow_id in sorted(set(finished.values())):  # a finished run frees a concurrency slot
+                work |= self._admit(conn, workflow_id, now, eff)
+        self._mark_waiting(conn, now)
+
+    def _admit(self, conn: sa.Connection, workflow_id: str, now: int, eff: Effects) -> set[str]:
+        """Admit queued runs of a workflow FIFO while it has free concurrency slots (Q-C1, Q-C2)."""
+        slots = self.workflows.get(workflow_id)
+        admitted: set[str] = set()
+        if slots is None:
+            return admitted
+        while slots.queue:
+            run_id = slots.queue[0]
+            run = self.runs.get(run_id)
+            if run is None or run.admitted:
+                slots.queue.popleft()
+                continue
+            if not run.nested and len(slots.admitted) >= slots.max_concurrent:
+                if not slots.queuing:
+                    slots.queue.popleft()
+                    self._skip_run(conn, run_id, now, CONCURRENCY_SKIPPED, eff)
+                    continue
+                break
+            slots.queue.popleft()
+            run.admitted = True
+            if not run.nested:
+                slots.admitted.add(run_id)
+            rq.update_run(conn, run_id, {"pending_start_ms": now, "update_ms": now})
+            admitted.add(run_id)
+        return admitted
+
+    def _enqueue_ready(self, run_id: str, now: int) -> None:
         graph = self.graphs[run_id]
-        ready = graph.ready()
-        if not ready:
-            return
-        run_dir = self.runs_dir / run_id
-        for node in ready:
-            graph.apply(node.exec_id, TaskEvent.DISPATCH)
-            row = self.launch_rows[node.exec_id]
-            attempt = f"{node.task_id}.{row['retry_times']}.{row['rerun_times']}"
-            log_path = str(run_dir / f"{attempt}.log")
-            values = {
-                "state": TaskState.RUNNING.value,
-                "issue_ms": now,
-                "job_id": self.stamps.job_id(now),
-                "log_path": log_path,
-                "update_ms": now,
-            }
+        for node in graph.ready(now):
+            if node.exec_id in self.queued_ready:
+                continue
+            info = self.tasks[node.exec_id]
             if not node.deps_met:
-                values["deps_ms"] = now
                 node.deps_met = True
-            self._update(node.exec_id, values)
-            eff.launches.append(self._launch_spec(row, run_dir, attempt, log_path))
-        state = self.run_state[run_id]
-        t = run_transition(state, RunEvent.START)
+                self._update(node.exec_id, {"deps_ms": now})
+            self.queued_ready.add(node.exec_id)
+            heapq.heappush(
+                self.group_queue.setdefault(info.group, []), (info.priority, now, next(self._seq), node.exec_id)
+            )
+
+    def _unqueue(self, exec_id: str) -> None:
+        self.queued_ready.discard(exec_id)  # its heap entry is skipped lazily
+
+    def _dispatch(self, conn: sa.Connection, now: int, eff: Effects) -> None:
+        for group, heap in self.group_queue.items():
+            limit = self.group_slots(group) if group != DEFAULT_GROUP else None
+            while heap and (limit is None or self.group_used.get(group, 0) < limit):
+                _, _, _, exec_id = heapq.heappop(heap)
+                if exec_id not in self.queued_ready:
+                    continue
+                self.queued_ready.discard(exec_id)
+                graph = self._graph_of(exec_id)
+                if graph is None or graph.by_exec[exec_id].state != TaskState.PENDING:
+                    continue
+                self._start_task(conn, graph, exec_id, now, eff)
+
+    def _start_task(self, conn: sa.Connection, graph: RunGraph, exec_id: str, now: int, eff: Effects) -> None:
+        info = self.tasks[exec_id]
+        graph.apply(exec_id, TaskEvent.DISPATCH)
+        self.group_used[info.group] = self.group_used.get(info.group, 0) + 1
+        row = info.row
+        attempt = f"{row['task_id']}.{info.retry_times}.{row['rerun_times']}"
+        run_dir = self.runs_dir / graph.run_id
+        log_path = str(run_dir / f"{attempt}.log")
+        values: dict[str, Any] = {
+            "state": TaskState.RUNNING.value,
+            "issue_ms": now,
+            "job_id": self.stamps.job_id(now),
+            "log_path": log_path,
+            "end_ms": None,
+            "exit_code": None,
+            "update_ms": now,
+        }
+        self._update(exec_id, values)
+        self._start_run(conn, graph.run_id, now)
+        if info.exec_ttl_ms > 0:
+            self._timer(now + info.exec_ttl_ms, "exec_ttl", exec_id, info.retry_times)
+        if info.dry_run:  # ScheduleType 1: marked successful without executing the code
+            info.ever_started = True
+            self._update(exec_id, {"start_ms": now})
+            changes = graph.apply(exec_id, TaskEvent.EXIT_OK)
+            self._persist(conn, changes, now, exit_code=None)
+            self._release_slot(exec_id)
+            self._retouch.add(graph.run_id)
+            return
+        eff.launches.append(self._launch_spec(row, run_dir, attempt, log_path))
+
+    def _start_run(self, conn: sa.Connection, run_id: str, now: int) -> None:
+        run = self.runs[run_id]
+        t = run_transition(run.state, RunEvent.START)
         if t.accepted:
-            self.run_state[run_id] = t.after
-            rq.update_run(conn, run_id, {"state": t.after.value, "start_ms": now, "update_ms": now})
+            run.state = t.after
+            run.waiting_resource = False
+            rq.update_run(conn, run_id, {"state": t.after.value, "start_ms": now, "update_ms": now,
+                                         "error_code_str": None})  # fmt: skip
+
+    def _mark_waiting(self, conn: sa.Connection, now: int) -> None:
+        """QUEUED runs that were admitted but whose ready tasks wait for slots show WaitingExecutionResource."""
+        waiting_runs = {self.exec_run[e] for e in self.queued_ready if e in self.exec_run}
+        for run_id in waiting_runs:
+            run = self.runs.get(run_id)
+            if run is not None and run.state == RunState.QUEUED and not run.waiting_resource:
+                run.waiting_resource = True
+                rq.update_run(conn, run_id, {"error_code_str": WAITING_RESOURCE, "update_ms": now})
+
+    def _release_slot(self, exec_id: str) -> None:
+        group = self.tasks[exec_id].group
+        self.group_used[group] = max(0, self.group_used.get(group, 0) - 1)
+
+    def _skip_run(self, conn: sa.Connection, run_id: str, now: int, reason: str, eff: Effects) -> None:
+        graph = self.graphs.get(run_id)
+        if graph is None:
+            return
+        for node in graph.nodes.values():
+            self._unqueue(node.exec_id)
+        self._persist(conn, graph.end_all(TaskEvent.SKIP), now)
+        self._finish_run(conn, run_id, RunEvent.SKIP, now, reason, eff)
+
+    def _rollup(self, conn: sa.Connection, run_id: str, now: int, eff: Effects) -> bool:
+        event = self.graphs[run_id].rollup()
+        if event is None:
+            return False
+        error = None
+        if event == RunEvent.FINISH_FAIL:
+            self._flush(conn)
+            failed = [r for r in rq.task_runs_of(conn, run_id) if r["state"] == TaskState.FAILED.value]
+            failed.sort(key=lambda r: (r["end_ms"] or 0, r["task_id"]))
+            error = f"{failed[0]['task_name']}: {failed[0]['error_code_str']}" if failed else UPSTREAM_FAILED
+        self._finish_run(conn, run_id, event, now, error, eff)
+        return True
+
+    def _finish_run(
+        self, conn: sa.Connection, run_id: str, event: RunEvent, now: int, error: str | None, eff: Effects
+    ) -> None:
+        run = self.runs.pop(run_id)
+        t = run_transition(run.state, event)
+        if t.accepted:
+            rq.update_run(
+                conn, run_id, {"state": t.after.value, "end_ms": now, "update_ms": now, "error_code_str": error}
+            )
+        graph = self.graphs.pop(run_id)
+        for exec_id in graph.by_exec:
+            self.exec_run.pop(exec_id, None)
+            self.tasks.pop(exec_id, None)
+            self.queued_ready.discard(exec_id)
+        slots = self.workflows.get(run.workflow_id)
+        if slots is not None:
+            slots.admitted.discard(run_id)
+            if run_id in slots.queue:
+                slots.queue.remove(run_id)
+        self._finished_workflows[run_id] = run.workflow_id
+        eff.finished_runs.append(run_id)
+
+    # --- launch -----------------------------------------------------------------------------
 
     def _launch_spec(self, row: Mapping[str, Any], run_dir: Path, attempt: str, log_path: str) -> LaunchSpec:
         spec = row["spec"]
@@ -308,34 +675,19 @@ class Execution:
             self._scripts.add(key)
         return key
 
-    def _rollup(self, conn: sa.Connection, run_id: str, now: int, eff: Effects) -> None:
-        event = self.graphs[run_id].rollup()
-        if event is None:
-            return
-        error = None
-        if event == RunEvent.FINISH_FAIL:
-            self._flush(conn)
-            failed = [r for r in rq.task_runs_of(conn, run_id) if r["state"] == TaskState.FAILED.value]
-            failed.sort(key=lambda r: (r["end_ms"] or 0, r["task_id"]))
-            error = f"{failed[0]['task_name']}: {failed[0]['error_code_str']}" if failed else UPSTREAM_FAILED
-        self._finish_run(conn, run_id, event, now, error, eff)
-
-    def _finish_run(
-        self, conn: sa.Connection, run_id: str, event: RunEvent, now: int, error: str | None, eff: Effects
-    ) -> None:
-        t = run_transition(self.run_state[run_id], event)
-        if t.accepted:
-            rq.update_run(
-                conn, run_id, {"state": t.after.value, "end_ms": now, "update_ms": now, "error_code_str": error}
-            )
-        graph = self.graphs.pop(run_id, None)
-        self.run_state.pop(run_id, None)
-        for exec_id in graph.by_exec if graph else ():
-            self.exec_run.pop(exec_id, None)
-            self.launch_rows.pop(exec_id, None)
-        eff.finished_runs.append(run_id)
-
     # --- persistence of graph changes -------------------------------------------------------
+
+    def _update(self, exec_id: str, values: dict[str, Any]) -> None:
+        """Buffer a task-run update; one statement per row and batch however many events touched it."""
+        self._dirty.setdefault(exec_id, {}).update(values)
+
+    def _flush(self, conn: sa.Connection) -> None:
+        by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for exec_id, values in self._dirty.items():
+            by_keys.setdefault(tuple(sorted(values)), []).append({"b_exec_id": exec_id, **values})
+        self._dirty.clear()
+        for rows in by_keys.values():
+            rq.update_task_runs(conn, rows)
 
     def _persist(
         self,
@@ -352,6 +704,7 @@ class Execution:
             if ch.event in (TaskEvent.SKIP, TaskEvent.UPSTREAM_FAIL):
                 values["deps_ms"] = at_ms
                 values["error_code_str"] = UPSTREAM_FAILED if ch.event == TaskEvent.UPSTREAM_FAIL else None
+                self._unqueue(ch.exec_id)
             else:
                 values["end_ms"] = at_ms
                 if own:

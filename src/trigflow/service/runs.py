@@ -159,7 +159,18 @@ class Runs:
         }
         if type_id == 30:
             extensions.setdefault("python_type", "python3")
-        spec = {"kind": TASK_TYPES[type_id], "code": code, "interpreter": _interpreter(type_id, ext)}
+        spec = {
+            "kind": TASK_TYPES[type_id],
+            "code": code,
+            "interpreter": _interpreter(type_id, ext),
+            # Frozen with the run, so a later edit of the task never changes how this run retries or times out.
+            "priority": int(sched.get("RunPriorityType", 6)),
+            "max_retry": max(0, int(sched.get("MaxRetryNumber", 0))),
+            "retry_wait_minutes": max(0, int(sched.get("RetryWaitMinute", 0))),
+            "exec_ttl_minutes": int(sched.get("ExecutionTTLMinute", -1)),
+            "wait_ttl_minutes": int(sched.get("WaitExecutionTotalTTLMinute", -1)),
+            "dry_run": int(sched.get("ScheduleType", 0)) == 1,
+        }
         return {
             "execution_id": ids.new_uuid(),
             "run_id": run["execution_id"],

@@ -182,7 +182,7 @@ task_runs = sa.Table(
     sa.Column("rerun_times", sa.Integer, nullable=False, server_default="0"),
     sa.Column("is_latest", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("pid", sa.Integer),
-    sa.Column("proc_start", S(32)),
+    sa.Column("proc_start", S(80)),  # "<boot id>:<starttime>"
     sa.Column("log_path", sa.Text),
     sa.Column("exit_code", sa.Integer),
     sa.Column("create_ms", MS, nullable=False),

@@ -86,7 +86,7 @@ def upgrade() -> None:
         sa.Column("rerun_times", sa.Integer(), server_default="0", nullable=False),
         sa.Column("is_latest", sa.Boolean(), server_default=sa.true(), nullable=False),
         sa.Column("pid", sa.Integer(), nullable=True),
-        sa.Column("proc_start", sa.String(length=32), nullable=True),
+        sa.Column("proc_start", sa.String(length=80), nullable=True),
         sa.Column("log_path", sa.Text(), nullable=True),
         sa.Column("exit_code", sa.Integer(), nullable=True),
         sa.Column("create_ms", sa.BigInteger(), nullable=False),

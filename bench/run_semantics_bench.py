@@ -1,0 +1,336 @@
+"""Run-semantics benchmark: a layered DAG, a 1,000-task fan-out, and the read path on big data, via the real API.
+
+Starts its own `trigflow up` (SQLite, fresh data dir, 127.0.0.1 only), builds workflows with the official
+SDK and prints, next to a baseline measured in the same run (these machines are shared and noisy: compare
+ratios, not absolute figures):
+
+1. A 10-layer x 20-task DAG of `true`, every task of layer k depending on all 20 tasks of layer k-1:
+   wall time (server-stamped CreateTime -> ExecutionEndTime) and overhead per task, against starting
+   the same 200 processes layer by layer from Python (20 in parallel per layer, layers in sequence).
+2. One run of 1,000 independent `true` tasks: wall time and tasks/s, against starting the same 1,000
+   processes at once from Python.
+3. GetTriggerWorkflowRun latency (p50/p99 of sequential calls) on that finished 1,000-task run, through
+   the SDK (models decoded) and through `call_json` (same signing and HTTP, no model decoding); GetProject
+   is the baseline for the SDK + HTTP + auth cost. Target on SQLite: p50 <= 20 ms.
+4. ListTriggerWorkflowRuns latency with 100,000 runs in the store: the server is stopped, terminal
+   (SUCCESS) runs are inserted straight into its SQLite file with the store's own `insert_run`, in a few
+   big transactions, and the server is restarted on the same data dir. Default page, a WorkflowId filter,
+   and OrderFields ScheduleTime ASC. Target p50 <= 50 ms.
+
+Latency clients keep their HTTP connection alive (`keepAlive=True`), as a long-lived client would.
+
+    python bench/run_semantics_bench.py [--layers 10] [--width 20] [--repeat 3] [--wide 1000]
+                                        [--calls 200] [--runs 100000] [--workers 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.conftest import Server, make_client, start_server
+from tests.integration.helpers import call, get_run, new_task, new_workflow, start_run, wait_run
+
+SERVER_ARGS = ["--rate-limit", "1000000", "--log-level", "warning"]
+
+
+# --- process baselines ---------------------------------------------------------------------------------
+
+
+def procs_layered(layers: int, width: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(layers):
+        procs = [subprocess.Popen(["true"]) for _ in range(width)]
+        for p in procs:
+            p.wait()
+    return time.perf_counter() - t0
+
+
+def procs_parallel(n: int) -> float:
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen(["true"]) for _ in range(n)]
+    for p in procs:
+        p.wait()
+    return time.perf_counter() - t0
+
+
+# --- building and running workflows -------------------------------------------------------------------
+
+
+def build_layered(client: Any, project_id: str, name: str, layers: int, width: int, pool: ThreadPoolExecutor) -> str:
+    wf = new_workflow(client, project_id, name)
+    prev: list[str] = []
+    for k in range(layers):
+        names = [f"l{k:02d}_t{i:02d}" for i in range(width)]
+        prev = list(pool.map(lambda n, up=prev: new_task(client, project_id, wf, n, "true", upstream=up), names))
+    return wf
+
+
+def build_wide(client: Any, project_id: str, name: str, n: int, pool: ThreadPoolExecutor) -> tuple[str, list[str]]:
+    wf = new_workflow(client, project_id, name)
+    names = [f"t{i:05d}" for i in range(n)]
+    return wf, list(pool.map(lambda t: new_task(client, project_id, wf, t, "true"), names))
+
+
+def run_once(client: Any, project_id: str, wf: str, timeout: float = 600) -> tuple[str, float]:
+    run_id = start_run(client, project_id, wf)
+    data = wait_run(client, project_id, run_id, timeout=timeout, poll=0.1)
+    run = data.TriggerWorkflowRun
+    assert run.ExecutionState == "SUCCESS", run.ExecutionState
+    return run_id, (int(run.ExecutionEndTime) - int(run.CreateTime)) / 1000
+
+
+# --- latency ---------------------------------------------------------------------------------------------
+
+
+def percentile(xs: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100) of a non-empty sample."""
+    s = sorted(xs)
+    k = max(0, min(len(s) - 1, round(p / 100 * len(s) + 0.5) - 1))
+    return s[k]
+
+
+def latencies(fn: Callable[[], Any], n: int, warmup: int = 5) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def sdk_call(client: Any, action: str, params: dict[str, Any]) -> Callable[[], Any]:
+    return lambda: call(client, action, params)
+
+
+def json_call(client: Any, action: str, params: dict[str, Any]) -> Callable[[], Any]:
+    def fn() -> Any:
+        resp = client.call_json(action, params)
+        assert "Error" not in resp["Response"], resp
+        return resp
+
+    return fn
+
+
+def response_bytes(client: Any, action: str, params: dict[str, Any]) -> int:
+    resp = client.call_json(action, params)
+    return len(json.dumps(resp, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+# --- seeding 100k runs straight into the store --------------------------------------------------------
+
+
+def seed_runs(server: Server, project_id: str, workflow_ids: Sequence[str], n: int, batch: int) -> float:
+    """Insert `n` terminal runs spread over `workflow_ids`, row shapes as CreateTriggerWorkflowRun builds them."""
+    from trigflow.domain import ids
+    from trigflow.store import catalog as cq
+    from trigflow.store import runs as rq
+    from trigflow.store.engine import Database
+
+    db = Database(f"sqlite:///{server.data_dir / 'trigflow.db'}")
+    rng = random.Random(42)
+    t0 = time.perf_counter()
+    try:
+        with db.read() as conn:
+            wfs = [cq.get_workflow(conn, project_id, w) for w in workflow_ids]
+            tasks = {w: [t["task_id"] for t in cq.tasks_of_workflow(conn, w)] for w in workflow_ids}
+        first_ms = int(time.time() * 1000) - 3_600_000 - n * 60_000  # one run a minute, ending an hour ago
+        done = 0
+        while done < n:
+            with db.write() as conn:
+                for i in range(done, min(n, done + batch)):
+                    wf = wfs[i % len(wfs)]
+                    assert wf is not None
+                    create = first_ms + i * 60_000 + rng.randrange(60_000)
+                    start = create + rng.randrange(1, 50)
+                    end = start + rng.randrange(100, 60_000)
+                    params = {p["ParamKey"]: p.get("ParamValue") for p in wf["params"]}
+                    run = {
+                        "execution_id": ids.new_uuid(),
+                        "project_id": wf["project_id"],
+                        "workflow_id": wf["workflow_id"],
+                        "workflow_name": wf["name"],
+                        "folder_id": wf["folder_id"],
+                        "folder_name": wf["folder_path"].rsplit("/", 1)[-1] or "/",
+                        "state": "SUCCESS",
+                        "error_code_str": None,
+                        "trigger_type": "Manual",
+                        "trigger_id": None,
+                        "cycle_type": None,
+                        "params": json.dumps(params, ensure_ascii=False, separators=(",", ":")),
+                        "selected_task_ids": tasks[wf["workflow_id"]],
+                        "rerun_times": 0,
+                        "owner_uin": wf["owner_uin"],
+                        "execute_user_uin": wf["execute_user_uin"] or wf["owner_uin"],
+                        "workflow_version_id": wf["version_id"],
+                        "resource_group_id": None,
+                        "create_ms": create,
+                        "schedule_ms": create,
+                        "queue_start_ms": create,
+                        "pending_start_ms": create,
+                        "start_ms": start,
+                        "end_ms": end,
+                        "update_ms": end,
+                    }
+                    rq.insert_run(conn, run, [])
+            done = min(n, done + batch)
+    finally:
+        db.dispose()
+    return time.perf_counter() - t0
+
+
+# --- main ------------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--layers", type=int, default=10)
+    ap.add_argument("--width", type=int, default=20)
+    ap.add_argument("--repeat", type=int, default=3, help="runs of the layered DAG (median reported)")
+    ap.add_argument("--wide", type=int, default=1000)
+    ap.add_argument("--wide-repeat", type=int, default=1)
+    ap.add_argument("--calls", type=int, default=200, help="sequential calls per latency figure")
+    ap.add_argument("--runs", type=int, default=100_000, help="runs in the store for ListTriggerWorkflowRuns")
+    ap.add_argument("--history-workflows", type=int, default=20, help="workflows the seeded runs are spread over")
+    ap.add_argument("--workers", type=int, default=4, help="threads creating tasks")
+    args = ap.parse_args()
+    t_start = time.perf_counter()
+
+    engine_rows: list[tuple[str, int, list[float], list[float]]] = []
+    latency_rows: list[tuple[str, list[float], int]] = []
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        server = start_server(data_dir, extra=SERVER_ARGS)
+        try:
+            client = make_client(server.endpoint)
+            fast = make_client(server.endpoint, keepAlive=True)
+            project_id = str(call(client, "ListProjects", {}).Items[0].ProjectId)
+            with ThreadPoolExecutor(args.workers) as pool:
+                t0 = time.perf_counter()
+                layered_wf = build_layered(client, project_id, "bench_layers", args.layers, args.width, pool)
+                t1 = time.perf_counter()
+                wide_wf, _ = build_wide(client, project_id, "bench_wide", args.wide, pool)
+                t2 = time.perf_counter()
+                history = [build_wide(client, project_id, f"bench_hist_{i:02d}", 3, pool)[0]
+                           for i in range(args.history_workflows)]  # fmt: skip
+            notes.append(
+                f"setup: {args.layers * args.width} layered tasks built in {t1 - t0:.1f} s, "
+                f"{args.wide} wide tasks in {t2 - t1:.1f} s ({args.workers} threads)"
+            )
+
+            # 1. layered DAG
+            n = args.layers * args.width
+            run_once(client, project_id, layered_wf)  # warm-up
+            walls, bases = [], []
+            for _ in range(args.repeat):
+                bases.append(procs_layered(args.layers, args.width))
+                walls.append(run_once(client, project_id, layered_wf)[1])
+            engine_rows.append((f"{args.layers}x{args.width} layered", n, walls, bases))
+
+            # 2. 1,000 independent
+            walls, bases = [], []
+            wide_run = ""
+            for _ in range(args.wide_repeat):
+                bases.append(procs_parallel(args.wide))
+                wide_run, wall = run_once(client, project_id, wide_wf)
+                walls.append(wall)
+            engine_rows.append((f"{args.wide} independent", args.wide, walls, bases))
+
+            # 3. GetTriggerWorkflowRun on the finished 1,000-task run
+            assert len(get_run(client, project_id, wide_run).TriggerTaskRuns) == args.wide
+            get_p = {"ProjectId": project_id, "WorkflowExecutionId": wide_run}
+            proj_p = {"ProjectId": project_id}
+            latency_rows.append(("GetProject (SDK)", latencies(sdk_call(fast, "GetProject", proj_p), args.calls), 0))
+            latency_rows.append(
+                (
+                    f"GetTriggerWorkflowRun {args.wide} tasks (SDK)",
+                    latencies(sdk_call(fast, "GetTriggerWorkflowRun", get_p), args.calls),
+                    response_bytes(fast, "GetTriggerWorkflowRun", get_p),
+                )
+            )
+            latency_rows.append(
+                (
+                    f"GetTriggerWorkflowRun {args.wide} tasks (call_json)",
+                    latencies(json_call(fast, "GetTriggerWorkflowRun", get_p), args.calls),
+                    0,
+                )
+            )
+        finally:
+            server.stop()
+
+        # 4. ListTriggerWorkflowRuns with 100k runs
+        seconds = seed_runs(server, project_id, history, args.runs, batch=25_000)
+        notes.append(f"seeded {args.runs} runs over {len(history)} workflows in {seconds:.1f} s")
+        server = start_server(data_dir, extra=SERVER_ARGS)
+        try:
+            fast = make_client(server.endpoint, keepAlive=True)
+            total = call(fast, "ListTriggerWorkflowRuns", {"ProjectId": project_id}).TotalCount
+            notes.append(f"ListTriggerWorkflowRuns TotalCount after restart: {total}")
+            lists = {
+                "GetProject (SDK, 100k runs)": ("GetProject", {"ProjectId": project_id}),
+                "ListTriggerWorkflowRuns default page": ("ListTriggerWorkflowRuns", {"ProjectId": project_id}),
+                "ListTriggerWorkflowRuns WorkflowId": (
+                    "ListTriggerWorkflowRuns",
+                    {"ProjectId": project_id, "Filters": [{"Name": "WorkflowId", "Values": [history[0]]}]},
+                ),
+                "ListTriggerWorkflowRuns ScheduleTime ASC": (
+                    "ListTriggerWorkflowRuns",
+                    {"ProjectId": project_id, "OrderFields": [{"Name": "ScheduleTime", "Direction": "ASC"}]},
+                ),
+            }
+            for label, (action, params) in lists.items():
+                size = response_bytes(fast, action, params) if action != "GetProject" else 0
+                latency_rows.append((label, latencies(sdk_call(fast, action, params), args.calls), size))
+        finally:
+            server.stop()
+
+    print(
+        f"{'workload':<26} {'wall s':>8} {'best s':>8} {'procs s':>8} {'ratio':>7}"
+        f" {'overhead ms/task':>17} {'tasks/s':>8} {'procs/s':>8}"
+    )
+    for label, n, walls, bases in engine_rows:
+        wall, base = statistics.median(walls), statistics.median(bases)
+        overhead = (wall - base) / n * 1000
+        print(
+            f"{label:<26} {wall:8.3f} {min(walls):8.3f} {base:8.3f} {wall / base:7.1f} {overhead:17.2f}"
+            f" {n / wall:8.0f} {n / base:8.0f}"
+        )
+    print("(median of runs; 'procs s' = the same processes started straight from Python in this run)")
+    print()
+    base_p50 = {"": 0.0}
+    print(f"{'request':<44} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'x base':>7} {'bytes':>9}")
+    for label, xs, size in latency_rows:
+        p50 = percentile(xs, 50)
+        if label.startswith("GetProject"):
+            base_p50[""] = p50
+        ratio = p50 / base_p50[""] if base_p50[""] else 0.0
+        print(
+            f"{label:<44} {p50:8.2f} {percentile(xs, 99):8.2f} {max(xs):8.2f} {ratio:7.1f}"
+            f" {size if size else '':>9}"
+        )
+    print(
+        f"({args.calls} sequential calls each, keep-alive client; 'x base' = p50 / GetProject p50 of the same"
+        " server; targets on SQLite: GetTriggerWorkflowRun p50 <= 20 ms, ListTriggerWorkflowRuns p50 <= 50 ms)"
+    )
+    for note in notes:
+        print(note)
+    print(f"total bench time {time.perf_counter() - t_start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
