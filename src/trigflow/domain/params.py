@@ -85,8 +85,7 @@ _MAX_EXPANSIONS = 10_000
 # Longest value a parameter may expand to; beyond it the reference is left as written.
 _MAX_VALUE_CHARS = 1 << 20
 
-_UTC = UTC
-_EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 
 _FORMAT_TOKENS = ("yyyy", "yy", "MM", "dd", "HH", "mm", "ss")  # longest first: `yyyy` before `yy`
@@ -186,7 +185,7 @@ def _shift(moment: datetime, n: int, unit: str) -> datetime:
     try:
         if unit in "hHm":
             delta = timedelta(hours=n) if unit in "hH" else timedelta(minutes=n)
-            return (moment.astimezone(_UTC) + delta).astimezone(moment.tzinfo)
+            return (moment.astimezone(UTC) + delta).astimezone(moment.tzinfo)
         wall = moment.replace(tzinfo=None, fold=0)
         if unit in "yYM":
             wall = _add_months(wall, n * 12 if unit in "yY" else n)
@@ -208,7 +207,7 @@ def _add_months(wall: datetime, months: int) -> datetime:
 
 def _localize(wall: datetime, tz: tzinfo | None) -> datetime:
     """Attach the zone to a wall time; a round trip through UTC pushes a DST-gap time past the gap."""
-    return wall.replace(tzinfo=tz, fold=0).astimezone(_UTC).astimezone(tz)
+    return wall.replace(tzinfo=tz, fold=0).astimezone(UTC).astimezone(tz)
 
 
 # ------------------------------------------------------------------------------------------- substitution
@@ -220,13 +219,12 @@ class _Resolver:
 
     params: Mapping[str, str]
     baseline: datetime
-    warnings: list[str] = field(default_factory=list)
+    warnings: dict[str, None] = field(default_factory=dict)  # an ordered set
     memo: dict[str, str | None] = field(default_factory=dict)
     expansions: int = 0
 
     def warn(self, message: str) -> None:
-        if message not in self.warnings:
-            self.warnings.append(message)
+        self.warnings.setdefault(message)
 
     def expand(self, text: str, stack: tuple[str, ...]) -> tuple[str, set[str]]:
         """`text` with its tokens replaced, and the names whose presence on `stack` the result depends on.
@@ -299,7 +297,7 @@ def substitute(text: str, params: Mapping[str, str], baseline: datetime) -> tupl
     """
     resolver = _Resolver(params, baseline)
     result, _ = resolver.expand(text, ())
-    return result, resolver.warnings
+    return result, list(resolver.warnings)
 
 
 def merge_params(*layers: Mapping[str, str | None]) -> dict[str, str]:
@@ -426,7 +424,7 @@ def _zone(tz_name: str) -> tzinfo:
     if m is not None:
         sign, hours, minutes = m.groups()
         if sign is None:
-            return _UTC
+            return UTC
         offset = timedelta(hours=int(hours), minutes=int(minutes or 0))
         if offset > timedelta(hours=18) or int(minutes or 0) >= 60:
             raise InvalidParameterValue(f"time zone offset out of range: {tz_name!r}")

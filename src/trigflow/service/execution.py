@@ -473,14 +473,14 @@ class Execution:
                     self._enqueue_ready(run_id, now)
             self._dispatch(conn, now, eff)
             work |= self._retouch
-            self._retouch = set()
+            next_work, self._retouch = self._retouch, set()  # dry runs finished tasks: their runs go again
             for run_id in sorted(work):
                 if run_id in self.graphs:
                     self._rollup(conn, run_id, now, eff)
-            work = set()
             finished, self._finished_workflows = self._finished_workflows, {}
             for workflow_id in sorted(set(finished.values())):  # a finished run frees a concurrency slot
-                work |= self._admit(conn, workflow_id, now, eff)
+                next_work |= self._admit(conn, workflow_id, now, eff)
+            work = {r for r in next_work if r in self.graphs}
         self._mark_waiting(conn, now)
 
     def _admit(self, conn: sa.Connection, workflow_id: str, now: int, eff: Effects) -> set[str]:

@@ -79,7 +79,7 @@ class Runs:
                 "create_ms": now,
                 "schedule_ms": now,
                 "queue_start_ms": now,
-                "pending_start_ms": now,  # no concurrency limit yet: admitted at once
+                "pending_start_ms": None,  # set when the scheduler admits it (concurrency slot, Q-C1)
                 "update_ms": now,
             }
             rows = [self._task_run_row(run, t, versions[t["submitted_version_id"]], params, now) for t in tasks]
