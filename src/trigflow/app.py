@@ -14,6 +14,7 @@ from trigflow.engine.scheduler import Scheduler
 from trigflow.service.catalog import Catalog
 from trigflow.service.common import Clock, wall_clock_ms
 from trigflow.service.keys import KeyInfo, Keys
+from trigflow.service.resources import ResourceGroups
 from trigflow.service.runs import Runs
 from trigflow.store.engine import Database
 
@@ -26,6 +27,7 @@ class Services:
     keys: Keys
     catalog: Catalog
     runs: Runs
+    resources: ResourceGroups
     scheduler: Scheduler
 
 
@@ -43,6 +45,7 @@ def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
     db = Database(settings.database_url)
     db.migrate()
     stamps = ids.StampAllocator()
+    resources = ResourceGroups(db, clock, default_slots=settings.default_slots)
     scheduler = Scheduler(
         db,
         clock,
@@ -51,14 +54,17 @@ def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
         kill_grace_seconds=settings.kill_grace_seconds,
         fallback_tick_seconds=settings.fallback_tick_seconds,
         minute_ms=settings.minute_ms,
+        group_slots=resources.slots,
     )
+    resources.on_change = scheduler.wake
     return Services(
         settings=settings,
         db=db,
         clock=clock,
         keys=Keys(db, clock),
-        catalog=Catalog(db, clock, stamps),
-        runs=Runs(db, clock, stamps, app_id=settings.app_id, timezone=settings.default_timezone),
+        catalog=Catalog(db, clock, stamps, resources),
+        runs=Runs(db, clock, stamps, resources, app_id=settings.app_id, timezone=settings.default_timezone),
+        resources=resources,
         scheduler=scheduler,
     )
 
@@ -74,5 +80,6 @@ def bootstrap(services: Services) -> Bootstrap:
         created = True
     else:
         admin = KeyInfo("", "", services.keys.admin_uin(), True, False)
+    services.resources.ensure_default()
     project = services.catalog.ensure_default_project(admin.uin)
     return Bootstrap(project["project_id"], admin, created)

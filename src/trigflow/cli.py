@@ -30,6 +30,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         kwargs["rate_limit_per_second"] = args.rate_limit
     if getattr(args, "kill_grace", None) is not None:
         kwargs["kill_grace_seconds"] = args.kill_grace
+    if getattr(args, "slots", None) is not None:
+        kwargs["default_slots"] = args.slots
     if getattr(args, "minute_seconds", None) is not None:
         kwargs["minute_ms"] = max(1, round(args.minute_seconds * 1000))
     return Settings(**kwargs)  # type: ignore[arg-type]
@@ -117,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=8090)
     up.add_argument("--rate-limit", type=float, help="requests per second per action per key (default 20)")
     up.add_argument("--kill-grace", type=float, help="seconds between SIGTERM and SIGKILL on kill (default 5)")
+    up.add_argument(
+        "--slots", type=int, help="capacity of the default resource group at first start (concurrent tasks, default 64)"
+    )
     up.add_argument(
         "--minute-seconds",
         type=float,

@@ -33,6 +33,7 @@ class Settings:
     # What a "minute" of RetryWaitMinute / ExecutionTTLMinute / WaitExecutionTotalTTLMinute lasts, in ms.
     # 60000 in production; tests and demos shrink it so retry and timeout behaviour is observable quickly.
     minute_ms: int = 60_000
+    default_slots: int = 64  # capacity of the default resource group created at first start
 
     @property
     def database_url(self) -> str:

@@ -146,6 +146,20 @@ def count(db: Database, table: sa.Table) -> int:
 # --- migrations --------------------------------------------------------------------------------------------
 
 
+def head_revision() -> str:
+    """The newest migration, read from the scripts (one head: migrations form a single line)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from trigflow.store.engine import MIGRATIONS
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    heads = ScriptDirectory.from_config(cfg).get_heads()
+    assert len(heads) == 1, f"migrations must form one line, found heads {heads}"
+    return str(heads[0])
+
+
 def test_migrate_fresh_database_twice(fresh_url: str) -> None:
     db = Database(fresh_url)
     try:
@@ -154,7 +168,7 @@ def test_migrate_fresh_database_twice(fresh_url: str) -> None:
         with db.read() as conn:
             names = set(sa.inspect(conn).get_table_names())
             assert names == {t.name for t in metadata.sorted_tables} | {"alembic_version"}
-            assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001"]
+            assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == [head_revision()]
     finally:
         db.dispose()
 

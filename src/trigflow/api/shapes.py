@@ -251,3 +251,17 @@ def params_json(params: Mapping[str, Any]) -> str:
 
 
 __all__ = ["RunState"]
+
+
+def resource_group(row: Row) -> dict[str, Any]:
+    return {
+        "Id": row["group_id"],
+        "Name": row["name"],
+        "Description": row["description"],
+        "ResourceGroupType": row["group_type"],
+        "AssociateProjects": [{"ProjectId": p} for p in row["project_ids"]],
+        "Region": row["region"],
+        "VpcId": None,
+        "SubNet": None,
+        "AutoRenewEnabled": False,
+    }

@@ -25,7 +25,7 @@ import functools
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -383,37 +383,108 @@ def _render_scalar(path: str, field: WireField, value: Any) -> Any:
     raise AssertionError(f"schema field {path} has unknown type {kind}")
 
 
-def _render_element(path: str, field: WireField, value: Any) -> Any:
+# The inline test, per scalar type, that a value is *already* exactly what `_render_scalar` would return
+# for it, so it can be emitted as is. Anything else (None aside) goes through `_render_scalar`, which
+# converts (str-based enums, IntEnum, ints in float fields) or raises. Both the compiled renderers and
+# the list fast path below are built from these expressions, so there is one statement of the rule.
+_ALREADY_EXACT = {
+    "string": "type({v}) is str",
+    "int64": f"type({{v}}) is int and {INT64_MIN} <= {{v}} <= {INT64_MAX}",
+    "uint64": f"type({{v}}) is int and 0 <= {{v}} <= {UINT64_MAX}",
+    "float": "type({v}) is float and _isfinite({v})",
+    "bool": "{v} is True or {v} is False",
+}
+_EXACT: dict[str, Callable[[Any], bool]] = {
+    kind: eval("lambda v: " + expr.format(v="v"), {"_isfinite": math.isfinite})
+    for kind, expr in _ALREADY_EXACT.items()
+}
+
+
+def _render_list(path: str, field: WireField, value: Any) -> list[Any]:
+    """Render a present array field element by element; null elements are refused."""
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
+        raise TypeError(f"{path}: expected a list, got {type(value).__name__}")
     if field.type == "object":
         assert field.model is not None
-        return _render_object(path, field.model, value)
-    return _render_scalar(path, field, value)
+        render_item = _model_renderer(field.model)
+        out = []
+        for index, item in enumerate(value):
+            if item is None:
+                raise TypeError(f"{path}[{index}]: null inside an array")
+            out.append(render_item(f"{path}[{index}]", item))
+        return out
+    if all(map(_EXACT[field.type], value)):
+        return list(value)
+    scalars = []
+    for index, item in enumerate(value):
+        if item is None:
+            raise TypeError(f"{path}[{index}]: null inside an array")
+        scalars.append(_render_scalar(f"{path}[{index}]", field, item))
+    return scalars
 
 
 def _render_value(path: str, field: WireField, value: Any) -> Any:
     """Render one field value (None stays None); arrays element by element."""
     if value is None:
         return None
-    if not field.is_list:
-        return _render_element(path, field, value)
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
-        raise TypeError(f"{path}: expected a list, got {type(value).__name__}")
-    out = []
-    for index, item in enumerate(value):
-        if item is None:
-            raise TypeError(f"{path}[{index}]: null inside an array")
-        out.append(_render_element(f"{path}[{index}]", field, item))
-    return out
+    if field.is_list:
+        return _render_list(path, field, value)
+    if field.type == "object":
+        assert field.model is not None
+        return _model_renderer(field.model)(path, value)
+    return value if _EXACT[field.type](value) else _render_scalar(path, field, value)
 
 
-def _render_object(path: str, model: str, data: Any) -> dict[str, Any]:
-    fields = model_fields(model)
-    if not isinstance(data, Mapping):
-        raise TypeError(f"{path}: expected a mapping for {model}, got {type(data).__name__}")
-    for key in data:
-        if key not in fields:
-            raise KeyError(f"{path}: model {model} has no field {key!r}")
-    return {name: _render_value(f"{path}.{name}", field, data.get(name)) for name, field in fields.items()}
+def _unknown_key(path: str, model: str, names: frozenset[str], data: Mapping[str, Any]) -> KeyError:
+    key = next(k for k in data if k not in names)
+    return KeyError(f"{path}: model {model} has no field {key!r}")
+
+
+@functools.cache
+def _model_renderer(model: str) -> Callable[[str, Any], dict[str, Any]]:
+    """Compile `render(path, data)` for one model: every field in SDK order, each value checked inline.
+
+    The generated function is the straight-line equivalent of walking `model_fields(model)`: refuse a
+    non-mapping and unknown keys, then per field `data.get(name)`, None as is, an exact scalar as is,
+    anything else through `_render_scalar` (which converts or raises), nested models and arrays through
+    their own renderers. Compiling it once per model keeps a 1,000-task-run GetTriggerWorkflowRun
+    (60,000 fields) in single-digit milliseconds instead of ~30 ms for the generic walk, and error
+    messages name the same paths.
+    """
+    fields = list(model_fields(model).values())
+    ns: dict[str, Any] = {
+        "_Mapping": Mapping,
+        "_model": model,
+        "_names": frozenset(f.name for f in fields),
+        "_unknown_key": _unknown_key,
+        "_render_scalar": _render_scalar,
+        "_render_list": _render_list,
+        "_model_renderer": _model_renderer,
+        "_isfinite": math.isfinite,
+    }
+    lines = [
+        "def render(path, data):",
+        "    if type(data) is not dict and not isinstance(data, _Mapping):",
+        "        raise TypeError(f'{path}: expected a mapping for {_model}, got {type(data).__name__}')",
+        "    if not data.keys() <= _names:",
+        "        raise _unknown_key(path, _model, _names, data)",
+        "    get = data.get",
+    ]
+    for i, f in enumerate(fields):
+        ns[f"_f{i}"] = f
+        sub = f"path + {'.' + f.name!r}"
+        lines.append(f"    v{i} = get({f.name!r})")
+        if f.is_list:
+            lines.append(f"    if v{i} is not None: v{i} = _render_list({sub}, _f{i}, v{i})")
+        elif f.type == "object":
+            lines.append(f"    if v{i} is not None: v{i} = _model_renderer({f.model!r})({sub}, v{i})")
+        else:
+            exact = _ALREADY_EXACT[f.type].format(v=f"v{i}")
+            lines.append(f"    if v{i} is not None and not ({exact}): v{i} = _render_scalar({sub}, _f{i}, v{i})")
+    lines.append("    return {" + ", ".join(f"{f.name!r}: v{i}" for i, f in enumerate(fields)) + "}")
+    exec(compile("\n".join(lines), f"<wire renderer {model}>", "exec"), ns)
+    render: Callable[[str, Any], dict[str, Any]] = ns["render"]
+    return render
 
 
 def render(model: str, data: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -427,7 +498,7 @@ def render(model: str, data: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """
     if data is None:
         return None
-    return _render_object(model, model, data)
+    return _model_renderer(model)(model, data)
 
 
 def render_response_data(action: str, data: Any) -> Any:

@@ -35,6 +35,7 @@ from trigflow.service.execution import (
     LaunchFailed,
     Message,
     Started,
+    Wake,
 )
 from trigflow.store import runs as rq
 from trigflow.store.engine import Database
@@ -89,6 +90,10 @@ class Scheduler:
 
     def run_created(self, run_id: str) -> None:
         self._q.put(Adopt(run_id))
+
+    def wake(self) -> None:
+        """Re-dispatch waiting tasks (a resource group's capacity changed)."""
+        self._q.put(Wake())
 
     def kill(self, run_ids: list[str], timeout: float = 30.0) -> list[KillResult]:
         """Kill runs synchronously: returns once their states are committed (API answers per run)."""

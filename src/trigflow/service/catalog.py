@@ -19,6 +19,7 @@ from trigflow.domain.dag import find_cycle
 from trigflow.domain.errors import InvalidParameter, InvalidParameterValue, ResourceNotFound
 from trigflow.domain.policies import POLICIES
 from trigflow.service.common import Caller, Clock, Page
+from trigflow.service.resources import ResourceGroups
 from trigflow.store import catalog as q
 from trigflow.store.criteria import AnyOf, Between, Criterion, Keyword, UnderPath
 from trigflow.store.engine import Database
@@ -47,10 +48,13 @@ ENUMS: dict[str, tuple[Any, ...]] = {
 
 
 class Catalog:
-    def __init__(self, db: Database, clock: Clock, stamps: ids.StampAllocator) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, stamps: ids.StampAllocator, resources: ResourceGroups | None = None
+    ) -> None:
         self.db = db
         self.clock = clock
         self.stamps = stamps
+        self.resources = resources
 
     # --- projects ---------------------------------------------------------------------------
 
@@ -228,6 +232,11 @@ class Catalog:
         sched = {**SCHEDULER_DEFAULTS, **{k: v for k, v in p["TriggerTaskSchedulerConfiguration"].items()}}
         name = _required_text(base, "TaskName", "TriggerTaskBaseAttribute.TaskName")
         type_id = _task_type(base["TaskTypeId"])
+        group = config.get("ResourceGroup")
+        if group and self.resources is not None and not self.resources.exists(group):
+            raise InvalidParameterValue(
+                f"TriggerTaskConfiguration.ResourceGroup {group!r} does not exist (ListResourceGroups shows the ids)"
+            )
         _decode_code(config.get("CodeContent"))
         for key, allowed in ENUMS.items():
             if sched.get(key) not in allowed:

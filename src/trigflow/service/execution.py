@@ -113,7 +113,12 @@ class Kill:
     reply: Future[list[KillResult]]
 
 
-Message = Adopt | Started | Exited | LaunchFailed | Kill
+@dataclass(frozen=True)
+class Wake:
+    """Something outside the runs changed (e.g. a resource group got more slots): dispatch again."""
+
+
+Message = Adopt | Started | Exited | LaunchFailed | Kill | Wake
 
 
 @dataclass
@@ -244,6 +249,8 @@ class Execution:
                     self._exited(conn, msg, touched, eff)
                 elif isinstance(msg, LaunchFailed):
                     self._event(conn, msg.exec_id, TaskEvent.LAUNCH_FAIL, msg.at_ms, touched, eff, error=msg.message)
+                elif isinstance(msg, Wake):
+                    pass
                 else:
                     eff.replies.append((msg.reply, self._kill(conn, msg.run_ids, now, eff)))
             self._settle(conn, now, touched, eff)
@@ -463,7 +470,9 @@ class Execution:
 
         Bounded: each pass either finishes runs, admits queued ones or starts tasks, all finite.
         """
-        work = set(touched)
+        self._dispatch(conn, now, eff)  # slots freed by this batch's events serve other runs' waiting tasks
+        work = set(touched) | self._retouch
+        self._retouch = set()
         while work or self._finished_workflows:
             for workflow_id in sorted({self.runs[r].workflow_id for r in work if r in self.runs}):
                 work |= self._admit(conn, workflow_id, now, eff)
@@ -528,7 +537,7 @@ class Execution:
 
     def _dispatch(self, conn: sa.Connection, now: int, eff: Effects) -> None:
         for group, heap in self.group_queue.items():
-            limit = self.group_slots(group) if group != DEFAULT_GROUP else None
+            limit = self.group_slots(group)
             while heap and (limit is None or self.group_used.get(group, 0) < limit):
                 _, _, _, exec_id = heapq.heappop(heap)
                 if exec_id not in self.queued_ready:

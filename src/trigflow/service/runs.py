@@ -22,6 +22,7 @@ from trigflow.domain.states import RunState, TaskState
 from trigflow.domain.timefmt import parse_time_filter
 from trigflow.service.catalog import TASK_TYPES
 from trigflow.service.common import Caller, Clock, Page
+from trigflow.service.resources import ResourceGroups
 from trigflow.store import catalog as cq
 from trigflow.store import runs as rq
 from trigflow.store.criteria import AnyOf, Between, Criterion, Keyword, Order
@@ -31,10 +32,20 @@ MANUAL = "Manual"  # decisions.md Q-TR2: the spelling seen in real data
 
 
 class Runs:
-    def __init__(self, db: Database, clock: Clock, stamps: ids.StampAllocator, *, app_id: str, timezone: str) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        stamps: ids.StampAllocator,
+        resources: ResourceGroups,
+        *,
+        app_id: str,
+        timezone: str,
+    ) -> None:
         self.db = db
         self.clock = clock
         self.stamps = stamps
+        self.resources = resources
         self.app_id = app_id
         self.timezone = timezone
 
@@ -42,6 +53,9 @@ class Runs:
 
     def create_manual_run(self, caller: Caller, p: Mapping[str, Any]) -> str:
         now = self.clock()
+        override = p.get("SchedulingResourceGroupId") or None
+        if override and not self.resources.exists(override):
+            raise InvalidParameterValue(f"SchedulingResourceGroupId {override!r} does not exist")
         with self.db.write() as conn:
             if cq.get_project(conn, p["ProjectId"]) is None:
                 raise ResourceNotFound(f"project {p['ProjectId']} does not exist")
@@ -75,7 +89,7 @@ class Runs:
                 "owner_uin": wf["owner_uin"],
                 "execute_user_uin": wf["execute_user_uin"] or caller.uin,
                 "workflow_version_id": wf["version_id"],
-                "resource_group_id": p.get("SchedulingResourceGroupId") or None,
+                "resource_group_id": override,
                 "create_ms": now,
                 "schedule_ms": now,
                 "queue_start_ms": now,
@@ -188,7 +202,7 @@ class Runs:
             "spec": spec,
             "extensions": json.dumps(extensions, ensure_ascii=False, separators=(",", ":")),
             "run_params": json.dumps(run_params, ensure_ascii=False, separators=(",", ":")),
-            "resource_group_id": run["resource_group_id"] or config.get("ResourceGroup") or None,
+            "resource_group_id": self._group_of(run, snap["name"], config),
             "owner_uin": snap.get("owner_uin") or run["owner_uin"],
             "execute_user_uin": run["execute_user_uin"],
             "trigger_type": run["trigger_type"],
@@ -205,6 +219,13 @@ class Runs:
             "schedule_ms": run["schedule_ms"],
             "update_ms": now,
         }
+
+    def _group_of(self, run: Mapping[str, Any], task_name: str, config: Mapping[str, Any]) -> str:
+        """The run's override, else the task's group, else the default group (semantics.md §1.5)."""
+        group = run["resource_group_id"] or config.get("ResourceGroup") or self.resources.default_id
+        if not self.resources.exists(group):
+            raise InvalidParameterValue(f"resource group {group!r} of task {task_name!r} no longer exists")
+        return str(group)
 
     # --- read -------------------------------------------------------------------------------
 

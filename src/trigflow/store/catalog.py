@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from trigflow.store.criteria import Criterion, contains
 from trigflow.store.criteria import where as compile_where
-from trigflow.store.tables import api_keys, folders, projects, task_versions, tasks, workflows
+from trigflow.store.tables import api_keys, folders, projects, resource_groups, task_versions, tasks, workflows
 
 Row = dict[str, Any]
 
@@ -197,3 +197,34 @@ def count_workflows_by_project(conn: sa.Connection, project_id: str) -> int:
     return conn.execute(
         sa.select(sa.func.count()).select_from(workflows).where(workflows.c.project_id == project_id)
     ).scalar_one()
+
+
+# --- resource groups --------------------------------------------------------------------------
+
+
+def insert_resource_group(conn: sa.Connection, row: Mapping[str, Any]) -> None:
+    conn.execute(resource_groups.insert().values(**row))
+
+
+def get_resource_group(conn: sa.Connection, group_id: str) -> Row | None:
+    return _one(conn, sa.select(resource_groups).where(resource_groups.c.group_id == group_id))
+
+
+def find_resource_group_by_name(conn: sa.Connection, name: str) -> Row | None:
+    return _one(conn, sa.select(resource_groups).where(resource_groups.c.name == name))
+
+
+def default_resource_group(conn: sa.Connection) -> Row | None:
+    return _one(conn, sa.select(resource_groups).where(resource_groups.c.is_default.is_(True)))
+
+
+def all_resource_groups(conn: sa.Connection) -> list[Row]:
+    return _all(conn, sa.select(resource_groups).order_by(resource_groups.c.create_ms, resource_groups.c.group_id))
+
+
+def update_resource_group(conn: sa.Connection, group_id: str, values: Mapping[str, Any]) -> None:
+    conn.execute(resource_groups.update().where(resource_groups.c.group_id == group_id).values(**values))
+
+
+def delete_resource_group(conn: sa.Connection, group_id: str) -> None:
+    conn.execute(resource_groups.delete().where(resource_groups.c.group_id == group_id))

@@ -147,6 +147,9 @@ workflow_runs = sa.Table(
     sa.Column("end_ms", MS),
     sa.Column("update_ms", MS, nullable=False),
     sa.Index("ix_workflow_runs_project_create", "project_id", "create_ms"),
+    # ListTriggerWorkflowRuns: the WorkflowId filter and ORDER BY ScheduleTime (migration 0002)
+    sa.Index("ix_workflow_runs_project_workflow_create", "project_id", "workflow_id", "create_ms"),
+    sa.Index("ix_workflow_runs_project_schedule", "project_id", "schedule_ms"),
 )
 
 task_runs = sa.Table(
@@ -194,4 +197,19 @@ task_runs = sa.Table(
     sa.Column("update_ms", MS, nullable=False),
     sa.Index("ix_task_runs_project_create", "project_id", "create_ms"),
     sa.Index("ix_task_runs_state", "state"),
+)
+
+resource_groups = sa.Table(
+    "resource_groups",
+    metadata,
+    sa.Column("group_id", S(32), primary_key=True),
+    sa.Column("name", S(200), nullable=False, unique=True),
+    sa.Column("description", sa.Text),
+    sa.Column("group_type", S(32), nullable=False),  # Schedule | Integration | DataService
+    sa.Column("specification", S(64)),
+    sa.Column("slots", sa.Integer, nullable=False),  # concurrent task runs it executes
+    sa.Column("project_ids", sa.JSON, nullable=False),
+    sa.Column("region", S(64)),
+    sa.Column("is_default", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("create_ms", MS, nullable=False),
 )
