@@ -265,6 +265,13 @@ class Catalog:
                     )
                 if int(siblings[up]["scheduler"].get("AllowDownstreamDependency", 1)) == 0:
                     raise InvalidParameterValue(f"upstream task {up} does not allow downstream dependencies")
+            for i, entry in enumerate(sched.get("ParamTaskInList") or []):
+                source = entry.get("FromTaskId")
+                if (entry.get("Type") or "TASK").upper() == "TASK" and source not in siblings:
+                    raise InvalidParameterValue(
+                        f"TriggerTaskSchedulerConfiguration.ParamTaskInList.{i}.FromTaskId {source!r} is not a task"
+                        f" of workflow {wf['workflow_id']}"
+                    )
             task_id = self.stamps.task_id(now)
             row = {
                 "task_id": task_id,

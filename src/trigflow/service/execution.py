@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import json
 import logging
 import os
 from collections import deque
@@ -34,6 +35,15 @@ import sqlalchemy as sa
 
 from trigflow.domain import ids
 from trigflow.domain.graph import Change, Node, RunGraph
+from trigflow.domain.params import (
+    OUTPUT_FILE_ENV,
+    baseline_for,
+    merge_params,
+    parse_output_file,
+    parse_outputs,
+    resolve_inputs,
+    substitute,
+)
 from trigflow.domain.states import (
     RUN_TERMINAL,
     RunEvent,
@@ -63,7 +73,7 @@ QUEUE_LIMIT_MS = 48 * 3600 * 1000  # WorkflowRunConfig: a queued run is skipped 
 
 _LAUNCH_COLUMNS = ("execution_id", "run_id", "project_id", "workflow_id", "task_id", "task_version_id", "spec",
                    "run_params", "retry_times", "rerun_times", "create_ms", "start_ms", "end_ms",
-                   "resource_group_id")  # fmt: skip
+                   "resource_group_id", "schedule_ms", "timezone")  # fmt: skip
 
 
 # --- messages ---------------------------------------------------------------------------------
@@ -157,6 +167,7 @@ class TaskInfo:
     dry_run: bool
     retry_times: int
     ever_started: bool
+    outputs: dict[str, str] | None = None  # output parameters once it succeeded (Q-P2)
 
 
 @dataclass
@@ -266,6 +277,7 @@ class Execution:
         if run is None or run["state"] in RUN_TERMINAL:
             return
         rows = rq.task_runs_of(conn, msg.run_id)
+        outputs = rq.outputs_of_run(conn, msg.run_id)
         nodes = []
         for r in rows:
             info = self._task_info(r)
@@ -280,6 +292,8 @@ class Execution:
                 self.group_used[info.group] = self.group_used.get(info.group, 0) + 1
                 if info.exec_ttl_ms > 0 and r["start_ms"] is not None and not msg.recovering:
                     self._timer(r["start_ms"] + info.exec_ttl_ms, "exec_ttl", node.exec_id, info.retry_times)
+            if r["execution_id"] in outputs:
+                info.outputs = json.loads(outputs[r["execution_id"]])
             self.tasks[r["execution_id"]] = info
             self.exec_run[r["execution_id"]] = msg.run_id
             nodes.append(node)
@@ -407,11 +421,34 @@ class Execution:
                                        "update_ms": at_ms})  # fmt: skip
         else:
             changes = graph.apply(exec_id, event)
+            if changes and event == TaskEvent.EXIT_OK:
+                self._collect_outputs(conn, graph, exec_id, at_ms)
             self._persist(conn, changes, at_ms, exit_code=exit_code, error=error)
         if changes:
             touched.add(graph.run_id)
             if was_running:
                 self._release_slot(exec_id)
+
+    def _collect_outputs(self, conn: sa.Connection, graph: RunGraph, exec_id: str, now: int) -> None:
+        """Output parameters of a successful attempt: `##wedata_output k=v` lines of its log and `k=v`
+        lines of $WEDATA_OUTPUT_FILE (the file wins); a declared output nobody set keeps its declared
+        value, substituted like any parameter (Q-P2)."""
+        info = self.tasks[exec_id]
+        declared = info.row["spec"].get("outputs") or []
+        if not declared:
+            return
+        keys = [d["ParamKey"] for d in declared]
+        attempt = f"{info.row['task_id']}.{info.retry_times}.{info.row['rerun_times']}"
+        run_dir = self.runs_dir / graph.run_id
+        values = parse_outputs(_read(run_dir / f"{attempt}.log"), keys)
+        values.update(parse_output_file(_read(run_dir / f"{attempt}.outputs"), keys))
+        merged = json.loads(info.row["run_params"])
+        baseline = baseline_for(info.row["schedule_ms"], info.row["timezone"] or "Asia/Shanghai")
+        for d in declared:
+            if d["ParamKey"] not in values:
+                values[d["ParamKey"]] = substitute(d["ParamValue"], merged, baseline)[0]
+        info.outputs = values
+        rq.save_outputs(conn, exec_id, graph.run_id, info.row["task_id"], json.dumps(values, ensure_ascii=False), now)
 
     def _kill(self, conn: sa.Connection, run_ids: tuple[str, ...], now: int, eff: Effects) -> list[KillResult]:
         results = []
@@ -569,6 +606,8 @@ class Execution:
         self._start_run(conn, graph.run_id, now)
         if info.exec_ttl_ms > 0:
             self._timer(now + info.exec_ttl_ms, "exec_ttl", exec_id, info.retry_times)
+        code, run_params, notes = self._resolve_parameters(graph, info)
+        self._update(exec_id, {"run_params": run_params})
         if info.dry_run:  # ScheduleType 1: marked successful without executing the code
             info.ever_started = True
             self._update(exec_id, {"start_ms": now})
@@ -577,7 +616,7 @@ class Execution:
             self._release_slot(exec_id)
             self._retouch.add(graph.run_id)
             return
-        eff.launches.append(self._launch_spec(row, run_dir, attempt, log_path))
+        eff.launches.append(self._launch_spec(row, run_dir, attempt, log_path, code, run_params, notes))
 
     def _start_run(self, conn: sa.Connection, run_id: str, now: int) -> None:
         run = self.runs[run_id]
@@ -647,8 +686,39 @@ class Execution:
 
     # --- launch -----------------------------------------------------------------------------
 
-    def _launch_spec(self, row: Mapping[str, Any], run_dir: Path, attempt: str, log_path: str) -> LaunchSpec:
+    def _resolve_parameters(self, graph: RunGraph, info: TaskInfo) -> tuple[str, str, list[str]]:
+        """The task's code and parameters as this attempt uses them (decisions.md Q-P1..Q-P3).
+
+        Upstream outputs (ParamTaskInList) override the run's parameters; `${...}` in parameter values
+        and in the code is substituted against the run's baseline time in its time zone. Returns the
+        code, the effective parameters (the task run's RunParams) and notes for the attempt's log.
+        """
+        row, spec = info.row, info.row["spec"]
+        outputs_by_task = {
+            self.tasks[e].row["task_id"]: self.tasks[e].outputs or {}
+            for e in graph.by_exec
+            if self.tasks[e].outputs is not None
+        }
+        inputs, notes = resolve_inputs(spec.get("inputs") or [], outputs_by_task)
+        merged = merge_params(json.loads(row["run_params"]), inputs)
+        baseline = baseline_for(row["schedule_ms"], row["timezone"] or "Asia/Shanghai")
+        resolved = {k: substitute(v, merged, baseline)[0] for k, v in merged.items()}
+        code, warnings = substitute(spec["code"], merged, baseline)
+        notes += [w for w in warnings if not w.startswith("unknown parameter")]  # ${HOME} etc. belong to the shell
+        return code, json.dumps(resolved, ensure_ascii=False, separators=(",", ":")), notes
+
+    def _launch_spec(
+        self,
+        row: Mapping[str, Any],
+        run_dir: Path,
+        attempt: str,
+        log_path: str,
+        code: str,
+        run_params: str,
+        notes: list[str],
+    ) -> LaunchSpec:
         spec = row["spec"]
+        output_file = str(run_dir / f"{attempt}.outputs")
         env = {
             **self.base_env,
             "TRIGFLOW_PROJECT_ID": row["project_id"],
@@ -656,14 +726,25 @@ class Execution:
             "TRIGFLOW_WORKFLOW_EXECUTION_ID": row["run_id"],
             "TRIGFLOW_TASK_ID": row["task_id"],
             "TRIGFLOW_TASK_EXECUTION_ID": row["execution_id"],
-            "TRIGFLOW_RUN_PARAMS": row["run_params"],
+            "TRIGFLOW_RUN_PARAMS": run_params,
+            OUTPUT_FILE_ENV: output_file,
         }
+        if notes:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            with open(log_path, "a", encoding="utf-8") as log_file:
+                log_file.writelines(f"[trigflow] {n}\n" for n in notes)
+        if code == spec["code"]:
+            script, text = self._script_for(row), None  # unchanged: share the version's script file
+        else:
+            script, text = str(run_dir / (attempt + (".py" if spec["kind"] == "PYTHON" else ".sh"))), code
         return LaunchSpec(
             attempt_id=row["execution_id"],
-            argv=(*spec["interpreter"], self._script_for(row)),
+            argv=(*spec["interpreter"], script),
             env=env,
             cwd=str(run_dir),
             log_path=log_path,
+            script_path=script if text is not None else None,
+            script_text=text,
         )
 
     def _script_for(self, row: Mapping[str, Any]) -> str:
@@ -724,3 +805,10 @@ class Execution:
     def _graph_of(self, exec_id: str) -> RunGraph | None:
         run_id = self.exec_run.get(exec_id)
         return self.graphs.get(run_id) if run_id else None
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""

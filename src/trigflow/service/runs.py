@@ -184,6 +184,14 @@ class Runs:
             "exec_ttl_minutes": int(sched.get("ExecutionTTLMinute", -1)),
             "wait_ttl_minutes": int(sched.get("WaitExecutionTotalTTLMinute", -1)),
             "dry_run": int(sched.get("ScheduleType", 0)) == 1,
+            # Parameters (decisions.md Q-P1..Q-P3): substituted when the task starts, against the run's
+            # baseline time, with upstream outputs resolved then.
+            "outputs": [
+                {"ParamKey": o["ParamKey"], "ParamValue": o.get("ParamValue") or ""}
+                for o in sched.get("ParamTaskOutList") or []
+                if o.get("ParamKey")
+            ],
+            "inputs": [dict(i) for i in sched.get("ParamTaskInList") or []],
         }
         return {
             "execution_id": ids.new_uuid(),

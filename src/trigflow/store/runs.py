@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from trigflow.store.criteria import Criterion, Order, order_by
 from trigflow.store.criteria import where as compile_where
-from trigflow.store.tables import task_runs, workflow_runs
+from trigflow.store.tables import task_run_outputs, task_runs, workflow_runs
 
 Row = dict[str, Any]
 
@@ -168,3 +168,21 @@ def count_active_in_group(conn: sa.Connection, group_id: str) -> int:
         .where(task_runs.c.resource_group_id == group_id, task_runs.c.state.in_(["PENDING", "RUNNING"]))
     )
     return int(conn.execute(stmt).scalar_one())
+
+
+def save_outputs(conn: sa.Connection, exec_id: str, run_id: str, task_id: str, outputs: str, now_ms: int) -> None:
+    """Record (or replace, for a retried attempt) the output parameters of a task run."""
+    conn.execute(task_run_outputs.delete().where(task_run_outputs.c.execution_id == exec_id))
+    conn.execute(
+        task_run_outputs.insert().values(
+            execution_id=exec_id, run_id=run_id, task_id=task_id, outputs=outputs, create_ms=now_ms
+        )
+    )
+
+
+def outputs_of_run(conn: sa.Connection, run_id: str) -> dict[str, str]:
+    """Output parameters of a run's task runs, by task-run id (JSON object text)."""
+    stmt = sa.select(task_run_outputs.c.execution_id, task_run_outputs.c.outputs).where(
+        task_run_outputs.c.run_id == run_id
+    )
+    return {r.execution_id: r.outputs for r in conn.execute(stmt)}

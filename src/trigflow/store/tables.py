@@ -213,3 +213,14 @@ resource_groups = sa.Table(
     sa.Column("is_default", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("create_ms", MS, nullable=False),
 )
+
+# Output parameters a task run produced (Q-P2), JSON object text; read by downstream ParamTaskInList.
+task_run_outputs = sa.Table(
+    "task_run_outputs",
+    metadata,
+    sa.Column("execution_id", S(64), primary_key=True),
+    sa.Column("run_id", S(64), nullable=False, index=True),
+    sa.Column("task_id", S(32), nullable=False),
+    sa.Column("outputs", sa.Text, nullable=False),
+    sa.Column("create_ms", MS, nullable=False),
+)
