@@ -46,6 +46,7 @@ def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
     db.migrate()
     stamps = ids.StampAllocator()
     resources = ResourceGroups(db, clock, default_slots=settings.default_slots)
+    runs = Runs(db, clock, stamps, resources, app_id=settings.app_id, timezone=settings.default_timezone)
     scheduler = Scheduler(
         db,
         clock,
@@ -55,6 +56,7 @@ def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
         fallback_tick_seconds=settings.fallback_tick_seconds,
         minute_ms=settings.minute_ms,
         group_slots=resources.slots,
+        create_child=runs.create_child_run,
     )
     resources.on_change = scheduler.wake
     return Services(
@@ -63,7 +65,7 @@ def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
         clock=clock,
         keys=Keys(db, clock),
         catalog=Catalog(db, clock, stamps, resources),
-        runs=Runs(db, clock, stamps, resources, app_id=settings.app_id, timezone=settings.default_timezone),
+        runs=runs,
         resources=resources,
         scheduler=scheduler,
     )

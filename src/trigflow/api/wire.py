@@ -395,8 +395,7 @@ _ALREADY_EXACT = {
     "bool": "{v} is True or {v} is False",
 }
 _EXACT: dict[str, Callable[[Any], bool]] = {
-    kind: eval("lambda v: " + expr.format(v="v"), {"_isfinite": math.isfinite})
-    for kind, expr in _ALREADY_EXACT.items()
+    kind: eval("lambda v: " + expr.format(v="v"), {"_isfinite": math.isfinite}) for kind, expr in _ALREADY_EXACT.items()
 }
 
 

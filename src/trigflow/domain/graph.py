@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from trigflow.domain.merge import Condition, MergeOutcome, evaluate
 from trigflow.domain.policies import Decision, decide
 from trigflow.domain.states import (
     TASK_TERMINAL,
@@ -18,6 +19,8 @@ from trigflow.domain.states import (
     rollup,
     task_transition,
 )
+
+_MERGE_EVENTS = {MergeOutcome.SUCCESS: TaskEvent.MERGE_OK, MergeOutcome.FAILED: TaskEvent.MERGE_FAIL}
 
 
 @dataclass(slots=True)
@@ -30,6 +33,7 @@ class Node:
     deps_met: bool = False  # DependenceFinishedTime recorded
     downstream: list[str] = field(default_factory=list)
     not_before: int = 0  # epoch ms before which a retry must not start (RetryWaitMinute)
+    merge: tuple[tuple[Condition, ...], str] | None = None  # a merge node: its conditions and AND/OR
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +98,7 @@ class RunGraph:
         """Pending task runs whose dependencies pass (and whose retry wait is over at `now`)."""
         out = []
         for n in self.nodes.values():
-            if n.state != TaskState.PENDING or (now is not None and n.not_before > now):
+            if n.state != TaskState.PENDING or n.merge is not None or (now is not None and n.not_before > now):
                 continue
             if self._decision(n) == Decision.RUN:
                 out.append(n)
@@ -117,8 +121,12 @@ class RunGraph:
             n = self.nodes[todo.pop()]
             if n.state != TaskState.PENDING:
                 continue
-            d = self._decision(n)
-            event = {Decision.SKIP: TaskEvent.SKIP, Decision.UPSTREAM_FAILED: TaskEvent.UPSTREAM_FAIL}.get(d)
+            if n.merge is not None:
+                outcome = evaluate(n.merge[0], n.merge[1], {u: self.nodes[u].state for u in n.upstream})
+                event = _MERGE_EVENTS.get(outcome)
+            else:
+                d = self._decision(n)
+                event = {Decision.SKIP: TaskEvent.SKIP, Decision.UPSTREAM_FAILED: TaskEvent.UPSTREAM_FAIL}.get(d)
             if event is None:
                 continue
             t = task_transition(n.state, event)

@@ -49,6 +49,8 @@ class TaskEvent(StrEnum):
     RETRY = "retry"  # the attempt failed and a retry is due: back to waiting, RetryTimes + 1 (Q-T3, Q-T4)
     TIMEOUT = "timeout"  # ExecutionTTLMinute exceeded: the process is killed, the task fails (Q-T5)
     WAIT_TIMEOUT = "wait_timeout"  # WaitExecutionTotalTTLMinute exceeded before it ever started (Q-T5)
+    MERGE_OK = "merge_ok"  # a merge node's conditions hold (it runs no process)
+    MERGE_FAIL = "merge_fail"  # a merge node's conditions can no longer hold (Q-M3)
 
 
 class RunEvent(StrEnum):
@@ -63,9 +65,7 @@ TASK_TERMINAL: frozenset[TaskState] = frozenset(
     {TaskState.SUCCESS, TaskState.FAILED, TaskState.SKIP, TaskState.UPSTREAM_FAILED, TaskState.KILLED}
 )
 TASK_FAILED_LIKE: frozenset[TaskState] = frozenset({TaskState.FAILED, TaskState.UPSTREAM_FAILED})
-RUN_TERMINAL: frozenset[RunState] = frozenset(
-    {RunState.SUCCESS, RunState.FAILED, RunState.SKIPED, RunState.KILLED}
-)
+RUN_TERMINAL: frozenset[RunState] = frozenset({RunState.SUCCESS, RunState.FAILED, RunState.SKIPED, RunState.KILLED})
 
 _T, _R = TaskState, RunState
 TASK_TRANSITIONS: dict[tuple[TaskState, TaskEvent], TaskState] = {
@@ -75,6 +75,8 @@ TASK_TRANSITIONS: dict[tuple[TaskState, TaskEvent], TaskState] = {
     (_T.PENDING, TaskEvent.UPSTREAM_FAIL): _T.UPSTREAM_FAILED,
     (_T.PENDING, TaskEvent.KILL): _T.KILLED,
     (_T.PENDING, TaskEvent.WAIT_TIMEOUT): _T.FAILED,
+    (_T.PENDING, TaskEvent.MERGE_OK): _T.SUCCESS,
+    (_T.PENDING, TaskEvent.MERGE_FAIL): _T.FAILED,
     (_T.RUNNING, TaskEvent.EXIT_OK): _T.SUCCESS,
     (_T.RUNNING, TaskEvent.EXIT_FAIL): _T.FAILED,
     (_T.RUNNING, TaskEvent.LAUNCH_FAIL): _T.FAILED,
@@ -92,6 +94,7 @@ RETRYABLE: frozenset[TaskEvent] = frozenset({TaskEvent.EXIT_FAIL, TaskEvent.LOST
 def retry_due(event: TaskEvent, retry_times: int, max_retry: int) -> bool:
     """Whether a failing attempt is retried: MaxRetryNumber counts retries after the first attempt (Q-T3)."""
     return event in RETRYABLE and retry_times < max_retry
+
 
 RUN_TRANSITIONS: dict[tuple[RunState, RunEvent], RunState] = {
     (_R.QUEUED, RunEvent.START): _R.RUNNING,

@@ -27,6 +27,7 @@ from trigflow.executors.local import (
 from trigflow.service.common import Clock
 from trigflow.service.execution import (
     Adopt,
+    ChildRunFactory,
     Effects,
     Execution,
     Exited,
@@ -57,10 +58,13 @@ class Scheduler:
         fallback_tick_seconds: float = 1.0,
         minute_ms: int = 60_000,
         group_slots: Callable[[str], int | None] = lambda _group: None,
+        create_child: ChildRunFactory | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
-        self.execution = Execution(db, clock, stamps, runs_dir, minute_ms=minute_ms, group_slots=group_slots)
+        self.execution = Execution(
+            db, clock, stamps, runs_dir, minute_ms=minute_ms, group_slots=group_slots, create_child=create_child
+        )
         self.executor = LocalExecutor(on_event=self._on_executor_event)
         self.kill_grace = kill_grace_seconds
         self.tick = fallback_tick_seconds

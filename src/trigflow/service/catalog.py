@@ -16,7 +16,8 @@ import sqlalchemy as sa
 
 from trigflow.domain import ids
 from trigflow.domain.dag import find_cycle
-from trigflow.domain.errors import InvalidParameter, InvalidParameterValue, ResourceNotFound
+from trigflow.domain.errors import InvalidParameter, InvalidParameterValue, ResourceNotFound, UnsupportedOperation
+from trigflow.domain.merge import parse_conditions, relation_of
 from trigflow.domain.policies import POLICIES
 from trigflow.service.common import Caller, Clock, Page
 from trigflow.service.resources import ResourceGroups
@@ -25,7 +26,9 @@ from trigflow.store.criteria import AnyOf, Between, Criterion, Keyword, UnderPat
 from trigflow.store.engine import Database
 
 DEFAULT_FOLDER = "/默认文件夹"
-TASK_TYPES: dict[int, str] = {35: "SHELL", 30: "PYTHON"}
+MERGE_TYPE, NESTED_TYPE = 131, 140
+TASK_TYPES: dict[int, str] = {35: "SHELL", 30: "PYTHON", MERGE_TYPE: "MERGE", NESTED_TYPE: "RUN_WORKFLOW"}
+MAX_NESTING_DEPTH = 5  # decisions.md Q-N3
 SCHEDULER_DEFAULTS: dict[str, Any] = {
     "RunPriorityType": 6,
     "RetryWaitMinute": 5,
@@ -44,7 +47,6 @@ ENUMS: dict[str, tuple[Any, ...]] = {
     "AllowDownstreamDependency": (0, 1),
     "ScheduleType": (0, 1),
 }
-
 
 
 class Catalog:
@@ -247,6 +249,11 @@ class Catalog:
         upstream = [d["TaskId"] for d in sched.pop("UpstreamDependencyConfigList", None) or [] if d.get("TaskId")]
         if len(set(upstream)) != len(upstream):
             raise InvalidParameterValue("TriggerTaskSchedulerConfiguration.UpstreamDependencyConfigList has duplicates")
+        ext = {e.get("ParamKey"): e.get("ParamValue") for e in config.get("TaskExtConfigurationList") or []}
+        if type_id == MERGE_TYPE:  # a merge node's upstreams are its conditions' (semantics.md §4.7)
+            conditions, _ = parse_conditions(ext.get("mergeCondition") or "", f"{EXT_PATH}.mergeCondition")
+            relation_of(ext.get("mergeRelation"), f"{EXT_PATH}.mergeRelation")
+            upstream += [c.upstream_task_id for c in conditions if c.upstream_task_id not in upstream]
         now = self.clock()
         with self.db.write() as conn:
             self._project(conn, p["ProjectId"])
@@ -265,6 +272,8 @@ class Catalog:
                     )
                 if int(siblings[up]["scheduler"].get("AllowDownstreamDependency", 1)) == 0:
                     raise InvalidParameterValue(f"upstream task {up} does not allow downstream dependencies")
+            if type_id == NESTED_TYPE:
+                self._check_nesting(conn, wf, ext.get("workflowId"))
             for i, entry in enumerate(sched.get("ParamTaskInList") or []):
                 source = entry.get("FromTaskId")
                 if (entry.get("Type") or "TASK").upper() == "TASK" and source not in siblings:
@@ -301,6 +310,24 @@ class Catalog:
             q.insert_task(conn, row)
             q.insert_version(conn, self._version_row(row, "SAVE", 1, None, caller.uin, now))
         return task_id
+
+    def _check_nesting(self, conn: sa.Connection, wf: Mapping[str, Any], child: Any) -> None:
+        """A RunWorkflow node needs an existing workflow of the project that does not nest back (Q-N3)."""
+        path = f"{EXT_PATH}.workflowId"
+        if not isinstance(child, str) or not child:
+            raise InvalidParameterValue(f"{path} must name the workflow to run (RunWorkflow node, TaskTypeId 140)")
+        if q.get_workflow(conn, wf["project_id"], child) is None:
+            raise InvalidParameterValue(f"{path}: workflow {child} does not exist in project {wf['project_id']}")
+        nests: dict[str, set[str]] = {}
+        for t in q.tasks_of_type(conn, wf["project_id"], NESTED_TYPE):
+            target = {e.get("ParamKey"): e.get("ParamValue") for e in t["config"].get("TaskExtConfigurationList") or []}
+            nests.setdefault(t["workflow_id"], set()).add(str(target.get("workflowId")))
+        nests.setdefault(wf["workflow_id"], set()).add(child)
+        depth = _nesting_depth(nests, wf["workflow_id"], [])
+        if depth is None:
+            raise InvalidParameterValue(f"{path}: running workflow {child} here would nest workflows in a cycle")
+        if depth > MAX_NESTING_DEPTH:
+            raise InvalidParameterValue(f"{path}: workflows would nest {depth} deep; at most {MAX_NESTING_DEPTH}")
 
     def submit_task(self, caller: Caller, project_id: str, task_id: str, remark: str) -> str:
         now = self.clock()
@@ -350,6 +377,22 @@ class Catalog:
             "creator_uin": uin,
             "create_ms": now,
         }
+
+
+EXT_PATH = "TriggerTaskConfiguration.TaskExtConfigurationList"
+
+
+def _nesting_depth(nests: Mapping[str, set[str]], workflow: str, path: list[str]) -> int | None:
+    """Levels of nesting below `workflow`, or None if nesting loops back onto the path."""
+    if workflow in path:
+        return None
+    deepest = 0
+    for child in nests.get(workflow, ()):
+        below = _nesting_depth(nests, child, [*path, workflow])
+        if below is None:
+            return None
+        deepest = max(deepest, below + 1)
+    return deepest
 
 
 def _required_text(p: Mapping[str, Any], key: str, path: str | None = None) -> str:
@@ -417,8 +460,6 @@ _TRIGGER_ENUMS: dict[str, tuple[str, ...]] = {
 def _check_trigger(t: Mapping[str, Any], path: str) -> None:
     """Enum checks only; firing triggers (and cron validation) belong to the trigger issue."""
     if t.get("TriggerMode") == "CONTINUE_RUN":
-        from trigflow.domain.errors import UnsupportedOperation
-
         raise UnsupportedOperation(
             f"{path}.TriggerMode CONTINUE_RUN is not supported (not yet supported by WeData either)"
         )

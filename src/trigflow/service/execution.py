@@ -34,7 +34,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from trigflow.domain import ids
+from trigflow.domain.errors import ApiError, InternalError
 from trigflow.domain.graph import Change, Node, RunGraph
+from trigflow.domain.merge import parse_conditions
 from trigflow.domain.params import (
     OUTPUT_FILE_ENV,
     baseline_for,
@@ -73,7 +75,7 @@ QUEUE_LIMIT_MS = 48 * 3600 * 1000  # WorkflowRunConfig: a queued run is skipped 
 
 _LAUNCH_COLUMNS = ("execution_id", "run_id", "project_id", "workflow_id", "task_id", "task_version_id", "spec",
                    "run_params", "retry_times", "rerun_times", "create_ms", "start_ms", "end_ms",
-                   "resource_group_id", "schedule_ms", "timezone")  # fmt: skip
+                   "resource_group_id", "schedule_ms", "timezone", "task_name")  # fmt: skip
 
 
 # --- messages ---------------------------------------------------------------------------------
@@ -168,6 +170,14 @@ class TaskInfo:
     retry_times: int
     ever_started: bool
     outputs: dict[str, str] | None = None  # output parameters once it succeeded (Q-P2)
+    kind: str = "SHELL"  # SHELL | PYTHON | MERGE | RUN_WORKFLOW
+    child_run: str | None = None  # RUN_WORKFLOW: the nested run of the current attempt
+
+    @property
+    def holds_slot(self) -> bool:
+        """Only processes take resource-group slots; a RunWorkflow node waits on its child run, whose own
+        tasks take slots (a node holding a slot while its child waits for one could deadlock a group)."""
+        return self.kind in ("SHELL", "PYTHON")
 
 
 @dataclass
@@ -179,6 +189,10 @@ class WorkflowSlots:
 
 
 DEFAULT_GROUP = "__default__"
+MERGE_FAILED = "MergeConditionNotMet"
+
+# (conn, parent run row, RunWorkflow task-run row, now) -> the new child run's id; raises ApiError.
+ChildRunFactory = Callable[[sa.Connection, Mapping[str, Any], Mapping[str, Any], int], str]
 
 
 class Execution:
@@ -191,6 +205,7 @@ class Execution:
         *,
         minute_ms: int = 60_000,
         group_slots: Callable[[str], int | None] = lambda _group: None,
+        create_child: ChildRunFactory | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -198,6 +213,8 @@ class Execution:
         self.runs_dir = runs_dir
         self.minute_ms = minute_ms
         self.group_slots = group_slots  # None = unlimited
+        self.create_child = create_child
+        self.child_of: dict[str, str] = {}  # nested run id -> the RunWorkflow task run waiting on it
         self.graphs: dict[str, RunGraph] = {}
         self.runs: dict[str, RunInfo] = {}
         self.tasks: dict[str, TaskInfo] = {}  # by task-run id, live runs only
@@ -238,6 +255,7 @@ class Execution:
         self._dirty.clear()
         self._finished_workflows.clear()
         self._retouch.clear()
+        self.child_of.clear()
 
     def next_deadline(self) -> int | None:
         return self.timers[0][0] if self.timers else None
@@ -278,6 +296,7 @@ class Execution:
             return
         rows = rq.task_runs_of(conn, msg.run_id)
         outputs = rq.outputs_of_run(conn, msg.run_id)
+        ended: list[tuple[str, RunState]] = []
         nodes = []
         for r in rows:
             info = self._task_info(r)
@@ -288,7 +307,18 @@ class Execution:
                 self._timer(node.not_before, "retry", node.exec_id)
             if node.state == TaskState.PENDING and info.wait_ttl_ms > 0 and not info.ever_started:
                 self._timer(r["create_ms"] + info.wait_ttl_ms, "wait_ttl", node.exec_id)
-            if node.state == TaskState.RUNNING:
+            if info.kind == "MERGE":
+                text = r["spec"].get("merge_condition")
+                conditions = parse_conditions(text, "mergeCondition")[0] if text else []
+                node.merge = (tuple(conditions), str(r["spec"].get("merge_relation") or "OR").upper())
+            if node.state == TaskState.RUNNING and info.kind == "RUN_WORKFLOW":
+                child = rq.latest_child_run(conn, r["execution_id"])
+                if child is not None:
+                    info.child_run = child["execution_id"]
+                    self.child_of[child["execution_id"]] = r["execution_id"]
+                    if child["state"] in RUN_TERMINAL:  # it ended while nobody listened: settle the node now
+                        ended.append((child["execution_id"], RunState(child["state"])))
+            if node.state == TaskState.RUNNING and info.holds_slot:
                 self.group_used[info.group] = self.group_used.get(info.group, 0) + 1
                 if info.exec_ttl_ms > 0 and r["start_ms"] is not None and not msg.recovering:
                     self._timer(r["start_ms"] + info.exec_ttl_ms, "exec_ttl", node.exec_id, info.retry_times)
@@ -320,9 +350,11 @@ class Execution:
         self._persist(conn, graph.initial_changes(), now)
         if msg.recovering:
             for node in list(graph.nodes.values()):
-                if node.state == TaskState.RUNNING:
+                if node.state == TaskState.RUNNING and self.tasks[node.exec_id].holds_slot:
                     error = f"{EXECUTOR_LOST}: the trigflow server stopped while this task was running"
                     self._fail_or_retry(conn, graph, node.exec_id, TaskEvent.LOST, now, touched, error=error)
+        for child_id, state in ended:
+            self._child_finished(conn, child_id, state, now)
 
     def _workflow_slots(self, conn: sa.Connection, run: Mapping[str, Any]) -> WorkflowSlots:
         slots = self.workflows.get(run["workflow_id"])
@@ -349,6 +381,7 @@ class Execution:
             dry_run=bool(spec.get("dry_run", False)),
             retry_times=int(r["retry_times"]),
             ever_started=r["start_ms"] is not None,
+            kind=str(spec.get("kind", "SHELL")),
         )
 
     def _started(self, msg: Started) -> None:
@@ -462,11 +495,20 @@ class Execution:
             for ch in graph.kill_all():
                 self._persist(conn, [ch], now, error=USER_KILLED)
                 if ch.before == TaskState.RUNNING:
-                    eff.kills.append(ch.exec_id)
-                    self._release_slot(ch.exec_id)
+                    self._stop_attempt(conn, ch.exec_id, now, eff)
             self._finish_run(conn, run_id, RunEvent.KILL, now, USER_KILLED, eff)
             results.append(KillResult(run_id, True, None))
         return results
+
+    def _stop_attempt(self, conn: sa.Connection, exec_id: str, now: int, eff: Effects) -> None:
+        """The attempt of a task run that just left RUNNING: free its slot, stop its process group or,
+        for a RunWorkflow node, kill its nested run (killing a parent kills its children, Q-N1)."""
+        info = self.tasks[exec_id]
+        self._release_slot(exec_id)
+        if info.kind != "RUN_WORKFLOW":
+            eff.kills.append(exec_id)
+        elif info.child_run is not None and info.child_run in self.graphs:
+            self._kill(conn, (info.child_run,), now, eff)
 
     # --- timers -----------------------------------------------------------------------------
 
@@ -491,8 +533,7 @@ class Execution:
             elif kind == "exec_ttl" and node.state == TaskState.RUNNING and attempt == info.retry_times:
                 error = f"{EXECUTION_TIMEOUT}: ran longer than ExecutionTTLMinute"
                 self._persist(conn, graph.apply(key, TaskEvent.TIMEOUT), now, error=error)
-                self._release_slot(key)
-                eff.kills.append(key)
+                self._stop_attempt(conn, key, now, eff)
                 touched.add(graph.run_id)
             elif kind == "wait_ttl" and node.state == TaskState.PENDING and not info.ever_started:
                 error = f"{WAIT_TIMEOUT}: waited longer than WaitExecutionTotalTTLMinute"
@@ -518,14 +559,17 @@ class Execution:
                 if info is not None and info.admitted:
                     self._enqueue_ready(run_id, now)
             self._dispatch(conn, now, eff)
+            # Runs changed while dispatching (dry runs, nested runs started) get another pass.
             work |= self._retouch
-            next_work, self._retouch = self._retouch, set()  # dry runs finished tasks: their runs go again
+            next_work, self._retouch = self._retouch, set()
             for run_id in sorted(work):
                 if run_id in self.graphs:
                     self._rollup(conn, run_id, now, eff)
             finished, self._finished_workflows = self._finished_workflows, {}
             for workflow_id in sorted(set(finished.values())):  # a finished run frees a concurrency slot
                 next_work |= self._admit(conn, workflow_id, now, eff)
+            next_work |= self._retouch  # parents of nested runs that just ended
+            self._retouch = set()
             work = {r for r in next_work if r in self.graphs}
         self._mark_waiting(conn, now)
 
@@ -588,6 +632,9 @@ class Execution:
     def _start_task(self, conn: sa.Connection, graph: RunGraph, exec_id: str, now: int, eff: Effects) -> None:
         info = self.tasks[exec_id]
         graph.apply(exec_id, TaskEvent.DISPATCH)
+        if info.kind == "RUN_WORKFLOW":
+            self._start_child_run(conn, graph, exec_id, now)
+            return
         self.group_used[info.group] = self.group_used.get(info.group, 0) + 1
         row = info.row
         attempt = f"{row['task_id']}.{info.retry_times}.{row['rerun_times']}"
@@ -618,6 +665,45 @@ class Execution:
             return
         eff.launches.append(self._launch_spec(row, run_dir, attempt, log_path, code, run_params, notes))
 
+    def _start_child_run(self, conn: sa.Connection, graph: RunGraph, exec_id: str, now: int) -> None:
+        """A RunWorkflow node runs no process: it starts a nested run and follows it (Q-N1)."""
+        info = self.tasks[exec_id]
+        self._update(exec_id, {"state": TaskState.RUNNING.value, "issue_ms": now, "start_ms": now, "end_ms": None,
+                               "job_id": self.stamps.job_id(now), "update_ms": now})  # fmt: skip
+        info.ever_started = True
+        self._start_run(conn, graph.run_id, now)
+        if info.exec_ttl_ms > 0:
+            self._timer(now + info.exec_ttl_ms, "exec_ttl", exec_id, info.retry_times)
+        parent = rq.get_run(conn, graph.run_id)
+        try:
+            if self.create_child is None or parent is None:
+                raise InternalError("nested workflows are not wired in this process")
+            child = self.create_child(conn, parent, info.row, now)
+        except ApiError as e:
+            changes = graph.apply(exec_id, TaskEvent.LAUNCH_FAIL)
+            self._persist(conn, changes, now, error=f"LaunchFailed: {e.message}")
+            self._retouch.add(graph.run_id)
+            return
+        info.child_run = child
+        self.child_of[child] = exec_id
+        self._adopt(conn, Adopt(child), now, self._retouch)
+
+    def _child_finished(self, conn: sa.Connection, child_id: str, state: RunState, now: int) -> None:
+        """A nested run ended: its RunWorkflow node follows (SUCCESS; FAILED or SKIPED fail it; KILLED kills it)."""
+        exec_id = self.child_of.pop(child_id, None)
+        graph = self._graph_of(exec_id) if exec_id else None
+        if graph is None or exec_id is None or graph.by_exec[exec_id].state != TaskState.RUNNING:
+            return
+        if self.tasks[exec_id].child_run != child_id:
+            return  # an older attempt's child
+        if state == RunState.SUCCESS:
+            self._fail_or_retry(conn, graph, exec_id, TaskEvent.EXIT_OK, now, self._retouch, exit_code=0)
+        elif state == RunState.KILLED:
+            self._fail_or_retry(conn, graph, exec_id, TaskEvent.KILL, now, self._retouch, error=USER_KILLED)
+        else:
+            error = f"nested run {child_id} ended {state.value}"
+            self._fail_or_retry(conn, graph, exec_id, TaskEvent.EXIT_FAIL, now, self._retouch, error=error)
+
     def _start_run(self, conn: sa.Connection, run_id: str, now: int) -> None:
         run = self.runs[run_id]
         t = run_transition(run.state, RunEvent.START)
@@ -637,6 +723,8 @@ class Execution:
                 rq.update_run(conn, run_id, {"error_code_str": WAITING_RESOURCE, "update_ms": now})
 
     def _release_slot(self, exec_id: str) -> None:
+        if not self.tasks[exec_id].holds_slot:
+            return
         group = self.tasks[exec_id].group
         self.group_used[group] = max(0, self.group_used.get(group, 0) - 1)
 
@@ -683,6 +771,8 @@ class Execution:
                 slots.queue.remove(run_id)
         self._finished_workflows[run_id] = run.workflow_id
         eff.finished_runs.append(run_id)
+        if t.accepted and run_id in self.child_of:
+            self._child_finished(conn, run_id, t.after, now)
 
     # --- launch -----------------------------------------------------------------------------
 
@@ -791,7 +881,11 @@ class Execution:
         for i, ch in enumerate(changes):
             own = i == 0  # the first change is the event itself; the rest are cascaded decisions
             values: dict[str, Any] = {"state": ch.after.value, "update_ms": at_ms}
-            if ch.event in (TaskEvent.SKIP, TaskEvent.UPSTREAM_FAIL):
+            if ch.event in (TaskEvent.MERGE_OK, TaskEvent.MERGE_FAIL):
+                values.update(deps_ms=at_ms, start_ms=at_ms, end_ms=at_ms)
+                values["error_code_str"] = MERGE_FAILED if ch.event == TaskEvent.MERGE_FAIL else None
+                self._unqueue(ch.exec_id)
+            elif ch.event in (TaskEvent.SKIP, TaskEvent.UPSTREAM_FAIL):
                 values["deps_ms"] = at_ms
                 values["error_code_str"] = UPSTREAM_FAILED if ch.event == TaskEvent.UPSTREAM_FAIL else None
                 self._unqueue(ch.exec_id)

@@ -20,7 +20,7 @@ from trigflow.domain.dag import topological_order
 from trigflow.domain.errors import FailedOperation, InvalidParameter, InvalidParameterValue, ResourceNotFound
 from trigflow.domain.states import RunState, TaskState
 from trigflow.domain.timefmt import parse_time_filter
-from trigflow.service.catalog import TASK_TYPES
+from trigflow.service.catalog import MERGE_TYPE, NESTED_TYPE, TASK_TYPES
 from trigflow.service.common import Caller, Clock, Page
 from trigflow.service.resources import ResourceGroups
 from trigflow.store import catalog as cq
@@ -28,7 +28,11 @@ from trigflow.store import runs as rq
 from trigflow.store.criteria import AnyOf, Between, Criterion, Keyword, Order
 from trigflow.store.engine import Database
 
-MANUAL = "Manual"  # decisions.md Q-TR2: the spelling seen in real data
+MANUAL = "Manual"
+RUN_TASK_TYPES = {
+    MERGE_TYPE: "Dependent",
+    NESTED_TYPE: "RunWorkflow",
+}  # decisions.md Q-TR2: the spelling seen in real data
 
 
 class Runs:
@@ -63,41 +67,94 @@ class Runs:
             if wf is None:
                 raise ResourceNotFound(f"workflow {p['WorkflowId']} does not exist in project {p['ProjectId']}")
             tasks = self._selected_tasks(conn, wf, p.get("TaskIds"))
-            versions = cq.get_versions(conn, [t["submitted_version_id"] for t in tasks])
             params = {i["ParamKey"]: i.get("ParamValue") for i in wf["params"]}
             for i, adv in enumerate(p.get("AdvancedParams") or []):
                 if not adv.get("ParamKey"):
                     raise InvalidParameterValue(f"AdvancedParams.{i}.ParamKey must be a non-empty string")
                 params[adv["ParamKey"]] = adv.get("ParamValue")
-            run_id = ids.new_uuid()
-            folder_name = wf["folder_path"].rsplit("/", 1)[-1] or "/"
-            run = {
-                "execution_id": run_id,
-                "project_id": wf["project_id"],
-                "workflow_id": wf["workflow_id"],
-                "workflow_name": wf["name"],
-                "folder_id": wf["folder_id"],
-                "folder_name": folder_name,
-                "state": RunState.QUEUED.value,
-                "error_code_str": None,
-                "trigger_type": MANUAL,
-                "trigger_id": None,
-                "cycle_type": None,
-                "params": json.dumps(params, ensure_ascii=False, separators=(",", ":")),
-                "selected_task_ids": [t["task_id"] for t in tasks],
-                "rerun_times": 0,
-                "owner_uin": wf["owner_uin"],
-                "execute_user_uin": wf["execute_user_uin"] or caller.uin,
-                "workflow_version_id": wf["version_id"],
-                "resource_group_id": override,
-                "create_ms": now,
-                "schedule_ms": now,
-                "queue_start_ms": now,
-                "pending_start_ms": None,  # set when the scheduler admits it (concurrency slot, Q-C1)
-                "update_ms": now,
-            }
-            rows = [self._task_run_row(run, t, versions[t["submitted_version_id"]], params, now) for t in tasks]
-            rq.insert_run(conn, run, rows)
+            run_id = self._insert_run(
+                conn, wf, tasks, params, trigger_type=MANUAL, execute_uin=wf["execute_user_uin"] or caller.uin,
+                group=override, schedule_ms=now, now=now,
+            )  # fmt: skip
+        return run_id
+
+    def create_child_run(
+        self, conn: sa.Connection, parent: Mapping[str, Any], node: Mapping[str, Any], now: int
+    ) -> str:
+        """A nested run started by a RunWorkflow node, inside the scheduler's transaction (Q-N1..Q-N3).
+
+        It inherits the parent's trigger, baseline time (Q-P1) and run parameters (over the child
+        workflow's own), and the parent's resource-group override.
+        """
+        child_id = node["spec"]["workflow_id"]
+        wf = cq.get_workflow(conn, parent["project_id"], child_id)
+        if wf is None:
+            raise ResourceNotFound(f"nested workflow {child_id} no longer exists")
+        tasks = self._selected_tasks(conn, wf, None)
+        params = {i["ParamKey"]: i.get("ParamValue") for i in wf["params"]} | json.loads(parent["params"])
+        return self._insert_run(
+            conn,
+            wf,
+            tasks,
+            params,
+            trigger_type=parent["trigger_type"],
+            execute_uin=parent["execute_user_uin"],
+            group=parent["resource_group_id"],
+            schedule_ms=parent["schedule_ms"],
+            now=now,
+            extra={
+                "trigger_id": parent["trigger_id"],
+                "cycle_type": parent["cycle_type"],
+                "parent_run_id": parent["execution_id"],
+                "parent_task_exec_id": node["execution_id"],
+                "parent_task_name": node["task_name"],
+            },
+        )
+
+    def _insert_run(
+        self,
+        conn: sa.Connection,
+        wf: Mapping[str, Any],
+        tasks: Sequence[Mapping[str, Any]],
+        params: Mapping[str, Any],
+        *,
+        trigger_type: str,
+        execute_uin: str | None,
+        group: str | None,
+        schedule_ms: int,
+        now: int,
+        extra: Mapping[str, Any] | None = None,
+    ) -> str:
+        versions = cq.get_versions(conn, [t["submitted_version_id"] for t in tasks])
+        run_id = ids.new_uuid()
+        run = {
+            "execution_id": run_id,
+            "project_id": wf["project_id"],
+            "workflow_id": wf["workflow_id"],
+            "workflow_name": wf["name"],
+            "folder_id": wf["folder_id"],
+            "folder_name": wf["folder_path"].rsplit("/", 1)[-1] or "/",
+            "state": RunState.QUEUED.value,
+            "error_code_str": None,
+            "trigger_type": trigger_type,
+            "trigger_id": None,
+            "cycle_type": None,
+            "params": json.dumps(params, ensure_ascii=False, separators=(",", ":")),
+            "selected_task_ids": [t["task_id"] for t in tasks],
+            "rerun_times": 0,
+            "owner_uin": wf["owner_uin"],
+            "execute_user_uin": execute_uin,
+            "workflow_version_id": wf["version_id"],
+            "resource_group_id": group,
+            "create_ms": now,
+            "schedule_ms": schedule_ms,
+            "queue_start_ms": now,
+            "pending_start_ms": None,  # set when the scheduler admits it (concurrency slot, Q-C1)
+            "update_ms": now,
+            **(extra or {}),
+        }
+        rows = [self._task_run_row(run, t, versions[t["submitted_version_id"]], params, now) for t in tasks]
+        rq.insert_run(conn, run, rows)
         return run_id
 
     def _selected_tasks(
@@ -173,8 +230,15 @@ class Runs:
         }
         if type_id == 30:
             extensions.setdefault("python_type", "python3")
+        if type_id == MERGE_TYPE:  # the seed's merge node shows only its own keys plus mergeCondition
+            extensions = {k: v for k, v in extensions.items() if k not in ("brokerIp",)}
+        if type_id == NESTED_TYPE:  # the seed's RunWorkflow node shows exactly {"workflowId": ...}
+            extensions = {"workflowId": str(ext.get("workflowId", ""))}
         spec = {
             "kind": TASK_TYPES[type_id],
+            "workflow_id": ext.get("workflowId"),
+            "merge_condition": ext.get("mergeCondition"),
+            "merge_relation": ext.get("mergeRelation") or "OR",
             "code": code,
             "interpreter": _interpreter(type_id, ext),
             # Frozen with the run, so a later edit of the task never changes how this run retries or times out.
@@ -200,8 +264,9 @@ class Runs:
             "workflow_id": run["workflow_id"],
             "task_id": task["task_id"],
             "task_name": snap["name"],
-            "task_type": TASK_TYPES[type_id],
-            "task_type_id": type_id,
+            # Runs show control nodes as TaskType Dependent / RunWorkflow with TaskTypeId 0 (seed, api-notes §15).
+            "task_type": RUN_TASK_TYPES.get(type_id, TASK_TYPES[type_id]),
+            "task_type_id": 0 if type_id in RUN_TASK_TYPES else type_id,
             "task_version_id": version["version_id"],
             "state": TaskState.PENDING.value,
             "error_code_str": None,

@@ -228,3 +228,10 @@ def update_resource_group(conn: sa.Connection, group_id: str, values: Mapping[st
 
 def delete_resource_group(conn: sa.Connection, group_id: str) -> None:
     conn.execute(resource_groups.delete().where(resource_groups.c.group_id == group_id))
+
+
+def tasks_of_type(conn: sa.Connection, project_id: str, task_type_id: int) -> list[Row]:
+    return _all(
+        conn,
+        sa.select(tasks).where(tasks.c.project_id == project_id, tasks.c.task_type_id == task_type_id),
+    )

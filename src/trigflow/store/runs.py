@@ -186,3 +186,15 @@ def outputs_of_run(conn: sa.Connection, run_id: str) -> dict[str, str]:
         task_run_outputs.c.run_id == run_id
     )
     return {r.execution_id: r.outputs for r in conn.execute(stmt)}
+
+
+def latest_child_run(conn: sa.Connection, parent_task_exec_id: str) -> Row | None:
+    """The newest nested run started by a RunWorkflow task run (a retried node starts a new one)."""
+    stmt = (
+        sa.select(workflow_runs)
+        .where(workflow_runs.c.parent_task_exec_id == parent_task_exec_id)
+        .order_by(workflow_runs.c.create_ms.desc(), workflow_runs.c.execution_id.desc())
+        .limit(1)
+    )
+    r = conn.execute(stmt).mappings().first()
+    return dict(r) if r else None
