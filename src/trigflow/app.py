@@ -14,6 +14,7 @@ from trigflow.engine.scheduler import Scheduler
 from trigflow.service.catalog import Catalog
 from trigflow.service.common import Clock, wall_clock_ms
 from trigflow.service.keys import KeyInfo, Keys
+from trigflow.service.reruns import Reruns
 from trigflow.service.resources import ResourceGroups
 from trigflow.service.runs import Runs
 from trigflow.store.engine import Database
@@ -28,6 +29,7 @@ class Services:
     catalog: Catalog
     runs: Runs
     resources: ResourceGroups
+    reruns: Reruns
     scheduler: Scheduler
 
 
@@ -67,6 +69,7 @@ def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
         catalog=Catalog(db, clock, stamps, resources),
         runs=runs,
         resources=resources,
+        reruns=Reruns(db, clock, resources),
         scheduler=scheduler,
     )
 

@@ -265,3 +265,19 @@ def resource_group(row: Row) -> dict[str, Any]:
         "SubNet": None,
         "AutoRenewEnabled": False,
     }
+
+
+def async_job(row: Row) -> dict[str, Any]:
+    return {
+        "ProjectId": row["project_id"],
+        "AsyncId": row["async_id"],
+        "AsyncType": row["async_type"],
+        "Status": row["status"],
+        "ErrorDesc": row["error_desc"],
+        "TotalSubProcessCount": row["total"],
+        "FinishedSubProcessCount": row["finished"],
+        "SuccessSubProcessCount": row["success"],
+        "CreateUserUin": row["create_user_uin"],
+        "CreateTime": wall_time(row["create_ms"]),
+        "UpdateTime": wall_time(row["update_ms"]),
+    }

@@ -248,6 +248,7 @@ class Runs:
             "exec_ttl_minutes": int(sched.get("ExecutionTTLMinute", -1)),
             "wait_ttl_minutes": int(sched.get("WaitExecutionTotalTTLMinute", -1)),
             "dry_run": int(sched.get("ScheduleType", 0)) == 1,
+            "allow_redo": str(sched.get("AllowRedoType") or "ALL"),
             # Parameters (decisions.md Q-P1..Q-P3): substituted when the task starts, against the run's
             # baseline time, with upstream outputs resolved then.
             "outputs": [

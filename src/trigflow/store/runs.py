@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from trigflow.store.criteria import Criterion, Order, order_by
 from trigflow.store.criteria import where as compile_where
-from trigflow.store.tables import task_run_outputs, task_runs, workflow_runs
+from trigflow.store.tables import ops_async_jobs, task_run_outputs, task_runs, workflow_runs
 
 Row = dict[str, Any]
 
@@ -23,12 +23,7 @@ def _dicts(result: sa.CursorResult[Any]) -> list[Row]:
 
 def insert_run(conn: sa.Connection, run: Mapping[str, Any], task_rows: Sequence[Mapping[str, Any]]) -> None:
     conn.execute(workflow_runs.insert().values(**run))
-    # executemany takes its column list from the first row: group rows by key set so no value is dropped.
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for r in task_rows:
-        groups.setdefault(tuple(sorted(r)), []).append(dict(r))
-    for rows in groups.values():
-        conn.execute(task_runs.insert(), rows)
+    insert_run_tasks(conn, task_rows)
 
 
 def get_run(conn: sa.Connection, run_id: str, project_id: str | None = None) -> Row | None:
@@ -198,3 +193,31 @@ def latest_child_run(conn: sa.Connection, parent_task_exec_id: str) -> Row | Non
     )
     r = conn.execute(stmt).mappings().first()
     return dict(r) if r else None
+
+
+def insert_job(conn: sa.Connection, row: Mapping[str, Any]) -> None:
+    conn.execute(ops_async_jobs.insert().values(**row))
+
+
+def get_job(conn: sa.Connection, project_id: str, async_id: str) -> Row | None:
+    stmt = sa.select(ops_async_jobs).where(
+        ops_async_jobs.c.async_id == async_id, ops_async_jobs.c.project_id == project_id
+    )
+    r = conn.execute(stmt).mappings().first()
+    return dict(r) if r else None
+
+
+def supersede(conn: sa.Connection, exec_ids: Sequence[str]) -> None:
+    """Older records of rerun tasks stop being the latest execution (decisions.md Q-R2)."""
+    if exec_ids:
+        conn.execute(task_runs.update().where(task_runs.c.execution_id.in_(list(exec_ids))).values(is_latest=False))
+
+
+def insert_run_tasks(conn: sa.Connection, task_rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert task runs; executemany takes its column list from the first row, so group rows by key set
+    (a value given only on later rows would otherwise be dropped silently)."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for r in task_rows:
+        groups.setdefault(tuple(sorted(r)), []).append(dict(r))
+    for rows in groups.values():
+        conn.execute(task_runs.insert(), rows)

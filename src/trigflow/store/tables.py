@@ -224,3 +224,20 @@ task_run_outputs = sa.Table(
     sa.Column("outputs", sa.Text, nullable=False),
     sa.Column("create_ms", MS, nullable=False),
 )
+
+# Ops async jobs (RerunTriggerWorkflowRunAsync -> GetOpsAsyncJob).
+ops_async_jobs = sa.Table(
+    "ops_async_jobs",
+    metadata,
+    sa.Column("async_id", S(64), primary_key=True),
+    sa.Column("project_id", S(32), nullable=False),
+    sa.Column("async_type", S(64), nullable=False),
+    sa.Column("status", S(32), nullable=False),
+    sa.Column("error_desc", sa.Text),
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("finished", sa.Integer, nullable=False),
+    sa.Column("success", sa.Integer, nullable=False),
+    sa.Column("create_user_uin", S(32)),
+    sa.Column("create_ms", MS, nullable=False),
+    sa.Column("update_ms", MS, nullable=False),
+)

@@ -84,3 +84,16 @@ def kill_trigger_workflow_runs(ctx: RequestContext, p: dict[str, Any]) -> list[d
         }
     order = wanted or [r["execution_id"] for r in runs]
     return [items[i] for i in order if i in items]
+
+
+@action("RerunTriggerWorkflowRunAsync")
+def rerun_trigger_workflow_run_async(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    async_id, run_id = ctx.services.reruns.rerun(ctx.caller, p)
+    if run_id is not None:
+        ctx.services.scheduler.run_created(run_id)
+    return {"AsyncId": async_id}
+
+
+@action("GetOpsAsyncJob")
+def get_ops_async_job(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    return shapes.async_job(ctx.services.reruns.job(p["ProjectId"], p["AsyncId"]))
