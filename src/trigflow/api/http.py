@@ -200,6 +200,7 @@ def create_app(services: Services) -> Starlette:
         sched = services.scheduler
         payload = {
             "status": "ok",
+            "scheduler_role": sched.role,
             "scheduler_last_tick_ms": sched.last_tick_ms,
             "live_runs": len(sched.execution.graphs),
         }

@@ -16,6 +16,7 @@ from concurrent.futures import Future
 from pathlib import Path
 
 from trigflow.domain import ids
+from trigflow.domain.errors import FailedOperation
 from trigflow.domain.states import RunState
 from trigflow.executors.base import ExecutorEvent, LaunchError
 from trigflow.executors.local import (
@@ -40,6 +41,7 @@ from trigflow.service.execution import (
 )
 from trigflow.store import runs as rq
 from trigflow.store.engine import Database
+from trigflow.store.leader import LeaderLock
 
 log = logging.getLogger(__name__)
 
@@ -69,26 +71,46 @@ class Scheduler:
         self.kill_grace = kill_grace_seconds
         self.tick = fallback_tick_seconds
         self._q: queue.SimpleQueue[object] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._loop, name="trigflow-scheduler", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="trigflow-scheduler", daemon=True)
         self.last_tick_ms: int | None = None
+        self.leader = LeaderLock(db)
+        self._stopping = threading.Event()
 
     # --- lifecycle --------------------------------------------------------------------------
 
+    @property
+    def role(self) -> str:
+        return "leader" if self.leader.held else "standby"
+
     def start(self) -> None:
-        """Recover what a previous process left behind, then start the loop."""
-        self._kill_orphans()
-        with self.db.read() as conn:
-            live = rq.runs_in_states(conn, [RunState.QUEUED.value, RunState.RUNNING.value])
-        for run in live:
-            self._q.put(Adopt(run["execution_id"], recovering=True))
+        """Become the database's active scheduler (or wait as a standby until the active one goes away),
+        recover what a previous process left behind, then run the loop. API requests are served either way."""
         self.last_tick_ms = self.clock()
         self._thread.start()
 
     def stop(self) -> None:
         """Stop the loop; running tasks are killed and recorded as lost, so nothing stays RUNNING."""
+        self._stopping.set()
         self._q.put(_STOP)
         self._thread.join(timeout=30)
         self.executor.shutdown(kill=True, grace_seconds=self.kill_grace)
+        self.leader.release()
+
+    def _run(self) -> None:
+        while not self.leader.try_acquire():
+            self.last_tick_ms = self.clock()
+            if self._stopping.wait(self.tick):
+                return
+        log.info("this process is the active scheduler")
+        self._recover()
+        self._loop()
+
+    def _recover(self) -> None:
+        self._kill_orphans()
+        with self.db.read() as conn:
+            live = rq.runs_in_states(conn, [RunState.QUEUED.value, RunState.RUNNING.value])
+        for run in live:
+            self._q.put(Adopt(run["execution_id"], recovering=True))
 
     # --- entry points (any thread) ----------------------------------------------------------
 
@@ -101,6 +123,10 @@ class Scheduler:
 
     def kill(self, run_ids: list[str], timeout: float = 30.0) -> list[KillResult]:
         """Kill runs synchronously: returns once their states are committed (API answers per run)."""
+        if not self.leader.held:
+            raise FailedOperation(
+                "this trigflow process is a standby scheduler; send KillTriggerWorkflowRuns to the active one"
+            )
         fut: Future[list[KillResult]] = Future()
         self._q.put(Kill(tuple(run_ids), fut))
         return fut.result(timeout=timeout)

@@ -1,0 +1,69 @@
+"""Two `trigflow up` processes on one database: one active scheduler, one standby that takes over."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+
+from tests.conftest import make_client, start_server, wait_for
+from tests.integration.helpers import call, new_task, new_workflow, start_run, wait_run
+
+PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def role(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+        return str(json.load(r)["scheduler_role"])
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | None]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'shared.db'}"
+        return
+    schema = f"tf_standby_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    yield f"{PG}?options=-csearch_path%3D{schema}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def test_standby_serves_the_api_and_takes_over_when_the_leader_stops(tmp_path: Path, db_url: str) -> None:
+    a = start_server(tmp_path / "a", db_url=db_url, extra=["--kill-grace", "1"])
+    b = start_server(tmp_path / "b", db_url=db_url, extra=["--kill-grace", "1"])
+    try:
+        assert wait_for(lambda: role(a.port) == "leader", what="a leads")
+        assert role(b.port) == "standby"
+        via_b = make_client(b.endpoint)
+        project_id = str(call(via_b, "ListProjects", {}).Items[0].ProjectId)
+        wf = new_workflow(via_b, project_id, "standby_wf")
+        new_task(via_b, project_id, wf, "t", "true")
+        first = start_run(via_b, project_id, wf)  # created by b, executed by the active scheduler a
+        assert wait_run(via_b, project_id, first).TriggerWorkflowRun.ExecutionState == "SUCCESS"
+        gate = tmp_path / "gate"
+        held = new_workflow(via_b, project_id, "standby_hold")
+        new_task(via_b, project_id, held, "hold", f"while [ ! -e {gate} ]; do sleep 0.02; done")
+        running = start_run(via_b, project_id, held)
+        wait_run(via_b, project_id, running, states={"RUNNING"})
+        kill = {"ProjectId": project_id, "WorkflowId": held, "WorkflowExecutionIdList": [running]}
+        with pytest.raises(TencentCloudSDKException) as e:
+            call(via_b, "KillTriggerWorkflowRuns", kill)
+        assert e.value.get_code() == "FailedOperation" and "standby" in e.value.get_message()
+        assert call(make_client(a.endpoint), "KillTriggerWorkflowRuns", kill)[0].OpStatus is True
+        a.stop()
+        assert wait_for(lambda: role(b.port) == "leader", what="b takes over")
+        second = start_run(via_b, project_id, wf)
+        assert wait_run(via_b, project_id, second).TriggerWorkflowRun.ExecutionState == "SUCCESS"
+    finally:
+        a.stop()
+        b.stop()
