@@ -17,6 +17,7 @@ from trigflow.service.keys import KeyInfo, Keys
 from trigflow.service.reruns import Reruns
 from trigflow.service.resources import ResourceGroups
 from trigflow.service.runs import Runs
+from trigflow.service.triggers import Triggers
 from trigflow.store.engine import Database
 
 
@@ -59,6 +60,13 @@ def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
         minute_ms=settings.minute_ms,
         group_slots=resources.slots,
         create_child=runs.create_child_run,
+        triggers=Triggers(
+            db,
+            clock,
+            runs.create_scheduled_run,
+            default_tz=settings.default_timezone,
+            misfire_grace_ms=settings.misfire_grace_ms,
+        ),
     )
     resources.on_change = scheduler.wake
     return Services(
@@ -66,7 +74,7 @@ def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
         db=db,
         clock=clock,
         keys=Keys(db, clock),
-        catalog=Catalog(db, clock, stamps, resources),
+        catalog=Catalog(db, clock, stamps, resources, on_triggers_changed=scheduler.triggers_changed),
         runs=runs,
         resources=resources,
         reruns=Reruns(db, clock, resources),

@@ -33,7 +33,10 @@ class Settings:
     # What a "minute" of RetryWaitMinute / ExecutionTTLMinute / WaitExecutionTotalTTLMinute lasts, in ms.
     # 60000 in production; tests and demos shrink it so retry and timeout behaviour is observable quickly.
     minute_ms: int = 60_000
-    default_slots: int = 64  # capacity of the default resource group created at first start
+    default_slots: int = 64
+    # A fire due at most this long before the scheduler (re)started still happens, once (Quartz's
+    # misfire threshold); older missed fires are not caught up unless a trigger opts in (Q-TR3).
+    misfire_grace_ms: int = 60_000  # capacity of the default resource group created at first start
 
     @property
     def database_url(self) -> str:

@@ -39,6 +39,7 @@ from trigflow.service.execution import (
     Started,
     Wake,
 )
+from trigflow.service.triggers import Triggers
 from trigflow.store import runs as rq
 from trigflow.store.engine import Database
 from trigflow.store.leader import LeaderLock
@@ -46,6 +47,7 @@ from trigflow.store.leader import LeaderLock
 log = logging.getLogger(__name__)
 
 _STOP = object()
+_RELOAD = object()
 
 
 class Scheduler:
@@ -61,6 +63,7 @@ class Scheduler:
         minute_ms: int = 60_000,
         group_slots: Callable[[str], int | None] = lambda _group: None,
         create_child: ChildRunFactory | None = None,
+        triggers: Triggers | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -74,6 +77,7 @@ class Scheduler:
         self._thread = threading.Thread(target=self._run, name="trigflow-scheduler", daemon=True)
         self.last_tick_ms: int | None = None
         self.leader = LeaderLock(db)
+        self.triggers = triggers
         self._stopping = threading.Event()
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -106,6 +110,8 @@ class Scheduler:
         self._loop()
 
     def _recover(self) -> None:
+        if self.triggers is not None:
+            self.triggers.reload(self.clock(), starting=True)
         self._kill_orphans()
         with self.db.read() as conn:
             live = rq.runs_in_states(conn, [RunState.QUEUED.value, RunState.RUNNING.value])
@@ -116,6 +122,10 @@ class Scheduler:
 
     def run_created(self, run_id: str) -> None:
         self._q.put(Adopt(run_id))
+
+    def triggers_changed(self) -> None:
+        """A workflow's triggers were saved: re-arm them (on the scheduler thread)."""
+        self._q.put(_RELOAD)
 
     def wake(self) -> None:
         """Re-dispatch waiting tasks (a resource group's capacity changed)."""
@@ -143,6 +153,9 @@ class Scheduler:
         while True:
             timeout = self.tick
             deadline = self.execution.next_deadline()
+            if self.triggers is not None:
+                fire = self.triggers.next_deadline()
+                deadline = fire if deadline is None or (fire is not None and fire < deadline) else deadline
             if deadline is not None:
                 timeout = min(timeout, max(0.0, (deadline - self.clock()) / 1000))
             try:
@@ -152,9 +165,12 @@ class Scheduler:
             batch: list[Message] = []
             stop = False
             item = first
+            reload = False
             while True:
                 if item is _STOP:
                     stop = True
+                elif item is _RELOAD:
+                    reload = True
                 elif item is not None:
                     batch.append(item)  # type: ignore[arg-type]
                 try:
@@ -162,6 +178,10 @@ class Scheduler:
                 except queue.Empty:
                     break
             now = self.last_tick_ms = self.clock()
+            if self.triggers is not None:
+                if reload:
+                    self.triggers.reload(now)
+                batch.extend(Adopt(run_id) for run_id in self.triggers.fire_due(now))
             timer_due = deadline is not None and deadline <= now
             if first is None and not stop and not timer_due:
                 batch.extend(self._missed_runs())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,6 +19,7 @@ from trigflow.domain.dag import find_cycle
 from trigflow.domain.errors import InvalidParameter, InvalidParameterValue, ResourceNotFound, UnsupportedOperation
 from trigflow.domain.merge import parse_conditions, relation_of
 from trigflow.domain.policies import POLICIES
+from trigflow.domain.schedule import compile_trigger
 from trigflow.service.common import Caller, Clock, Page
 from trigflow.service.resources import ResourceGroups
 from trigflow.store import catalog as q
@@ -51,8 +52,17 @@ ENUMS: dict[str, tuple[Any, ...]] = {
 
 class Catalog:
     def __init__(
-        self, db: Database, clock: Clock, stamps: ids.StampAllocator, resources: ResourceGroups | None = None
+        self,
+        db: Database,
+        clock: Clock,
+        stamps: ids.StampAllocator,
+        resources: ResourceGroups | None = None,
+        *,
+        on_triggers_changed: Callable[[], None] = lambda: None,
+        default_tz: str = "Asia/Shanghai",
     ) -> None:
+        self.on_triggers_changed = on_triggers_changed
+        self.default_tz = default_tz
         self.db = db
         self.clock = clock
         self.stamps = stamps
@@ -148,6 +158,7 @@ class Catalog:
                     t[key] = p[key]
             t["TriggerId"] = t.get("TriggerId") or ids.new_uuid()
             _check_trigger(t, f"TriggerWorkflowSchedulerConfigurations.{i}")
+            compile_trigger(t, self.default_tz, path=f"TriggerWorkflowSchedulerConfigurations.{i}")
         if p.get("SchedulerStatus") not in (None, "ACTIVE", "PAUSED"):
             raise InvalidParameterValue(f"SchedulerStatus must be ACTIVE or PAUSED, got {p['SchedulerStatus']!r}")
         run_config = dict(p.get("TriggerWorkflowRunConfiguration") or {})
@@ -191,6 +202,8 @@ class Catalog:
                 "update_ms": now,
             }
             q.insert_workflow(conn, row)
+        if triggers:
+            self.on_triggers_changed()
         return str(row["workflow_id"])
 
     def get_workflow(self, project_id: str, workflow_id: str) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from trigflow.domain import ids
 from trigflow.domain.dag import topological_order
 from trigflow.domain.errors import FailedOperation, InvalidParameter, InvalidParameterValue, ResourceNotFound
+from trigflow.domain.schedule import TriggerSpec, iana_name
 from trigflow.domain.states import RunState, TaskState
 from trigflow.domain.timefmt import parse_time_filter
 from trigflow.service.catalog import MERGE_TYPE, NESTED_TYPE, TASK_TYPES
@@ -29,6 +30,7 @@ from trigflow.store.criteria import AnyOf, Between, Criterion, Keyword, Order
 from trigflow.store.engine import Database
 
 MANUAL = "Manual"
+SCHEDULER = "Scheduler"
 RUN_TASK_TYPES = {
     MERGE_TYPE: "Dependent",
     NESTED_TYPE: "RunWorkflow",
@@ -78,6 +80,27 @@ class Runs:
             )  # fmt: skip
         return run_id
 
+    def create_scheduled_run(
+        self, conn: sa.Connection, wf: Mapping[str, Any], spec: TriggerSpec, fire_ms: int, now: int
+    ) -> str:
+        """A run fired by a time trigger: TriggerType Scheduler, ScheduleTime = the nominal fire time,
+        parameters evaluated against that time in the trigger's zone (Q-P1), like any run otherwise."""
+        tasks = self._selected_tasks(conn, wf, None)
+        params = {i["ParamKey"]: i.get("ParamValue") for i in wf["params"]}
+        return self._insert_run(
+            conn,
+            wf,
+            tasks,
+            params,
+            trigger_type=SCHEDULER,
+            execute_uin=wf["execute_user_uin"],
+            group=None,
+            schedule_ms=fire_ms,
+            now=now,
+            timezone=iana_name(spec.time_zone),
+            extra={"trigger_id": spec.trigger_id, "cycle_type": spec.cycle_type},
+        )
+
     def create_child_run(
         self, conn: sa.Connection, parent: Mapping[str, Any], node: Mapping[str, Any], now: int
     ) -> str:
@@ -124,6 +147,7 @@ class Runs:
         schedule_ms: int,
         now: int,
         extra: Mapping[str, Any] | None = None,
+        timezone: str | None = None,
     ) -> str:
         versions = cq.get_versions(conn, [t["submitted_version_id"] for t in tasks])
         run_id = ids.new_uuid()
@@ -153,7 +177,8 @@ class Runs:
             "update_ms": now,
             **(extra or {}),
         }
-        rows = [self._task_run_row(run, t, versions[t["submitted_version_id"]], params, now) for t in tasks]
+        zone = timezone or self.timezone
+        rows = [self._task_run_row(run, t, versions[t["submitted_version_id"]], params, now, zone) for t in tasks]
         rq.insert_run(conn, run, rows)
         return run_id
 
@@ -188,6 +213,7 @@ class Runs:
         version: Mapping[str, Any],
         params: Mapping[str, Any],
         now: int,
+        timezone: str,
     ) -> dict[str, Any]:
         snap = version["snapshot"]
         sched = snap["scheduler"]
@@ -281,7 +307,7 @@ class Runs:
             "execute_user_uin": run["execute_user_uin"],
             "trigger_type": run["trigger_type"],
             "cycle_type": run["cycle_type"],
-            "timezone": self.timezone,
+            "timezone": timezone,
             "folder_id": run["folder_id"],
             "folder_name": run["folder_name"],
             "workflow_name": run["workflow_name"],

@@ -241,3 +241,16 @@ ops_async_jobs = sa.Table(
     sa.Column("create_ms", MS, nullable=False),
     sa.Column("update_ms", MS, nullable=False),
 )
+
+# One row per trigger fire, keyed by (trigger, nominal fire time): the exactly-once guarantee. A second
+# scheduler, a restart or a slow tick that tries the same fire again hits the primary key and creates nothing.
+trigger_fires = sa.Table(
+    "trigger_fires",
+    metadata,
+    sa.Column("trigger_id", S(64), primary_key=True),
+    sa.Column("fire_ms", MS, primary_key=True),
+    sa.Column("workflow_id", S(64), nullable=False),
+    sa.Column("run_id", S(64)),
+    sa.Column("note", sa.Text),
+    sa.Column("create_ms", MS, nullable=False),
+)

@@ -1,0 +1,183 @@
+"""Time triggers: every due fire of every ACTIVE trigger creates exactly one run, on time.
+
+Exactly once: a fire is claimed by inserting its key (trigger id, nominal fire time) in the same
+transaction that creates the run, so a restart, a slow tick or a second scheduler on the same
+database can never create it twice (the loser's insert does nothing).
+
+On time and without surprises (decisions.md Q-TR3): fires missed while no scheduler ran, or while the
+trigger was paused, are not caught up — except within a short misfire grace (a fire due moments
+before a restart still happens once) or when a trigger opts in to a bounded catch-up with
+`ExtraInfo` `{"catchUpMaxFires": N}`.
+
+The clock is an argument (`now` in every call), so tests drive this across DST changes and years
+without sleeping. The scheduler thread is the only caller.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from trigflow.domain.errors import ApiError
+from trigflow.domain.schedule import TriggerSpec, compile_trigger, fires_between, next_fire_ms
+from trigflow.service.common import Clock
+from trigflow.store import catalog as cq
+from trigflow.store import triggers as tq
+from trigflow.store.engine import Database
+
+log = logging.getLogger(__name__)
+
+MAX_CATCH_UP = 100
+
+
+@dataclass(frozen=True)
+class Armed:
+    trigger_id: str
+    workflow_id: str
+    project_id: str
+    spec: TriggerSpec
+    catch_up: int  # fires missed while down that may still run (0: none, the default)
+
+
+RunFactory = Any  # Runs.create_scheduled_run(conn, workflow_row, spec, fire_ms, now) -> run id
+
+
+class Triggers:
+    def __init__(
+        self, db: Database, clock: Clock, create_run: RunFactory, *, default_tz: str, misfire_grace_ms: int
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.create_run = create_run
+        self.default_tz = default_tz
+        self.misfire_grace_ms = misfire_grace_ms
+        self.armed: dict[str, Armed] = {}
+        self.heap: list[tuple[int, str]] = []  # (nominal fire ms, trigger id); stale entries skipped lazily
+        self.next_ms: dict[str, int] = {}
+        self.last_fire_ms: int | None = None
+
+    def reload(self, now: int, *, starting: bool = False) -> None:
+        """(Re)arm every ACTIVE time trigger from the stored workflows.
+
+        On start, a trigger resumes after its last fire, but never earlier than the misfire grace (or
+        its bounded catch-up); otherwise only future fires are armed (no catch-up, Q-TR3).
+        """
+        with self.db.read() as conn:
+            rows = tq.workflows_with_triggers(conn)
+            last = tq.last_fires(conn)
+        armed: dict[str, Armed] = {}
+        for row in rows:
+            for i, config in enumerate(row["trigger_configs"]):
+                trigger_id = config.get("TriggerId")
+                if not trigger_id or config.get("SchedulerStatus", "ACTIVE") != "ACTIVE":
+                    continue
+                try:
+                    spec = compile_trigger(config, self.default_tz, path=f"TriggerWorkflowSchedulerConfigurations.{i}")
+                except ApiError as e:  # validated on save; an old row that no longer compiles is skipped loudly
+                    log.error(
+                        "trigger %s of workflow %s cannot be armed: %s", trigger_id, row["workflow_id"], e.message
+                    )
+                    continue
+                if spec.mode != "TIME_TRIGGER":
+                    continue
+                armed[trigger_id] = Armed(trigger_id, row["workflow_id"], row["project_id"], spec, _catch_up(config))
+        self.armed = armed
+        self.heap, self.next_ms = [], {}
+        for trigger_id, a in armed.items():
+            if trigger_id in self.next_ms:
+                continue
+            if starting and a.catch_up and trigger_id in last:
+                floor = last[trigger_id]  # opted in: resume right after the last fire (bounded below)
+            elif starting:
+                floor = max(last.get(trigger_id, now - self.misfire_grace_ms), now - self.misfire_grace_ms)
+            else:  # a live reload: nothing due has been skipped (fire_due ran first), so resume from now
+                floor = max(now - 1, last.get(trigger_id, now - 1))
+            self._arm(trigger_id, floor)
+            if starting and a.catch_up:
+                self._limit_catch_up(trigger_id, now, a.catch_up)
+
+    def next_deadline(self) -> int | None:
+        while self.heap and self.next_ms.get(self.heap[0][1]) != self.heap[0][0]:
+            heapq.heappop(self.heap)  # stale
+        return self.heap[0][0] if self.heap else None
+
+    def fire_due(self, now: int) -> list[str]:
+        """Fire every trigger whose nominal time has come; returns the ids of the runs created."""
+        runs: list[str] = []
+        while True:
+            due = self.next_deadline()
+            if due is None or due > now:
+                return runs
+            _, trigger_id = heapq.heappop(self.heap)
+            self.next_ms.pop(trigger_id, None)
+            run_id = self._fire(self.armed[trigger_id], due, now)
+            if run_id is not None:
+                runs.append(run_id)
+            self.last_fire_ms = now
+            self._arm(trigger_id, due)
+
+    def upcoming(
+        self, workflow: Mapping[str, Any], after_ms: int, count: int
+    ) -> list[tuple[str, TriggerSpec, list[int]]]:
+        """Next `count` fire times of each time trigger of a workflow (for `trigflow triggers next`)."""
+        out = []
+        for i, config in enumerate(workflow["trigger_configs"]):
+            spec = compile_trigger(config, self.default_tz, path=f"TriggerWorkflowSchedulerConfigurations.{i}")
+            if spec.mode == "TIME_TRIGGER":
+                out.append((str(config.get("TriggerId")), spec, fires_between(spec, after_ms, 2**62, count)))
+        return out
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _arm(self, trigger_id: str, after_ms: int) -> None:
+        a = self.armed.get(trigger_id)
+        if a is None:
+            return
+        nxt = next_fire_ms(a.spec, after_ms)
+        if nxt is not None:
+            self.next_ms[trigger_id] = nxt
+            heapq.heappush(self.heap, (nxt, trigger_id))
+
+    def _limit_catch_up(self, trigger_id: str, now: int, limit: int) -> None:
+        """A catch-up replays at most `limit` missed fires: skip ahead to the `limit`-th newest missed one."""
+        start = self.next_ms.get(trigger_id)
+        if start is None or start > now:
+            return
+        missed = fires_between(self.armed[trigger_id].spec, start - 1, now, MAX_CATCH_UP * 100)
+        if len(missed) > limit:
+            self.next_ms[trigger_id] = missed[-limit]
+            heapq.heappush(self.heap, (missed[-limit], trigger_id))
+
+    def _fire(self, a: Armed, fire_ms: int, now: int) -> str | None:
+        try:
+            with self.db.write() as conn:
+                if not tq.claim_fire(conn, a.trigger_id, fire_ms, a.workflow_id, now):
+                    return None  # fired already: by a previous process, or by another scheduler
+                wf = cq.get_workflow(conn, a.project_id, a.workflow_id)
+                if wf is None:
+                    tq.set_fire_result(conn, a.trigger_id, fire_ms, None, "workflow deleted")
+                    return None
+                try:
+                    run_id: str = self.create_run(conn, wf, a.spec, fire_ms, now)
+                except ApiError as e:  # e.g. no submitted task yet: the fire is recorded, not retried
+                    tq.set_fire_result(conn, a.trigger_id, fire_ms, None, f"{e.code}: {e.message}")
+                    log.warning("trigger %s fire at %s created no run: %s", a.trigger_id, fire_ms, e.message)
+                    return None
+                tq.set_fire_result(conn, a.trigger_id, fire_ms, run_id, None)
+                return run_id
+        except Exception:
+            log.exception("trigger %s fire at %s failed; it will not be retried", a.trigger_id, fire_ms)
+            return None
+
+
+def _catch_up(config: Mapping[str, Any]) -> int:
+    try:
+        extra = json.loads(config.get("ExtraInfo") or "{}")
+        n = int(extra.get("catchUpMaxFires", 0)) if isinstance(extra, dict) else 0
+    except (TypeError, ValueError):
+        return 0
+    return max(0, min(n, MAX_CATCH_UP))

@@ -1,0 +1,47 @@
+"""Named queries for trigger fires. Callers own the transaction; nothing here commits."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from trigflow.store.tables import trigger_fires, workflows
+
+Row = dict[str, Any]
+
+
+def claim_fire(conn: sa.Connection, trigger_id: str, fire_ms: int, workflow_id: str, now_ms: int) -> bool:
+    """Record the fire if nobody has; True when this caller owns it (INSERT ... ON CONFLICT DO NOTHING)."""
+    values = {"trigger_id": trigger_id, "fire_ms": fire_ms, "workflow_id": workflow_id, "create_ms": now_ms}
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(trigger_fires).values(**values).on_conflict_do_nothing(index_elements=["trigger_id", "fire_ms"])
+    return conn.execute(stmt).rowcount == 1
+
+
+def set_fire_result(conn: sa.Connection, trigger_id: str, fire_ms: int, run_id: str | None, note: str | None) -> None:
+    conn.execute(
+        trigger_fires.update()
+        .where(trigger_fires.c.trigger_id == trigger_id, trigger_fires.c.fire_ms == fire_ms)
+        .values(run_id=run_id, note=note)
+    )
+
+
+def last_fires(conn: sa.Connection) -> dict[str, int]:
+    """The newest nominal fire time of every trigger that ever fired."""
+    stmt = sa.select(trigger_fires.c.trigger_id, sa.func.max(trigger_fires.c.fire_ms)).group_by(
+        trigger_fires.c.trigger_id
+    )
+    return {r[0]: int(r[1]) for r in conn.execute(stmt)}
+
+
+def fires_of(conn: sa.Connection, trigger_id: str) -> list[Row]:
+    stmt = sa.select(trigger_fires).where(trigger_fires.c.trigger_id == trigger_id).order_by(trigger_fires.c.fire_ms)
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def workflows_with_triggers(conn: sa.Connection) -> list[Mapping[str, Any]]:
+    stmt = sa.select(workflows.c.workflow_id, workflows.c.project_id, workflows.c.trigger_configs)
+    return [dict(r) for r in conn.execute(stmt).mappings() if r["trigger_configs"]]
