@@ -295,6 +295,8 @@ class Catalog:
                         f" of workflow {wf['workflow_id']}"
                     )
             task_id = self.stamps.task_id(now)
+            while q.task_id_taken(conn, task_id):  # another process took this millisecond's id
+                task_id = self.stamps.task_id(now)
             row = {
                 "task_id": task_id,
                 "project_id": p["ProjectId"],

@@ -235,3 +235,7 @@ def tasks_of_type(conn: sa.Connection, project_id: str, task_type_id: int) -> li
         conn,
         sa.select(tasks).where(tasks.c.project_id == project_id, tasks.c.task_type_id == task_type_id),
     )
+
+
+def task_id_taken(conn: sa.Connection, task_id: str) -> bool:
+    return conn.execute(sa.select(tasks.c.task_id).where(tasks.c.task_id == task_id)).first() is not None

@@ -17,8 +17,14 @@ def claim_fire(conn: sa.Connection, trigger_id: str, fire_ms: int, workflow_id: 
     """Record the fire if nobody has; True when this caller owns it (INSERT ... ON CONFLICT DO NOTHING)."""
     values = {"trigger_id": trigger_id, "fire_ms": fire_ms, "workflow_id": workflow_id, "create_ms": now_ms}
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(trigger_fires).values(**values).on_conflict_do_nothing(index_elements=["trigger_id", "fire_ms"])
-    return conn.execute(stmt).rowcount == 1
+    stmt = (
+        insert(trigger_fires)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["trigger_id", "fire_ms"])
+        .returning(trigger_fires.c.trigger_id)
+    )
+    # RETURNING, not rowcount: drivers disagree on rowcount for INSERT ... ON CONFLICT (psycopg gave -1).
+    return conn.execute(stmt).first() is not None
 
 
 def set_fire_result(conn: sa.Connection, trigger_id: str, fire_ms: int, run_id: str | None, note: str | None) -> None:
