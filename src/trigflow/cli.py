@@ -104,6 +104,36 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_triggers(args: argparse.Namespace) -> int:
+    """Upcoming fire times of a workflow's time triggers, in each trigger's own zone."""
+    from datetime import datetime
+
+    from trigflow.app import build
+    from trigflow.domain.errors import ApiError
+
+    services = build(_settings(args))
+    triggers = services.scheduler.triggers
+    row = services.catalog.find_workflow(args.workflow_id)
+    if row is None or triggers is None:
+        print(f"no workflow {args.workflow_id}", file=sys.stderr)
+        return 1
+    try:
+        plans = triggers.upcoming(row, services.clock(), args.count)
+    except ApiError as e:
+        print(f"{e.code}: {e.message}", file=sys.stderr)
+        return 1
+    if not plans:
+        print(f"workflow {args.workflow_id} has no time trigger")
+    for trigger_id, spec, fires in plans:
+        status = "" if spec.active and row.get("scheduler_status") != "PAUSED" else "  (PAUSED: will not fire)"
+        print(f"trigger {trigger_id}  {spec.cron_expression}  {spec.time_zone}{status}")
+        for ms in fires:
+            print("  " + datetime.fromtimestamp(ms / 1000, tz=spec.tz).isoformat(sep=" "))
+        if not fires:
+            print("  (no future fire)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trigflow", description=__doc__)
     parser.add_argument("--version", action="version", version=f"trigflow {__version__}")
@@ -140,6 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (kc, kl, kr):
         common(p)
     keys.set_defaults(func=cmd_keys)
+
+    trig = sub.add_parser("triggers", help="inspect triggers")
+    tsub = trig.add_subparsers(dest="triggers_cmd", required=True)
+    tn = tsub.add_parser("next", help="show the next fire times of a workflow's time triggers")
+    tn.add_argument("workflow_id")
+    tn.add_argument("--count", type=int, default=5)
+    common(tn)
+    trig.set_defaults(func=cmd_triggers)
     return parser
 
 

@@ -113,3 +113,24 @@ def test_quickstart_example_prints_a_successful_run(server: Any) -> None:
 @pytest.mark.parametrize("argv", [["--version"], ["keys", "--help"], ["up", "--help"]])
 def test_cli_help(argv: list[str]) -> None:
     assert trigflow(*argv).returncode == 0
+
+
+def test_triggers_next_lists_upcoming_fires_in_the_trigger_zone(server: Any, client: Any, project_id: str) -> None:
+    import uuid
+
+    from tests.integration.helpers import new_workflow
+
+    trigger = {"TriggerMode": "TIME_TRIGGER", "ConfigMode": "CRON_EXPRESSION", "CycleType": "DAY_CYCLE",
+               "CrontabExpression": "0 30 9 ? * MON-FRI *", "ScheduleTimeZone": "America/New_York",
+               "SchedulerStatus": "PAUSED"}  # fmt: skip
+    wf = new_workflow(
+        client, project_id, f"next_{uuid.uuid4().hex[:6]}", TriggerWorkflowSchedulerConfigurations=[trigger]
+    )
+    done = trigflow("triggers", "next", wf, "--count", "3", "--data-dir", str(server.data_dir))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert "0 30 9 ? * MON-FRI *" in lines[0] and "America/New_York" in lines[0] and "PAUSED" in lines[0]
+    fires = [line.strip() for line in lines[1:]]
+    assert len(fires) == 3
+    assert all(" 09:30:00" in f and (f.endswith("-05:00") or f.endswith("-04:00")) for f in fires)
+    assert trigflow("triggers", "next", "nope", "--data-dir", str(server.data_dir)).returncode == 1

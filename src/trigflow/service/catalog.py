@@ -211,6 +211,11 @@ class Catalog:
             self._project(conn, project_id)
             return self._workflow(conn, project_id, workflow_id)
 
+    def find_workflow(self, workflow_id: str) -> dict[str, Any] | None:
+        """A workflow by id in any project (for the CLI, which has no project context)."""
+        with self.db.read() as conn:
+            return q.get_workflow_by_id(conn, workflow_id)
+
     def _workflow(self, conn: sa.Connection, project_id: str, workflow_id: str) -> dict[str, Any]:
         row = q.get_workflow(conn, project_id, workflow_id)
         if row is None:

@@ -239,3 +239,7 @@ def tasks_of_type(conn: sa.Connection, project_id: str, task_type_id: int) -> li
 
 def task_id_taken(conn: sa.Connection, task_id: str) -> bool:
     return conn.execute(sa.select(tasks.c.task_id).where(tasks.c.task_id == task_id)).first() is not None
+
+
+def get_workflow_by_id(conn: sa.Connection, workflow_id: str) -> Row | None:
+    return _one(conn, sa.select(workflows).where(workflows.c.workflow_id == workflow_id))
