@@ -66,6 +66,8 @@ def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
             runs.create_scheduled_run,
             default_tz=settings.default_timezone,
             misfire_grace_ms=settings.misfire_grace_ms,
+            minute_ms=settings.minute_ms,
+            create_event_run=runs.create_event_run,
         ),
     )
     resources.on_change = scheduler.wake

@@ -31,6 +31,7 @@ from trigflow.store.engine import Database
 
 MANUAL = "Manual"
 SCHEDULER = "Scheduler"
+EVENT = "Event"
 RUN_TASK_TYPES = {
     MERGE_TYPE: "Dependent",
     NESTED_TYPE: "RunWorkflow",
@@ -99,6 +100,27 @@ class Runs:
             now=now,
             timezone=iana_name(spec.time_zone),
             extra={"trigger_id": spec.trigger_id, "cycle_type": spec.cycle_type},
+        )
+
+    def create_event_run(
+        self, conn: sa.Connection, wf: Mapping[str, Any], trigger_id: str, paths: Sequence[str], now: int
+    ) -> str:
+        """A run fired by a FILE_ARRIVAL trigger: TriggerType Event (Q-TR2), the batch's paths in the
+        parameter `file_arrival_paths` (a JSON list), baseline = the fire time (Q-P1)."""
+        tasks = self._selected_tasks(conn, wf, None)
+        params = {i["ParamKey"]: i.get("ParamValue") for i in wf["params"]}
+        params["file_arrival_paths"] = json.dumps(list(paths), ensure_ascii=False)
+        return self._insert_run(
+            conn,
+            wf,
+            tasks,
+            params,
+            trigger_type=EVENT,
+            execute_uin=wf["execute_user_uin"],
+            group=None,
+            schedule_ms=now,
+            now=now,
+            extra={"trigger_id": trigger_id},
         )
 
     def create_child_run(

@@ -25,6 +25,7 @@ from typing import Any
 from trigflow.domain.errors import ApiError
 from trigflow.domain.schedule import TriggerSpec, compile_trigger, fires_between, next_fire_ms
 from trigflow.service.common import Clock
+from trigflow.service.file_arrival import FileWatch, scan
 from trigflow.store import catalog as cq
 from trigflow.store import triggers as tq
 from trigflow.store.engine import Database
@@ -48,7 +49,16 @@ RunFactory = Any  # Runs.create_scheduled_run(conn, workflow_row, spec, fire_ms,
 
 class Triggers:
     def __init__(
-        self, db: Database, clock: Clock, create_run: RunFactory, *, default_tz: str, misfire_grace_ms: int
+        self,
+        db: Database,
+        clock: Clock,
+        create_run: RunFactory,
+        *,
+        default_tz: str,
+        misfire_grace_ms: int,
+        minute_ms: int = 60_000,
+        poll_ms: int = 1_000,
+        create_event_run: RunFactory = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -59,6 +69,11 @@ class Triggers:
         self.heap: list[tuple[int, str]] = []  # (nominal fire ms, trigger id); stale entries skipped lazily
         self.next_ms: dict[str, int] = {}
         self.last_fire_ms: int | None = None
+        self.minute_ms = minute_ms
+        self.poll_ms = poll_ms
+        self.create_event_run = create_event_run
+        self.watches: dict[str, FileWatch] = {}
+        self.next_poll_ms = 0
 
     def reload(self, now: int, *, starting: bool = False) -> None:
         """(Re)arm every ACTIVE time trigger from the stored workflows.
@@ -70,6 +85,7 @@ class Triggers:
             rows = tq.workflows_with_triggers(conn)
             last = tq.last_fires(conn)
         armed: dict[str, Armed] = {}
+        watches: dict[str, FileWatch] = {}
         for row in rows:
             for i, config in enumerate(row["trigger_configs"]):
                 trigger_id = config.get("TriggerId")
@@ -82,10 +98,14 @@ class Triggers:
                         "trigger %s of workflow %s cannot be armed: %s", trigger_id, row["workflow_id"], e.message
                     )
                     continue
+                if spec.mode == "FILE_ARRIVAL" and spec.file_arrival is not None:
+                    watches[trigger_id] = self._watch(trigger_id, row, spec)
+                    continue
                 if spec.mode != "TIME_TRIGGER":
                     continue
                 armed[trigger_id] = Armed(trigger_id, row["workflow_id"], row["project_id"], spec, _catch_up(config))
         self.armed = armed
+        self.watches = watches
         self.heap, self.next_ms = [], {}
         for trigger_id, a in armed.items():
             if trigger_id in self.next_ms:
@@ -103,11 +123,15 @@ class Triggers:
     def next_deadline(self) -> int | None:
         while self.heap and self.next_ms.get(self.heap[0][1]) != self.heap[0][0]:
             heapq.heappop(self.heap)  # stale
-        return self.heap[0][0] if self.heap else None
+        times = [self.heap[0][0]] if self.heap else []
+        if self.watches:
+            times.append(self.next_poll_ms)
+            times += [d for w in self.watches.values() if (d := w.due_at()) is not None]
+        return min(times) if times else None
 
     def fire_due(self, now: int) -> list[str]:
         """Fire every trigger whose nominal time has come; returns the ids of the runs created."""
-        runs: list[str] = []
+        runs = self._file_arrivals(now)
         while True:
             due = self.next_deadline()
             if due is None or due > now:
@@ -130,6 +154,70 @@ class Triggers:
             if spec.mode == "TIME_TRIGGER":
                 out.append((str(config.get("TriggerId")), spec, fires_between(spec, after_ms, 2**62, count)))
         return out
+
+    # --- file arrival -----------------------------------------------------------------------
+
+    def _watch(self, trigger_id: str, row: Mapping[str, Any], spec: TriggerSpec) -> FileWatch:
+        assert spec.file_arrival is not None
+        old = self.watches.get(trigger_id)
+        if old is not None and old.spec == spec.file_arrival:
+            return old  # keep the batch being collected across a reload
+        fa = spec.file_arrival
+        with self.db.write() as conn:
+            seen = tq.seen_files(conn, trigger_id)
+            if not seen:
+                # A new trigger watches for *arrivals*: what is already there is its baseline (recorded
+                # with fire time 0, so a restart does not mistake it for new files).
+                # The empty-path row marks "baseline taken" even when the directory was empty.
+                baseline = [("", 0, 0), *scan(fa)]
+                tq.record_files(conn, trigger_id, baseline, 0)
+                seen = set(baseline)
+        return FileWatch(
+            trigger_id,
+            row["workflow_id"],
+            row["project_id"],
+            fa,
+            wait_ms=fa.wait_s * self.minute_ms // 60,
+            min_interval_ms=fa.min_interval_s * self.minute_ms // 60,
+            seen=seen,
+        )
+
+    def _file_arrivals(self, now: int) -> list[str]:
+        runs: list[str] = []
+        if not self.watches:
+            return runs
+        if now >= self.next_poll_ms:
+            self.next_poll_ms = now + self.poll_ms
+            for watch in self.watches.values():
+                watch.observe(scan(watch.spec), now)
+        for watch in self.watches.values():
+            due = watch.due_at()
+            if due is not None and due <= now:
+                run_id = self._fire_batch(watch, watch.take_batch(now), now)
+                if run_id is not None:
+                    runs.append(run_id)
+        return runs
+
+    def _fire_batch(self, watch: FileWatch, files: list[tuple[str, int, int]], now: int) -> str | None:
+        try:
+            with self.db.write() as conn:
+                if not tq.claim_fire(conn, watch.trigger_id, now, watch.workflow_id, now):
+                    return None
+                tq.record_files(conn, watch.trigger_id, files, now)
+                wf = cq.get_workflow(conn, watch.project_id, watch.workflow_id)
+                if wf is None or self.create_event_run is None:
+                    tq.set_fire_result(conn, watch.trigger_id, now, None, "workflow deleted")
+                    return None
+                try:
+                    run_id: str = self.create_event_run(conn, wf, watch.trigger_id, [f[0] for f in files], now)
+                except ApiError as e:
+                    tq.set_fire_result(conn, watch.trigger_id, now, None, f"{e.code}: {e.message}")
+                    return None
+                tq.set_fire_result(conn, watch.trigger_id, now, run_id, None)
+                return run_id
+        except Exception:
+            log.exception("file-arrival trigger %s could not fire", watch.trigger_id)
+            return None
 
     # --- internals --------------------------------------------------------------------------
 

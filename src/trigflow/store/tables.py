@@ -254,3 +254,14 @@ trigger_fires = sa.Table(
     sa.Column("note", sa.Text),
     sa.Column("create_ms", MS, nullable=False),
 )
+
+# Files that already triggered a FILE_ARRIVAL run: a file counts once per (path, size, mtime) (Q-TR1).
+trigger_files = sa.Table(
+    "trigger_files",
+    metadata,
+    sa.Column("trigger_id", S(64), primary_key=True),
+    sa.Column("path", sa.String(2000), primary_key=True),
+    sa.Column("size", MS, primary_key=True),
+    sa.Column("mtime_ns", MS, primary_key=True),
+    sa.Column("fire_ms", MS, nullable=False),
+)

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from trigflow.store.tables import trigger_fires, workflows
+from trigflow.store.tables import trigger_files, trigger_fires, workflows
 
 Row = dict[str, Any]
 
@@ -51,3 +51,18 @@ def fires_of(conn: sa.Connection, trigger_id: str) -> list[Row]:
 def workflows_with_triggers(conn: sa.Connection) -> list[Mapping[str, Any]]:
     stmt = sa.select(workflows.c.workflow_id, workflows.c.project_id, workflows.c.trigger_configs)
     return [dict(r) for r in conn.execute(stmt).mappings() if r["trigger_configs"]]
+
+
+def seen_files(conn: sa.Connection, trigger_id: str) -> set[tuple[str, int, int]]:
+    stmt = sa.select(trigger_files.c.path, trigger_files.c.size, trigger_files.c.mtime_ns).where(
+        trigger_files.c.trigger_id == trigger_id
+    )
+    return {(r[0], int(r[1]), int(r[2])) for r in conn.execute(stmt)}
+
+
+def record_files(conn: sa.Connection, trigger_id: str, files: list[tuple[str, int, int]], fire_ms: int) -> None:
+    if files:
+        conn.execute(
+            trigger_files.insert(),
+            [{"trigger_id": trigger_id, "path": p, "size": s, "mtime_ns": m, "fire_ms": fire_ms} for p, s, m in files],
+        )
