@@ -320,8 +320,10 @@ class Execution:
                         ended.append((child["execution_id"], RunState(child["state"])))
             if node.state == TaskState.RUNNING and info.holds_slot:
                 self.group_used[info.group] = self.group_used.get(info.group, 0) + 1
-                if info.exec_ttl_ms > 0 and r["start_ms"] is not None and not msg.recovering:
-                    self._timer(r["start_ms"] + info.exec_ttl_ms, "exec_ttl", node.exec_id, info.retry_times)
+                if info.exec_ttl_ms > 0 and r["issue_ms"] is not None and not msg.recovering:
+                    # Measured from this attempt's dispatch, as when it was armed (start_ms may be unset
+                    # or belong to the previous attempt of a retried task).
+                    self._timer(r["issue_ms"] + info.exec_ttl_ms, "exec_ttl", node.exec_id, info.retry_times)
             if r["execution_id"] in outputs:
                 info.outputs = json.loads(outputs[r["execution_id"]])
             self.tasks[r["execution_id"]] = info
@@ -421,7 +423,8 @@ class Execution:
                 rq.record_late_exit(conn, exec_id, exit_code, at_ms)
             return
         node = graph.by_exec[exec_id]
-        if node.state != TaskState.RUNNING and event in (TaskEvent.EXIT_OK, TaskEvent.EXIT_FAIL, TaskEvent.LOST):
+        attempt_events = (TaskEvent.EXIT_OK, TaskEvent.EXIT_FAIL, TaskEvent.LOST, TaskEvent.LAUNCH_FAIL)
+        if node.state != TaskState.RUNNING and event in attempt_events:
             # Late exit of an attempt that already ended (timed out or killed): keep its exit code only.
             if exit_code is not None:
                 rq.record_late_exit(conn, exec_id, exit_code, at_ms)
@@ -486,6 +489,8 @@ class Execution:
     def _kill(self, conn: sa.Connection, run_ids: tuple[str, ...], now: int, eff: Effects) -> list[KillResult]:
         results = []
         for run_id in run_ids:
+            if run_id not in self.graphs:  # written by another process and not adopted yet: adopt, then kill
+                self._adopt(conn, Adopt(run_id), now, self._retouch)
             graph = self.graphs.get(run_id)
             if graph is None:
                 run = rq.get_run(conn, run_id)
