@@ -34,9 +34,13 @@ The cron dialect (semantics.md §2.2, decisions.md Q-TR5) is Quartz's `CronExpre
   and numbers may be mixed in a range) or refused with a message that names the field and the token.
 
 Fire instants (`next_fire`). The cron is evaluated on the wall clock of the zone it is given. A fire time
-is a wall time matching every field, turned into an instant; Quartz's own rules decide the two DST cases
-(the Quartz FAQ on daylight saving, and what `CronExpression.getTimeAfter` + `setCalendarHour` do; Spring's
-`CronExpression` and Go's robfig/cron behave the same way):
+is a wall time matching every field, turned into an instant. The two DST cases follow Quartz (its FAQ on
+daylight saving: a daily 2:15 am trigger "will be skipped" on the spring-forward day, and an every-15-minutes
+trigger has "an hour of time for which no triggerings occur" on the fall-back day; that is also what
+`CronExpression.getTimeAfter` with `setCalendarHour` computes; Spring's `CronExpression` and robfig/cron skip
+gap times too), with the one Quartz oddity removed: Quartz's docs warn that a repeated time may fire twice
+in some cases, which never happens here. Vixie cron's alternative (run gap jobs right after the jump) was
+not taken: it is not Quartz, and it would put several nominal times on one instant.
 
 * **Spring-forward gap: a wall time that does not exist that day is skipped.** A daily `0 30 2 * * ?` in
   America/New_York does not fire on the day clocks jump from 02:00 to 03:00; it fires 02:30 the day before
@@ -95,6 +99,11 @@ from trigflow.domain.params import baseline_for
 
 __all__ = [
     "DEFAULT_CRONS",
+    "FILE_ARRIVAL",
+    "MAX_YEAR",
+    "MIN_YEAR",
+    "ONEOFF_CYCLE",
+    "TIME_TRIGGER",
     "DayOfMonth",
     "DayOfWeek",
     "FileArrivalSpec",
@@ -429,6 +438,8 @@ def next_fire(cron: QuartzCron, after: datetime) -> datetime | None:
         raise ValueError("next_fire needs an aware datetime")
     if after.year > MAX_YEAR:
         return None
+    if after.year < MIN_YEAR - 1:  # nothing fires before 1970; keeps the UTC arithmetic in range
+        after = datetime(MIN_YEAR - 1, 1, 1, tzinfo=tz)
     first = after.astimezone(UTC).replace(microsecond=0) + _ONE_S  # fire instants are whole seconds
     # Start at the wall clock of `first`. Wall times map to instants monotonically (a repeated wall time maps
     # to its first occurrence), so nothing earlier can be later than `after`; when `after` lies in the
@@ -691,8 +702,14 @@ def compile_trigger(config: Mapping[str, Any], default_tz: str, *, path: str = "
     return replace(spec, cron_expression=expression, cron=cron, oneoff_ms=oneoff_ms)
 
 
+_FIRST_MS = (datetime(MIN_YEAR - 1, 1, 1, tzinfo=UTC) - _EPOCH) // _ONE_MS
+_LAST_MS = (datetime(MAX_YEAR + 1, 1, 2, tzinfo=UTC) - _EPOCH) // _ONE_MS  # past 2099 in every zone
+
+
 def _next_cron_ms(cron: QuartzCron, tz: tzinfo, after_ms: int) -> int | None:
-    nxt = next_fire(cron, (_EPOCH + after_ms * _ONE_MS).astimezone(tz))
+    if after_ms >= _LAST_MS:
+        return None
+    nxt = next_fire(cron, (_EPOCH + max(after_ms, _FIRST_MS) * _ONE_MS).astimezone(tz))
     return None if nxt is None else (nxt - _EPOCH) // _ONE_MS
 
 
@@ -706,7 +723,7 @@ def next_fire_ms(spec: TriggerSpec, after_ms: int) -> int | None:
         return None
     if spec.oneoff:
         return spec.oneoff_ms if spec.oneoff_ms is not None and spec.oneoff_ms > after_ms else None
-    if spec.cron is None:
+    if spec.cron is None or (spec.end_ms is not None and after_ms >= spec.end_ms):
         return None
     if spec.start_ms is not None and after_ms < spec.start_ms:
         after_ms = spec.start_ms - 1
