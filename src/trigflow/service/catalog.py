@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from trigflow.domain import ids
 from trigflow.domain.dag import find_cycle
-from trigflow.domain.errors import InvalidParameter, InvalidParameterValue, ResourceNotFound, UnsupportedOperation
+from trigflow.domain.errors import InvalidParameter, InvalidParameterValue, ResourceNotFound
 from trigflow.domain.merge import parse_conditions, relation_of
 from trigflow.domain.policies import POLICIES
 from trigflow.domain.schedule import compile_trigger
@@ -157,7 +157,6 @@ class Catalog:
                 if p.get(key):
                     t[key] = p[key]
             t["TriggerId"] = t.get("TriggerId") or ids.new_uuid()
-            _check_trigger(t, f"TriggerWorkflowSchedulerConfigurations.{i}")
             compile_trigger(t, self.default_tz, path=f"TriggerWorkflowSchedulerConfigurations.{i}")
         if p.get("SchedulerStatus") not in (None, "ACTIVE", "PAUSED"):
             raise InvalidParameterValue(f"SchedulerStatus must be ACTIVE or PAUSED, got {p['SchedulerStatus']!r}")
@@ -464,28 +463,6 @@ def _param_list(items: Sequence[Mapping[str, Any]] | None, path: str) -> list[di
         seen.add(key)
         out.append({"ParamKey": key, "ParamValue": item.get("ParamValue")})
     return out
-
-
-_TRIGGER_ENUMS: dict[str, tuple[str, ...]] = {
-    "TriggerMode": ("TIME_TRIGGER", "FILE_ARRIVAL"),
-    "SchedulerStatus": ("ACTIVE", "PAUSED"),
-    "ConfigMode": ("COMMON", "CRON_EXPRESSION"),
-    "CycleType": (
-        "ONEOFF_CYCLE", "YEAR_CYCLE", "MONTH_CYCLE", "WEEK_CYCLE", "DAY_CYCLE",
-        "HOUR_CYCLE", "MINUTE_CYCLE", "CRONTAB_CYCLE",
-    ),
-}  # fmt: skip
-
-
-def _check_trigger(t: Mapping[str, Any], path: str) -> None:
-    """Enum checks only; firing triggers (and cron validation) belong to the trigger issue."""
-    if t.get("TriggerMode") == "CONTINUE_RUN":
-        raise UnsupportedOperation(
-            f"{path}.TriggerMode CONTINUE_RUN is not supported (not yet supported by WeData either)"
-        )
-    for key, allowed in _TRIGGER_ENUMS.items():
-        if t.get(key) is not None and t[key] not in allowed:
-            raise InvalidParameterValue(f"{path}.{key} must be one of {list(allowed)}, got {t[key]!r}")
 
 
 def _time_range(values: Sequence[str], key: str) -> tuple[int, int]:
