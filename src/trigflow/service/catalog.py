@@ -151,22 +151,8 @@ class Catalog:
 
     def create_workflow(self, caller: Caller, p: Mapping[str, Any]) -> str:
         name = _required_text(p, "WorkflowName")
-        triggers = [dict(t) for t in p.get("TriggerWorkflowSchedulerConfigurations") or []]
-        for i, t in enumerate(triggers):
-            for key in ("SchedulerStatus", "TriggerMode"):
-                if p.get(key):
-                    t[key] = p[key]
-            t["TriggerId"] = t.get("TriggerId") or ids.new_uuid()
-            compile_trigger(t, self.default_tz, path=f"TriggerWorkflowSchedulerConfigurations.{i}")
-        if p.get("SchedulerStatus") not in (None, "ACTIVE", "PAUSED"):
-            raise InvalidParameterValue(f"SchedulerStatus must be ACTIVE or PAUSED, got {p['SchedulerStatus']!r}")
-        run_config = dict(p.get("TriggerWorkflowRunConfiguration") or {})
-        run_config.setdefault("MaxConcurrentNum", 1)  # decisions.md Q-C3: serial, queueing on
-        run_config.setdefault("QueuingMode", 1)
-        if not 1 <= run_config["MaxConcurrentNum"] <= 1000:
-            raise InvalidParameterValue("TriggerWorkflowRunConfiguration.MaxConcurrentNum must be in 1..1000")
-        if run_config["QueuingMode"] not in (0, 1):
-            raise InvalidParameterValue("TriggerWorkflowRunConfiguration.QueuingMode must be 0 or 1")
+        triggers = self._triggers(p, [])
+        run_config = _run_config(p.get("TriggerWorkflowRunConfiguration"), {"MaxConcurrentNum": 1, "QueuingMode": 1})
         params = _param_list(p.get("WorkflowParams"), "WorkflowParams")
         now = self.clock()
         with self.db.write() as conn:
@@ -204,6 +190,70 @@ class Catalog:
         if triggers:
             self.on_triggers_changed()
         return str(row["workflow_id"])
+
+    def update_workflow(self, caller: Caller, p: Mapping[str, Any]) -> None:
+        """UpdateTriggerWorkflow: fields that are sent replace the stored ones, lists whole; the rest stays.
+
+        A trigger sent back unchanged (same TriggerId and content) keeps its id; an edited or new one
+        gets a new TriggerId, as the real service shows for re-saved trigger configurations.
+        """
+        with self.db.write() as conn:
+            self._project(conn, p["ProjectId"])
+            wf = self._workflow(conn, p["ProjectId"], p["WorkflowId"])
+            values: dict[str, Any] = {"update_ms": self.clock(), "version_id": ids.new_uuid()}
+            if "WorkflowName" in p:
+                name = _required_text(p, "WorkflowName")
+                other = q.find_workflow_by_name(conn, wf["project_id"], wf["folder_id"], name)
+                if other is not None and other["workflow_id"] != wf["workflow_id"]:
+                    raise InvalidParameter(
+                        f"a workflow named {name!r} already exists in folder {wf['folder_path']}",
+                        code="InvalidParameter.DuplicateName",
+                    )
+                values["name"] = name
+            simple = {"WorkflowDesc": "description", "OwnerUin": "owner_uin", "ExecuteUserUin": "execute_user_uin",
+                      "BundleId": "bundle_id", "BundleInfo": "bundle_info"}  # fmt: skip
+            values.update({column: p[key] for key, column in simple.items() if key in p})
+            if "WorkflowParams" in p:
+                values["params"] = _param_list(p["WorkflowParams"], "WorkflowParams")
+            if "GeneralTaskParams" in p:
+                values["general_task_params"] = list(p["GeneralTaskParams"])
+            if "TriggerWorkflowRunConfiguration" in p:
+                values["run_config"] = _run_config(p["TriggerWorkflowRunConfiguration"], wf["run_config"])
+            triggers_touched = any(
+                k in p for k in ("TriggerWorkflowSchedulerConfigurations", "SchedulerStatus", "TriggerMode")
+            )
+            if triggers_touched:
+                sent = p.get("TriggerWorkflowSchedulerConfigurations")
+                configs = self._triggers(
+                    {
+                        **p,
+                        "TriggerWorkflowSchedulerConfigurations": sent if sent is not None else wf["trigger_configs"],
+                    },
+                    wf["trigger_configs"],
+                )
+                values["trigger_configs"] = configs
+                values["scheduler_status"] = p.get("SchedulerStatus") or (
+                    configs[0].get("SchedulerStatus") if configs else wf["scheduler_status"]
+                )
+                values["trigger_mode"] = p.get("TriggerMode") or (configs[0].get("TriggerMode") if configs else None)
+            q.update_workflow(conn, wf["workflow_id"], values)
+        if triggers_touched or "TriggerWorkflowRunConfiguration" in p:
+            self.on_triggers_changed()
+
+    def _triggers(self, p: Mapping[str, Any], existing: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Validated trigger configs with top-level SchedulerStatus/TriggerMode applied and TriggerIds set."""
+        if p.get("SchedulerStatus") not in (None, "ACTIVE", "PAUSED"):
+            raise InvalidParameterValue(f"SchedulerStatus must be ACTIVE or PAUSED, got {p['SchedulerStatus']!r}")
+        known = {t.get("TriggerId"): _without_id(t) for t in existing}
+        triggers = [dict(t) for t in p.get("TriggerWorkflowSchedulerConfigurations") or []]
+        for i, t in enumerate(triggers):
+            for key in ("SchedulerStatus", "TriggerMode"):
+                if p.get(key):
+                    t[key] = p[key]
+            if not t.get("TriggerId") or known.get(t["TriggerId"]) != _without_id(t):
+                t["TriggerId"] = ids.new_uuid()
+            compile_trigger(t, self.default_tz, path=f"TriggerWorkflowSchedulerConfigurations.{i}")
+        return triggers
 
     def get_workflow(self, project_id: str, workflow_id: str) -> dict[str, Any]:
         with self.db.read() as conn:
@@ -412,6 +462,23 @@ def _nesting_depth(nests: Mapping[str, set[str]], workflow: str, path: list[str]
             return None
         deepest = max(deepest, below + 1)
     return deepest
+
+
+TRIGGER_FIELDS = ("TriggerWorkflowSchedulerConfigurations", "SchedulerStatus", "TriggerMode")
+
+
+def _without_id(config: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k != "TriggerId"}
+
+
+def _run_config(given: Mapping[str, Any] | None, base: Mapping[str, Any]) -> dict[str, Any]:
+    """WorkflowRunConfig over `base` (decisions.md Q-C3 defaults: serial, queueing on)."""
+    config = {**base, **(given or {})}
+    if not 1 <= int(config.get("MaxConcurrentNum", 1)) <= 1000:
+        raise InvalidParameterValue("TriggerWorkflowRunConfiguration.MaxConcurrentNum must be in 1..1000")
+    if config.get("QueuingMode", 1) not in (0, 1):
+        raise InvalidParameterValue("TriggerWorkflowRunConfiguration.QueuingMode must be 0 or 1")
+    return config
 
 
 def _required_text(p: Mapping[str, Any], key: str, path: str | None = None) -> str:

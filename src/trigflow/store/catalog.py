@@ -243,3 +243,7 @@ def task_id_taken(conn: sa.Connection, task_id: str) -> bool:
 
 def get_workflow_by_id(conn: sa.Connection, workflow_id: str) -> Row | None:
     return _one(conn, sa.select(workflows).where(workflows.c.workflow_id == workflow_id))
+
+
+def update_workflow(conn: sa.Connection, workflow_id: str, values: Mapping[str, Any]) -> None:
+    conn.execute(workflows.update().where(workflows.c.workflow_id == workflow_id).values(**values))

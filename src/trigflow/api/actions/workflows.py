@@ -26,3 +26,9 @@ def list_trigger_workflows(ctx: RequestContext, p: dict[str, Any]) -> dict[str, 
     pg = page_of(p.get("PageNumber"), p.get("PageSize"), minimum=10)
     rows, total = ctx.services.catalog.list_workflows(p, pg)
     return shapes.page([shapes.workflow_info(r) for r in rows], total, pg.number, pg.size)
+
+
+@action("UpdateTriggerWorkflow")
+def update_trigger_workflow(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    ctx.services.catalog.update_workflow(ctx.caller, p)
+    return {"Status": True}
