@@ -47,6 +47,7 @@ from trigflow.store.leader import LeaderLock
 log = logging.getLogger(__name__)
 
 _STOP = object()
+FIRE_CHUNK = 50  # trigger fires per loop pass: their runs start before the next chunk is fired
 _RELOAD = object()
 
 
@@ -181,7 +182,7 @@ class Scheduler:
             if self.triggers is not None:
                 if reload:
                     self.triggers.reload(now)
-                batch.extend(Adopt(run_id) for run_id in self.triggers.fire_due(now))
+                batch.extend(Adopt(run_id) for run_id in self.triggers.fire_due(now, limit=FIRE_CHUNK))
             timer_due = deadline is not None and deadline <= now
             if first is None and not stop and not timer_due:
                 batch.extend(self._missed_runs())

@@ -42,6 +42,7 @@ class Armed:
     project_id: str
     spec: TriggerSpec
     catch_up: int  # fires missed while down that may still run (0: none, the default)
+    saved_ms: int  # when the trigger was last saved: nothing before that is ever due
 
 
 RunFactory = Any  # Runs.create_scheduled_run(conn, workflow_row, spec, fire_ms, now) -> run id
@@ -103,7 +104,9 @@ class Triggers:
                     continue
                 if spec.mode != "TIME_TRIGGER":
                     continue
-                armed[trigger_id] = Armed(trigger_id, row["workflow_id"], row["project_id"], spec, _catch_up(config))
+                armed[trigger_id] = Armed(
+                    trigger_id, row["workflow_id"], row["project_id"], spec, _catch_up(config), int(row["update_ms"])
+                )
         self.armed = armed
         self.watches = watches
         self.heap, self.next_ms = [], {}
@@ -116,6 +119,8 @@ class Triggers:
                 floor = max(last.get(trigger_id, now - self.misfire_grace_ms), now - self.misfire_grace_ms)
             else:  # a live reload: nothing due has been skipped (fire_due ran first), so resume from now
                 floor = max(now - 1, last.get(trigger_id, now - 1))
+            if trigger_id not in last:  # a trigger never fires for times before it was saved (as Quartz)
+                floor = max(floor, a.saved_ms - 1)
             self._arm(trigger_id, floor)
             if starting and a.catch_up:
                 self._limit_catch_up(trigger_id, now, a.catch_up)
@@ -129,20 +134,27 @@ class Triggers:
             times += [d for w in self.watches.values() if (d := w.due_at()) is not None]
         return min(times) if times else None
 
-    def fire_due(self, now: int) -> list[str]:
-        """Fire every trigger whose nominal time has come; returns the ids of the runs created."""
+    def fire_due(self, now: int, limit: int | None = None) -> list[str]:
+        """Fire triggers whose nominal time has come (at most `limit`, oldest first); returns the new run ids.
+
+        The scheduler passes a limit so the runs of a big burst (many triggers on one second) start in
+        chunks while the rest is still being fired, instead of all waiting for the whole burst.
+        """
         runs = self._file_arrivals(now)
-        while True:
+        fired = 0
+        while limit is None or fired < limit:
             due = self.next_deadline()
             if due is None or due > now:
                 return runs
             _, trigger_id = heapq.heappop(self.heap)
             self.next_ms.pop(trigger_id, None)
-            run_id = self._fire(self.armed[trigger_id], due, now)
+            fired += 1
+            run_id = self._fire(self.armed[trigger_id], due, self.clock())
             if run_id is not None:
                 runs.append(run_id)
             self.last_fire_ms = now
             self._arm(trigger_id, due)
+        return runs
 
     def upcoming(
         self, workflow: Mapping[str, Any], after_ms: int, count: int

@@ -49,7 +49,9 @@ def fires_of(conn: sa.Connection, trigger_id: str) -> list[Row]:
 
 
 def workflows_with_triggers(conn: sa.Connection) -> list[Mapping[str, Any]]:
-    stmt = sa.select(workflows.c.workflow_id, workflows.c.project_id, workflows.c.trigger_configs)
+    stmt = sa.select(
+        workflows.c.workflow_id, workflows.c.project_id, workflows.c.trigger_configs, workflows.c.update_ms
+    )
     return [dict(r) for r in conn.execute(stmt).mappings() if r["trigger_configs"]]
 
 
