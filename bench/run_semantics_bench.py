@@ -349,7 +349,7 @@ def main() -> None:
             filt = [{"Name": "WorkflowId", "Values": [history[0]]}]
             rare = [{"Name": "WorkflowId", "Values": [layered_wf]}]  # args.repeat + 1 runs among 100k
             lists = {
-                "GetProject (SDK, 100k runs)": ("GetProject", {}),
+                f"GetProject (SDK, {args.runs} runs)": ("GetProject", {}),
                 "ListTriggerWorkflowRuns default page": ("ListTriggerWorkflowRuns", {}),
                 "ListTriggerWorkflowRuns WorkflowId": ("ListTriggerWorkflowRuns", {"Filters": filt}),
                 "ListTriggerWorkflowRuns WorkflowId (rare)": ("ListTriggerWorkflowRuns", {"Filters": rare}),

@@ -67,3 +67,46 @@ def test_standby_serves_the_api_and_takes_over_when_the_leader_stops(tmp_path: P
     finally:
         a.stop()
         b.stop()
+
+
+def test_two_processes_on_postgresql_fire_each_trigger_tick_once_across_a_failover(tmp_path: Path) -> None:
+    import signal
+
+    schema = f"tf_fail_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = f"{PG}?options=-csearch_path%3D{schema}"
+    a = start_server(tmp_path / "a", db_url=url, extra=["--rate-limit", "1000"])
+    b = start_server(tmp_path / "b", db_url=url, extra=["--rate-limit", "1000"])
+    try:
+        wait_for(lambda: role(a.port) == "leader", what="a leads")
+        client = make_client(b.endpoint)
+        project_id = str(call(client, "ListProjects", {}).Items[0].ProjectId)
+        every_second = {"TriggerMode": "TIME_TRIGGER", "ConfigMode": "CRON_EXPRESSION", "CycleType": "CRONTAB_CYCLE",
+                        "CrontabExpression": "* * * * * ? *", "SchedulerStatus": "ACTIVE"}  # fmt: skip
+        wf = new_workflow(client, project_id, "ha_cron", TriggerWorkflowSchedulerConfigurations=[every_second],
+                          TriggerWorkflowRunConfiguration={"MaxConcurrentNum": 100})  # fmt: skip
+        new_task(client, project_id, wf, "t", "true")
+
+        def fire_times() -> list[int]:
+            by_wf = [{"Name": "WorkflowId", "Values": [wf]}]
+            items = call(
+                client, "ListTriggerWorkflowRuns", {"ProjectId": project_id, "Filters": by_wf, "PageSize": 200}
+            )
+            return sorted(int(r.ScheduleTime) for r in items.Items)
+
+        wait_for(lambda: len(fire_times()) >= 3, timeout=20, what="fires from a")
+        a.stop(signal.SIGKILL)  # the leader dies without a word
+        wait_for(lambda: role(b.port) == "leader", timeout=20, what="b takes over")
+        count = len(fire_times())
+        wait_for(lambda: len(fire_times()) >= count + 3, timeout=20, what="fires from b")
+        times = fire_times()
+        assert len(times) == len(set(times)), "a nominal second fired twice"
+        assert all(t % 1000 == 0 for t in times)
+    finally:
+        a.stop()
+        b.stop()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

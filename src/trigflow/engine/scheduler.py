@@ -78,6 +78,7 @@ class Scheduler:
         self._thread = threading.Thread(target=self._run, name="trigflow-scheduler", daemon=True)
         self.last_tick_ms: int | None = None
         self.leader = LeaderLock(db)
+        self._last_scan_ms = 0
         self.triggers = triggers
         self._stopping = threading.Event()
 
@@ -184,8 +185,13 @@ class Scheduler:
                     self.triggers.reload(now)
                 batch.extend(Adopt(run_id) for run_id in self.triggers.fire_due(now, limit=FIRE_CHUNK))
             timer_due = deadline is not None and deadline <= now
-            if first is None and not stop and not timer_due:
+            if not stop and now - self._last_scan_ms >= self.tick * 1000:
+                # Fallback scan, at most once a tick however busy: runs and triggers saved by other
+                # processes (standbys serving the API) that nobody woke us for.
+                self._last_scan_ms = now
                 batch.extend(self._missed_runs())
+                if self.triggers is not None:
+                    self.triggers.refresh_if_changed(now)
             if batch or timer_due:
                 self._run_batch(batch)
             if stop:

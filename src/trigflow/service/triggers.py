@@ -75,6 +75,7 @@ class Triggers:
         self.create_event_run = create_event_run
         self.watches: dict[str, FileWatch] = {}
         self.next_poll_ms = 0
+        self.fingerprint: tuple[int, int] | None = None
 
     def reload(self, now: int, *, starting: bool = False) -> None:
         """(Re)arm every ACTIVE time trigger from the stored workflows.
@@ -83,6 +84,7 @@ class Triggers:
         its bounded catch-up); otherwise only future fires are armed (no catch-up, Q-TR3).
         """
         with self.db.read() as conn:
+            self.fingerprint = tq.workflows_fingerprint(conn)
             rows = tq.workflows_with_triggers(conn)
             last = tq.last_fires(conn)
         armed: dict[str, Armed] = {}
@@ -124,6 +126,14 @@ class Triggers:
             self._arm(trigger_id, floor)
             if starting and a.catch_up:
                 self._limit_catch_up(trigger_id, now, a.catch_up)
+
+    def refresh_if_changed(self, now: int) -> None:
+        """Re-arm when another process (a standby serving the API) saved workflows: the fallback tick
+        calls this, so their triggers start firing within a tick."""
+        with self.db.read() as conn:
+            fingerprint = tq.workflows_fingerprint(conn)
+        if fingerprint != self.fingerprint:
+            self.reload(now)
 
     def next_deadline(self) -> int | None:
         while self.heap and self.next_ms.get(self.heap[0][1]) != self.heap[0][0]:

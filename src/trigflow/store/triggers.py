@@ -68,3 +68,9 @@ def record_files(conn: sa.Connection, trigger_id: str, files: list[tuple[str, in
             trigger_files.insert(),
             [{"trigger_id": trigger_id, "path": p, "size": s, "mtime_ns": m, "fire_ms": fire_ms} for p, s, m in files],
         )
+
+
+def workflows_fingerprint(conn: sa.Connection) -> tuple[int, int]:
+    """(count, newest update) of workflows: changes whenever any process saves or adds one."""
+    row = conn.execute(sa.select(sa.func.count(), sa.func.max(workflows.c.update_ms)).select_from(workflows)).one()
+    return int(row[0]), int(row[1] or 0)
