@@ -2,36 +2,21 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import make_client, start_server
+from tests.conftest import make_client, pg_schema, start_server
 from tests.integration.helpers import call, new_task, new_workflow, start_run, task_states, wait_run
-
-PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A throw-away schema, so runs on a shared database never collide."""
-    schema = f"tf_srv_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    except sa.exc.OperationalError as e:
-        pytest.fail(
-            "PostgreSQL must run on 127.0.0.1:5432 (db 'test', trust auth); start it with "
-            f"`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`: {e}"
-        )
-    yield f"{PG}?options=-csearch_path%3D{schema}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with pg_schema("tf_srv") as url:
+        yield url
 
 
 def test_workflow_runs_on_postgresql(tmp_path: Path, pg_url: str) -> None:

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import json
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
-from tests.conftest import make_client, start_server, wait_for
+from tests.conftest import make_client, pg_schema, start_server, wait_for
 from tests.integration.helpers import call, new_task, new_workflow, start_run, wait_run
-
-PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 def role(port: int) -> str:
@@ -28,14 +24,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | Non
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'shared.db'}"
         return
-    schema = f"tf_standby_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    yield f"{PG}?options=-csearch_path%3D{schema}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with pg_schema("tf_standby") as url:
+        yield url
 
 
 def test_standby_serves_the_api_and_takes_over_when_the_leader_stops(tmp_path: Path, db_url: str) -> None:
@@ -70,13 +60,14 @@ def test_standby_serves_the_api_and_takes_over_when_the_leader_stops(tmp_path: P
 
 
 def test_two_processes_on_postgresql_fire_each_trigger_tick_once_across_a_failover(tmp_path: Path) -> None:
+
+    with pg_schema("tf_fail") as url:
+        failover(tmp_path, url)
+
+
+def failover(tmp_path: Path, url: str) -> None:
     import signal
 
-    schema = f"tf_fail_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{PG}?options=-csearch_path%3D{schema}"
     a = start_server(tmp_path / "a", db_url=url, extra=["--rate-limit", "1000"])
     b = start_server(tmp_path / "b", db_url=url, extra=["--rate-limit", "1000"])
     try:
@@ -107,6 +98,3 @@ def test_two_processes_on_postgresql_fire_each_trigger_tick_once_across_a_failov
     finally:
         a.stop()
         b.stop()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()

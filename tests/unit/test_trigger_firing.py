@@ -14,13 +14,13 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
+from tests.conftest import pg_schema
 from trigflow.app import Services, bootstrap, build
 from trigflow.config import Settings
 from trigflow.service.common import Caller
 from trigflow.service.triggers import Triggers
 from trigflow.store import triggers as tq
 
-PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 NY = ZoneInfo("America/New_York")
 
 
@@ -41,14 +41,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'fire.db'}"
         return
-    schema = f"tf_fire_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    yield f"{PG}?options=-csearch_path%3D{schema}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with pg_schema("tf_fire") as url:
+        yield url
 
 
 def services_at(tmp_path: Path, db_url: str, clock: FakeClock) -> Services:
