@@ -502,7 +502,12 @@ def test_find_process_groups_by_env_finds_an_orphan_whose_pid_was_never_recorded
     env = {**os.environ, "TRIGFLOW_TASK_EXECUTION_ID": marker}
     proc = subprocess.Popen(["bash", "-c", "sleep 30 & wait"], env=env, start_new_session=True)
     try:
-        found = find_process_groups_by_env("TRIGFLOW_TASK_EXECUTION_ID", {marker, "unrelated"})
+        # Until the child has exec'd, /proc shows the parent's environment: poll with a deadline.
+        deadline = time.monotonic() + 10
+        found: dict[str, set[int]] = {}
+        while time.monotonic() < deadline and not found:
+            found = find_process_groups_by_env("TRIGFLOW_TASK_EXECUTION_ID", {marker, "unrelated"})
+            time.sleep(0.005)
         assert found == {marker: {proc.pid}}
         assert find_process_groups_by_env("TRIGFLOW_TASK_EXECUTION_ID", set()) == {}
     finally:

@@ -51,6 +51,10 @@ MAX_GET = 32 * 1024
 KEY_CACHE_SECONDS = 2.0
 
 
+def _encode(body: dict[str, Any]) -> bytes:
+    return json.dumps({"Response": body}, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 class FrontDoor:
     """Parses, authenticates, rate-limits and dispatches one API request."""
 
@@ -75,7 +79,10 @@ class FrontDoor:
             log.exception("InternalError in %s, RequestId %s", action or "request", request_id)
             err = InternalError(f"internal error; quote RequestId {request_id} to the operator")
             body = {"Error": {"Code": err.code, "Message": err.message}, "RequestId": request_id}
-        payload = json.dumps({"Response": body}, ensure_ascii=False, separators=(",", ":")).encode()
+        if "Data" in body and isinstance(body["Data"], (dict, list)) and len(body["Data"]) > 0:
+            payload = await run_in_threadpool(_encode, body)  # big bodies: keep the event loop free
+        else:
+            payload = _encode(body)
         return Response(payload, status_code=200, headers={"Content-Type": "application/json"})
 
     async def _handle(self, request: Request, request_id: str) -> tuple[bool, Any]:
@@ -160,8 +167,12 @@ class FrontDoor:
             language=language,
             region=region,
         )
-        handler = self.actions[action].handler
-        data = await run_in_threadpool(handler, ctx, clean)
+        # Rendering a large response takes tens of ms: do it on the worker thread with the handler, so the
+        # event loop keeps accepting other requests meanwhile.
+        return await run_in_threadpool(self._run_action, action, ctx, clean)
+
+    def _run_action(self, action: str, ctx: RequestContext, params: dict[str, Any]) -> tuple[bool, Any]:
+        data = self.actions[action].handler(ctx, params)
         model, _ = wire.response_data_model(action)
         if model is None:
             return False, None

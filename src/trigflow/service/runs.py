@@ -356,7 +356,7 @@ class Runs:
             run = rq.get_run(conn, run_id, project_id)
             if run is None:
                 raise ResourceNotFound(f"workflow run {run_id} does not exist in project {project_id}")
-            return run, rq.task_runs_of(conn, run_id)
+            return run, rq.task_runs_view(conn, run_id)
 
     def get_task_run(self, project_id: str, exec_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
         with self.db.read() as conn:

@@ -61,6 +61,22 @@ def task_runs_of(conn: sa.Connection, run_id: str, latest_only: bool = True) -> 
     return _dicts(conn.execute(stmt))
 
 
+# What reading a run needs of its task runs; the frozen `spec` (code included) and process bookkeeping are
+# engine-only and the largest columns, so GetTriggerWorkflowRun does not pay for decoding them.
+_ENGINE_ONLY = ("spec", "pid", "proc_start", "log_path", "exit_code")
+_VIEW_COLUMNS = [c for c in task_runs.c if c.name not in _ENGINE_ONLY]
+
+
+def task_runs_view(conn: sa.Connection, run_id: str) -> list[Row]:
+    """The latest task runs of a run, without engine-only columns."""
+    stmt = (
+        sa.select(*_VIEW_COLUMNS)
+        .where(task_runs.c.run_id == run_id, task_runs.c.is_latest.is_(True))
+        .order_by(task_runs.c.task_id)
+    )
+    return _dicts(conn.execute(stmt))
+
+
 def graph_rows(conn: sa.Connection, run_id: str) -> list[Row]:
     """Only the columns the scheduler's in-memory graph needs (cheap to load for big runs)."""
     c = task_runs.c
