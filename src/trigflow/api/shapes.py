@@ -6,12 +6,11 @@ functions only state what we know.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from trigflow.domain.states import RUN_TERMINAL, TASK_TERMINAL, RunState, TaskState
+from trigflow.domain.states import RUN_TERMINAL, TASK_TERMINAL, TaskState
 from trigflow.domain.timefmt import CST, cost_seconds, ms_str, wall_time
 
 Row = Mapping[str, Any]
@@ -246,11 +245,6 @@ def biz_states(task_runs: Sequence[Row], language: str) -> list[dict[str, Any]]:
     ]
 
 
-def params_json(params: Mapping[str, Any]) -> str:
-    return json.dumps(params, ensure_ascii=False)
-
-
-__all__ = ["RunState"]
 
 
 def resource_group(row: Row) -> dict[str, Any]:

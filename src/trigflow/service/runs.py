@@ -368,30 +368,31 @@ class Runs:
             return tr, run
 
     def list_runs(
-        self,
-        project_id: str,
-        filters: Sequence[Mapping[str, Any]],
-        orders: Sequence[Mapping[str, Any]],
-        page: Page,
+        self, project_id: str, filters: Sequence[Mapping[str, Any]], orders: Sequence[Mapping[str, Any]], page: Page
     ) -> tuple[list[dict[str, Any]], int]:
         criteria = [_run_filter(f, i) for i, f in enumerate(filters)]
-        with self.db.read() as conn:
-            if cq.get_project(conn, project_id) is None:
-                raise ResourceNotFound(f"project {project_id} does not exist")
-            return rq.list_runs(conn, project_id, criteria, _order(orders), page.offset, page.size)
+        return self._page(rq.list_runs, project_id, criteria, orders, page)
 
     def list_task_runs(
+        self, project_id: str, filters: Sequence[Mapping[str, Any]], orders: Sequence[Mapping[str, Any]], page: Page
+    ) -> tuple[list[dict[str, Any]], int]:
+        criteria = [_task_run_filter(f, i) for i, f in enumerate(filters)]
+        return self._page(rq.list_task_runs, project_id, criteria, orders, page)
+
+    def _page(
         self,
+        query: Any,
         project_id: str,
-        filters: Sequence[Mapping[str, Any]],
+        criteria: list[Criterion],
         orders: Sequence[Mapping[str, Any]],
         page: Page,
     ) -> tuple[list[dict[str, Any]], int]:
-        criteria = [_task_run_filter(f, i) for i, f in enumerate(filters)]
+        order = _order(orders)  # validated before touching the database
         with self.db.read() as conn:
             if cq.get_project(conn, project_id) is None:
                 raise ResourceNotFound(f"project {project_id} does not exist")
-            return rq.list_task_runs(conn, project_id, criteria, _order(orders), page.offset, page.size)
+            rows, total = query(conn, project_id, criteria, order, page.offset, page.size)
+            return rows, int(total)
 
     def runs_to_kill(
         self, project_id: str, workflow_id: str, p: Mapping[str, Any]

@@ -193,12 +193,6 @@ def get_versions(conn: sa.Connection, version_ids: Sequence[str]) -> dict[str, R
     return {r["version_id"]: r for r in rows}
 
 
-def count_workflows_by_project(conn: sa.Connection, project_id: str) -> int:
-    return conn.execute(
-        sa.select(sa.func.count()).select_from(workflows).where(workflows.c.project_id == project_id)
-    ).scalar_one()
-
-
 # --- resource groups --------------------------------------------------------------------------
 
 

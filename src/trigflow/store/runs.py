@@ -77,28 +77,12 @@ def task_runs_view(conn: sa.Connection, run_id: str) -> list[Row]:
     return _dicts(conn.execute(stmt))
 
 
-def graph_rows(conn: sa.Connection, run_id: str) -> list[Row]:
-    """Only the columns the scheduler's in-memory graph needs (cheap to load for big runs)."""
-    c = task_runs.c
-    stmt = sa.select(c.execution_id, c.task_id, c.state, c.depend_on, c.policy, c.deps_ms).where(
-        c.run_id == run_id, c.is_latest.is_(True)
-    )
-    return _dicts(conn.execute(stmt))
-
-
 def get_task_run(conn: sa.Connection, exec_id: str, project_id: str | None = None) -> Row | None:
     stmt = sa.select(task_runs).where(task_runs.c.execution_id == exec_id)
     if project_id is not None:
         stmt = stmt.where(task_runs.c.project_id == project_id)
     r = conn.execute(stmt).mappings().first()
     return dict(r) if r else None
-
-
-def get_task_runs(conn: sa.Connection, exec_ids: Sequence[str]) -> list[Row]:
-    if not exec_ids:
-        return []
-    stmt = sa.select(task_runs).where(task_runs.c.execution_id.in_(list(exec_ids)))
-    return _dicts(conn.execute(stmt))
 
 
 def update_task_run(conn: sa.Connection, exec_id: str, values: Mapping[str, Any]) -> None:
