@@ -116,7 +116,7 @@ def create_triggers(
                             "TriggerWorkflowRunConfiguration": {"MaxConcurrentNum": 1000},
                         },
                     )
-                    task = catalog.create_task(
+                    task = services.tasks.create_task(
                         caller,
                         {
                             "ProjectId": project_id,
@@ -125,7 +125,7 @@ def create_triggers(
                             "TriggerTaskSchedulerConfiguration": {"ScheduleType": 1, "MaxRetryNumber": 0},
                         },
                     )
-                    catalog.submit_task(caller, project_id, task, "bench")
+                    services.tasks.submit_task(caller, project_id, task, "bench")
         seconds = time.perf_counter() - t0
         with services.db.read() as conn:
             rows = tq.workflows_with_triggers(conn)

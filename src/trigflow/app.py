@@ -17,6 +17,7 @@ from trigflow.service.keys import KeyInfo, Keys
 from trigflow.service.reruns import Reruns
 from trigflow.service.resources import ResourceGroups
 from trigflow.service.runs import Runs
+from trigflow.service.tasks import TaskCatalog
 from trigflow.service.triggers import Triggers
 from trigflow.store.engine import Database
 
@@ -28,6 +29,7 @@ class Services:
     clock: Clock
     keys: Keys
     catalog: Catalog
+    tasks: TaskCatalog
     runs: Runs
     resources: ResourceGroups
     reruns: Reruns
@@ -77,6 +79,7 @@ def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
         clock=clock,
         keys=Keys(db, clock),
         catalog=Catalog(db, clock, stamps, resources, on_triggers_changed=scheduler.triggers_changed),
+        tasks=TaskCatalog(db, clock, stamps, resources),
         runs=runs,
         resources=resources,
         reruns=Reruns(db, clock, resources),

@@ -215,7 +215,7 @@ class Harness:
                 "ExecutionTTLMinute": t.ttl,
                 "UpstreamDependencyConfigList": [{"TaskId": task_ids[u]} for u in t.upstream],
             }
-            task_id = catalog.create_task(
+            task_id = self.services.tasks.create_task(
                 self.caller,
                 {
                     "ProjectId": self.project_id,
@@ -224,7 +224,7 @@ class Harness:
                     "TriggerTaskSchedulerConfiguration": sched,
                 },
             )
-            catalog.submit_task(self.caller, self.project_id, task_id, "props")
+            self.services.tasks.submit_task(self.caller, self.project_id, task_id, "props")
             task_ids.append(task_id)
         self.workflows.append(WfMeta(wf_id, wdef.max_concurrent, wdef.queuing == 1))
         return len(self.workflows) - 1

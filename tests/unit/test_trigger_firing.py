@@ -64,14 +64,14 @@ def workflow_with_trigger(services: Services, cron: str, tz: str = "America/New_
          "TriggerWorkflowSchedulerConfigurations": [trigger],
          "TriggerWorkflowRunConfiguration": {"MaxConcurrentNum": 1000}},
     )  # fmt: skip
-    task = services.catalog.create_task(
+    task = services.tasks.create_task(
         caller,
         {"ProjectId": project_id,
          "TriggerTaskBaseAttribute": {"TaskName": "t", "TaskTypeId": "35", "WorkflowId": wf},
          "TriggerTaskConfiguration": {"CodeContent": base64.b64encode(b"true").decode()},
          "TriggerTaskSchedulerConfiguration": {}},
     )  # fmt: skip
-    services.catalog.submit_task(caller, project_id, task, "v1")
+    services.tasks.submit_task(caller, project_id, task, "v1")
     return wf
 
 

@@ -21,9 +21,9 @@ from trigflow.domain.errors import FailedOperation, InvalidParameter, InvalidPar
 from trigflow.domain.schedule import TriggerSpec, iana_name
 from trigflow.domain.states import RunState, TaskState
 from trigflow.domain.timefmt import parse_time_filter
-from trigflow.service.catalog import MERGE_TYPE, NESTED_TYPE, TASK_TYPES
 from trigflow.service.common import Caller, Clock, Page
 from trigflow.service.resources import ResourceGroups
+from trigflow.service.tasks import MERGE_TYPE, NESTED_TYPE, TASK_TYPES
 from trigflow.store import catalog as cq
 from trigflow.store import runs as rq
 from trigflow.store.criteria import AnyOf, Between, Criterion, Keyword, Order

@@ -1,0 +1,64 @@
+"""Checks and lookups shared by the definition services (projects, workflows, tasks, folders).
+
+Each refusal names the wire field that was wrong, so every entry point answers the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from trigflow.domain.errors import InvalidParameterValue, ResourceNotFound
+from trigflow.domain.timefmt import parse_wall_time
+from trigflow.store import catalog as q
+
+
+def project_row(conn: sa.Connection, project_id: str) -> dict[str, Any]:
+    row = q.get_project(conn, project_id)
+    if row is None:
+        raise ResourceNotFound(f"project {project_id} does not exist")
+    return row
+
+
+def workflow_row(conn: sa.Connection, project_id: str, workflow_id: str) -> dict[str, Any]:
+    row = q.get_workflow(conn, project_id, workflow_id)
+    if row is None:
+        raise ResourceNotFound(f"workflow {workflow_id} does not exist in project {project_id}")
+    return row
+
+
+def required_text(p: Mapping[str, Any], key: str, path: str | None = None) -> str:
+    value = p.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidParameterValue(f"{path or key} must be a non-empty string")
+    if len(value) > 200 and key.endswith("Name"):
+        raise InvalidParameterValue(f"{path or key} is longer than 200 characters")
+    return value.strip()
+
+
+def normalise_path(path: str) -> str:
+    parts = [s for s in path.strip().split("/") if s]
+    return "/" + "/".join(parts)
+
+
+def param_list(items: Sequence[Mapping[str, Any]] | None, path: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for i, item in enumerate(items or []):
+        key = item.get("ParamKey")
+        if not key:
+            raise InvalidParameterValue(f"{path}.{i}.ParamKey must be a non-empty string")
+        if key in seen:
+            raise InvalidParameterValue(f"{path}.{i}.ParamKey {key!r} is duplicated")
+        seen.add(key)
+        out.append({"ParamKey": key, "ParamValue": item.get("ParamValue")})
+    return out
+
+
+def time_range(values: Sequence[str], key: str) -> tuple[int, int]:
+    if len(values) != 2:
+        raise InvalidParameterValue(f"{key} must hold exactly two times [from, to] as yyyy-MM-dd HH:mm:ss")
+    lo, hi = (parse_wall_time(v, key) for v in values)
+    return lo, hi
