@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import signal
@@ -56,6 +57,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     if boot.key_created:
         print(f"  SecretKey:  {boot.admin.secret_key}   (shown once; `trigflow keys create` makes more)", flush=True)
     services.scheduler.start()
+    _tune_gc()
     config = uvicorn.Config(
         create_app(services),
         host=settings.host,
@@ -75,6 +77,20 @@ def cmd_up(args: argparse.Namespace) -> int:
         services.scheduler.stop()
         services.db.dispose()
     return 0
+
+
+def _tune_gc() -> None:
+    """Freeze what start-up allocated and collect the young generation less often.
+
+    A 1,000-task GetTriggerWorkflowRun allocates ~200,000 short-lived objects; with the default
+    threshold (700) that is hundreds of young collections per request, and each full collection also
+    walks the tens of thousands of long-lived objects of SQLAlchemy, Starlette and the wire schema.
+    Freezing moves those out of the collector's sight (the pattern CPython documents for servers);
+    cycles are still collected, only later.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
 
 
 def _redact(url: str) -> str:

@@ -90,3 +90,13 @@ def test_same_request_succeeds_with_the_real_handler(tmp_path: Path) -> None:
     body = json.loads(response.body)["Response"]
     assert body["Data"]["TotalCount"] == 1 and body["Data"]["Items"][0]["ProjectName"] == "default"
     services.db.dispose()
+
+
+def test_encode_matches_the_standard_library_and_survives_what_orjson_refuses() -> None:
+    """The fast encoder writes the bytes json.dumps would; lone surrogates and >64-bit ints still encode."""
+    from trigflow.api.http import _encode
+
+    body = {"Data": {"Name": "任务\u2028\"\\", "Ids": ["1", "2"], "N": -(2**63), "F": 0.5, "B": True, "X": None}}
+    assert _encode(body) == json.dumps({"Response": body}, ensure_ascii=False, separators=(",", ":")).encode()
+    odd = {"Error": {"Code": "InvalidParameterValue", "Message": "bad \ud800 name"}, "N": 2**70}
+    assert json.loads(_encode(odd)) == {"Response": odd}
