@@ -43,8 +43,8 @@ from trigflow.config import Settings
 from trigflow.domain.policies import POLICIES, Decision, decide
 from trigflow.domain.states import TaskState
 from trigflow.service.common import Caller
-from trigflow.service.execution import (
-    QUEUE_LIMIT_MS,
+from trigflow.service.execution import QUEUE_LIMIT_MS
+from trigflow.service.execution_messages import (
     Adopt,
     Effects,
     Exited,
@@ -260,7 +260,7 @@ class Harness:
     def memory(self) -> tuple[Any, ...]:
         ex = self.ex
         wfs = {w: (sorted(s.admitted), list(s.queue)) for w, s in ex.workflows.items()}
-        return (ex.slots_in_use(), sorted(ex.timers), sorted(ex.live_runs()), sorted(ex.queued_ready), wfs)
+        return (ex.slots_in_use(), sorted(ex.timers), sorted(ex.live_runs()), sorted(ex.slots.waiting()), wfs)
 
     # --- one batch through the engine, with the model's predictions checked -------------------
 
@@ -658,7 +658,7 @@ class Harness:
             stuck = {r: (row["state"], [t["state"] for t in snap.tasks_of(r)]) for r, row in snap.runs.items()
                      if row["state"] not in TERMINAL_RUN}  # fmt: skip
             raise AssertionError(f"runs never finished (nothing running, no timer due soon): {stuck}")
-        assert not self.ex.live_runs() and not self.ex.slots_in_use() and not self.ex.queued_ready
+        assert not self.ex.live_runs() and not self.ex.slots_in_use() and not self.ex.slots.waiting()
         for slots in self.ex.workflows.values():
             assert not slots.admitted and not slots.queue
         snap = self.read()

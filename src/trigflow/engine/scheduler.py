@@ -26,11 +26,10 @@ from trigflow.executors.local import (
     kill_process_group,
 )
 from trigflow.service.common import Clock
-from trigflow.service.execution import (
+from trigflow.service.execution import ChildRunFactory, Execution
+from trigflow.service.execution_messages import (
     Adopt,
-    ChildRunFactory,
     Effects,
-    Execution,
     Exited,
     Kill,
     KillResult,

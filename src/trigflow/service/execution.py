@@ -23,10 +23,8 @@ import heapq
 import itertools
 import json
 import logging
-import os
 from collections import deque
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,15 +35,7 @@ from trigflow.domain import ids
 from trigflow.domain.errors import ApiError, InternalError
 from trigflow.domain.graph import Change, Node, RunGraph
 from trigflow.domain.merge import parse_conditions
-from trigflow.domain.params import (
-    OUTPUT_FILE_ENV,
-    baseline_for,
-    merge_params,
-    parse_output_file,
-    parse_outputs,
-    resolve_inputs,
-    substitute,
-)
+from trigflow.domain.slots import GroupQueues
 from trigflow.domain.states import (
     RUN_TERMINAL,
     RunEvent,
@@ -55,8 +45,18 @@ from trigflow.domain.states import (
     retry_due,
     run_transition,
 )
-from trigflow.executors.base import LaunchSpec
+from trigflow.service.attempts import Launcher, attempt_name, read_outputs, resolve_parameters
 from trigflow.service.common import Clock
+from trigflow.service.execution_messages import (
+    Adopt,
+    Effects,
+    Exited,
+    KillResult,
+    LaunchFailed,
+    Message,
+    Started,
+    Wake,
+)
 from trigflow.store import catalog as cq
 from trigflow.store import runs as rq
 from trigflow.store.engine import Database
@@ -76,69 +76,6 @@ QUEUE_LIMIT_MS = 48 * 3600 * 1000  # WorkflowRunConfig: a queued run is skipped 
 _LAUNCH_COLUMNS = ("execution_id", "run_id", "project_id", "workflow_id", "task_id", "task_version_id", "spec",
                    "run_params", "retry_times", "rerun_times", "create_ms", "start_ms", "end_ms",
                    "resource_group_id", "schedule_ms", "timezone", "task_name")  # fmt: skip
-
-
-# --- messages ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Adopt:
-    """Load a non-terminal run into memory and start what is ready (new run, restart, missed wake-up)."""
-
-    run_id: str
-    recovering: bool = False  # on startup RUNNING task runs have no live process: they are lost
-
-
-@dataclass(frozen=True)
-class Started:
-    exec_id: str
-    pid: int | None
-    proc_start: str | None
-    at_ms: int
-
-
-@dataclass(frozen=True)
-class Exited:
-    exec_id: str
-    exit_code: int | None
-    at_ms: int
-    message: str | None = None
-
-
-@dataclass(frozen=True)
-class LaunchFailed:
-    exec_id: str
-    message: str
-    at_ms: int
-
-
-@dataclass(frozen=True)
-class KillResult:
-    run_id: str
-    ok: bool
-    message: str | None
-
-
-@dataclass(frozen=True)
-class Kill:
-    run_ids: tuple[str, ...]
-    reply: Future[list[KillResult]]
-
-
-@dataclass(frozen=True)
-class Wake:
-    """Something outside the runs changed (e.g. a resource group got more slots): dispatch again."""
-
-
-Message = Adopt | Started | Exited | LaunchFailed | Kill | Wake
-
-
-@dataclass
-class Effects:
-    launches: list[LaunchSpec] = field(default_factory=list)
-    kills: list[str] = field(default_factory=list)
-    replies: list[tuple[Future[list[KillResult]], list[KillResult]]] = field(default_factory=list)
-    finished_runs: list[str] = field(default_factory=list)
 
 
 # --- in-memory bookkeeping --------------------------------------------------------------------
@@ -220,17 +157,13 @@ class Execution:
         self.tasks: dict[str, TaskInfo] = {}  # by task-run id, live runs only
         self.exec_run: dict[str, str] = {}  # task-run id -> run id, live runs only
         self.workflows: dict[str, WorkflowSlots] = {}
-        self.group_used: dict[str, int] = {}
-        self.group_queue: dict[str, list[tuple[int, int, int, str]]] = {}  # (priority, ready_ms, seq, exec_id)
-        self.queued_ready: set[str] = set()  # task runs currently in a group queue
+        self.slots = GroupQueues()
         self.timers: list[tuple[int, int, str, str, int]] = []  # (due_ms, seq, kind, key, attempt)
         self._seq = itertools.count()
         self._dirty: dict[str, dict[str, Any]] = {}  # task-run updates of the current batch, merged per row
         self._finished_workflows: dict[str, str] = {}  # run id -> workflow id, runs finished in this batch
         self._retouch: set[str] = set()  # runs changed during dispatch (dry runs) that need another pass
-        self.base_env = dict(os.environ)
-        self.scripts_dir = runs_dir.parent / "scripts"
-        self._scripts: set[str] = set()
+        self.launcher = Launcher(runs_dir.parent / "scripts")
 
     # --- public -----------------------------------------------------------------------------
 
@@ -248,9 +181,7 @@ class Execution:
         self.tasks.clear()
         self.exec_run.clear()
         self.workflows.clear()
-        self.group_used.clear()
-        self.group_queue.clear()
-        self.queued_ready.clear()
+        self.slots.clear()
         self.timers.clear()
         self._dirty.clear()
         self._finished_workflows.clear()
@@ -261,7 +192,7 @@ class Execution:
         return self.timers[0][0] if self.timers else None
 
     def slots_in_use(self) -> dict[str, int]:
-        return {g: n for g, n in self.group_used.items() if n}
+        return self.slots.in_use()
 
     def process(self, batch: list[Message]) -> Effects:
         eff = Effects()
@@ -319,7 +250,7 @@ class Execution:
                     if child["state"] in RUN_TERMINAL:  # it ended while nobody listened: settle the node now
                         ended.append((child["execution_id"], RunState(child["state"])))
             if node.state == TaskState.RUNNING and info.holds_slot:
-                self.group_used[info.group] = self.group_used.get(info.group, 0) + 1
+                self.slots.take(info.group)
                 if info.exec_ttl_ms > 0 and r["issue_ms"] is not None and not msg.recovering:
                     # Measured from this attempt's dispatch, as when it was armed (start_ms may be unset
                     # or belong to the previous attempt of a retried task).
@@ -466,23 +397,12 @@ class Execution:
                 self._release_slot(exec_id)
 
     def _collect_outputs(self, conn: sa.Connection, graph: RunGraph, exec_id: str, now: int) -> None:
-        """Output parameters of a successful attempt: `##wedata_output k=v` lines of its log and `k=v`
-        lines of $WEDATA_OUTPUT_FILE (the file wins); a declared output nobody set keeps its declared
-        value, substituted like any parameter (Q-P2)."""
         info = self.tasks[exec_id]
         declared = info.row["spec"].get("outputs") or []
         if not declared:
             return
-        keys = [d["ParamKey"] for d in declared]
-        attempt = f"{info.row['task_id']}.{info.retry_times}.{info.row['rerun_times']}"
-        run_dir = self.runs_dir / graph.run_id
-        values = parse_outputs(_read(run_dir / f"{attempt}.log"), keys)
-        values.update(parse_output_file(_read(run_dir / f"{attempt}.outputs"), keys))
-        merged = json.loads(info.row["run_params"])
-        baseline = baseline_for(info.row["schedule_ms"], info.row["timezone"] or "Asia/Shanghai")
-        for d in declared:
-            if d["ParamKey"] not in values:
-                values[d["ParamKey"]] = substitute(d["ParamValue"], merged, baseline)[0]
+        attempt = attempt_name(info.row, info.retry_times)
+        values = read_outputs(info.row, self.runs_dir / graph.run_id, attempt, declared)
         info.outputs = values
         rq.save_outputs(conn, exec_id, graph.run_id, info.row["task_id"], json.dumps(values, ensure_ascii=False), now)
 
@@ -607,32 +527,23 @@ class Execution:
     def _enqueue_ready(self, run_id: str, now: int) -> None:
         graph = self.graphs[run_id]
         for node in graph.ready(now):
-            if node.exec_id in self.queued_ready:
+            if self.slots.is_waiting(node.exec_id):
                 continue
             info = self.tasks[node.exec_id]
             if not node.deps_met:
                 node.deps_met = True
                 self._update(node.exec_id, {"deps_ms": now})
-            self.queued_ready.add(node.exec_id)
-            heapq.heappush(
-                self.group_queue.setdefault(info.group, []), (info.priority, now, next(self._seq), node.exec_id)
-            )
+            self.slots.push(node.exec_id, info.group, info.priority, now)
 
     def _unqueue(self, exec_id: str) -> None:
-        self.queued_ready.discard(exec_id)  # its heap entry is skipped lazily
+        self.slots.discard(exec_id)
 
     def _dispatch(self, conn: sa.Connection, now: int, eff: Effects) -> None:
-        for group, heap in self.group_queue.items():
-            limit = self.group_slots(group)
-            while heap and (limit is None or self.group_used.get(group, 0) < limit):
-                _, _, _, exec_id = heapq.heappop(heap)
-                if exec_id not in self.queued_ready:
-                    continue
-                self.queued_ready.discard(exec_id)
-                graph = self._graph_of(exec_id)
-                if graph is None or graph.by_exec[exec_id].state != TaskState.PENDING:
-                    continue
-                self._start_task(conn, graph, exec_id, now, eff)
+        for exec_id in self.slots.startable(self.group_slots):
+            graph = self._graph_of(exec_id)
+            if graph is None or graph.by_exec[exec_id].state != TaskState.PENDING:
+                continue
+            self._start_task(conn, graph, exec_id, now, eff)
 
     def _start_task(self, conn: sa.Connection, graph: RunGraph, exec_id: str, now: int, eff: Effects) -> None:
         info = self.tasks[exec_id]
@@ -640,9 +551,9 @@ class Execution:
         if info.kind == "RUN_WORKFLOW":
             self._start_child_run(conn, graph, exec_id, now)
             return
-        self.group_used[info.group] = self.group_used.get(info.group, 0) + 1
+        self.slots.take(info.group)
         row = info.row
-        attempt = f"{row['task_id']}.{info.retry_times}.{row['rerun_times']}"
+        attempt = attempt_name(row, info.retry_times)
         run_dir = self.runs_dir / graph.run_id
         log_path = str(run_dir / f"{attempt}.log")
         values: dict[str, Any] = {
@@ -658,7 +569,12 @@ class Execution:
         self._start_run(conn, graph.run_id, now)
         if info.exec_ttl_ms > 0:
             self._timer(now + info.exec_ttl_ms, "exec_ttl", exec_id, info.retry_times)
-        code, run_params, notes = self._resolve_parameters(graph, info)
+        outputs_by_task = {
+            self.tasks[e].row["task_id"]: self.tasks[e].outputs or {}
+            for e in graph.by_exec
+            if self.tasks[e].outputs is not None
+        }
+        code, run_params, notes = resolve_parameters(row, outputs_by_task)
         self._update(exec_id, {"run_params": run_params})
         if info.dry_run:  # ScheduleType 1: marked successful without executing the code
             info.ever_started = True
@@ -668,7 +584,7 @@ class Execution:
             self._release_slot(exec_id)
             self._retouch.add(graph.run_id)
             return
-        eff.launches.append(self._launch_spec(row, run_dir, attempt, log_path, code, run_params, notes))
+        eff.launches.append(self.launcher.spec(row, run_dir, attempt, log_path, code, run_params, notes))
 
     def _start_child_run(self, conn: sa.Connection, graph: RunGraph, exec_id: str, now: int) -> None:
         """A RunWorkflow node runs no process: it starts a nested run and follows it (Q-N1)."""
@@ -720,7 +636,7 @@ class Execution:
 
     def _mark_waiting(self, conn: sa.Connection, now: int) -> None:
         """QUEUED runs that were admitted but whose ready tasks wait for slots show WaitingExecutionResource."""
-        waiting_runs = {self.exec_run[e] for e in self.queued_ready if e in self.exec_run}
+        waiting_runs = {self.exec_run[e] for e in self.slots.waiting() if e in self.exec_run}
         for run_id in waiting_runs:
             run = self.runs.get(run_id)
             if run is not None and run.state == RunState.QUEUED and not run.waiting_resource:
@@ -731,7 +647,7 @@ class Execution:
         if not self.tasks[exec_id].holds_slot:
             return
         group = self.tasks[exec_id].group
-        self.group_used[group] = max(0, self.group_used.get(group, 0) - 1)
+        self.slots.release(group)
 
     def _skip_run(self, conn: sa.Connection, run_id: str, now: int, reason: str, eff: Effects) -> None:
         graph = self.graphs.get(run_id)
@@ -768,7 +684,7 @@ class Execution:
         for exec_id in graph.by_exec:
             self.exec_run.pop(exec_id, None)
             self.tasks.pop(exec_id, None)
-            self.queued_ready.discard(exec_id)
+            self.slots.discard(exec_id)
         slots = self.workflows.get(run.workflow_id)
         if slots is not None:
             slots.admitted.discard(run_id)
@@ -778,87 +694,6 @@ class Execution:
         eff.finished_runs.append(run_id)
         if t.accepted and run_id in self.child_of:
             self._child_finished(conn, run_id, t.after, now)
-
-    # --- launch -----------------------------------------------------------------------------
-
-    def _resolve_parameters(self, graph: RunGraph, info: TaskInfo) -> tuple[str, str, list[str]]:
-        """The task's code and parameters as this attempt uses them (decisions.md Q-P1..Q-P3).
-
-        Upstream outputs (ParamTaskInList) override the run's parameters; `${...}` in parameter values
-        and in the code is substituted against the run's baseline time in its time zone. Returns the
-        code, the effective parameters (the task run's RunParams) and notes for the attempt's log.
-        """
-        row, spec = info.row, info.row["spec"]
-        outputs_by_task = {
-            self.tasks[e].row["task_id"]: self.tasks[e].outputs or {}
-            for e in graph.by_exec
-            if self.tasks[e].outputs is not None
-        }
-        inputs, notes = resolve_inputs(spec.get("inputs") or [], outputs_by_task)
-        merged = merge_params(json.loads(row["run_params"]), inputs)
-        baseline = baseline_for(row["schedule_ms"], row["timezone"] or "Asia/Shanghai")
-        resolved = {k: substitute(v, merged, baseline)[0] for k, v in merged.items()}
-        code, warnings = substitute(spec["code"], merged, baseline)
-        notes += [w for w in warnings if not w.startswith("unknown parameter")]  # ${HOME} etc. belong to the shell
-        return code, json.dumps(resolved, ensure_ascii=False, separators=(",", ":")), notes
-
-    def _launch_spec(
-        self,
-        row: Mapping[str, Any],
-        run_dir: Path,
-        attempt: str,
-        log_path: str,
-        code: str,
-        run_params: str,
-        notes: list[str],
-    ) -> LaunchSpec:
-        spec = row["spec"]
-        output_file = str(run_dir / f"{attempt}.outputs")
-        env = {
-            **self.base_env,
-            "TRIGFLOW_PROJECT_ID": row["project_id"],
-            "TRIGFLOW_WORKFLOW_ID": row["workflow_id"],
-            "TRIGFLOW_WORKFLOW_EXECUTION_ID": row["run_id"],
-            "TRIGFLOW_TASK_ID": row["task_id"],
-            "TRIGFLOW_TASK_EXECUTION_ID": row["execution_id"],
-            "TRIGFLOW_RUN_PARAMS": run_params,
-            OUTPUT_FILE_ENV: output_file,
-        }
-        if notes:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            with open(log_path, "a", encoding="utf-8") as log_file:
-                log_file.writelines(f"[trigflow] {n}\n" for n in notes)
-        if code == spec["code"]:
-            script, text = self._script_for(row), None  # unchanged: share the version's script file
-        else:
-            script, text = str(run_dir / (attempt + (".py" if spec["kind"] == "PYTHON" else ".sh"))), code
-        return LaunchSpec(
-            attempt_id=row["execution_id"],
-            argv=(*spec["interpreter"], script),
-            env=env,
-            cwd=str(run_dir),
-            log_path=log_path,
-            script_path=script if text is not None else None,
-            script_text=text,
-        )
-
-    def _script_for(self, row: Mapping[str, Any]) -> str:
-        """The script of a task version, written once (atomically) and shared by all its runs.
-
-        Written via rename so that a task still reading an older copy (bash reads scripts lazily)
-        never sees the file change under it.
-        """
-        spec = row["spec"]
-        path = self.scripts_dir / f"{row['task_version_id']}{'.py' if spec['kind'] == 'PYTHON' else '.sh'}"
-        key = str(path)
-        if key not in self._scripts:
-            self.scripts_dir.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(spec["code"], encoding="utf-8")
-            os.chmod(tmp, 0o700)
-            os.replace(tmp, path)
-            self._scripts.add(key)
-        return key
 
     # --- persistence of graph changes -------------------------------------------------------
 
@@ -905,9 +740,3 @@ class Execution:
         run_id = self.exec_run.get(exec_id)
         return self.graphs.get(run_id) if run_id else None
 
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""

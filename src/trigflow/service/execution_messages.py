@@ -1,0 +1,72 @@
+"""What the scheduler thread hands to `Execution` (messages) and what it gets back to perform (effects).
+
+Kept apart from the execution logic so the scheduler, the executor callbacks and the property tests
+share these small value types without reaching into the engine's internals.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from trigflow.executors.base import LaunchSpec
+
+
+@dataclass(frozen=True)
+class Adopt:
+    """Load a non-terminal run into memory and start what is ready (new run, restart, missed wake-up)."""
+
+    run_id: str
+    recovering: bool = False  # on startup RUNNING task runs have no live process: they are lost
+
+
+@dataclass(frozen=True)
+class Started:
+    exec_id: str
+    pid: int | None
+    proc_start: str | None
+    at_ms: int
+
+
+@dataclass(frozen=True)
+class Exited:
+    exec_id: str
+    exit_code: int | None
+    at_ms: int
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class LaunchFailed:
+    exec_id: str
+    message: str
+    at_ms: int
+
+
+@dataclass(frozen=True)
+class KillResult:
+    run_id: str
+    ok: bool
+    message: str | None
+
+
+@dataclass(frozen=True)
+class Kill:
+    run_ids: tuple[str, ...]
+    reply: Future[list[KillResult]]
+
+
+@dataclass(frozen=True)
+class Wake:
+    """Something outside the runs changed (e.g. a resource group got more slots): dispatch again."""
+
+
+Message = Adopt | Started | Exited | LaunchFailed | Kill | Wake
+
+
+@dataclass
+class Effects:
+    launches: list[LaunchSpec] = field(default_factory=list)
+    kills: list[str] = field(default_factory=list)
+    replies: list[tuple[Future[list[KillResult]], list[KillResult]]] = field(default_factory=list)
+    finished_runs: list[str] = field(default_factory=list)
