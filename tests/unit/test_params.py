@@ -213,3 +213,11 @@ def test_split_v1_common_is_case_sensitive() -> None:
     common, action_params = split_v1_common({"action": "x", "Action": "Y"})
     assert common == {"Action": "Y"}
     assert action_params == {"action": "x"}
+
+
+def test_lone_surrogate_escapes_are_refused_and_pairs_are_kept() -> None:
+    """A lone `\\ud800` is valid JSON but not Unicode: no UTF-8 column or response could hold it."""
+    assert parse_json_body(b'{"Name": "\\ud83d\\ude00"}') == {"Name": "\U0001f600"}
+    for body in (b'{"Name": "a\\ud800b"}', b'{"\\udc00": 1}', b'{"L": [{"X": "\\uDBFF"}]}'):
+        with pytest.raises(InvalidParameter, match="surrogate"):
+            parse_json_body(body)

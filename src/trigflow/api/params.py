@@ -180,7 +180,23 @@ def parse_json_body(body: bytes) -> dict[str, Any]:
     except RecursionError:
         raise InvalidParameter("the request body is nested too deeply") from None
     assert isinstance(cleaned, dict)
+    if _SURROGATE_ESCAPE.search(text) is not None:
+        _refuse_lone_surrogates(cleaned)
     return cleaned
+
+
+# `\ud800`-`\udfff` escapes: a valid pair decodes to one astral character, a lone half stays a surrogate
+# that no UTF-8 database column or response can hold, so it is refused here, at the edge.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+
+
+def _refuse_lone_surrogates(data: dict[str, Any]) -> None:
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidParameter(
+            "the request body holds a lone UTF-16 surrogate escape (\\ud800-\\udfff); strings must be Unicode text"
+        ) from None
 
 
 def _kind(value: Any) -> str:
