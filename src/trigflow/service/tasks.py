@@ -1,33 +1,74 @@
-"""Task definitions and their versions: create, submit (freeze a version for scheduling), read, edit.
+"""Task definitions and their versions: create, edit, submit (freeze a version for scheduling), read, delete.
 
-Every save of a task writes a SAVE version and every submit a SUBMIT version (`task_versions`); runs
-execute the snapshot of the submitted version they started with, so editing a task never rewrites a
-run's history.
+Every save of a task (create, UpdateTriggerTask, UpdateTriggerTaskPartially) writes a SAVE version and
+every submit a SUBMIT version (`task_versions`); runs execute the snapshot of the submitted version they
+started with, so editing a task never rewrites a run's history, and deleting a task keeps its versions.
+
+Create and both updates go through one validation path (`_prepare` for what the request alone decides,
+`_check_in_workflow` for what depends on the other tasks), so every entry point refuses the same
+definitions with the same codes; messages name the wire field with the action's own prefix (`Task.`,
+`NewSetting.`).
+
+Choices where WeData is silent (also in docs/api.md):
+
+* `Submit` is true while the saved state is the submitted one: any save after a submit makes it false
+  until the next submit. `Status` is `N` until the first submit, then `Y` (the submitted version keeps
+  being scheduled while the saved one is edited).
+* The owner is an ops attribute: UpdateOpsTriggerTasksOwner changes it in place without a version, and
+  runs report a task's current owner. Several owners are stored `;`-joined, as WeData shows them.
+* A task's explicit upstreams are kept in its scheduler configuration; a merge node's DAG edges add the
+  upstreams its `mergeCondition` names. Reads show all DAG edges.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
 from trigflow.domain import ids
 from trigflow.domain.dag import find_cycle
-from trigflow.domain.errors import InvalidParameter, InvalidParameterValue, ResourceNotFound
+from trigflow.domain.errors import (
+    InvalidParameter,
+    InvalidParameterValue,
+    MissingParameter,
+    ResourceInUse,
+    ResourceNotFound,
+)
 from trigflow.domain.merge import parse_conditions, relation_of
 from trigflow.domain.policies import POLICIES
-from trigflow.service.checks import project_row, required_text, workflow_row
-from trigflow.service.common import Caller, Clock
+from trigflow.domain.task_edit import (
+    CONFIG,
+    LIST_KEYS,
+    SCHEDULER,
+    category_type_ids,
+    check_unique_keys,
+    join_owners,
+    parse_removals,
+    remove_keyed,
+    upsert_keyed,
+)
+from trigflow.service.checks import normalise_path, project_row, required_text, time_range, workflow_row
+from trigflow.service.common import Caller, Clock, Page
 from trigflow.service.resources import ResourceGroups
 from trigflow.store import catalog as q
+from trigflow.store import runs as rq
+from trigflow.store import tasks as tq
 from trigflow.store.engine import Database
 
 MERGE_TYPE, NESTED_TYPE = 131, 140
 TASK_TYPES: dict[int, str] = {35: "SHELL", 30: "PYTHON", MERGE_TYPE: "MERGE", NESTED_TYPE: "RUN_WORKFLOW"}
+# TriggerTaskDependDto.TaskTypeDesc: the documented example is `Shell`; the others follow the type table
+# (enums.md §2: "归并" is the merge node's label there, the nested workflow has none).
+TASK_TYPE_DESCS: dict[int, str] = {35: "Shell", 30: "Python", MERGE_TYPE: "归并", NESTED_TYPE: "Run Workflow"}
 MAX_NESTING_DEPTH = 5  # decisions.md Q-N3
+# Widths of tasks.owner_uin and tasks.folder_path: PostgreSQL refuses longer values, so refuse them by name.
+MAX_OWNER_CHARS, MAX_FOLDER_CHARS = 32, 1000
+MAX_FOLDER_FILTERS = 100  # ListTriggerTasks folder lists: SQLite allows 1,000-deep expressions
 SCHEDULER_DEFAULTS: dict[str, Any] = {
     "RunPriorityType": 6,
     "RetryWaitMinute": 5,
@@ -47,6 +88,43 @@ ENUMS: dict[str, tuple[Any, ...]] = {
     "ScheduleType": (0, 1),
 }
 EXT_PATH = "TriggerTaskConfiguration.TaskExtConfigurationList"
+UPSTREAMS = "UpstreamDependencyConfigList"
+DERIVED_CONFIG = ("ResourceGroupName",)  # output-only: computed from ResourceGroup when read
+TASK_STATUSES = ("N", "Y", "O", "F")  # enums.md §7; only N and Y are ever produced here
+VERSION_KINDS = ("SAVE", "SUBMIT")
+OWNER_JOB = "TASK_OWNER_UPDATE"  # AsyncType of the job UpdateOpsTriggerTasksOwner records
+SNAPSHOT_KEYS = ("name", "description", "task_type_id", "owner_uin", "config", "scheduler", "upstream", "folder_path")
+
+
+@dataclass
+class Definition:
+    """A task's editable definition in wire terms (the three request sections), before validation."""
+
+    name: Any
+    owner: str
+    description: str | None
+    folder_path: str | None
+    config: dict[str, Any]
+    sched: dict[str, Any]
+
+
+@dataclass
+class _Prepared:
+    """What the request alone decides: checked values, plus the upstream edges to check in the workflow."""
+
+    name: str
+    owner: str
+    description: str | None
+    folder_path: str | None
+    config: dict[str, Any]
+    sched: dict[str, Any]
+    explicit: list[str]  # UpstreamDependencyConfigList
+    merged: list[str]  # upstreams a merge node's conditions add
+    ext: dict[str, Any]
+
+    @property
+    def upstream(self) -> list[str]:
+        return self.explicit + [u for u in self.merged if u not in self.explicit]
 
 
 class TaskCatalog:
@@ -58,100 +136,267 @@ class TaskCatalog:
         self.stamps = stamps
         self.resources = resources
 
+    # --- create and edit ----------------------------------------------------------------------
+
     def create_task(self, caller: Caller, p: Mapping[str, Any]) -> str:
         base = p["TriggerTaskBaseAttribute"]
-        config = dict(p["TriggerTaskConfiguration"])
-        sched = {**SCHEDULER_DEFAULTS, **{k: v for k, v in p["TriggerTaskSchedulerConfiguration"].items()}}
-        name = required_text(base, "TaskName", "TriggerTaskBaseAttribute.TaskName")
+        definition = Definition(
+            name=base.get("TaskName"),
+            owner=base.get("OwnerUin") or caller.uin,
+            description=base.get("TaskDescription"),
+            folder_path=base.get("TaskFolderPath"),
+            config=dict(p["TriggerTaskConfiguration"]),
+            sched=dict(p["TriggerTaskSchedulerConfiguration"]),
+        )
         type_id = _task_type(base["TaskTypeId"])
-        group = config.get("ResourceGroup")
-        if group and self.resources is not None and not self.resources.exists(group):
-            raise InvalidParameterValue(
-                f"TriggerTaskConfiguration.ResourceGroup {group!r} does not exist (ListResourceGroups shows the ids)"
-            )
-        _decode_code(config.get("CodeContent"))
-        for key, allowed in ENUMS.items():
-            if sched.get(key) not in allowed:
-                got = sched.get(key)
-                raise InvalidParameterValue(
-                    f"TriggerTaskSchedulerConfiguration.{key} must be one of {list(allowed)}, got {got!r}"
-                )
-        upstream = [d["TaskId"] for d in sched.pop("UpstreamDependencyConfigList", None) or [] if d.get("TaskId")]
-        if len(set(upstream)) != len(upstream):
-            raise InvalidParameterValue("TriggerTaskSchedulerConfiguration.UpstreamDependencyConfigList has duplicates")
-        ext = {e.get("ParamKey"): e.get("ParamValue") for e in config.get("TaskExtConfigurationList") or []}
-        if type_id == MERGE_TYPE:  # a merge node's upstreams are its conditions' (semantics.md §4.7)
-            conditions, _ = parse_conditions(ext.get("mergeCondition") or "", f"{EXT_PATH}.mergeCondition")
-            relation_of(ext.get("mergeRelation"), f"{EXT_PATH}.mergeRelation")
-            upstream += [c.upstream_task_id for c in conditions if c.upstream_task_id not in upstream]
+        prepared = self._prepare(type_id, definition, "")
         now = self.clock()
         with self.db.write() as conn:
             project_row(conn, p["ProjectId"])
             wf = workflow_row(conn, p["ProjectId"], base["WorkflowId"])
-            if q.find_task_by_name(conn, wf["workflow_id"], name) is not None:
-                raise InvalidParameter(
-                    f"a task named {name!r} already exists in workflow {wf['workflow_id']}",
-                    code="InvalidParameter.DuplicateName",
-                )
-            siblings = {t["task_id"]: t for t in q.tasks_of_workflow(conn, wf["workflow_id"])}
-            for up in upstream:
-                if up not in siblings:
-                    raise InvalidParameterValue(
-                        f"upstream task {up} does not exist in workflow {wf['workflow_id']}"
-                        " (cross-workflow dependencies are not available in workflow scheduling)"
-                    )
-                if int(siblings[up]["scheduler"].get("AllowDownstreamDependency", 1)) == 0:
-                    raise InvalidParameterValue(f"upstream task {up} does not allow downstream dependencies")
-            if type_id == NESTED_TYPE:
-                self._check_nesting(conn, wf, ext.get("workflowId"))
-            for i, entry in enumerate(sched.get("ParamTaskInList") or []):
-                source = entry.get("FromTaskId")
-                if (entry.get("Type") or "TASK").upper() == "TASK" and source not in siblings:
-                    raise InvalidParameterValue(
-                        f"TriggerTaskSchedulerConfiguration.ParamTaskInList.{i}.FromTaskId {source!r} is not a task"
-                        f" of workflow {wf['workflow_id']}"
-                    )
             task_id = self.stamps.task_id(now)
             while q.task_id_taken(conn, task_id):  # another process took this millisecond's id
                 task_id = self.stamps.task_id(now)
+            values = self._check_in_workflow(conn, wf, task_id, type_id, prepared, "")
             row = {
                 "task_id": task_id,
                 "project_id": p["ProjectId"],
                 "workflow_id": wf["workflow_id"],
-                "name": name,
-                "description": base.get("TaskDescription"),
                 "task_type_id": type_id,
-                "owner_uin": base.get("OwnerUin") or caller.uin,
                 "create_user_uin": caller.uin,
                 "update_user_uin": caller.uin,
-                "folder_path": base.get("TaskFolderPath"),
-                "config": config,
-                "scheduler": sched,
-                "upstream": upstream,
                 "status": "N",
                 "version_no": 1,
                 "submit_version_no": 0,
                 "submitted_version_id": None,
                 "create_ms": now,
                 "update_ms": now,
+                **values,
             }
-            graph = {t: list(r["upstream"]) for t, r in siblings.items()} | {task_id: upstream}
-            cycle = find_cycle(graph)
-            if cycle:  # unreachable for a brand-new task, kept for updates that reuse this path
-                raise InvalidParameterValue("dependency cycle: " + " -> ".join(cycle))
             q.insert_task(conn, row)
             q.insert_version(conn, self._version_row(row, "SAVE", 1, None, caller.uin, now))
         return task_id
 
-    def _check_nesting(self, conn: sa.Connection, wf: Mapping[str, Any], child: Any) -> None:
+    def update_task(self, caller: Caller, p: Mapping[str, Any]) -> None:
+        """UpdateTriggerTask: the three sections replace the stored ones (omitted scheduler fields take their
+        defaults again); an omitted TaskFolderPath keeps the task where it is."""
+        sent = p["Task"]
+        base = sent["TriggerTaskBaseAttribute"]
+        owner = required_text(base, "OwnerUin", "Task.TriggerTaskBaseAttribute.OwnerUin")
+        with self.db.write() as conn:
+            task = self._locked(conn, p["ProjectId"], p["TaskId"])
+            definition = Definition(
+                name=base.get("TaskName"),
+                owner=owner,
+                description=base.get("TaskDescription"),
+                folder_path=base.get("TaskFolderPath", task["folder_path"]),
+                config=dict(sent["TriggerTaskConfiguration"]),
+                sched=dict(sent["TriggerTaskSchedulerConfiguration"]),
+            )
+            self._save(conn, caller, task, definition, "Task.")
+
+    def update_task_partially(self, caller: Caller, p: Mapping[str, Any]) -> None:
+        """UpdateTriggerTaskPartially: FieldToRemoveList first (against the stored task), then NewSetting:
+        scalars replace, keyed lists are upserted by their natural key (api-notes Q12, §1.25)."""
+        new = p.get("NewSetting") or {}
+        raw_removals = p.get("FieldToRemoveList") or []
+        if not any(new.values()) and not raw_removals:
+            raise MissingParameter("The request changes nothing: give NewSetting and/or FieldToRemoveList")
+        removals = parse_removals(raw_removals)
+        with self.db.write() as conn:
+            task = self._locked(conn, p["ProjectId"], p["TaskId"])
+            current = _definition_of(task)
+            sections = {CONFIG: current.config, SCHEDULER: current.sched}
+            for r in removals:
+                kept, missing = remove_keyed(sections[r.section].get(r.field) or [], r.key_field, r.keys)
+                if missing:
+                    key = missing[0]
+                    if r.field == UPSTREAMS and key in task["upstream"]:
+                        raise InvalidParameterValue(_merge_edge(r.entry(key), key))
+                    raise InvalidParameterValue(
+                        f"{r.entry(key)}: {r.field} of task {task['task_id']} has no item with {r.key_field} {key!r}"
+                    )
+                sections[r.section][r.field] = kept
+            attrs = new.get("TriggerTaskBaseAttribute") or {}
+            if "TaskName" in attrs:
+                current.name = attrs["TaskName"]
+            if "OwnerUin" in attrs:
+                current.owner = required_text(attrs, "OwnerUin", "NewSetting.TriggerTaskBaseAttribute.OwnerUin")
+            if "TaskDescription" in attrs:
+                current.description = attrs["TaskDescription"]
+            for section in (CONFIG, SCHEDULER):
+                for field, value in (new.get(section) or {}).items():
+                    key_field = LIST_KEYS.get((section, field))
+                    if key_field is None:
+                        sections[section][field] = value
+                    else:
+                        path = f"NewSetting.{section}.{field}"
+                        sections[section][field] = upsert_keyed(
+                            sections[section].get(field) or [], value, key_field, path
+                        )
+            removed = {key: r.entry(key) for r in removals if r.field == UPSTREAMS for key in r.keys}
+            self._save(conn, caller, task, current, "NewSetting.", removed)
+
+    def _save(
+        self,
+        conn: sa.Connection,
+        caller: Caller,
+        task: Mapping[str, Any],
+        definition: Definition,
+        prefix: str,
+        removed_upstreams: Mapping[str, str] | None = None,
+    ) -> None:
+        """Validate an edited definition like a new one, store it and write its SAVE version.
+
+        `removed_upstreams` (task id -> FieldToRemoveList entry) are edges a partial update removed: one
+        that a merge condition still implies cannot be removed that way.
+        """
+        prepared = self._prepare(int(task["task_type_id"]), definition, prefix)
+        for key, entry in (removed_upstreams or {}).items():
+            if key in prepared.merged and key not in prepared.explicit:
+                raise InvalidParameterValue(_merge_edge(entry, key))
+        wf = workflow_row(conn, task["project_id"], task["workflow_id"])
+        values = self._check_in_workflow(conn, wf, task["task_id"], int(task["task_type_id"]), prepared, prefix)
+        now = self.clock()
+        no = int(task["version_no"]) + 1
+        changes = {**values, "version_no": no, "update_user_uin": caller.uin, "update_ms": now}
+        q.update_task(conn, task["task_id"], changes)
+        q.insert_version(conn, self._version_row({**task, **changes}, "SAVE", no, None, caller.uin, now))
+
+    def _prepare(self, type_id: int, d: Definition, prefix: str) -> _Prepared:
+        """Checks that need only the request: name, code, enums, keyed lists, merge conditions."""
+        base_path = f"{prefix}TriggerTaskBaseAttribute"
+        conf_path = f"{prefix}{CONFIG}"
+        sched_path = f"{prefix}{SCHEDULER}"
+        name = required_text({"TaskName": d.name}, "TaskName", f"{base_path}.TaskName")
+        config = {k: v for k, v in d.config.items() if k not in DERIVED_CONFIG}
+        sched = {**SCHEDULER_DEFAULTS, **d.sched}
+        group = config.get("ResourceGroup")
+        if group and self.resources is not None and not self.resources.exists(group):
+            raise InvalidParameterValue(
+                f"{conf_path}.ResourceGroup {group!r} does not exist (ListResourceGroups shows the ids)"
+            )
+        _decode_code(config.get("CodeContent"), f"{conf_path}.CodeContent")
+        for key, allowed in ENUMS.items():
+            if sched.get(key) not in allowed:
+                raise InvalidParameterValue(
+                    f"{sched_path}.{key} must be one of {list(allowed)}, got {sched.get(key)!r}"
+                )
+        for (section, field), key_field in LIST_KEYS.items():
+            items = (config if section == CONFIG else sched).get(field) or []
+            check_unique_keys(items, key_field, f"{prefix}{section}.{field}")
+        for i, entry in enumerate(sched.get("ParamTaskInList") or []):
+            if (entry.get("Type") or "TASK") not in ("TASK", "CONSTANT"):
+                raise InvalidParameterValue(
+                    f"{sched_path}.ParamTaskInList.{i}.Type must be TASK or CONSTANT, got {entry.get('Type')!r}"
+                )
+        explicit = [str(dep["TaskId"]) for dep in sched.get(UPSTREAMS) or [] if dep.get("TaskId")]
+        sched[UPSTREAMS] = [{"TaskId": u} for u in explicit]
+        ext = {e.get("ParamKey"): e.get("ParamValue") for e in config.get("TaskExtConfigurationList") or []}
+        merged: list[str] = []
+        if type_id == MERGE_TYPE:  # a merge node's upstreams are its conditions' (semantics.md §4.7)
+            ext_path = f"{prefix}{EXT_PATH}"
+            conditions, _ = parse_conditions(ext.get("mergeCondition") or "", f"{ext_path}.mergeCondition")
+            relation_of(ext.get("mergeRelation"), f"{ext_path}.mergeRelation")
+            merged = [c.upstream_task_id for c in conditions]
+        folder = (d.folder_path or "").strip()
+        if len(folder) > MAX_FOLDER_CHARS:
+            raise InvalidParameterValue(f"{base_path}.TaskFolderPath is longer than {MAX_FOLDER_CHARS} characters")
+        return _Prepared(
+            name=name,
+            owner=_owner(d.owner.strip(), f"{base_path}.OwnerUin"),
+            description=d.description,
+            folder_path=normalise_path(folder) if folder else None,
+            config=config,
+            sched=sched,
+            explicit=explicit,
+            merged=merged,
+            ext=ext,
+        )
+
+    def _check_in_workflow(
+        self,
+        conn: sa.Connection,
+        wf: Mapping[str, Any],
+        task_id: str,
+        type_id: int,
+        d: _Prepared,
+        prefix: str,
+    ) -> dict[str, Any]:
+        """Checks against the other tasks of the workflow; returns the column values to store.
+
+        Upstreams must be tasks of the same workflow that allow dependants, the DAG must stay acyclic,
+        ParamTaskInList sources must be sibling tasks, names are unique per workflow, a RunWorkflow node
+        must not nest workflows in a cycle or too deep, and a task that stops allowing dependants must
+        have none.
+        """
+        sched_path = f"{prefix}{SCHEDULER}"
+        siblings = {t["task_id"]: t for t in q.tasks_of_workflow(conn, wf["workflow_id"]) if t["task_id"] != task_id}
+        if any(t["name"] == d.name for t in siblings.values()):
+            raise InvalidParameter(
+                f"{prefix}TriggerTaskBaseAttribute.TaskName: a task named {d.name!r} already exists in workflow "
+                f"{wf['workflow_id']}",
+                code="InvalidParameter.DuplicateName",
+            )
+        edges = [(u, f"{sched_path}.{UPSTREAMS}") for u in d.explicit]
+        edges += [(u, f"{prefix}{EXT_PATH}.mergeCondition") for u in d.merged if u not in d.explicit]
+        for up, path in edges:
+            if up == task_id:
+                continue  # a self-dependency is reported as the cycle it is, below
+            sibling = siblings.get(up)
+            if sibling is None:
+                elsewhere = q.get_task(conn, wf["project_id"], up)
+                where = f"belongs to workflow {elsewhere['workflow_id']}" if elsewhere else "does not exist"
+                raise InvalidParameterValue(
+                    f"{path}: upstream task {up} {where}, not workflow {wf['workflow_id']}"
+                    " (cross-workflow dependencies are not available in workflow scheduling)"
+                )
+            if int(sibling["scheduler"].get("AllowDownstreamDependency", 1)) == 0:
+                raise InvalidParameterValue(
+                    f"{path}: upstream task {up} ({sibling['name']}) does not allow downstream dependencies"
+                    " (AllowDownstreamDependency 0)"
+                )
+        if int(d.sched["AllowDownstreamDependency"]) == 0:
+            dependants = [t for t in siblings.values() if task_id in t["upstream"]]
+            if dependants:
+                raise InvalidParameterValue(
+                    f"{sched_path}.AllowDownstreamDependency cannot be 0: {_names(dependants)} depend on task {task_id}"
+                )
+        if type_id == NESTED_TYPE:
+            self._check_nesting(conn, wf, d.ext.get("workflowId"), task_id, prefix)
+        for i, entry in enumerate(d.sched.get("ParamTaskInList") or []):
+            source = entry.get("FromTaskId")
+            if (entry.get("Type") or "TASK") == "TASK" and source not in siblings:
+                why = "is the task itself" if source == task_id else f"is not a task of workflow {wf['workflow_id']}"
+                raise InvalidParameterValue(f"{sched_path}.ParamTaskInList.{i}.FromTaskId {source!r} {why}")
+        upstream = d.upstream
+        graph = {t: list(r["upstream"]) for t, r in siblings.items()} | {task_id: upstream}
+        cycle = find_cycle(graph)
+        if cycle:
+            names = {t: r["name"] for t, r in siblings.items()} | {task_id: d.name}
+            shown = " -> ".join(f"{t} ({names.get(t, '?')})" for t in cycle)
+            raise InvalidParameterValue(f"{sched_path}.{UPSTREAMS}: dependency cycle {shown}")
+        return {
+            "name": d.name,
+            "description": d.description,
+            "owner_uin": d.owner,
+            "folder_path": d.folder_path,
+            "config": d.config,
+            "scheduler": d.sched,
+            "upstream": upstream,
+        }
+
+    def _check_nesting(self, conn: sa.Connection, wf: Mapping[str, Any], child: Any, task_id: str, prefix: str) -> None:
         """A RunWorkflow node needs an existing workflow of the project that does not nest back (Q-N3)."""
-        path = f"{EXT_PATH}.workflowId"
+        path = f"{prefix}{EXT_PATH}.workflowId"
         if not isinstance(child, str) or not child:
             raise InvalidParameterValue(f"{path} must name the workflow to run (RunWorkflow node, TaskTypeId 140)")
         if q.get_workflow(conn, wf["project_id"], child) is None:
             raise InvalidParameterValue(f"{path}: workflow {child} does not exist in project {wf['project_id']}")
         nests: dict[str, set[str]] = {}
         for t in q.tasks_of_type(conn, wf["project_id"], NESTED_TYPE):
+            if t["task_id"] == task_id:
+                continue  # the node being edited: its old target no longer counts
             target = {e.get("ParamKey"): e.get("ParamValue") for e in t["config"].get("TaskExtConfigurationList") or []}
             nests.setdefault(t["workflow_id"], set()).add(str(target.get("workflowId")))
         nests.setdefault(wf["workflow_id"], set()).add(child)
@@ -161,13 +406,19 @@ class TaskCatalog:
         if depth > MAX_NESTING_DEPTH:
             raise InvalidParameterValue(f"{path}: workflows would nest {depth} deep; at most {MAX_NESTING_DEPTH}")
 
+    def _locked(self, conn: sa.Connection, project_id: str, task_id: str) -> dict[str, Any]:
+        project_row(conn, project_id)
+        task = tq.lock_task(conn, project_id, task_id)
+        if task is None:
+            raise ResourceNotFound(f"task {task_id} does not exist in project {project_id}")
+        return task
+
+    # --- submit and versions ------------------------------------------------------------------
+
     def submit_task(self, caller: Caller, project_id: str, task_id: str, remark: str) -> str:
         now = self.clock()
         with self.db.write() as conn:
-            project_row(conn, project_id)
-            task = q.get_task(conn, project_id, task_id)
-            if task is None:
-                raise ResourceNotFound(f"task {task_id} does not exist in project {project_id}")
+            task = self._locked(conn, project_id, task_id)
             no = task["submit_version_no"] + 1
             vrow = self._version_row(task, "SUBMIT", no, remark, caller.uin, now)
             q.insert_version(conn, vrow)
@@ -186,19 +437,9 @@ class TaskCatalog:
     def _version_row(
         self, task: Mapping[str, Any], kind: str, no: int, remark: str | None, uin: str, now: int
     ) -> dict[str, Any]:
-        snapshot = {
-            k: task[k]
-            for k in (
-                "name",
-                "description",
-                "task_type_id",
-                "owner_uin",
-                "config",
-                "scheduler",
-                "upstream",
-                "folder_path",
-            )
-        }
+        snapshot = {k: task[k] for k in SNAPSHOT_KEYS}
+        if kind == "SUBMIT":  # which save it froze: the saved state is "submitted" while this still matches
+            snapshot["save_version_no"] = int(task["version_no"])
         return {
             "version_id": self.stamps.version_id(task["task_id"], now),
             "task_id": task["task_id"],
@@ -209,6 +450,234 @@ class TaskCatalog:
             "creator_uin": uin,
             "create_ms": now,
         }
+
+    def get_version(
+        self, project_id: str, task_id: str, version_id: str | None
+    ) -> tuple[dict[str, Any], dict[str, Any], str | None]:
+        """(task view, SUBMIT version, its resource group's name); the latest submitted one by default."""
+        with self.db.read() as conn:
+            task = self._view(conn, project_id, task_id)
+            wanted = version_id or task["submitted_version_id"]
+            if wanted is None:
+                raise ResourceNotFound(f"task {task_id} has no submitted version (SubmitTriggerTask)")
+            version = tq.task_version(conn, task_id, wanted)
+            if version is None or version["kind"] != "SUBMIT":
+                raise ResourceNotFound(f"VersionId {wanted} is not a submitted version of task {task_id}")
+            return task, version, _group_name(conn, version["snapshot"]["config"])
+
+    def list_versions(
+        self, project_id: str, task_id: str, kind: str | None, page: Page
+    ) -> tuple[list[dict[str, Any]], int, dict[str, Any]]:
+        kind = kind or "SAVE"
+        if kind not in VERSION_KINDS:
+            raise InvalidParameterValue(f"TaskVersionType must be SAVE or SUBMIT, got {kind!r}")
+        with self.db.read() as conn:
+            task = self._view(conn, project_id, task_id)
+            rows, total = tq.versions_of(conn, task_id, kind, page.offset, page.size)
+            return rows, total, task
+
+    # --- reads ----------------------------------------------------------------------------------
+
+    def get_task(self, project_id: str, task_id: str) -> tuple[dict[str, Any], str | None]:
+        """(task view, its resource group's name)."""
+        with self.db.read() as conn:
+            task = self._view(conn, project_id, task_id)
+            return task, _group_name(conn, task["config"])
+
+    def _view(self, conn: sa.Connection, project_id: str, task_id: str) -> dict[str, Any]:
+        project_row(conn, project_id)
+        task = tq.get_task_view(conn, project_id, task_id)
+        if task is None:
+            raise ResourceNotFound(f"task {task_id} does not exist in project {project_id}")
+        return task
+
+    def list_tasks(self, p: Mapping[str, Any], page: Page) -> tuple[list[dict[str, Any]], int]:
+        type_ids: set[int] | None = None
+        if p.get("TaskTypeId") is not None:
+            type_ids = {int(p["TaskTypeId"])}
+        if p.get("TaskNodeTypeList"):
+            categories = category_type_ids(p["TaskNodeTypeList"], "TaskNodeTypeList")
+            type_ids = categories if type_ids is None else type_ids & categories
+        status = p.get("Status")
+        if status is not None and status not in TASK_STATUSES:
+            raise InvalidParameterValue(f"Status must be one of {list(TASK_STATUSES)}, got {status!r}")
+        create = time_range(p["CreateTime"], "CreateTime") if "CreateTime" in p else None
+        modify = time_range(p["ModifyTime"], "ModifyTime") if "ModifyTime" in p else None
+        _at_most(p.get("TaskName"), 200, "TaskName")
+        _at_most(p.get("OwnerUin"), MAX_OWNER_CHARS, "OwnerUin")
+        task_folders = _folder_filter(p.get("TaskFolderPathList") or [], "TaskFolderPathList")
+        workflow_folders = _folder_filter(p.get("WorkflowFolderPathList") or [], "WorkflowFolderPathList")
+        with self.db.read() as conn:
+            project_row(conn, p["ProjectId"])
+            return tq.list_tasks(
+                conn,
+                p["ProjectId"],
+                name=p.get("TaskName"),
+                workflow_id=p.get("WorkflowId"),
+                owner_uin=p.get("OwnerUin"),
+                type_ids=type_ids,
+                status=status,
+                submit=p.get("Submit"),
+                bundle_id=p.get("BundleId"),
+                create_user_uin=p.get("CreateUserUin"),
+                create_range=create,
+                modify_range=modify,
+                task_folders=task_folders,
+                workflow_folders=workflow_folders,
+                offset=page.offset,
+                limit=page.size,
+            )
+
+    def neighbours(
+        self, project_id: str, task_id: str, *, upstream: bool, page: Page
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Direct upstream (DAG edges, merge conditions included) or downstream tasks, by TaskId."""
+        with self.db.read() as conn:
+            task = self._view(conn, project_id, task_id)
+            if upstream:
+                wanted = list(task["upstream"])
+            else:
+                wanted = [
+                    t["task_id"] for t in q.tasks_of_workflow(conn, task["workflow_id"]) if task_id in t["upstream"]
+                ]
+            rows = tq.task_views(conn, project_id, wanted)
+        return rows[page.offset : page.offset + page.size], len(rows)
+
+    # --- delete and ops ---------------------------------------------------------------------------
+
+    def delete_task(self, project_id: str, task_id: str) -> None:
+        """Refused while other tasks depend on it; its versions stay for the runs that executed them."""
+        with self.db.write() as conn:
+            task = self._locked(conn, project_id, task_id)
+            reasons = []
+            for other in q.tasks_of_workflow(conn, task["workflow_id"]):
+                why = _depends_on(other, task_id)
+                if why:
+                    reasons.append(f"{other['task_id']} ({other['name']}: {', '.join(why)})")
+            if reasons:
+                raise ResourceInUse(
+                    f"task {task_id} ({task['name']}) cannot be deleted: tasks depend on it: {'; '.join(reasons)}"
+                )
+            tq.delete_task(conn, task_id)
+
+    def update_owners(self, caller: Caller, p: Mapping[str, Any]) -> dict[str, Any]:
+        """UpdateOpsTriggerTasksOwner: synchronous; unknown tasks are counted as failures and named in the
+        ops async job's ErrorDesc (GetOpsAsyncJob with the returned AsyncActionId)."""
+        task_ids = list(dict.fromkeys(p.get("TaskIds") or []))
+        if not task_ids:
+            raise MissingParameter("The request is missing a required parameter TaskIds (at least one task id)")
+        if not p.get("OwnerIds"):
+            raise MissingParameter("The request is missing a required parameter OwnerIds (at least one owner UIN)")
+        owner = _owner(join_owners(p["OwnerIds"], "OwnerIds"), "OwnerIds")
+        now = self.clock()
+        with self.db.write() as conn:
+            project_row(conn, p["ProjectId"])
+            found = {t["task_id"] for t in tq.task_views(conn, p["ProjectId"], task_ids)}
+            known = [t for t in task_ids if t in found]
+            missing = [t for t in task_ids if t not in found]
+            tq.set_owner(conn, known, owner)
+            job_id = ids.new_uuid()
+            rq.insert_job(
+                conn,
+                {
+                    "async_id": job_id,
+                    "project_id": p["ProjectId"],
+                    "async_type": OWNER_JOB,
+                    "status": "SUCCESS" if not missing else ("PART_SUCCESS" if known else "FAIL"),
+                    "error_desc": _not_found(p["ProjectId"], missing),
+                    "total": len(task_ids),
+                    "finished": len(task_ids),
+                    "success": len(known),
+                    "create_user_uin": caller.uin,
+                    "create_ms": now,
+                    "update_ms": now,
+                },
+            )
+        return {
+            "SuccessCount": len(known),
+            "FailedCount": len(missing),
+            "TotalCount": len(task_ids),
+            "AsyncActionId": job_id,
+        }
+
+
+def _definition_of(task: Mapping[str, Any]) -> Definition:
+    """The stored definition as request sections (copies: the partial update edits them)."""
+    sched = dict(task["scheduler"])
+    if UPSTREAMS not in sched:  # saved before explicit upstreams were kept apart from merge edges
+        sched[UPSTREAMS] = [{"TaskId": u} for u in task["upstream"]]
+    return Definition(
+        name=task["name"],
+        owner=task["owner_uin"] or "",
+        description=task["description"],
+        folder_path=task["folder_path"],
+        config=dict(task["config"]),
+        sched=sched,
+    )
+
+
+def _not_found(project_id: str, missing: Sequence[str], shown: int = 20) -> str | None:
+    """ErrorDesc of an owner change: the unknown task ids, the first `shown` of them by name."""
+    if not missing:
+        return None
+    more = f" and {len(missing) - shown} more" if len(missing) > shown else ""
+    return f"tasks not found in project {project_id}: {', '.join(missing[:shown])}{more}"
+
+
+def _at_most(value: str | None, limit: int, path: str) -> None:
+    """Filter text longer than any stored value can only be a mistake (and SQLite caps LIKE patterns)."""
+    if value is not None and len(value) > limit:
+        raise InvalidParameterValue(f"{path} is longer than {limit} characters; no stored value is")
+
+
+def _folder_filter(paths: Sequence[str], path: str) -> list[str]:
+    """Normalised folder paths of a list filter; bounded, as each one becomes two SQL LIKE terms."""
+    if len(paths) > MAX_FOLDER_FILTERS:
+        raise InvalidParameterValue(f"{path} holds {len(paths)} folders; at most {MAX_FOLDER_FILTERS}")
+    for i, folder in enumerate(paths):
+        _at_most(folder, MAX_FOLDER_CHARS, f"{path}.{i}")
+    return [normalise_path(f) for f in paths]
+
+
+def _owner(owner: str, path: str) -> str:
+    if len(owner) > MAX_OWNER_CHARS:
+        raise InvalidParameterValue(
+            f"{path}: the owner {owner!r} is longer than {MAX_OWNER_CHARS} characters (two 12-digit UINs fit)"
+        )
+    return owner
+
+
+def _merge_edge(entry: str, key: str) -> str:
+    return (
+        f"{entry}: upstream task {key} comes from the merge node's condition ({EXT_PATH}.mergeCondition);"
+        " change the condition instead"
+    )
+
+
+def _names(tasks: Sequence[Mapping[str, Any]]) -> str:
+    return "tasks " + ", ".join(f"{t['task_id']} ({t['name']})" for t in tasks)
+
+
+def _depends_on(task: Mapping[str, Any], task_id: str) -> list[str]:
+    """How `task` depends on `task_id`: upstream edge, merge condition, input parameter."""
+    if task["task_id"] == task_id:
+        return []
+    why = []
+    explicit = task["scheduler"].get(UPSTREAMS)
+    explicit_ids = [u.get("TaskId") for u in explicit] if explicit is not None else list(task["upstream"])
+    if task_id in explicit_ids:
+        why.append("upstream dependency")
+    if task_id in task["upstream"] and task_id not in explicit_ids:
+        why.append("merge condition")
+    if any(e.get("FromTaskId") == task_id for e in task["scheduler"].get("ParamTaskInList") or []):
+        why.append("ParamTaskInList")
+    return why
+
+
+def _group_name(conn: sa.Connection, config: Mapping[str, Any]) -> str | None:
+    group_id = config.get("ResourceGroup")
+    group = q.get_resource_group(conn, group_id) if group_id else None
+    return str(group["name"]) if group else None
 
 
 def _nesting_depth(nests: Mapping[str, set[str]], workflow: str, path: list[str]) -> int | None:
@@ -237,11 +706,11 @@ def _task_type(raw: str) -> int:
     return type_id
 
 
-def _decode_code(code: str | None) -> str:
+def _decode_code(code: str | None, path: str) -> str:
     if not code:
         return ""
     try:
         # Line-wrapped base64 (`base64` CLI, encodebytes) is common in scripts: ignore whitespace only.
         return base64.b64decode("".join(code.split()), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
-        raise InvalidParameterValue("TriggerTaskConfiguration.CodeContent must be base64-encoded UTF-8 text") from None
+        raise InvalidParameterValue(f"{path} must be base64-encoded UTF-8 text") from None
