@@ -13,12 +13,15 @@ from trigflow.domain import ids
 from trigflow.engine.scheduler import Scheduler
 from trigflow.service.catalog import Catalog
 from trigflow.service.common import Clock, wall_clock_ms
+from trigflow.service.folders import Folders
 from trigflow.service.keys import KeyInfo, Keys
+from trigflow.service.projects import Projects
 from trigflow.service.reruns import Reruns
 from trigflow.service.resources import ResourceGroups
 from trigflow.service.runs import Runs
 from trigflow.service.tasks import TaskCatalog
 from trigflow.service.triggers import Triggers
+from trigflow.service.workflow_ops import WorkflowOps
 from trigflow.store.engine import Database
 
 
@@ -34,6 +37,9 @@ class Services:
     resources: ResourceGroups
     reruns: Reruns
     scheduler: Scheduler
+    projects: Projects
+    folders: Folders
+    workflow_ops: WorkflowOps
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,9 @@ def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
         resources=resources,
         reruns=Reruns(db, clock, resources),
         scheduler=scheduler,
+        projects=Projects(db, on_triggers_changed=scheduler.triggers_changed),
+        folders=Folders(db, clock),
+        workflow_ops=WorkflowOps(db, default_tz=settings.default_timezone),
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from trigflow.domain.errors import InvalidParameterValue, ResourceNotFound
+from trigflow.domain.errors import InvalidParameterValue, ResourceNotFound, UnsupportedOperation
 from trigflow.domain.timefmt import parse_wall_time
 from trigflow.store import catalog as q
 
@@ -19,6 +19,17 @@ def project_row(conn: sa.Connection, project_id: str) -> dict[str, Any]:
     row = q.get_project(conn, project_id)
     if row is None:
         raise ResourceNotFound(f"project {project_id} does not exist")
+    return row
+
+
+def enabled_project(conn: sa.Connection, project_id: str) -> dict[str, Any]:
+    """The project, refused with UnsupportedOperation while disabled: a disabled project (DisableProject)
+    starts no new run, whatever asks for it; runs already going finish."""
+    row = project_row(conn, project_id)
+    if int(row["status"]) != 1:
+        raise UnsupportedOperation(
+            f"project {project_id} is disabled (DisableProject); no run starts in it until EnableProject"
+        )
     return row
 
 
@@ -41,6 +52,23 @@ def required_text(p: Mapping[str, Any], key: str, path: str | None = None) -> st
 def normalise_path(path: str) -> str:
     parts = [s for s in path.strip().split("/") if s]
     return "/" + "/".join(parts)
+
+
+MAX_FOLDER_PATH, MAX_FOLDER_NAME = 1000, 200  # widths of folders.path and folders.name
+
+
+def folder_path(p: Mapping[str, Any], key: str) -> str:
+    """A folder path to store (normalised), refused by name when a column could not hold it.
+
+    PostgreSQL would refuse an over-long value with an error the client must not see, and SQLite would
+    keep it, breaking the rule that filters rely on: no stored value is longer than its column.
+    """
+    path = normalise_path(required_text(p, key))
+    if len(path) > MAX_FOLDER_PATH:
+        raise InvalidParameterValue(f"{key} is longer than {MAX_FOLDER_PATH} characters")
+    if any(len(part) > MAX_FOLDER_NAME for part in path.split("/")):
+        raise InvalidParameterValue(f"{key}: a folder name in it is longer than {MAX_FOLDER_NAME} characters")
+    return path
 
 
 def param_list(items: Sequence[Mapping[str, Any]] | None, path: str) -> list[dict[str, Any]]:

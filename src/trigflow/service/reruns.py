@@ -19,6 +19,7 @@ from typing import Any
 from trigflow.domain import ids
 from trigflow.domain.errors import InvalidParameterValue, ResourceNotFound, UnsupportedOperation
 from trigflow.domain.states import RUN_TERMINAL, RunState, TaskState
+from trigflow.service.checks import enabled_project
 from trigflow.service.common import Caller, Clock
 from trigflow.service.resources import ResourceGroups
 from trigflow.store import catalog as cq
@@ -65,6 +66,7 @@ class Reruns:
                 )
             if run["parent_run_id"] is not None:
                 raise UnsupportedOperation("a nested run is rerun through its parent run")
+            enabled_project(conn, run["project_id"])
             if cq.get_workflow(conn, run["project_id"], run["workflow_id"]) is None:
                 raise UnsupportedOperation("the workflow of this run no longer exists")
             latest = {r["task_id"]: r for r in rq.task_runs_of(conn, run["execution_id"])}

@@ -21,12 +21,14 @@ from trigflow.domain.errors import FailedOperation, InvalidParameter, InvalidPar
 from trigflow.domain.schedule import TriggerSpec, iana_name
 from trigflow.domain.states import RunState, TaskState
 from trigflow.domain.timefmt import parse_time_filter
+from trigflow.service.checks import enabled_project
 from trigflow.service.common import Caller, Clock, Page
+from trigflow.service.listing import filter_values, parse_orders, unknown_name
 from trigflow.service.resources import ResourceGroups
 from trigflow.service.tasks import MERGE_TYPE, NESTED_TYPE, TASK_TYPES
 from trigflow.store import catalog as cq
 from trigflow.store import runs as rq
-from trigflow.store.criteria import AnyOf, Between, Criterion, Keyword, Order
+from trigflow.store.criteria import AnyOf, Between, Criterion, Keyword
 from trigflow.store.engine import Database
 
 MANUAL = "Manual"
@@ -64,8 +66,7 @@ class Runs:
         if override and not self.resources.exists(override):
             raise InvalidParameterValue(f"SchedulingResourceGroupId {override!r} does not exist")
         with self.db.write() as conn:
-            if cq.get_project(conn, p["ProjectId"]) is None:
-                raise ResourceNotFound(f"project {p['ProjectId']} does not exist")
+            enabled_project(conn, p["ProjectId"])
             wf = cq.get_workflow(conn, p["ProjectId"], p["WorkflowId"])
             if wf is None:
                 raise ResourceNotFound(f"workflow {p['WorkflowId']} does not exist in project {p['ProjectId']}")
@@ -86,6 +87,7 @@ class Runs:
     ) -> str:
         """A run fired by a time trigger: TriggerType Scheduler, ScheduleTime = the nominal fire time,
         parameters evaluated against that time in the trigger's zone (Q-P1), like any run otherwise."""
+        enabled_project(conn, wf["project_id"])  # a fire racing DisableProject creates no run
         tasks = self._selected_tasks(conn, wf, None)
         params = {i["ParamKey"]: i.get("ParamValue") for i in wf["params"]}
         return self._insert_run(
@@ -107,6 +109,7 @@ class Runs:
     ) -> str:
         """A run fired by a FILE_ARRIVAL trigger: TriggerType Event (Q-TR2), the batch's paths in the
         parameter `file_arrival_paths` (a JSON list), baseline = the fire time (Q-P1)."""
+        enabled_project(conn, wf["project_id"])
         tasks = self._selected_tasks(conn, wf, None)
         params = {i["ParamKey"]: i.get("ParamValue") for i in wf["params"]}
         params["file_arrival_paths"] = json.dumps(list(paths), ensure_ascii=False)
@@ -325,7 +328,8 @@ class Runs:
             "extensions": json.dumps(extensions, ensure_ascii=False, separators=(",", ":")),
             "run_params": json.dumps(run_params, ensure_ascii=False, separators=(",", ":")),
             "resource_group_id": self._group_of(run, snap["name"], config),
-            "owner_uin": snap.get("owner_uin") or run["owner_uin"],
+            # The owner is an ops attribute (UpdateOpsTriggerTasksOwner changes it without a version): current.
+            "owner_uin": task.get("owner_uin") or snap.get("owner_uin") or run["owner_uin"],
             "execute_user_uin": run["execute_user_uin"],
             "trigger_type": run["trigger_type"],
             "cycle_type": run["cycle_type"],
@@ -356,6 +360,7 @@ class Runs:
             run = rq.get_run(conn, run_id, project_id)
             if run is None:
                 raise ResourceNotFound(f"workflow run {run_id} does not exist in project {project_id}")
+            _mark_deleted_workflows(conn, [run])
             return run, rq.task_runs_view(conn, run_id)
 
     def get_task_run(self, project_id: str, exec_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -365,6 +370,7 @@ class Runs:
                 raise ResourceNotFound(f"task run {exec_id} does not exist in project {project_id}")
             run = rq.get_run(conn, tr["run_id"])
             assert run is not None
+            _mark_deleted_workflows(conn, [run])
             return tr, run
 
     def list_runs(
@@ -387,11 +393,12 @@ class Runs:
         orders: Sequence[Mapping[str, Any]],
         page: Page,
     ) -> tuple[list[dict[str, Any]], int]:
-        order = _order(orders)  # validated before touching the database
+        order = parse_orders(orders, ORDER_COLUMNS)  # validated before touching the database
         with self.db.read() as conn:
             if cq.get_project(conn, project_id) is None:
                 raise ResourceNotFound(f"project {project_id} does not exist")
             rows, total = query(conn, project_id, criteria, order, page.offset, page.size)
+            _mark_deleted_workflows(conn, rows)
             return rows, int(total)
 
     def runs_to_kill(
@@ -417,18 +424,19 @@ class Runs:
             return wf, rq.runs_in_states(conn, states, workflow_id), []
 
 
+def _mark_deleted_workflows(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    """Set `workflow_exists` on run rows: runs of a deleted workflow stay readable (api-notes Q10) but
+    report AssociatedEntityExist false and cannot be rerun."""
+    existing = cq.existing_workflow_ids(conn, {r["workflow_id"] for r in rows})
+    for r in rows:
+        r["workflow_exists"] = r["workflow_id"] in existing
+
+
 def _interpreter(type_id: int, ext: Mapping[str, Any]) -> list[str]:
     if type_id == 30:
         wanted = str(ext.get("python_sub_version") or ext.get("python_type") or "python3")
         return shlex.split(wanted) if wanted.startswith(("python", "/")) else ["python3"]
     return ["bash"]
-
-
-def _values(f: Mapping[str, Any], i: int) -> list[str]:
-    vals = [v for v in f.get("Values") or [] if v is not None]
-    if not vals:
-        raise InvalidParameterValue(f"Filters.{i}.Values must hold at least one value for filter {f.get('Name')!r}")
-    return [str(v) for v in vals]
 
 
 # 9999-12-31 23:59:59.999 UTC: the latest instant any time format can name. Larger digit strings used to
@@ -443,13 +451,6 @@ def _time_bound(column: str, name: str, vals: list[str], i: int) -> Between:
     return Between(column, low=t) if name.endswith("GreaterEqual") else Between(column, high=t)
 
 
-def unknown_name(kind: str, name: Any, allowed: Sequence[str], path: str) -> InvalidParameter:
-    return InvalidParameter(
-        f"{path}: unknown {kind} name {name!r}; supported: {', '.join(allowed)}",
-        code="InvalidParameter.InvalidFilterParameter",
-    )
-
-
 RUN_FILTERS = ("Keyword", "WorkflowId", "FolderId", "InChargeUin", "ExecuteUserUin", "ExecutionId",
                "ScheduleTimeGreaterEqual", "ScheduleTimeLessEqual", "TriggerType", "ExecutionState")  # fmt: skip
 
@@ -458,7 +459,7 @@ def _run_filter(f: Mapping[str, Any], i: int) -> Criterion:
     name = f.get("Name")
     if name not in RUN_FILTERS:
         raise unknown_name("filter", name, RUN_FILTERS, f"Filters.{i}.Name")
-    vals = _values(f, i)
+    vals = filter_values(f, i)
     if name == "Keyword":
         return Keyword("workflow_name", "workflow_id", tuple(vals))
     if name.startswith("ScheduleTime"):
@@ -481,7 +482,7 @@ def _task_run_filter(f: Mapping[str, Any], i: int) -> Criterion:
     name = f.get("Name")
     if name not in TASK_RUN_FILTERS:
         raise unknown_name("filter", name, TASK_RUN_FILTERS, f"Filters.{i}.Name")
-    vals = _values(f, i)
+    vals = filter_values(f, i)
     if name == "Keyword":
         return Keyword("task_name", "task_id", tuple(vals))
     if name.startswith("ScheduleTime"):
@@ -494,19 +495,6 @@ def _task_run_filter(f: Mapping[str, Any], i: int) -> Criterion:
 
 
 ORDER_COLUMNS = {"CreateTime": "create_ms", "EndTime": "end_ms", "ScheduleTime": "schedule_ms"}
-
-
-def _order(orders: Sequence[Mapping[str, Any]]) -> list[Order]:
-    out = []
-    for i, o in enumerate(orders):
-        name = str(o.get("Name"))
-        if name not in ORDER_COLUMNS:
-            raise unknown_name("order field", name, list(ORDER_COLUMNS), f"OrderFields.{i}.Name")
-        direction = str(o.get("Direction") or "DESC").upper()
-        if direction not in ("ASC", "DESC"):
-            raise InvalidParameterValue(f"OrderFields.{i}.Direction must be ASC or DESC, got {o.get('Direction')!r}")
-        out.append(Order(ORDER_COLUMNS[name], descending=direction == "DESC"))
-    return out
 
 
 # --- GetTriggerWorkflowRun: filters and orders over one run's task runs (decisions.md Q-F2) ---

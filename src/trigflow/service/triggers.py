@@ -75,7 +75,7 @@ class Triggers:
         self.create_event_run = create_event_run
         self.watches: dict[str, FileWatch] = {}
         self.next_poll_ms = 0
-        self.fingerprint: tuple[int, int] | None = None
+        self.fingerprint: tq.Fingerprint | None = None
 
     def reload(self, now: int, *, starting: bool = False) -> None:
         """(Re)arm every ACTIVE time trigger from the stored workflows.

@@ -10,9 +10,18 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from trigflow.store.criteria import Criterion, contains
+from trigflow.store.criteria import Criterion, Order, contains, escape_like
 from trigflow.store.criteria import where as compile_where
-from trigflow.store.tables import api_keys, folders, projects, resource_groups, task_versions, tasks, workflows
+from trigflow.store.tables import (
+    api_keys,
+    folders,
+    projects,
+    resource_groups,
+    task_folders,
+    task_versions,
+    tasks,
+    workflows,
+)
 
 Row = dict[str, Any]
 
@@ -235,9 +244,130 @@ def task_id_taken(conn: sa.Connection, task_id: str) -> bool:
     return conn.execute(sa.select(tasks.c.task_id).where(tasks.c.task_id == task_id)).first() is not None
 
 
+def existing_workflow_ids(conn: sa.Connection, workflow_ids: set[str]) -> set[str]:
+    """Which of these workflows still exist (runs outlive a deleted workflow)."""
+    if not workflow_ids:
+        return set()
+    stmt = sa.select(workflows.c.workflow_id).where(workflows.c.workflow_id.in_(sorted(workflow_ids)))
+    return set(conn.execute(stmt).scalars())
+
+
 def get_workflow_by_id(conn: sa.Connection, workflow_id: str) -> Row | None:
     return _one(conn, sa.select(workflows).where(workflows.c.workflow_id == workflow_id))
 
 
 def update_workflow(conn: sa.Connection, workflow_id: str, values: Mapping[str, Any]) -> None:
     conn.execute(workflows.update().where(workflows.c.workflow_id == workflow_id).values(**values))
+
+
+# --- project lifecycle (UpdateProject, DeleteProject, Enable/DisableProject) ------------------------------
+
+
+def update_project(conn: sa.Connection, project_id: str, values: Mapping[str, Any]) -> None:
+    conn.execute(projects.update().where(projects.c.project_id == project_id).values(**values))
+
+
+def count_projects(conn: sa.Connection) -> int:
+    return int(conn.execute(sa.select(sa.func.count()).select_from(projects)).scalar_one())
+
+
+def workflow_names(conn: sa.Connection, project_id: str, limit: int) -> tuple[list[str], int]:
+    """Up to `limit` workflow names of a project (by name) and how many it has: what blocks deleting it."""
+    where = workflows.c.project_id == project_id
+    total = conn.execute(sa.select(sa.func.count()).select_from(workflows).where(where)).scalar_one()
+    names = conn.execute(sa.select(workflows.c.name).where(where).order_by(workflows.c.name).limit(limit)).scalars()
+    return list(names), int(total)
+
+
+def delete_project(conn: sa.Connection, project_id: str) -> None:
+    """The project and its (then empty) workflow folders; callers check it has no workflows left."""
+    conn.execute(folders.delete().where(folders.c.project_id == project_id))
+    conn.execute(projects.delete().where(projects.c.project_id == project_id))
+
+
+# --- folder trees (workflow folders per project, task folders per workflow) -------------------------------
+
+
+def _children_of(col: Any, parent: str) -> Any:
+    """`col` is a direct child of the folder `parent` (`/` is the root)."""
+    prefix = escape_like("/" if parent == "/" else parent + "/")
+    return sa.and_(col.like(prefix + "%", escape="\\"), ~col.like(prefix + "%/%", escape="\\"), col != parent)
+
+
+def _page(conn: sa.Connection, table: sa.Table, where: Sequence[Any], offset: int, limit: int) -> tuple[list[Row], int]:
+    total = conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one()
+    stmt = sa.select(table).where(*where).order_by(table.c.path).offset(offset).limit(limit)
+    return _all(conn, stmt), int(total)
+
+
+def child_folders(
+    conn: sa.Connection, project_id: str, parent: str, offset: int, limit: int
+) -> tuple[list[Row], int]:
+    """Workflow folders directly below `parent`, by path."""
+    return _page(conn, folders, [folders.c.project_id == project_id, _children_of(folders.c.path, parent)],
+                 offset, limit)  # fmt: skip
+
+
+def insert_task_folder(conn: sa.Connection, row: Mapping[str, Any]) -> None:
+    conn.execute(task_folders.insert().values(**row))
+
+
+def get_task_folder(conn: sa.Connection, workflow_id: str, path: str) -> Row | None:
+    return _one(
+        conn, sa.select(task_folders).where(task_folders.c.workflow_id == workflow_id, task_folders.c.path == path)
+    )
+
+
+def child_task_folders(
+    conn: sa.Connection, workflow_id: str, parent: str, folder_type: str, offset: int, limit: int
+) -> tuple[list[Row], int]:
+    """Task folders of one type directly below `parent` in a workflow, by path."""
+    where = [
+        task_folders.c.workflow_id == workflow_id,
+        task_folders.c.folder_type == folder_type,
+        _children_of(task_folders.c.path, parent),
+    ]
+    return _page(conn, task_folders, where, offset, limit)
+
+
+# --- deleting a workflow, and the ops view of workflows ---------------------------------------------------
+
+
+def delete_workflow(conn: sa.Connection, workflow_id: str) -> None:
+    """The workflow, its tasks and task folders. Task versions and runs stay: runs keep reading the versions
+    they executed (history, reruns of records), and both are keyed by ids that are never reused."""
+    conn.execute(tasks.delete().where(tasks.c.workflow_id == workflow_id))
+    conn.execute(task_folders.delete().where(task_folders.c.workflow_id == workflow_id))
+    conn.execute(workflows.delete().where(workflows.c.workflow_id == workflow_id))
+
+
+SUBMITTED_TASK_COUNT = (
+    sa.select(sa.func.count())
+    .select_from(tasks)
+    .where(tasks.c.workflow_id == workflows.c.workflow_id, tasks.c.submitted_version_id.is_not(None))
+    .correlate(workflows)
+    .scalar_subquery()
+    .label("task_count")
+)
+
+
+def list_ops_workflows(
+    conn: sa.Connection,
+    project_id: str,
+    criteria: Sequence[Criterion],
+    orders: Sequence[Order],
+    offset: int,
+    limit: int,
+) -> tuple[list[Row], int]:
+    """Workflows with `task_count` (their submitted tasks); `Order("task_count")` sorts on it, then by name."""
+    where = [workflows.c.project_id == project_id, *compile_where(workflows, criteria)]
+    total = conn.execute(sa.select(sa.func.count()).select_from(workflows).where(*where)).scalar_one()
+    order = [SUBMITTED_TASK_COUNT.desc() if o.descending else SUBMITTED_TASK_COUNT.asc() for o in orders]
+    stmt = (
+        sa.select(workflows, SUBMITTED_TASK_COUNT)
+        .where(*where)
+        .order_by(*order, sa.func.lower(workflows.c.name), workflows.c.workflow_id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return _all(conn, stmt), int(total)

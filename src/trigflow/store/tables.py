@@ -48,7 +48,25 @@ folders = sa.Table(
     sa.Column("path", S(1000), nullable=False),
     sa.Column("name", S(200), nullable=False),
     sa.Column("create_ms", MS, nullable=False),
+    sa.Column("create_user_uin", S(32)),  # migration 0008; null for folders made before it
     sa.UniqueConstraint("project_id", "path", name="uq_folders_project_path"),
+)
+
+# Task folders (CreateTaskFolder): a tree per workflow. The path is unique within the workflow, because a
+# task names its folder by path alone (TaskFolderPath); the type (TaskFolderType, enums.md §2.2) is the
+# category the folder was made in and is the same for a whole subtree.
+task_folders = sa.Table(
+    "task_folders",
+    metadata,
+    sa.Column("task_folder_id", S(64), primary_key=True),
+    sa.Column("project_id", S(32), nullable=False),
+    sa.Column("workflow_id", S(64), nullable=False),
+    sa.Column("folder_type", S(32), nullable=False),
+    sa.Column("path", S(1000), nullable=False),
+    sa.Column("name", S(200), nullable=False),
+    sa.Column("create_user_uin", S(32)),
+    sa.Column("create_ms", MS, nullable=False),
+    sa.UniqueConstraint("workflow_id", "path", name="uq_task_folders_workflow_path"),
 )
 
 workflows = sa.Table(

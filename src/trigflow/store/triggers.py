@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from trigflow.store.tables import trigger_files, trigger_fires, workflows
+from trigflow.store.tables import projects, trigger_files, trigger_fires, workflows
 
 Row = dict[str, Any]
 
@@ -49,8 +49,11 @@ def fires_of(conn: sa.Connection, trigger_id: str) -> list[Row]:
 
 
 def workflows_with_triggers(conn: sa.Connection) -> list[Mapping[str, Any]]:
-    stmt = sa.select(
-        workflows.c.workflow_id, workflows.c.project_id, workflows.c.trigger_configs, workflows.c.update_ms
+    """Workflows whose triggers may fire: those of enabled projects (a disabled project starts nothing)."""
+    stmt = (
+        sa.select(workflows.c.workflow_id, workflows.c.project_id, workflows.c.trigger_configs, workflows.c.update_ms)
+        .select_from(workflows.join(projects, projects.c.project_id == workflows.c.project_id))
+        .where(projects.c.status == 1)
     )
     return [dict(r) for r in conn.execute(stmt).mappings() if r["trigger_configs"]]
 
@@ -70,7 +73,14 @@ def record_files(conn: sa.Connection, trigger_id: str, files: list[tuple[str, in
         )
 
 
-def workflows_fingerprint(conn: sa.Connection) -> tuple[int, int]:
-    """(count, newest update) of workflows: changes whenever any process saves or adds one."""
+Fingerprint = tuple[int, int, tuple[str, ...]]
+
+
+def workflows_fingerprint(conn: sa.Connection) -> Fingerprint:
+    """(count, newest update) of workflows and the disabled projects: changes whenever any process saves,
+    adds or deletes a workflow, or enables or disables a project."""
     row = conn.execute(sa.select(sa.func.count(), sa.func.max(workflows.c.update_ms)).select_from(workflows)).one()
-    return int(row[0]), int(row[1] or 0)
+    disabled = conn.execute(
+        sa.select(projects.c.project_id).where(projects.c.status != 1).order_by(projects.c.project_id)
+    ).scalars()
+    return int(row[0]), int(row[1] or 0), tuple(disabled)

@@ -1,10 +1,10 @@
-"""Workflow definition actions."""
+"""Workflow definition actions, and the ops view of workflows (GetOpsTriggerWorkflow, ListOpsTriggerWorkflows)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from trigflow.api import shapes
+from trigflow.api import catalog_shapes, shapes
 from trigflow.api.context import RequestContext
 from trigflow.api.registry import action
 from trigflow.service.common import page_of
@@ -32,3 +32,31 @@ def list_trigger_workflows(ctx: RequestContext, p: dict[str, Any]) -> dict[str, 
 def update_trigger_workflow(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     ctx.services.catalog.update_workflow(ctx.caller, p)
     return {"Status": True}
+
+
+@action("UpdateTriggerWorkflowPartially")
+def update_trigger_workflow_partially(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    ctx.services.catalog.update_workflow_partially(ctx.caller, p)
+    return {"Status": True}
+
+
+@action("DeleteTriggerWorkflow")
+def delete_trigger_workflow(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    ctx.services.catalog.delete_workflow(p["ProjectId"], p["WorkflowId"])
+    return {"Status": True}
+
+
+@action("GetOpsTriggerWorkflow")
+def get_ops_trigger_workflow(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    dag = ctx.services.workflow_ops.dag(p["ProjectId"], p["WorkflowId"], p.get("WorkflowExecutionId") or None)
+    return catalog_shapes.dag(dag)
+
+
+@action("ListOpsTriggerWorkflows")
+def list_ops_trigger_workflows(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    # Ops lists: defaults 1/10, no minimum, at most 200 (api-notes Q5).
+    pg = page_of(p.get("PageNumber"), p.get("PageSize"))
+    rows, total = ctx.services.workflow_ops.list_workflows(
+        p["ProjectId"], p.get("Filters") or [], p.get("OrderFields") or [], pg
+    )
+    return shapes.page([catalog_shapes.ops_workflow(r) for r in rows], total, pg.number, pg.size)
