@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -67,6 +67,21 @@ def _encode(body: dict[str, Any]) -> bytes:
         return json.dumps(envelope, ensure_ascii=True, separators=(",", ":")).encode()
 
 
+async def _body_within(request: Request, limit: int) -> bytes:
+    """The request body, refused as soon as it is known to exceed `limit` (by Content-Length or while
+    reading), so an oversized upload costs neither its size in memory nor the time to receive it all."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise RequestSizeLimitExceeded(f"request body is larger than {limit // (1024 * 1024)} MB")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestSizeLimitExceeded(f"request body is larger than {limit // (1024 * 1024)} MB")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 class FrontDoor:
     """Parses, authenticates, rate-limits and dispatches one API request."""
 
@@ -87,6 +102,9 @@ class FrontDoor:
                 body = {"Data": data, "RequestId": request_id}
         except ApiError as e:
             body = {"Error": {"Code": e.code, "Message": e.message}, "RequestId": request_id}
+        except ClientDisconnect:  # the client went away mid-request: nobody to answer, nothing went wrong here
+            log.info("client disconnected during %s, RequestId %s", action or "request", request_id)
+            return Response(b"", status_code=200, headers={"Content-Type": "application/json"})
         except Exception:
             log.exception("InternalError in %s, RequestId %s", action or "request", request_id)
             err = InternalError(f"internal error; quote RequestId {request_id} to the operator")
@@ -101,9 +119,7 @@ class FrontDoor:
         raw_query = request.scope.get("query_string", b"").decode("latin-1")
         if method == "GET" and len(raw_query) > MAX_GET:
             raise RequestSizeLimitExceeded("GET request query is larger than 32 KB")
-        body = await request.body()
-        if len(body) > MAX_POST:
-            raise RequestSizeLimitExceeded("request body is larger than 10 MB")
+        body = await _body_within(request, MAX_POST)
         headers = {k.lower(): v for k, v in request.headers.items()}
         now = time.time()
         if "authorization" in headers:

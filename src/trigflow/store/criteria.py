@@ -61,7 +61,21 @@ def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _longest(col: Any) -> int | None:
+    """The most characters a value of `col` can hold (VARCHAR length), None if unbounded."""
+    return getattr(getattr(col, "type", None), "length", None)
+
+
 def contains(col: Any, text: str) -> Any:
+    """Case-insensitive substring match of user text.
+
+    Text longer than the column can hold matches nothing, and is answered so without a LIKE: SQLite
+    refuses LIKE patterns over 50,000 bytes ("pattern too complex"), which a 100,000-character
+    Keyword would otherwise turn into an InternalError.
+    """
+    longest = _longest(col)
+    if longest is not None and len(text) > longest:
+        return sa.false()
     return sa.func.lower(col).like("%" + escape_like(text.lower()) + "%", escape="\\")
 
 
@@ -81,8 +95,12 @@ def where(table: sa.Table, criteria: Sequence[Criterion]) -> list[Any]:
             out.append(sa.or_(*[sa.or_(contains(name, w), ident == w) for w in c.words]))
         else:
             col = table.c[c.column]
-            below = escape_like(c.path.rstrip("/")) + "/%"
-            out.append(sa.or_(col == c.path, col.like(below, escape="\\")))
+            prefix = c.path.rstrip("/") + "/"
+            longest = _longest(col)
+            if longest is not None and len(prefix) >= longest:  # nothing fits below it (see `contains`)
+                out.append(col == c.path)
+            else:
+                out.append(sa.or_(col == c.path, col.like(escape_like(prefix) + "%", escape="\\")))
     return out
 
 
