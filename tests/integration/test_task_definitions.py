@@ -727,10 +727,10 @@ def update_cases(g: Graph) -> dict[str, tuple[str, dict[str, Any], str, tuple[st
             g.c,
             {
                 **full_task("c"),
-                "TriggerTaskBaseAttribute": {"TaskName": "c", "OwnerUin": "1" * 33, "TaskDescription": ""},
+                "TriggerTaskBaseAttribute": {"TaskName": "c", "OwnerUin": "1" * 256, "TaskDescription": ""},
             },
             "InvalidParameterValue",
-            ("Task.TriggerTaskBaseAttribute.OwnerUin", "32"),
+            ("Task.TriggerTaskBaseAttribute.OwnerUin", "255"),
         ),
         "long-folder": (
             g.c,
@@ -812,7 +812,7 @@ def test_create_refuses_what_the_shared_path_checks(client: Any, project_id: str
         sched={"UpstreamDependencyConfigList": [{"TaskId": g.foreign}]},
     )
     long_owner = raw_task(project_id, g.wf, f"new_{uid()}")
-    long_owner["TriggerTaskBaseAttribute"]["OwnerUin"] = "1" * 33
+    long_owner["TriggerTaskBaseAttribute"]["OwnerUin"] = "1" * 256
     fails(client, "CreateTriggerTask", long_owner, "InvalidParameterValue", "TriggerTaskBaseAttribute.OwnerUin")
     constant = {**source, "FromTaskId": "anything", "Type": "CONSTANT"}  # For-each constants name no task
     ok = call(
@@ -1045,7 +1045,7 @@ def test_list_trigger_tasks_paging_and_refusals(client: Any, project_id: str, li
     bad("InvalidParameterValue", "TaskNodeTypeList.1", "SPARK", TaskNodeTypeList=["GENERAL", "SPARK"])
     bad("InvalidParameterValue", "Status", "X", Status="X")
     bad("InvalidParameterValue", "TaskName", "200", TaskName="x" * 201)
-    bad("InvalidParameterValue", "OwnerUin", "32", OwnerUin="1" * 33)
+    bad("InvalidParameterValue", "OwnerUin", "255", OwnerUin="1" * 256)
     bad("InvalidParameterValue", "TaskFolderPathList.1", "1000", TaskFolderPathList=["/a", "/" + "a" * 1000])
     bad("InvalidParameterValue", "WorkflowFolderPathList", "100", WorkflowFolderPathList=["/x"] * 101)
     bad("InvalidParameter", "TaskTypeId", TaskTypeId="35")
@@ -1154,9 +1154,9 @@ def test_update_ops_trigger_tasks_owner(client: Any, project_id: str) -> None:
     bad(
         "InvalidParameterValue",
         "OwnerIds",
-        "32",
+        "255",
         TaskIds=[a],
-        OwnerIds=["100000000001", "100000000002", "100000000003"],
+        OwnerIds=[f"1000000000{i:02d}" for i in range(20)],  # 20 x 12 digits + 19 separators = 259
     )
     bad("InvalidParameter", "OwnerIds", TaskIds=[a], OwnerIds="7")
     fails(

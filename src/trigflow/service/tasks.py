@@ -67,7 +67,7 @@ TASK_TYPES: dict[int, str] = {35: "SHELL", 30: "PYTHON", MERGE_TYPE: "MERGE", NE
 TASK_TYPE_DESCS: dict[int, str] = {35: "Shell", 30: "Python", MERGE_TYPE: "归并", NESTED_TYPE: "Run Workflow"}
 MAX_NESTING_DEPTH = 5  # decisions.md Q-N3
 # Widths of tasks.owner_uin and tasks.folder_path: PostgreSQL refuses longer values, so refuse them by name.
-MAX_OWNER_CHARS, MAX_FOLDER_CHARS = 32, 1000
+MAX_OWNER_CHARS, MAX_FOLDER_CHARS = 255, 1000
 MAX_FOLDER_FILTERS = 100  # ListTriggerTasks folder lists: SQLite allows 1,000-deep expressions
 SCHEDULER_DEFAULTS: dict[str, Any] = {
     "RunPriorityType": 6,

@@ -104,7 +104,7 @@ tasks = sa.Table(
     sa.Column("name", S(200), nullable=False),
     sa.Column("description", sa.Text),
     sa.Column("task_type_id", sa.Integer, nullable=False),
-    sa.Column("owner_uin", S(32)),
+    sa.Column("owner_uin", S(255)),  # `;`-joined owner UINs (migration 0009)
     sa.Column("create_user_uin", S(32)),
     sa.Column("update_user_uin", S(32)),
     sa.Column("folder_path", S(1000)),
@@ -190,7 +190,7 @@ task_runs = sa.Table(
     sa.Column("extensions", sa.Text, nullable=False),  # TaskTypeExtensions JSON string
     sa.Column("run_params", sa.Text, nullable=False),
     sa.Column("resource_group_id", S(64)),
-    sa.Column("owner_uin", S(32)),
+    sa.Column("owner_uin", S(255)),  # `;`-joined owner UINs (migration 0009)
     sa.Column("execute_user_uin", S(32)),
     sa.Column("trigger_type", S(32)),
     sa.Column("cycle_type", S(32)),
