@@ -74,13 +74,13 @@ class Catalog:
         mode = project.get("ScheduleMode") or "workflow"
         if mode not in ("workflow", "task"):
             raise InvalidParameterValue(f"Project.ScheduleMode must be workflow or task, got {mode!r}")
-        with self.db.write() as conn:
+        with self.db.write(serial=True) as conn:
             if q.get_project_by_name(conn, name) is not None:
                 raise InvalidParameter(f"project name {name!r} already exists", code="InvalidParameter.DuplicateName")
             return self._insert_project(conn, caller.uin, name, project.get("DisplayName") or name, model, mode)
 
     def ensure_default_project(self, uin: str) -> dict[str, Any]:
-        with self.db.write() as conn:
+        with self.db.write(serial=True) as conn:
             row = q.first_project(conn)
             if row is not None:
                 return row
@@ -151,7 +151,7 @@ class Catalog:
         run_config = _run_config(p.get("TriggerWorkflowRunConfiguration"), {"MaxConcurrentNum": 1, "QueuingMode": 1})
         params = param_list(p.get("WorkflowParams"), "WorkflowParams")
         now = self.clock()
-        with self.db.write() as conn:
+        with self.db.write(serial=True) as conn:
             self._project(conn, p["ProjectId"])
             folder = self._ensure_folder(conn, p["ProjectId"], folder_path(p, "ParentFolderPath"), caller.uin)
             if q.find_workflow_by_name(conn, p["ProjectId"], folder["folder_id"], name) is not None:
@@ -193,7 +193,7 @@ class Catalog:
         A trigger sent back unchanged (same TriggerId and content) keeps its id; an edited or new one
         gets a new TriggerId, as the real service shows for re-saved trigger configurations.
         """
-        with self.db.write() as conn:
+        with self.db.write(serial=True) as conn:
             self._project(conn, p["ProjectId"])
             wf = self._workflow(conn, p["ProjectId"], p["WorkflowId"])
             rearm = self._apply_update(conn, wf, p)
@@ -206,7 +206,7 @@ class Catalog:
         through exactly the checks and trigger handling of UpdateTriggerWorkflow."""
         setting: Mapping[str, Any] = p.get("NewSetting") or {}
         removals = parse_workflow_removals(p.get("FieldToRemoveList") or [])
-        with self.db.write() as conn:
+        with self.db.write(serial=True) as conn:
             self._project(conn, p["ProjectId"])
             wf = self._workflow(conn, p["ProjectId"], p["WorkflowId"])
             update = {k: v for k, v in setting.items() if k not in COLLECTION_KEYS}
@@ -287,7 +287,7 @@ class Catalog:
         definition mid-way) or while a RunWorkflow node of another workflow targets it (that node would
         fail at its next run). Its triggers stop at once.
         """
-        with self.db.write() as conn:
+        with self.db.write(serial=True) as conn:
             self._project(conn, project_id)
             wf = self._workflow(conn, project_id, workflow_id)
             live = rq.runs_in_states(conn, LIVE_RUN_STATES, workflow_id)

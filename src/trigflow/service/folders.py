@@ -36,7 +36,7 @@ class Folders:
     def create_workflow_folder(self, caller: Caller, p: Mapping[str, Any]) -> str:
         parent = normalise_path(required_text(p, "ParentFolderPath"))
         path = _child_path(parent, p, "FolderName")
-        with self.db.write() as conn:
+        with self.db.write(serial=True) as conn:
             project_row(conn, p["ProjectId"])
             if parent != "/" and q.get_folder(conn, p["ProjectId"], parent) is None:
                 raise ResourceNotFound(f"ParentFolderPath: folder {parent} does not exist in project {p['ProjectId']}")
@@ -63,7 +63,7 @@ class Folders:
         folder_type = _task_folder_type(p)
         parent = normalise_path(required_text(p, "ParentTaskFolderPath"))
         path = _child_path(parent, p, "TaskFolderName")
-        with self.db.write() as conn:
+        with self.db.write(serial=True) as conn:
             project_row(conn, p["ProjectId"])
             wf = workflow_row(conn, p["ProjectId"], p["WorkflowId"])
             if parent != "/":

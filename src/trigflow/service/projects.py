@@ -55,7 +55,7 @@ class Projects:
                 raise InvalidParameterValue("DisplayName is longer than 200 characters")
         if "Description" in p:
             values["description"] = p["Description"]
-        with self.db.write() as conn:
+        with self.db.write(serial=True) as conn:
             project_row(conn, p["ProjectId"])
             if "ProjectOwnerUin" in p:
                 owner = str(p["ProjectOwnerUin"]).strip()
@@ -76,7 +76,7 @@ class Projects:
         triggers can never be orphaned by one call. The last project stays because the server always
         needs one (the CLI prints it on start and the default one would be recreated silently).
         """
-        with self.db.write() as conn:
+        with self.db.write(serial=True) as conn:
             project_row(conn, project_id)
             names, total = q.workflow_names(conn, project_id, limit=3)
             if total:
@@ -91,7 +91,7 @@ class Projects:
 
     def set_status(self, project_id: str, enabled: bool) -> None:
         """EnableProject / DisableProject (idempotent); triggers are re-armed or disarmed at once."""
-        with self.db.write() as conn:
+        with self.db.write(serial=True) as conn:
             row = project_row(conn, project_id)
             status = ENABLED if enabled else DISABLED
             if int(row["status"]) == status:

@@ -48,7 +48,7 @@ class ResourceGroups:
         return self._default_id
 
     def ensure_default(self) -> dict[str, Any]:
-        with self.db.write() as conn:
+        with self.db.write(serial=True) as conn:
             row = q.default_resource_group(conn)
             if row is None:
                 row = self._row("default", "Schedule", "default", self.default_slots, [], "Default resource group")
@@ -75,7 +75,7 @@ class ResourceGroups:
         slots = spec.get("Number", 1) if isinstance(spec, Mapping) else 1
         _check_slots(slots, f"Type.{group_type}.Number")
         projects = [p["AssociatedProjectId"]] if p.get("AssociatedProjectId") else []
-        with self.db.write() as conn:
+        with self.db.write(serial=True) as conn:
             if q.find_resource_group_by_name(conn, name) is not None:
                 raise InvalidParameter(
                     f"resource group name {name!r} already exists", code="InvalidParameter.DuplicateName"
@@ -88,7 +88,7 @@ class ResourceGroups:
         return str(row["group_id"])
 
     def update(self, p: Mapping[str, Any]) -> None:
-        with self.db.write() as conn:
+        with self.db.write(serial=True) as conn:
             self._get(conn, p["Id"])
             number = p.get("Number")
             if number and number.get("Quantity") is not None:
@@ -97,7 +97,7 @@ class ResourceGroups:
         self._reload()
 
     def delete(self, group_id: str) -> None:
-        with self.db.write() as conn:
+        with self.db.write(serial=True) as conn:
             row = self._get(conn, group_id)
             if row["is_default"]:
                 raise ResourceInUse("the default resource group cannot be deleted")

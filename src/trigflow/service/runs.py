@@ -65,7 +65,8 @@ class Runs:
         override = p.get("SchedulingResourceGroupId") or None
         if override and not self.resources.exists(override):
             raise InvalidParameterValue(f"SchedulingResourceGroupId {override!r} does not exist")
-        with self.db.write() as conn:
+        # serial: ordered with definition edits, so a run never starts from a workflow being deleted
+        with self.db.write(serial=True) as conn:
             enabled_project(conn, p["ProjectId"])
             wf = cq.get_workflow(conn, p["ProjectId"], p["WorkflowId"])
             if wf is None:

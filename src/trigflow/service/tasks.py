@@ -151,7 +151,7 @@ class TaskCatalog:
         type_id = _task_type(base["TaskTypeId"])
         prepared = self._prepare(type_id, definition, "")
         now = self.clock()
-        with self.db.write() as conn:
+        with self.db.write(serial=True) as conn:
             project_row(conn, p["ProjectId"])
             wf = workflow_row(conn, p["ProjectId"], base["WorkflowId"])
             task_id = self.stamps.task_id(now)
@@ -183,7 +183,7 @@ class TaskCatalog:
         sent = p["Task"]
         base = sent["TriggerTaskBaseAttribute"]
         owner = required_text(base, "OwnerUin", "Task.TriggerTaskBaseAttribute.OwnerUin")
-        with self.db.write() as conn:
+        with self.db.write(serial=True) as conn:
             task = self._locked(conn, p["ProjectId"], p["TaskId"])
             definition = Definition(
                 name=base.get("TaskName"),
@@ -203,7 +203,7 @@ class TaskCatalog:
         if not any(new.values()) and not raw_removals:
             raise MissingParameter("The request changes nothing: give NewSetting and/or FieldToRemoveList")
         removals = parse_removals(raw_removals)
-        with self.db.write() as conn:
+        with self.db.write(serial=True) as conn:
             task = self._locked(conn, p["ProjectId"], p["TaskId"])
             current = _definition_of(task)
             sections = {CONFIG: current.config, SCHEDULER: current.sched}
@@ -417,7 +417,7 @@ class TaskCatalog:
 
     def submit_task(self, caller: Caller, project_id: str, task_id: str, remark: str) -> str:
         now = self.clock()
-        with self.db.write() as conn:
+        with self.db.write(serial=True) as conn:
             task = self._locked(conn, project_id, task_id)
             no = task["submit_version_no"] + 1
             vrow = self._version_row(task, "SUBMIT", no, remark, caller.uin, now)
@@ -547,7 +547,7 @@ class TaskCatalog:
 
     def delete_task(self, project_id: str, task_id: str) -> None:
         """Refused while other tasks depend on it; its versions stay for the runs that executed them."""
-        with self.db.write() as conn:
+        with self.db.write(serial=True) as conn:
             task = self._locked(conn, project_id, task_id)
             reasons = []
             for other in q.tasks_of_workflow(conn, task["workflow_id"]):
@@ -570,7 +570,7 @@ class TaskCatalog:
             raise MissingParameter("The request is missing a required parameter OwnerIds (at least one owner UIN)")
         owner = _owner(join_owners(p["OwnerIds"], "OwnerIds"), "OwnerIds")
         now = self.clock()
-        with self.db.write() as conn:
+        with self.db.write(serial=True) as conn:
             project_row(conn, p["ProjectId"])
             found = {t["task_id"] for t in tq.task_views(conn, p["ProjectId"], task_ids)}
             known = [t for t in task_ids if t in found]

@@ -17,6 +17,7 @@ from alembic import command
 from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+_DEFINITIONS_KEY = 0x7472_6967_6465_6673  # "trigdefs": serial definition writes (the leader lock uses another key)
 
 
 class Database:
@@ -39,23 +40,37 @@ class Database:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[sa.Connection]:
+    def write(self, *, serial: bool = False) -> Iterator[sa.Connection]:
         """A transaction that commits on success; the only way to change data.
 
         A nested `write()` in the same thread joins the outer transaction (a second connection would
         wait on the first one's SQLite lock until the busy timeout).
+
+        `serial=True` is for read-modify-write of definitions (a partial update reads the task, merges,
+        writes it back): such transactions run one at a time, so two concurrent edits cannot lose one
+        another's changes. SQLite writers are already serialised (the lock below, and SQLite's own); on
+        PostgreSQL, whose READ COMMITTED transactions would interleave, a transaction-level advisory lock
+        does it, across every process sharing the database, and is released at commit or rollback.
         """
         outer = getattr(self._local, "conn", None)
         if outer is not None:
+            if serial:
+                self._serialise(outer)
             yield outer
             return
         lock = self._write_lock or contextlib.nullcontext()
         with lock, self.engine.begin() as conn:
             self._local.conn = conn
             try:
+                if serial:
+                    self._serialise(conn)
                 yield conn
             finally:
                 self._local.conn = None
+
+    def _serialise(self, conn: sa.Connection) -> None:
+        if not self.is_sqlite:
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _DEFINITIONS_KEY})
 
     @contextlib.contextmanager
     def read(self) -> Iterator[sa.Connection]:
