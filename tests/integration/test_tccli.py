@@ -6,6 +6,7 @@ TENCENTCLOUD_* variables leak in; everything it needs is on the command line.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -107,3 +108,40 @@ def test_tccli_shows_error_code(server: Server, tccli_home: Path, project_id: st
     shown = proc.stdout + proc.stderr
     assert "code:ResourceNotFound" in shown, shown
     assert missing in shown and "requestId:" in shown
+
+
+def test_tccli_edits_versions_and_deletes_definitions(
+    server: Server, tccli_home: Path, client: Any, project_id: str
+) -> None:
+    """A design lifecycle as a tccli script would run it: patch a task, read its versions and code,
+    remove an upstream through FieldToRemoveList, delete the task, then the workflow."""
+
+    def run(action: str, **params: Any) -> Any:
+        flat = [x for k, v in params.items() for x in (f"--{k}", v if isinstance(v, str) else json.dumps(v))]
+        return output_json(tccli(server, tccli_home, action, "--ProjectId", project_id, *flat))["Data"]
+
+    wf = new_workflow(client, project_id, f"tccli_edit_{uuid.uuid4().hex[:10]}")
+    up = new_task(client, project_id, wf, "up", "true")
+    down = new_task(client, project_id, wf, "down", "echo v1", upstream=[up])
+
+    code = "echo v2\n"
+    setting = {"TriggerTaskConfiguration": {"CodeContent": base64.b64encode(code.encode()).decode()}}
+    assert run("UpdateTriggerTaskPartially", TaskId=down, NewSetting=setting)["Status"] is True
+    got = run("GetTriggerTaskCode", TaskId=down)
+    assert base64.b64decode(got["CodeInfo"]).decode() == code
+    assert got["CodeFileSize"] == str(len(got["CodeInfo"]))
+    saves = run("ListTriggerTaskVersions", TaskId=down)
+    assert saves["TotalCount"] == 2 and saves["Items"][0]["VersionNum"] == "V2"  # newest first
+
+    ups = run("ListUpstreamTriggerTasks", TaskId=down)
+    assert [t["TaskId"] for t in ups["Items"]] == [up]
+    removal = [f"TaskSchedulerConfiguration/UpstreamDependencyConfigList:{up}"]
+    assert run("UpdateTriggerTaskPartially", TaskId=down, FieldToRemoveList=removal)["Status"] is True
+    assert run("ListUpstreamTriggerTasks", TaskId=down)["Items"] == []
+
+    assert run("DeleteTriggerTask", TaskId=down)["Status"] is True
+    listed = run("ListTriggerTasks", WorkflowId=wf)
+    assert [t["TaskId"] for t in listed["Items"]] == [up]
+    assert run("DeleteTriggerWorkflow", WorkflowId=wf)["Status"] is True
+    gone = tccli(server, tccli_home, "GetTriggerWorkflow", "--ProjectId", project_id, "--WorkflowId", wf)
+    assert gone.returncode != 0 and "code:ResourceNotFound" in gone.stdout + gone.stderr
