@@ -135,3 +135,42 @@ def test_rendered_lists_are_fresh_lists() -> None:
     same_list = ["a"]
     out = wire.render("TriggerWorkflowRunBrief", {"SelectedTaskIds": same_list})
     assert out is not None and out["SelectedTaskIds"] is not same_list
+
+
+@pytest.mark.parametrize("model", sorted(wire.model_names()))
+def test_row_renderer_matches_render_of_the_shaped_dict(model: str) -> None:
+    """Rendering straight from a row gives what shaping a dict and rendering it gives: values, types, errors."""
+    import collections
+
+    fields = wire.model_fields(model)
+    from_row = wire.row_renderer(model, {name: f"col_{name}" for name in fields})
+    for name, field in fields.items():
+        for value in candidates(field):
+            row = collections.defaultdict(lambda: None, {f"col_{name}": value})
+            got = outcome(from_row, row)
+            want = outcome(wire.render, model, {name: value})
+            assert same(got, want), (model, name, value, got, want)
+
+
+def test_row_renderer_sources() -> None:
+    render = wire.row_renderer(
+        "TriggerTaskRunBrief",
+        {"TaskId": "task_id", "CreateTime": wire.AsString("create_ms"), "RetryTimes": lambda r: r["n"] + 1},
+    )
+    out = render({"task_id": "t1", "create_ms": 1764819600341, "n": 2})
+    assert (out["TaskId"], out["CreateTime"], out["RetryTimes"]) == ("t1", "1764819600341", 3)
+    assert list(out) == list(wire.model_fields("TriggerTaskRunBrief")) and out["TaskName"] is None
+    assert render({"task_id": "t1", "create_ms": None, "n": 0})["CreateTime"] is None
+    with pytest.raises(TypeError, match=r"TriggerTaskRunBrief\.TaskId"):
+        render({"task_id": 7, "create_ms": None, "n": 0})
+    with pytest.raises(KeyError, match="Nmae"):
+        wire.row_renderer("TriggerTaskRunBrief", {"Nmae": "task_name"})
+
+
+def test_rendered_lists_pass_only_as_their_own_model() -> None:
+    rendered = wire.Rendered("TriggerTaskRunBrief", [wire.row_renderer("TriggerTaskRunBrief", {})({})])
+    out = wire.render("TriggerWorkflowTaskRunDetailBrief", {"TriggerTaskRuns": rendered})
+    assert out is not None and out["TriggerTaskRuns"] is rendered
+    wrong = wire.Rendered("Filter", [{"Name": 3}])  # claims another model: checked like any list
+    with pytest.raises((TypeError, KeyError)):
+        wire.render("TriggerWorkflowTaskRunDetailBrief", {"TriggerTaskRuns": wrong})

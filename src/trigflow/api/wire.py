@@ -25,7 +25,7 @@ import functools
 import json
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -38,6 +38,8 @@ from trigflow.domain.errors import (
 )
 
 __all__ = [
+    "AsString",
+    "Rendered",
     "WireField",
     "action_names",
     "model_fields",
@@ -47,6 +49,7 @@ __all__ = [
     "request_model",
     "response_data_model",
     "response_model",
+    "row_renderer",
     "sdk_version",
     "validate_request",
 ]
@@ -405,6 +408,8 @@ def _render_list(path: str, field: WireField, value: Any) -> list[Any]:
         raise TypeError(f"{path}: expected a list, got {type(value).__name__}")
     if field.type == "object":
         assert field.model is not None
+        if type(value) is Rendered and value.model == field.model:  # built by a row renderer, already checked
+            return value
         render_item = _model_renderer(field.model)
         out = []
         for index, item in enumerate(value):
@@ -484,6 +489,78 @@ def _model_renderer(model: str) -> Callable[[str, Any], dict[str, Any]]:
     exec(compile("\n".join(lines), f"<wire renderer {model}>", "exec"), ns)
     render: Callable[[str, Any], dict[str, Any]] = ns["render"]
     return render
+
+
+class Rendered(list[Any]):
+    """Objects of `model` already rendered by its `row_renderer`: `render` takes such a list as it is
+    instead of checking every element a second time."""
+
+    def __init__(self, model: str, items: Iterable[dict[str, Any]]) -> None:
+        super().__init__(items)
+        self.model = model
+
+
+# How a row renderer gets a field: a column's value as is, a column's value as a string (epoch ms times,
+# ids stored as integers), or any function of the row.
+Column = str
+
+
+@dataclass(frozen=True)
+class AsString:
+    column: str
+
+
+FieldSource = Column | AsString | Callable[[Any], Any]
+
+
+def row_renderer(model: str, sources: Mapping[str, FieldSource]) -> Callable[[Any], dict[str, Any]]:
+    """Compile `render(row)` that builds `model` straight from a database row, with `render`'s checks.
+
+    The same result as shaping a dict from the row and rendering it, without the intermediate dict:
+    for the 1,000 task runs of a big GetTriggerWorkflowRun that was a third of the server's time. Each
+    field comes from `sources` (a field without a source is None), and is checked inline exactly as
+    `_model_renderer` checks it; a source for a field the model does not declare is a `KeyError` here,
+    at import time, not per request.
+    """
+    fields = model_fields(model)
+    unknown = [name for name in sources if name not in fields]
+    if unknown:
+        raise KeyError(f"model {model} has no field(s) {unknown}")
+    ns: dict[str, Any] = {
+        "_render_scalar": _render_scalar,
+        "_render_list": _render_list,
+        "_model_renderer": _model_renderer,
+        "_isfinite": math.isfinite,
+    }
+    lines = ["def render(row):"]
+    out: list[str] = []
+    for i, f in enumerate(fields.values()):
+        source = sources.get(f.name)
+        if source is None:
+            out.append(f"{f.name!r}: None")
+            continue
+        ns[f"_f{i}"] = f
+        path = f"{model}.{f.name}"
+        if isinstance(source, str):
+            lines.append(f"    v{i} = row[{source!r}]")
+        elif isinstance(source, AsString):
+            lines.append(f"    v{i} = row[{source.column!r}]")
+            lines.append(f"    if v{i} is not None: v{i} = str(v{i})")
+        else:
+            ns[f"_s{i}"] = source
+            lines.append(f"    v{i} = _s{i}(row)")
+        if f.is_list:
+            lines.append(f"    if v{i} is not None: v{i} = _render_list({path!r}, _f{i}, v{i})")
+        elif f.type == "object":
+            lines.append(f"    if v{i} is not None: v{i} = _model_renderer({f.model!r})({path!r}, v{i})")
+        else:
+            exact = _ALREADY_EXACT[f.type].format(v=f"v{i}")
+            lines.append(f"    if v{i} is not None and not ({exact}): v{i} = _render_scalar({path!r}, _f{i}, v{i})")
+        out.append(f"{f.name!r}: v{i}")
+    lines.append("    return {" + ", ".join(out) + "}")
+    exec(compile("\n".join(lines), f"<row renderer {model}>", "exec"), ns)
+    render_row: Callable[[Any], dict[str, Any]] = ns["render"]
+    return render_row
 
 
 def render(model: str, data: Mapping[str, Any] | None) -> dict[str, Any] | None:

@@ -31,6 +31,7 @@ from trigflow.store import runs as rq
 from trigflow.store.criteria import AnyOf, Between, Criterion, Keyword
 from trigflow.store.engine import Database
 
+Row = Mapping[str, Any]  # a store row, read-only
 MANUAL = "Manual"
 SCHEDULER = "Scheduler"
 EVENT = "Event"
@@ -356,7 +357,7 @@ class Runs:
 
     # --- read -------------------------------------------------------------------------------
 
-    def get_run(self, project_id: str, run_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    def get_run(self, project_id: str, run_id: str) -> tuple[dict[str, Any], Sequence[Row]]:
         with self.db.read() as conn:
             run = rq.get_run(conn, run_id, project_id)
             if run is None:
@@ -509,7 +510,7 @@ DETAIL_ORDERS = {
 }
 
 
-def filter_task_runs(rows: list[dict[str, Any]], filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def filter_task_runs(rows: Sequence[Row], filters: list[dict[str, Any]]) -> Sequence[Row]:
     """Decisions.md Q-F2 vocabulary; values of one filter are OR-ed, filters AND-ed."""
     for i, f in enumerate(filters):
         name = f.get("Name")
@@ -531,7 +532,7 @@ def filter_task_runs(rows: list[dict[str, Any]], filters: list[dict[str, Any]]) 
     return rows
 
 
-def order_task_runs(rows: list[dict[str, Any]], orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def order_task_runs(rows: Sequence[Row], orders: list[dict[str, Any]]) -> Sequence[Row]:
     if not orders:  # default: DAG topological order, then TaskId (Q-F2)
         upstream = {r["task_id"]: list(r["depend_on"]) for r in rows}
         rank = {t: i for i, t in enumerate(topological_order(upstream))}

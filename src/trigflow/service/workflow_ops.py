@@ -42,7 +42,7 @@ class Dag:
     nodes: list[dict[str, Any]]  # task_id, name, task_type, task_type_id, owner_uin, policy, upstream
     links: list[dict[str, str]]  # link_id, upstream, downstream
     run: dict[str, Any] | None
-    task_runs: dict[str, dict[str, Any]]
+    task_runs: dict[str, Mapping[str, Any]]
 
 
 class WorkflowOps:
@@ -55,7 +55,7 @@ class WorkflowOps:
             project = project_row(conn, project_id)
             wf = workflow_row(conn, project_id, workflow_id)
             run = None
-            task_runs: dict[str, dict[str, Any]] = {}
+            task_runs: dict[str, Mapping[str, Any]] = {}
             if run_id:
                 run = rq.get_run(conn, run_id, project_id)
                 if run is None or run["workflow_id"] != workflow_id:

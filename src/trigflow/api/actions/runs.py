@@ -26,7 +26,7 @@ def get_trigger_workflow_run(ctx: RequestContext, p: dict[str, Any]) -> dict[str
     rows = order_task_runs(filter_task_runs(task_runs, p.get("Filters") or []), p.get("OrderFields") or [])
     return {
         "TriggerWorkflowRun": shapes.run_brief(run, svc.clock(), svc.settings.app_id),
-        "TriggerTaskRuns": [shapes.task_run_brief(r, run, detail=False) for r in rows],
+        "TriggerTaskRuns": shapes.task_run_briefs(rows),
         "BizStateEnumInfos": biz,
     }
 
@@ -44,7 +44,7 @@ def list_trigger_workflow_runs(ctx: RequestContext, p: dict[str, Any]) -> dict[s
 @action("GetTriggerTaskRun")
 def get_trigger_task_run(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     tr, run = ctx.services.runs.get_task_run(p["ProjectId"], p["TaskExecutionId"])
-    return shapes.task_run_brief(tr, run, detail=True)
+    return shapes.task_run_detail(tr, run)
 
 
 @action("ListTriggerTaskRuns")
