@@ -45,16 +45,16 @@ from trigflow.domain.task_edit import (
     CONFIG,
     LIST_KEYS,
     SCHEDULER,
-    category_type_ids,
     check_unique_keys,
     join_owners,
     parse_removals,
     remove_keyed,
     upsert_keyed,
 )
-from trigflow.service.checks import normalise_path, project_row, required_text, time_range, workflow_row
-from trigflow.service.common import Caller, Clock, Page
+from trigflow.service.checks import normalise_path, project_row, required_text, workflow_row
+from trigflow.service.common import Caller, Clock
 from trigflow.service.resources import ResourceGroups
+from trigflow.service.task_reads import MAX_FOLDER_CHARS, MAX_OWNER_CHARS, TaskReads
 from trigflow.store import catalog as q
 from trigflow.store import runs as rq
 from trigflow.store import tasks as tq
@@ -67,8 +67,6 @@ TASK_TYPES: dict[int, str] = {35: "SHELL", 30: "PYTHON", MERGE_TYPE: "MERGE", NE
 TASK_TYPE_DESCS: dict[int, str] = {35: "Shell", 30: "Python", MERGE_TYPE: "归并", NESTED_TYPE: "Run Workflow"}
 MAX_NESTING_DEPTH = 5  # decisions.md Q-N3
 # Widths of tasks.owner_uin and tasks.folder_path: PostgreSQL refuses longer values, so refuse them by name.
-MAX_OWNER_CHARS, MAX_FOLDER_CHARS = 255, 1000
-MAX_FOLDER_FILTERS = 100  # ListTriggerTasks folder lists: SQLite allows 1,000-deep expressions
 SCHEDULER_DEFAULTS: dict[str, Any] = {
     "RunPriorityType": 6,
     "RetryWaitMinute": 5,
@@ -90,8 +88,6 @@ ENUMS: dict[str, tuple[Any, ...]] = {
 EXT_PATH = "TriggerTaskConfiguration.TaskExtConfigurationList"
 UPSTREAMS = "UpstreamDependencyConfigList"
 DERIVED_CONFIG = ("ResourceGroupName",)  # output-only: computed from ResourceGroup when read
-TASK_STATUSES = ("N", "Y", "O", "F")  # enums.md §7; only N and Y are ever produced here
-VERSION_KINDS = ("SAVE", "SUBMIT")
 OWNER_JOB = "TASK_OWNER_UPDATE"  # AsyncType of the job UpdateOpsTriggerTasksOwner records
 SNAPSHOT_KEYS = ("name", "description", "task_type_id", "owner_uin", "config", "scheduler", "upstream", "folder_path")
 
@@ -127,7 +123,9 @@ class _Prepared:
         return self.explicit + [u for u in self.merged if u not in self.explicit]
 
 
-class TaskCatalog:
+class TaskCatalog(TaskReads):
+    """Task definitions: the read side (TaskReads) plus create, edit, submit, delete and owner changes."""
+
     def __init__(
         self, db: Database, clock: Clock, stamps: ids.StampAllocator, resources: ResourceGroups | None = None
     ) -> None:
@@ -451,98 +449,6 @@ class TaskCatalog:
             "create_ms": now,
         }
 
-    def get_version(
-        self, project_id: str, task_id: str, version_id: str | None
-    ) -> tuple[dict[str, Any], dict[str, Any], str | None]:
-        """(task view, SUBMIT version, its resource group's name); the latest submitted one by default."""
-        with self.db.read() as conn:
-            task = self._view(conn, project_id, task_id)
-            wanted = version_id or task["submitted_version_id"]
-            if wanted is None:
-                raise ResourceNotFound(f"task {task_id} has no submitted version (SubmitTriggerTask)")
-            version = tq.task_version(conn, task_id, wanted)
-            if version is None or version["kind"] != "SUBMIT":
-                raise ResourceNotFound(f"VersionId {wanted} is not a submitted version of task {task_id}")
-            return task, version, _group_name(conn, version["snapshot"]["config"])
-
-    def list_versions(
-        self, project_id: str, task_id: str, kind: str | None, page: Page
-    ) -> tuple[list[dict[str, Any]], int, dict[str, Any]]:
-        kind = kind or "SAVE"
-        if kind not in VERSION_KINDS:
-            raise InvalidParameterValue(f"TaskVersionType must be SAVE or SUBMIT, got {kind!r}")
-        with self.db.read() as conn:
-            task = self._view(conn, project_id, task_id)
-            rows, total = tq.versions_of(conn, task_id, kind, page.offset, page.size)
-            return rows, total, task
-
-    # --- reads ----------------------------------------------------------------------------------
-
-    def get_task(self, project_id: str, task_id: str) -> tuple[dict[str, Any], str | None]:
-        """(task view, its resource group's name)."""
-        with self.db.read() as conn:
-            task = self._view(conn, project_id, task_id)
-            return task, _group_name(conn, task["config"])
-
-    def _view(self, conn: sa.Connection, project_id: str, task_id: str) -> dict[str, Any]:
-        project_row(conn, project_id)
-        task = tq.get_task_view(conn, project_id, task_id)
-        if task is None:
-            raise ResourceNotFound(f"task {task_id} does not exist in project {project_id}")
-        return task
-
-    def list_tasks(self, p: Mapping[str, Any], page: Page) -> tuple[list[dict[str, Any]], int]:
-        type_ids: set[int] | None = None
-        if p.get("TaskTypeId") is not None:
-            type_ids = {int(p["TaskTypeId"])}
-        if p.get("TaskNodeTypeList"):
-            categories = category_type_ids(p["TaskNodeTypeList"], "TaskNodeTypeList")
-            type_ids = categories if type_ids is None else type_ids & categories
-        status = p.get("Status")
-        if status is not None and status not in TASK_STATUSES:
-            raise InvalidParameterValue(f"Status must be one of {list(TASK_STATUSES)}, got {status!r}")
-        create = time_range(p["CreateTime"], "CreateTime") if "CreateTime" in p else None
-        modify = time_range(p["ModifyTime"], "ModifyTime") if "ModifyTime" in p else None
-        _at_most(p.get("TaskName"), 200, "TaskName")
-        _at_most(p.get("OwnerUin"), MAX_OWNER_CHARS, "OwnerUin")
-        task_folders = _folder_filter(p.get("TaskFolderPathList") or [], "TaskFolderPathList")
-        workflow_folders = _folder_filter(p.get("WorkflowFolderPathList") or [], "WorkflowFolderPathList")
-        with self.db.read() as conn:
-            project_row(conn, p["ProjectId"])
-            return tq.list_tasks(
-                conn,
-                p["ProjectId"],
-                name=p.get("TaskName"),
-                workflow_id=p.get("WorkflowId"),
-                owner_uin=p.get("OwnerUin"),
-                type_ids=type_ids,
-                status=status,
-                submit=p.get("Submit"),
-                bundle_id=p.get("BundleId"),
-                create_user_uin=p.get("CreateUserUin"),
-                create_range=create,
-                modify_range=modify,
-                task_folders=task_folders,
-                workflow_folders=workflow_folders,
-                offset=page.offset,
-                limit=page.size,
-            )
-
-    def neighbours(
-        self, project_id: str, task_id: str, *, upstream: bool, page: Page
-    ) -> tuple[list[dict[str, Any]], int]:
-        """Direct upstream (DAG edges, merge conditions included) or downstream tasks, by TaskId."""
-        with self.db.read() as conn:
-            task = self._view(conn, project_id, task_id)
-            if upstream:
-                wanted = list(task["upstream"])
-            else:
-                wanted = [
-                    t["task_id"] for t in q.tasks_of_workflow(conn, task["workflow_id"]) if task_id in t["upstream"]
-                ]
-            rows = tq.task_views(conn, project_id, wanted)
-        return rows[page.offset : page.offset + page.size], len(rows)
-
     # --- delete and ops ---------------------------------------------------------------------------
 
     def delete_task(self, project_id: str, task_id: str) -> None:
@@ -624,25 +530,10 @@ def _not_found(project_id: str, missing: Sequence[str], shown: int = 20) -> str 
     return f"tasks not found in project {project_id}: {', '.join(missing[:shown])}{more}"
 
 
-def _at_most(value: str | None, limit: int, path: str) -> None:
-    """Filter text longer than any stored value can only be a mistake (and SQLite caps LIKE patterns)."""
-    if value is not None and len(value) > limit:
-        raise InvalidParameterValue(f"{path} is longer than {limit} characters; no stored value is")
-
-
-def _folder_filter(paths: Sequence[str], path: str) -> list[str]:
-    """Normalised folder paths of a list filter; bounded, as each one becomes two SQL LIKE terms."""
-    if len(paths) > MAX_FOLDER_FILTERS:
-        raise InvalidParameterValue(f"{path} holds {len(paths)} folders; at most {MAX_FOLDER_FILTERS}")
-    for i, folder in enumerate(paths):
-        _at_most(folder, MAX_FOLDER_CHARS, f"{path}.{i}")
-    return [normalise_path(f) for f in paths]
-
-
 def _owner(owner: str, path: str) -> str:
     if len(owner) > MAX_OWNER_CHARS:
         raise InvalidParameterValue(
-            f"{path}: the owner {owner!r} is longer than {MAX_OWNER_CHARS} characters (two 12-digit UINs fit)"
+            f"{path}: the owner {owner!r} is longer than {MAX_OWNER_CHARS} characters"
         )
     return owner
 
@@ -672,12 +563,6 @@ def _depends_on(task: Mapping[str, Any], task_id: str) -> list[str]:
     if any(e.get("FromTaskId") == task_id for e in task["scheduler"].get("ParamTaskInList") or []):
         why.append("ParamTaskInList")
     return why
-
-
-def _group_name(conn: sa.Connection, config: Mapping[str, Any]) -> str | None:
-    group_id = config.get("ResourceGroup")
-    group = q.get_resource_group(conn, group_id) if group_id else None
-    return str(group["name"]) if group else None
 
 
 def _nesting_depth(nests: Mapping[str, set[str]], workflow: str, path: list[str]) -> int | None:
