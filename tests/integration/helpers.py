@@ -4,13 +4,34 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from typing import Any
 
+import pytest
+from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 from tencentcloud.wedata.v20250806 import models
 
 from tests.conftest import wait_for
 
 TERMINAL = {"SUCCESS", "FAILED", "KILLED", "SKIPED"}
+
+
+def uid() -> str:
+    """A short unique suffix for names in the shared session server."""
+    return uuid.uuid4().hex[:10]
+
+
+def fails(client: Any, action: str, params: dict[str, Any], code: str, *mentions: str) -> str:
+    """Call through the SDK and assert the exact error code, that the message names each of `mentions`,
+    and that the error carries a RequestId; returns the message."""
+    with pytest.raises(TencentCloudSDKException) as exc:
+        client.call_json(action, params)
+    err = exc.value
+    assert err.get_code() == code, f"{action}: expected {code}, got {err.get_code()}: {err.get_message()}"
+    for mention in mentions:
+        assert mention in err.get_message(), f"{action}: {mention!r} not named in {err.get_message()!r}"
+    assert err.get_request_id()
+    return str(err.get_message())
 
 
 def call(client: Any, action: str, params: dict[str, Any]) -> Any:

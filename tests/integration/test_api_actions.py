@@ -25,31 +25,26 @@ from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentClo
 from tencentcloud.wedata.v20250806 import models
 
 from tests.conftest import Server
-from tests.integration.helpers import call, get_run, new_task, new_workflow, start_run, task_states, wait_run
+from tests.integration.helpers import (
+    call,
+    fails,
+    get_run,
+    new_task,
+    new_workflow,
+    start_run,
+    task_states,
+    uid,
+    wait_run,
+)
 
 CST = timezone(timedelta(hours=8))
 MISSING_ID = "00000000-0000-4000-8000-000000000404"
 
 
-def uid() -> str:
-    return uuid.uuid4().hex[:10]
-
 
 def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
-
-def fails(client: Any, action: str, params: dict[str, Any], code: str, *mentions: str) -> TencentCloudSDKException:
-    """Call through the SDK and assert the exact error code, that the message names each of `mentions`,
-    and that the error carries a RequestId."""
-    with pytest.raises(TencentCloudSDKException) as exc:
-        client.call_json(action, params)
-    err = exc.value
-    assert err.get_code() == code, f"{action}: expected {code}, got {err.get_code()}: {err.get_message()}"
-    for mention in mentions:
-        assert mention in err.get_message(), f"{action}: {mention!r} not named in {err.get_message()!r}"
-    assert err.get_request_id()
-    return err
 
 
 def wall(ms: int, tz: timezone = CST) -> str:

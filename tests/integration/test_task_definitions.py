@@ -12,40 +12,35 @@ from __future__ import annotations
 
 import base64
 import re
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
 from tests.conftest import Server, wait_for
-from tests.integration.helpers import call, get_run, new_task, new_workflow, start_run, task_states, wait_run
+from tests.integration.helpers import (
+    call,
+    fails,
+    get_run,
+    new_task,
+    new_workflow,
+    start_run,
+    task_states,
+    uid,
+    wait_run,
+)
 
 CST = timezone(timedelta(hours=8))
 MISSING_TASK = "20000101000000000"
 WALL = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 
 
-def uid() -> str:
-    return uuid.uuid4().hex[:10]
-
 
 def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
-
-def fails(client: Any, action: str, params: dict[str, Any], code: str, *mentions: str) -> str:
-    """Assert the exact error code and that the message names each of `mentions`; returns the message."""
-    with pytest.raises(TencentCloudSDKException) as exc:
-        client.call_json(action, params)
-    err = exc.value
-    assert err.get_code() == code, f"{action}: expected {code}, got {err.get_code()}: {err.get_message()}"
-    for mention in mentions:
-        assert mention in err.get_message(), f"{action}: {mention!r} not named in {err.get_message()!r}"
-    return str(err.get_message())
 
 
 def get_task(client: Any, project_id: str, task_id: str) -> Any:

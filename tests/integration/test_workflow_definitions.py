@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
 from tests.conftest import wait_for
-from tests.integration.helpers import call, get_run, new_task, new_workflow, start_run, wait_run
+from tests.integration.helpers import call, fails, get_run, new_task, new_workflow, start_run, uid, wait_run
 
 MISSING_ID = "00000000-0000-4000-8000-000000000404"
 EVERY_SECOND = {
@@ -37,19 +35,6 @@ DAILY = {
 }
 
 
-def uid() -> str:
-    return uuid.uuid4().hex[:10]
-
-
-def fails(client: Any, action: str, params: dict[str, Any], code: str, *mentions: str) -> str:
-    """Call through the SDK; assert the exact code and that the message names each of `mentions`."""
-    with pytest.raises(TencentCloudSDKException) as exc:
-        client.call_json(action, params)
-    err = exc.value
-    assert err.get_code() == code, f"{action}: expected {code}, got {err.get_code()}: {err.get_message()}"
-    for mention in mentions:
-        assert mention in err.get_message(), f"{action}: {mention!r} not named in {err.get_message()!r}"
-    return str(err.get_message())
 
 
 def workflow(client: Any, project_id: str, wf: str) -> Any:
