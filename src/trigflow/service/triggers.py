@@ -222,7 +222,7 @@ class Triggers:
 
     def _fire_batch(self, watch: FileWatch, files: list[tuple[str, int, int]], now: int) -> str | None:
         try:
-            with self.db.write() as conn:
+            with self.db.write(serial=True) as conn:  # ordered with definition edits (see `_fire`)
                 if not tq.claim_fire(conn, watch.trigger_id, now, watch.workflow_id, now):
                     return None
                 tq.record_files(conn, watch.trigger_id, files, now)
@@ -263,8 +263,10 @@ class Triggers:
             heapq.heappush(self.heap, (missed[-limit], trigger_id))
 
     def _fire(self, a: Armed, fire_ms: int, now: int) -> str | None:
+        # serial: ordered with definition edits, so a fire racing DeleteTriggerWorkflow or DisableProject either
+        # runs first (and the delete then sees its run) or reads the workflow after the delete committed.
         try:
-            with self.db.write() as conn:
+            with self.db.write(serial=True) as conn:
                 if not tq.claim_fire(conn, a.trigger_id, fire_ms, a.workflow_id, now):
                     return None  # fired already: by a previous process, or by another scheduler
                 wf = cq.get_workflow(conn, a.project_id, a.workflow_id)
