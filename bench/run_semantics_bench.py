@@ -12,9 +12,10 @@ ratios, not absolute figures):
 3. GetTriggerWorkflowRun latency (p50/p99 of sequential calls) on that finished 1,000-task run, through
    the SDK (models decoded) and through `call_json` (same signing and HTTP, no model decoding); GetProject
    is the baseline for the SDK + HTTP + auth cost. Target on SQLite: p50 <= 20 ms.
-4. ListTriggerWorkflowRuns latency with 100,000 runs in the store: the server is stopped, terminal
-   (SUCCESS) runs are inserted straight into its SQLite file with the store's own `insert_run`, in a few
-   big transactions, and the server is restarted on the same data dir. Default page, a WorkflowId filter
+4. ListTriggerWorkflowRuns and ListTriggerTaskRuns latency with 100,000 runs (and their 300,000 task runs)
+   in the store: the server is stopped, terminal (SUCCESS) runs are inserted straight into its SQLite file
+   with the store's own `insert_run`, in a few big transactions, and the server is restarted on the same
+   data dir. Default page, a WorkflowId filter
    (a workflow with 1 in 20 of the runs, and a rare one with `--repeat` + 1 runs), and OrderFields
    ScheduleTime ASC. Target p50 <= 50 ms.
 
@@ -198,8 +199,11 @@ def client_decode_ms(body: bytes, action: str, n: int = 10) -> tuple[float, floa
 # --- seeding 100k runs straight into the store --------------------------------------------------------
 
 
-def seed_runs(server: Server, project_id: str, workflow_ids: Sequence[str], n: int, batch: int) -> float:
-    """Insert `n` terminal runs spread over `workflow_ids`, row shapes as CreateTriggerWorkflowRun builds them."""
+def seed_runs(
+    server: Server, project_id: str, workflow_ids: Sequence[str], n: int, batch: int, template_run: str
+) -> float:
+    """Insert `n` terminal runs spread over `workflow_ids`, row shapes as CreateTriggerWorkflowRun builds them,
+    each with a finished task run per task of its workflow (shaped like `template_run`'s first task run)."""
     from trigflow.domain import ids
     from trigflow.store import catalog as cq
     from trigflow.store import runs as rq
@@ -211,7 +215,9 @@ def seed_runs(server: Server, project_id: str, workflow_ids: Sequence[str], n: i
     try:
         with db.read() as conn:
             wfs = [cq.get_workflow(conn, project_id, w) for w in workflow_ids]
-            tasks = {w: [t["task_id"] for t in cq.tasks_of_workflow(conn, w)] for w in workflow_ids}
+            task_rows = {w: cq.tasks_of_workflow(conn, w) for w in workflow_ids}
+            tasks = {w: [t["task_id"] for t in rows] for w, rows in task_rows.items()}
+            template = {k: v for k, v in rq.task_runs_of(conn, template_run)[0].items()}
         first_ms = int(time.time() * 1000) - 3_600_000 - n * 60_000  # one run a minute, ending an hour ago
         done = 0
         while done < n:
@@ -250,7 +256,30 @@ def seed_runs(server: Server, project_id: str, workflow_ids: Sequence[str], n: i
                         "end_ms": end,
                         "update_ms": end,
                     }
-                    rq.insert_run(conn, run, [])
+                    trs = [
+                        {
+                            **template,
+                            "execution_id": ids.new_uuid(),
+                            "run_id": run["execution_id"],
+                            "workflow_id": wf["workflow_id"],
+                            "task_id": t["task_id"],
+                            "task_name": t["name"],
+                            "task_version_id": t["submitted_version_id"],
+                            "owner_uin": t["owner_uin"],
+                            "folder_id": wf["folder_id"],
+                            "workflow_name": wf["name"],
+                            "state": "SUCCESS",
+                            "create_ms": create,
+                            "schedule_ms": create,
+                            "deps_ms": start,
+                            "issue_ms": start,
+                            "start_ms": start,
+                            "end_ms": end,
+                            "update_ms": end,
+                        }
+                        for t in task_rows[wf["workflow_id"]]
+                    ]
+                    rq.insert_run(conn, run, trs)
             done = min(n, done + batch)
     finally:
         db.dispose()
@@ -339,8 +368,10 @@ def main() -> None:
             server.stop()
 
         # 4. ListTriggerWorkflowRuns with 100k runs
-        seconds = seed_runs(server, project_id, history, args.runs, batch=25_000)
-        notes.append(f"seeded {args.runs} runs over {len(history)} workflows in {seconds:.1f} s")
+        seconds = seed_runs(server, project_id, history, args.runs, batch=25_000, template_run=wide_run)
+        notes.append(
+            f"seeded {args.runs} runs over {len(history)} workflows, each with its 3 task runs, in {seconds:.1f} s"
+        )
         server = start_server(data_dir, extra=SERVER_ARGS)
         try:
             fast = make_client(server.endpoint, keepAlive=True)
@@ -348,6 +379,11 @@ def main() -> None:
             notes.append(f"ListTriggerWorkflowRuns TotalCount after restart: {total}")
             filt = [{"Name": "WorkflowId", "Values": [history[0]]}]
             rare = [{"Name": "WorkflowId", "Values": [layered_wf]}]  # args.repeat + 1 runs among 100k
+            some_run = call(fast, "ListTriggerWorkflowRuns", {"ProjectId": project_id, "Filters": filt}).Items[0]
+            some_task = call(fast, "GetTriggerWorkflowRun", {"ProjectId": project_id,
+                                                             "WorkflowExecutionId": some_run.ExecutionId})
+            task_filter = [{"Name": "TaskId", "Values": [some_task.TriggerTaskRuns[0].TaskId]}]
+            run_filter = [{"Name": "WorkflowExecutionId", "Values": [some_run.ExecutionId]}]
             lists = {
                 f"GetProject (SDK, {args.runs} runs)": ("GetProject", {}),
                 "ListTriggerWorkflowRuns default page": ("ListTriggerWorkflowRuns", {}),
@@ -356,6 +392,18 @@ def main() -> None:
                 "ListTriggerWorkflowRuns ScheduleTime ASC": (
                     "ListTriggerWorkflowRuns",
                     {"OrderFields": [{"Name": "ScheduleTime", "Direction": "ASC"}]},
+                ),
+                "ListTriggerTaskRuns default page": ("ListTriggerTaskRuns", {}),
+                "ListTriggerTaskRuns WorkflowId": ("ListTriggerTaskRuns", {"Filters": filt}),
+                "ListTriggerTaskRuns TaskId": ("ListTriggerTaskRuns", {"Filters": task_filter}),
+                "ListTriggerTaskRuns WorkflowExecutionId": ("ListTriggerTaskRuns", {"Filters": run_filter}),
+                "ListTriggerTaskRuns ScheduleTime ASC": (
+                    "ListTriggerTaskRuns",
+                    {"OrderFields": [{"Name": "ScheduleTime", "Direction": "ASC"}]},
+                ),
+                "ListTriggerTaskRuns EndTime DESC": (
+                    "ListTriggerTaskRuns",
+                    {"OrderFields": [{"Name": "EndTime", "Direction": "DESC"}]},
                 ),
             }
             for label, (action, extra) in lists.items():

@@ -138,7 +138,8 @@ def list_task_runs(
     offset: int,
     limit: int,
 ) -> tuple[list[Row], int]:
-    return _page(conn, task_runs, project_id, criteria, orders, offset, limit)
+    """Task runs of a project, newest first unless ordered, without the engine-only columns."""
+    return _page(conn, task_runs, project_id, criteria, orders, offset, limit, _VIEW_COLUMNS)
 
 
 def _page(
@@ -149,11 +150,13 @@ def _page(
     orders: Sequence[Order],
     offset: int,
     limit: int,
+    columns: Sequence[sa.ColumnElement[Any]] | None = None,
 ) -> tuple[list[Row], int]:
     where = [table.c.project_id == project_id, *compile_where(table, criteria)]
     order = [*order_by(table, orders or [Order("create_ms")]), table.c.execution_id.desc()]
     total = conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one()
-    rows = _dicts(conn.execute(sa.select(table).where(*where).order_by(*order).offset(offset).limit(limit)))
+    stmt = sa.select(*columns) if columns is not None else sa.select(table)
+    rows = _dicts(conn.execute(stmt.where(*where).order_by(*order).offset(offset).limit(limit)))
     return rows, total
 
 

@@ -168,6 +168,7 @@ workflow_runs = sa.Table(
     # ListTriggerWorkflowRuns: the WorkflowId filter and ORDER BY ScheduleTime (migration 0002)
     sa.Index("ix_workflow_runs_project_workflow_create", "project_id", "workflow_id", "create_ms"),
     sa.Index("ix_workflow_runs_project_schedule", "project_id", "schedule_ms"),
+    sa.Index("ix_workflow_runs_project_end", "project_id", "end_ms"),  # OrderFields EndTime (migration 0010)
 )
 
 task_runs = sa.Table(
@@ -215,6 +216,12 @@ task_runs = sa.Table(
     sa.Column("update_ms", MS, nullable=False),
     sa.Index("ix_task_runs_project_create", "project_id", "create_ms"),
     sa.Index("ix_task_runs_state", "state"),
+    # ListTriggerTaskRuns: one per filter (WorkflowId, TaskId, WorkflowExecutionId) and order (migration 0010)
+    sa.Index("ix_task_runs_project_workflow_create", "project_id", "workflow_id", "create_ms"),
+    sa.Index("ix_task_runs_project_task_create", "project_id", "task_id", "create_ms"),
+    sa.Index("ix_task_runs_project_run_create", "project_id", "run_id", "create_ms"),
+    sa.Index("ix_task_runs_project_schedule", "project_id", "schedule_ms"),
+    sa.Index("ix_task_runs_project_end", "project_id", "end_ms"),
 )
 
 resource_groups = sa.Table(
