@@ -23,15 +23,15 @@ import heapq
 import itertools
 import json
 import logging
-from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from trigflow.domain import ids
+from trigflow.domain.concurrency import Verdict, WorkflowQueue
 from trigflow.domain.errors import ApiError, InternalError
 from trigflow.domain.graph import Change, Node, RunGraph
 from trigflow.domain.merge import parse_conditions
@@ -117,14 +117,6 @@ class TaskInfo:
         return self.kind in ("SHELL", "PYTHON")
 
 
-@dataclass
-class WorkflowSlots:
-    max_concurrent: int
-    queuing: bool
-    admitted: set[str] = field(default_factory=set)
-    queue: deque[str] = field(default_factory=deque)
-
-
 DEFAULT_GROUP = "__default__"
 MERGE_FAILED = "MergeConditionNotMet"
 
@@ -156,7 +148,7 @@ class Execution:
         self.runs: dict[str, RunInfo] = {}
         self.tasks: dict[str, TaskInfo] = {}  # by task-run id, live runs only
         self.exec_run: dict[str, str] = {}  # task-run id -> run id, live runs only
-        self.workflows: dict[str, WorkflowSlots] = {}
+        self.workflows: dict[str, WorkflowQueue] = {}
         self.slots = GroupQueues()
         self.timers: list[tuple[int, int, str, str, int]] = []  # (due_ms, seq, kind, key, attempt)
         self._seq = itertools.count()
@@ -274,10 +266,9 @@ class Execution:
         self.runs[msg.run_id] = info_run
         slots = self._workflow_slots(conn, run)
         if info_run.admitted:
-            if not info_run.nested:
-                slots.admitted.add(msg.run_id)
+            slots.holds(msg.run_id, nested=info_run.nested)
         else:
-            slots.queue.append(msg.run_id)
+            slots.wait(msg.run_id)
             self._timer(run["queue_start_ms"] + QUEUE_LIMIT_MS, "queue", msg.run_id)
         touched.add(msg.run_id)
         self._persist(conn, graph.initial_changes(), now)
@@ -289,12 +280,12 @@ class Execution:
         for child_id, state in ended:
             self._child_finished(conn, child_id, state, now)
 
-    def _workflow_slots(self, conn: sa.Connection, run: Mapping[str, Any]) -> WorkflowSlots:
+    def _workflow_slots(self, conn: sa.Connection, run: Mapping[str, Any]) -> WorkflowQueue:
         slots = self.workflows.get(run["workflow_id"])
         if slots is None:
             wf = cq.get_workflow(conn, run["project_id"], run["workflow_id"])
             config = (wf or {}).get("run_config") or {}
-            slots = WorkflowSlots(
+            slots = WorkflowQueue(
                 max_concurrent=int(config.get("MaxConcurrentNum") or 1), queuing=int(config.get("QueuingMode", 1)) == 1
             )
             self.workflows[run["workflow_id"]] = slots
@@ -504,22 +495,16 @@ class Execution:
         admitted: set[str] = set()
         if slots is None:
             return admitted
-        while slots.queue:
-            run_id = slots.queue[0]
+
+        def waiting_nested(run_id: str) -> bool | None:
             run = self.runs.get(run_id)
-            if run is None or run.admitted:
-                slots.queue.popleft()
+            return None if run is None or run.admitted else run.nested
+
+        for run_id, verdict in slots.drain(waiting_nested):
+            if verdict is Verdict.SKIP:
+                self._skip_run(conn, run_id, now, CONCURRENCY_SKIPPED, eff)
                 continue
-            if not run.nested and len(slots.admitted) >= slots.max_concurrent:
-                if not slots.queuing:
-                    slots.queue.popleft()
-                    self._skip_run(conn, run_id, now, CONCURRENCY_SKIPPED, eff)
-                    continue
-                break
-            slots.queue.popleft()
-            run.admitted = True
-            if not run.nested:
-                slots.admitted.add(run_id)
+            self.runs[run_id].admitted = True
             rq.update_run(conn, run_id, {"pending_start_ms": now, "update_ms": now})
             admitted.add(run_id)
         return admitted
@@ -687,9 +672,7 @@ class Execution:
             self.slots.discard(exec_id)
         slots = self.workflows.get(run.workflow_id)
         if slots is not None:
-            slots.admitted.discard(run_id)
-            if run_id in slots.queue:
-                slots.queue.remove(run_id)
+            slots.forget(run_id)
         self._finished_workflows[run_id] = run.workflow_id
         eff.finished_runs.append(run_id)
         if t.accepted and run_id in self.child_of:
