@@ -31,7 +31,7 @@ import pytest
 from tencentcloud.common.abstract_model import AbstractModel
 from tencentcloud.wedata.v20250806 import models
 
-from tests.conftest import Server, make_client
+from tests.conftest import Server, make_client, pg_schema, start_server
 from tests.integration.helpers import call, new_task, new_workflow, start_run, wait_run
 from tests.unit.test_api_doc import documented_actions
 from trigflow.api import wire
@@ -727,9 +727,25 @@ def _registered_cases() -> list[Any]:
     ]
 
 
-@pytest.fixture(scope="module")
-def world(client: Any) -> World:
-    return build_world(client, with_runs=True)
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def target(
+    request: pytest.FixtureRequest, server: Server, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Server, World]]:
+    """The server and its world, once on the embedded SQLite and once on PostgreSQL: column widths, JSON
+    and boolean types differ between the two, and a response must not."""
+    if request.param == "sqlite":
+        yield server, build_world(make_client(server.endpoint), with_runs=True)
+        return
+    with pg_schema("tf_contract") as url:
+        srv = start_server(
+            tmp_path_factory.mktemp("contract-pg"),
+            db_url=url,
+            extra=["--rate-limit", "1000", "--kill-grace", "1", "--minute-seconds", "0.2"],
+        )
+        try:
+            yield srv, build_world(make_client(srv.endpoint), with_runs=True)
+        finally:
+            srv.stop()
 
 
 def capturing_client(server: Server) -> tuple[Any, list[bytes]]:
@@ -748,7 +764,8 @@ def capturing_client(server: Server) -> tuple[Any, list[bytes]]:
 
 
 @pytest.mark.parametrize("action", _registered_cases())
-def test_registered_action_matches_sdk_model(server: Server, world: World, action: str) -> None:
+def test_registered_action_matches_sdk_model(target: tuple[Server, World], action: str) -> None:
+    server, world = target
     build = EXAMPLES.get(action)
     assert build is not None, f"{action} is registered but EXAMPLES has no valid request for it: add one"
     request = sdk_request(action, build(world))
