@@ -8,12 +8,15 @@ fallback tick only re-adopts runs that some other writer created without waking 
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 from trigflow.domain import ids
 from trigflow.domain.errors import FailedOperation
@@ -39,6 +42,7 @@ from trigflow.service.execution_messages import (
     Wake,
 )
 from trigflow.service.triggers import Triggers
+from trigflow.store import kill_requests as kq
 from trigflow.store import runs as rq
 from trigflow.store.engine import Database
 from trigflow.store.leader import LeaderLock
@@ -47,6 +51,7 @@ log = logging.getLogger(__name__)
 
 _STOP = object()
 FIRE_CHUNK = 50  # trigger fires per loop pass: their runs start before the next chunk is fired
+STALE_KILL_REQUEST_MS = 3_600_000  # a forwarded kill whose standby never read the answer
 _RELOAD = object()
 
 
@@ -135,12 +140,38 @@ class Scheduler:
     def kill(self, run_ids: list[str], timeout: float = 30.0) -> list[KillResult]:
         """Kill runs synchronously: returns once their states are committed (API answers per run)."""
         if not self.leader.held:
-            raise FailedOperation(
-                "this trigflow process is a standby scheduler; send KillTriggerWorkflowRuns to the active one"
-            )
+            return self._forward_kill(run_ids, timeout)
         fut: Future[list[KillResult]] = Future()
         self._q.put(Kill(tuple(run_ids), fut))
         return fut.result(timeout=timeout)
+
+    def _forward_kill(self, run_ids: list[str], timeout: float) -> list[KillResult]:
+        """On a standby: only the active scheduler can stop processes, so the kill is handed to it through
+        the database (it claims requests on every fallback tick) and this waits for its answer."""
+        request_id = ids.new_uuid()
+        with self.db.write() as conn:
+            kq.insert(conn, request_id, run_ids, self.clock())
+        deadline = time.monotonic() + timeout
+        pause = 0.01
+        while True:
+            with self.db.read() as conn:
+                row = kq.get(conn, request_id)
+            if row is not None and row["done_ms"] is not None:
+                break
+            if time.monotonic() >= deadline or self._stopping.wait(pause):
+                with self.db.write() as conn:
+                    kq.delete(conn, request_id)
+                raise FailedOperation(
+                    f"no active scheduler answered the kill within {timeout:g} s (this process is a standby);"
+                    " the runs may still be killed: check their state"
+                )
+            pause = min(pause * 2, 0.1)
+        with self.db.write() as conn:
+            kq.delete(conn, request_id)
+        answer = row["answer"] or {}
+        if "error" in answer:
+            raise FailedOperation(f"the active scheduler could not kill the runs: {answer['error']}")
+        return [KillResult(run_id, bool(ok), message) for run_id, ok, message in answer["results"]]
 
     def _on_executor_event(self, ev: ExecutorEvent) -> None:
         if ev.kind == "exited":
@@ -189,6 +220,7 @@ class Scheduler:
                 # processes (standbys serving the API) that nobody woke us for.
                 self._last_scan_ms = now
                 batch.extend(self._missed_runs())
+                batch.extend(self._forwarded_kills(now))
                 if self.triggers is not None:
                     self.triggers.refresh_if_changed(now)
             if batch or timer_due:
@@ -253,6 +285,33 @@ class Scheduler:
             return []
         known = self.execution.live_runs()
         return [Adopt(r["execution_id"]) for r in live if r["execution_id"] not in known]
+
+    def _forwarded_kills(self, now: int) -> list[Message]:
+        """Kill requests standbys left in the database (see `_forward_kill`); answered when processed."""
+        try:
+            with self.db.write() as conn:
+                kq.delete_stale(conn, now - STALE_KILL_REQUEST_MS)
+                rows = kq.claim_pending(conn, now)
+        except Exception:
+            log.exception("reading forwarded kill requests failed")
+            return []
+        kills: list[Message] = []
+        for row in rows:
+            fut: Future[list[KillResult]] = Future()
+            fut.add_done_callback(functools.partial(self._answer_forwarded_kill, row["request_id"]))
+            kills.append(Kill(tuple(row["run_ids"]), fut))
+        return kills
+
+    def _answer_forwarded_kill(self, request_id: str, fut: Future[list[KillResult]]) -> None:
+        try:
+            answer: dict[str, Any] = {"results": [[r.run_id, r.ok, r.message] for r in fut.result()]}
+        except Exception as e:  # the batch failed twice: the standby answers FailedOperation
+            answer = {"error": str(e)}
+        try:
+            with self.db.write() as conn:
+                kq.finish(conn, request_id, answer, self.clock())
+        except Exception:
+            log.exception("answering forwarded kill request %s failed", request_id)
 
     def _kill_orphans(self) -> None:
         """Processes of a previous server process still running: stop them before marking them lost."""

@@ -290,3 +290,16 @@ trigger_files = sa.Table(
     sa.Column("mtime_ns", MS, primary_key=True),
     sa.Column("fire_ms", MS, nullable=False),
 )
+
+# KillTriggerWorkflowRuns sent to a standby: only the active scheduler can stop processes, so the standby
+# leaves the request here, the active scheduler claims it on its next tick and writes the answer back.
+kill_requests = sa.Table(
+    "kill_requests",
+    metadata,
+    sa.Column("request_id", S(64), primary_key=True),
+    sa.Column("run_ids", sa.JSON, nullable=False),
+    sa.Column("create_ms", MS, nullable=False),
+    sa.Column("claimed_ms", MS),
+    sa.Column("done_ms", MS),
+    sa.Column("answer", sa.JSON),  # {"results": [[run_id, ok, message], ...]} or {"error": message}
+)
