@@ -1,4 +1,4 @@
-"""Workflow runs: creating them from submitted task versions, and reading runs and task runs.
+"""Workflow runs: creating them from submitted task versions (reading them: service/run_reads.py).
 
 Creating a run writes the run and *all* its task runs in one transaction (as WeData does: every task
 run exists, PENDING, from the start), so a crash right after the API answered loses nothing: the
@@ -16,23 +16,19 @@ from typing import Any
 import sqlalchemy as sa
 
 from trigflow.domain import ids
-from trigflow.domain.dag import topological_order
-from trigflow.domain.errors import FailedOperation, InvalidParameter, InvalidParameterValue, ResourceNotFound
+from trigflow.domain.errors import FailedOperation, InvalidParameterValue, ResourceNotFound
 from trigflow.domain.schedule import TriggerSpec, iana_name
 from trigflow.domain.states import RunState, TaskState
-from trigflow.domain.timefmt import parse_time_filter
 from trigflow.service.checks import enabled_project
-from trigflow.service.common import Caller, Clock, Page
-from trigflow.service.listing import filter_values, parse_orders, unknown_name
+from trigflow.service.common import Caller, Clock
 from trigflow.service.resources import ResourceGroups
+from trigflow.service.run_reads import MANUAL, RunReads
 from trigflow.service.tasks import MERGE_TYPE, NESTED_TYPE, TASK_TYPES
 from trigflow.store import catalog as cq
 from trigflow.store import runs as rq
-from trigflow.store.criteria import AnyOf, Between, Criterion, Keyword
 from trigflow.store.engine import Database
 
 Row = Mapping[str, Any]  # a store row, read-only
-MANUAL = "Manual"
 SCHEDULER = "Scheduler"
 EVENT = "Event"
 RUN_TASK_TYPES = {
@@ -41,7 +37,9 @@ RUN_TASK_TYPES = {
 }  # decisions.md Q-TR2: the spelling seen in real data
 
 
-class Runs:
+class Runs(RunReads):
+    """Workflow runs: creating them (manual, scheduled, event, nested), plus the read side (RunReads)."""
+
     def __init__(
         self,
         db: Database,
@@ -355,84 +353,6 @@ class Runs:
             raise InvalidParameterValue(f"resource group {group!r} of task {task_name!r} no longer exists")
         return str(group)
 
-    # --- read -------------------------------------------------------------------------------
-
-    def get_run(self, project_id: str, run_id: str) -> tuple[dict[str, Any], Sequence[Row]]:
-        with self.db.read() as conn:
-            run = rq.get_run(conn, run_id, project_id)
-            if run is None:
-                raise ResourceNotFound(f"workflow run {run_id} does not exist in project {project_id}")
-            _mark_deleted_workflows(conn, [run])
-            return run, rq.task_runs_view(conn, run_id)
-
-    def get_task_run(self, project_id: str, exec_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        with self.db.read() as conn:
-            tr = rq.get_task_run(conn, exec_id, project_id)
-            if tr is None:
-                raise ResourceNotFound(f"task run {exec_id} does not exist in project {project_id}")
-            run = rq.get_run(conn, tr["run_id"])
-            assert run is not None
-            _mark_deleted_workflows(conn, [run])
-            return tr, run
-
-    def list_runs(
-        self, project_id: str, filters: Sequence[Mapping[str, Any]], orders: Sequence[Mapping[str, Any]], page: Page
-    ) -> tuple[list[dict[str, Any]], int]:
-        criteria = [_run_filter(f, i) for i, f in enumerate(filters)]
-        return self._page(rq.list_runs, project_id, criteria, orders, page)
-
-    def list_task_runs(
-        self, project_id: str, filters: Sequence[Mapping[str, Any]], orders: Sequence[Mapping[str, Any]], page: Page
-    ) -> tuple[list[dict[str, Any]], int]:
-        criteria = [_task_run_filter(f, i) for i, f in enumerate(filters)]
-        return self._page(rq.list_task_runs, project_id, criteria, orders, page)
-
-    def _page(
-        self,
-        query: Any,
-        project_id: str,
-        criteria: list[Criterion],
-        orders: Sequence[Mapping[str, Any]],
-        page: Page,
-    ) -> tuple[list[dict[str, Any]], int]:
-        order = parse_orders(orders, ORDER_COLUMNS)  # validated before touching the database
-        with self.db.read() as conn:
-            if cq.get_project(conn, project_id) is None:
-                raise ResourceNotFound(f"project {project_id} does not exist")
-            rows, total = query(conn, project_id, criteria, order, page.offset, page.size)
-            _mark_deleted_workflows(conn, rows)
-            return rows, int(total)
-
-    def runs_to_kill(
-        self, project_id: str, workflow_id: str, p: Mapping[str, Any]
-    ) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
-        """The workflow, the runs a Kill request names, and ids it names that do not exist."""
-        with self.db.read() as conn:
-            if cq.get_project(conn, project_id) is None:
-                raise ResourceNotFound(f"project {project_id} does not exist")
-            wf = cq.get_workflow(conn, project_id, workflow_id)
-            if wf is None:
-                raise ResourceNotFound(f"workflow {workflow_id} does not exist in project {project_id}")
-            wanted = p.get("WorkflowExecutionIdList") or []
-            if wanted:
-                found = {r["execution_id"]: r for r in rq.get_runs(conn, wanted) if r["workflow_id"] == workflow_id}
-                return wf, [found[w] for w in wanted if w in found], [w for w in wanted if w not in found]
-            if p.get("All"):
-                states = [RunState.QUEUED.value, RunState.RUNNING.value]
-            elif p.get("Pending"):
-                states = [RunState.QUEUED.value]
-            else:
-                raise InvalidParameter("give WorkflowExecutionIdList, or set All or Pending to true")
-            return wf, rq.runs_in_states(conn, states, workflow_id), []
-
-
-def _mark_deleted_workflows(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
-    """Set `workflow_exists` on run rows: runs of a deleted workflow stay readable (api-notes Q10) but
-    report AssociatedEntityExist false and cannot be rerun."""
-    existing = cq.existing_workflow_ids(conn, {r["workflow_id"] for r in rows})
-    for r in rows:
-        r["workflow_exists"] = r["workflow_id"] in existing
-
 
 def _interpreter(type_id: int, ext: Mapping[str, Any]) -> list[str]:
     if type_id == 30:
@@ -441,114 +361,4 @@ def _interpreter(type_id: int, ext: Mapping[str, Any]) -> list[str]:
     return ["bash"]
 
 
-# 9999-12-31 23:59:59.999 UTC: the latest instant any time format can name. Larger digit strings used to
-# overflow the SQL driver (InternalError); they are a client mistake, so refuse them by name.
-MAX_TIME_MS = 253_402_300_799_999
-
-
-def _time_bound(column: str, name: str, vals: list[str], i: int) -> Between:
-    t = parse_time_filter(vals[0], f"Filters.{i}.Values")
-    if t > MAX_TIME_MS:
-        raise InvalidParameterValue(f"Filters.{i}.Values: {vals[0]!r} is out of range for filter {name!r}")
-    return Between(column, low=t) if name.endswith("GreaterEqual") else Between(column, high=t)
-
-
-RUN_FILTERS = ("Keyword", "WorkflowId", "FolderId", "InChargeUin", "ExecuteUserUin", "ExecutionId",
-               "ScheduleTimeGreaterEqual", "ScheduleTimeLessEqual", "TriggerType", "ExecutionState")  # fmt: skip
-
-
-def _run_filter(f: Mapping[str, Any], i: int) -> Criterion:
-    name = f.get("Name")
-    if name not in RUN_FILTERS:
-        raise unknown_name("filter", name, RUN_FILTERS, f"Filters.{i}.Name")
-    vals = filter_values(f, i)
-    if name == "Keyword":
-        return Keyword("workflow_name", "workflow_id", tuple(vals))
-    if name.startswith("ScheduleTime"):
-        return _time_bound("schedule_ms", name, vals, i)
-    if name == "TriggerType":  # accept the documented spelling too (api-notes §1.14)
-        vals = [MANUAL if v == "ManualTrigger" else v for v in vals]
-    column = {
-        "WorkflowId": "workflow_id", "FolderId": "folder_id", "InChargeUin": "owner_uin",
-        "ExecuteUserUin": "execute_user_uin", "ExecutionId": "execution_id", "TriggerType": "trigger_type",
-        "ExecutionState": "state",
-    }[name]  # fmt: skip
-    return AnyOf(column, tuple(vals))
-
-
-TASK_RUN_FILTERS = ("Keyword", "WorkflowId", "FolderId", "InChargeUin", "WorkflowExecutionId", "ExecutionId",
-                    "TaskId", "ScheduleTimeGreaterEqual", "ScheduleTimeLessEqual", "ExecutionState")  # fmt: skip
-
-
-def _task_run_filter(f: Mapping[str, Any], i: int) -> Criterion:
-    name = f.get("Name")
-    if name not in TASK_RUN_FILTERS:
-        raise unknown_name("filter", name, TASK_RUN_FILTERS, f"Filters.{i}.Name")
-    vals = filter_values(f, i)
-    if name == "Keyword":
-        return Keyword("task_name", "task_id", tuple(vals))
-    if name.startswith("ScheduleTime"):
-        return _time_bound("schedule_ms", name, vals, i)
-    column = {
-        "WorkflowId": "workflow_id", "FolderId": "folder_id", "InChargeUin": "owner_uin",
-        "WorkflowExecutionId": "run_id", "ExecutionId": "execution_id", "TaskId": "task_id", "ExecutionState": "state",
-    }[name]  # fmt: skip
-    return AnyOf(column, tuple(vals))
-
-
-ORDER_COLUMNS = {"CreateTime": "create_ms", "EndTime": "end_ms", "ScheduleTime": "schedule_ms"}
-
-
-# --- GetTriggerWorkflowRun: filters and orders over one run's task runs (decisions.md Q-F2) ---
-
-DETAIL_FILTERS = ("Keyword", "TaskId", "ExecutionId", "ExecutionState", "TaskTypeId")
-DETAIL_ORDERS = {
-    "CreateTime": "create_ms",
-    "ExecutionStartTime": "start_ms",
-    "ExecutionEndTime": "end_ms",
-    "TaskName": "task_name",
-}
-
-
-def filter_task_runs(rows: Sequence[Row], filters: list[dict[str, Any]]) -> Sequence[Row]:
-    """Decisions.md Q-F2 vocabulary; values of one filter are OR-ed, filters AND-ed."""
-    for i, f in enumerate(filters):
-        name = f.get("Name")
-        if name not in DETAIL_FILTERS:
-            raise unknown_name("filter", name, DETAIL_FILTERS, f"Filters.{i}.Name")
-        vals = [str(v) for v in f.get("Values") or []]
-        if not vals:
-            raise InvalidParameterValue(f"Filters.{i}.Values must hold at least one value for filter {name!r}")
-        if name == "Keyword":
-            rows = [r for r in rows if any(v.lower() in r["task_name"].lower() or v == r["task_id"] for v in vals)]
-        else:
-            col = {
-                "TaskId": "task_id",
-                "ExecutionId": "execution_id",
-                "ExecutionState": "state",
-                "TaskTypeId": "task_type_id",
-            }[name]
-            rows = [r for r in rows if str(r[col]) in vals]
-    return rows
-
-
-def order_task_runs(rows: Sequence[Row], orders: list[dict[str, Any]]) -> Sequence[Row]:
-    if not orders:  # default: DAG topological order, then TaskId (Q-F2)
-        upstream = {r["task_id"]: list(r["depend_on"]) for r in rows}
-        rank = {t: i for i, t in enumerate(topological_order(upstream))}
-        return sorted(rows, key=lambda r: (rank.get(r["task_id"], 0), r["task_id"]))
-    for i, o in reversed(list(enumerate(orders))):
-        name = o.get("Name")
-        if name not in DETAIL_ORDERS:
-            raise unknown_name("order field", name, list(DETAIL_ORDERS), f"OrderFields.{i}.Name")
-        direction = str(o.get("Direction") or "DESC").upper()
-        if direction not in ("ASC", "DESC"):
-            raise InvalidParameterValue(f"OrderFields.{i}.Direction must be ASC or DESC, got {o.get('Direction')!r}")
-        col = DETAIL_ORDERS[name]
-        present = [r for r in rows if r[col] is not None]
-        missing = [r for r in rows if r[col] is None]
-        rows = sorted(present, key=lambda r: r[col], reverse=direction == "DESC") + missing
-    return rows
-
-
-__all__ = ["MANUAL", "RUN_FILTERS", "TASK_RUN_FILTERS", "Runs", "filter_task_runs", "order_task_runs"]
+__all__ = ["MANUAL", "Runs"]

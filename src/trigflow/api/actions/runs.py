@@ -8,7 +8,7 @@ from trigflow.api import shapes
 from trigflow.api.context import RequestContext
 from trigflow.api.registry import action
 from trigflow.service.common import page_of
-from trigflow.service.runs import filter_task_runs, order_task_runs
+from trigflow.service.run_reads import filter_task_runs, order_task_runs
 
 
 @action("CreateTriggerWorkflowRun")
