@@ -98,14 +98,12 @@ class RunReads:
             return wf, rq.runs_in_states(conn, states, workflow_id), []
 
 
-
 def _mark_deleted_workflows(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
     """Set `workflow_exists` on run rows: runs of a deleted workflow stay readable (api-notes Q10) but
     report AssociatedEntityExist false and cannot be rerun."""
     existing = cq.existing_workflow_ids(conn, {r["workflow_id"] for r in rows})
     for r in rows:
         r["workflow_exists"] = r["workflow_id"] in existing
-
 
 
 def _time_bound(column: str, name: str, vals: list[str], i: int) -> Between:
