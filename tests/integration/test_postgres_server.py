@@ -64,3 +64,24 @@ def test_concurrent_partial_updates_of_one_workflow_lose_nothing(tmp_path: Path,
         assert {p.ParamKey for p in got.WorkflowParams or []} == {f"k{i}" for i in range(edits)}
     finally:
         server.stop()
+
+
+def test_installations_in_two_schemas_of_one_database_each_have_an_active_scheduler(tmp_path: Path) -> None:
+    """The leader lock is per installation (schema), not per PostgreSQL database: two trigflow installations
+    sharing the database `test` both run their workflows."""
+    with pg_schema("tf_one") as one, pg_schema("tf_two") as two:
+        servers = [
+            start_server(tmp_path / "one", db_url=one),
+            start_server(tmp_path / "two", db_url=two),
+        ]
+        try:
+            for server in servers:
+                client = make_client(server.endpoint)
+                project_id = str(call(client, "ListProjects", {}).Items[0].ProjectId)
+                wf = new_workflow(client, project_id, "per_schema")
+                new_task(client, project_id, wf, "t", "true")
+                state = wait_run(client, project_id, start_run(client, project_id, wf)).TriggerWorkflowRun
+                assert state.ExecutionState == "SUCCESS"
+        finally:
+            for server in servers:
+                server.stop()

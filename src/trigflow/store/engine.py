@@ -17,7 +17,8 @@ from alembic import command
 from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-_DEFINITIONS_KEY = 0x7472_6967_6465_6673  # "trigdefs": serial definition writes (the leader lock uses another key)
+_SERIAL_LOCK = sa.text("SELECT pg_advisory_xact_lock(:k, hashtext(current_schema()))")
+_DEFINITIONS_KEY = 0x6465_6673  # "defs": serial definition writes, per schema (see store/leader.py)
 
 
 class Database:
@@ -70,7 +71,7 @@ class Database:
 
     def _serialise(self, conn: sa.Connection) -> None:
         if not self.is_sqlite:
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _DEFINITIONS_KEY})
+            conn.execute(_SERIAL_LOCK, {"k": _DEFINITIONS_KEY})
 
     @contextlib.contextmanager
     def read(self) -> Iterator[sa.Connection]:

@@ -17,7 +17,11 @@ import sqlalchemy as sa
 
 from trigflow.store.engine import Database
 
-_ADVISORY_KEY = 0x7472_6967_666C_6F77 & 0x7FFF_FFFF_FFFF_FFFF  # "trigflow"
+# Advisory locks are per database, but an installation is a schema (`search_path`): the lock is keyed by
+# the schema too, so installations sharing a PostgreSQL database each get their own active scheduler.
+_LOCK = "SELECT pg_try_advisory_lock(:k, hashtext(current_schema()))"
+_UNLOCK = "SELECT pg_advisory_unlock(:k, hashtext(current_schema()))"
+_ADVISORY_KEY = 0x7472_6967  # "trig"
 
 
 class LeaderLock:
@@ -37,7 +41,7 @@ class LeaderLock:
             return self._try_flock()
         conn = self.db.engine.connect()
         try:
-            got = bool(conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": _ADVISORY_KEY}).scalar())
+            got = bool(conn.execute(sa.text(_LOCK), {"k": _ADVISORY_KEY}).scalar())
             conn.commit()
         except Exception:
             conn.close()
@@ -51,7 +55,7 @@ class LeaderLock:
     def release(self) -> None:
         if self._conn is not None:
             try:
-                self._conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _ADVISORY_KEY})
+                self._conn.execute(sa.text(_UNLOCK), {"k": _ADVISORY_KEY})
                 self._conn.commit()
             finally:
                 self._conn.close()
