@@ -29,6 +29,7 @@ from typing import Any
 
 import pytest
 from tencentcloud.common.abstract_model import AbstractModel
+from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 from tencentcloud.wedata.v20250806 import models
 
 from tests.conftest import Server, make_client, pg_schema, start_server
@@ -812,3 +813,35 @@ def test_sdk_introspection_agrees_with_the_sdk_deserializers() -> None:
         "OpStatus": SdkType("bool"),
     }
     assert sdk_fields("KillTriggerWorkflowRunsResponse")["Data"] == SdkType("model", "ExecutionActionBrief", True)
+
+
+def _overlong(action: str, params: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The example with one string field at a time (top level, or one level down) made 300 characters long."""
+    request_fields = sdk_fields(f"{action}Request")
+    for name, value in params.items():
+        kind = request_fields[name]
+        if kind.kind == "str" and not kind.is_list:
+            yield name, {**params, name: "9" * 300}
+        elif kind.kind == "str" and kind.is_list and value:
+            yield name, {**params, name: ["9" * 300, *value[1:]]}
+        elif kind.kind == "model" and not kind.is_list and isinstance(value, dict):
+            nested = sdk_fields(str(kind.model))
+            for sub in value:
+                if nested[sub].kind == "str" and not nested[sub].is_list:
+                    yield f"{name}.{sub}", {**params, name: {**value, sub: "9" * 300}}
+
+
+@pytest.mark.parametrize("action", REGISTERED)
+def test_overlong_strings_are_refused_by_name_not_internal_errors(target: tuple[Server, World], action: str) -> None:
+    """PostgreSQL enforces column widths (SQLite does not): a value longer than its column must come back as
+    a client error naming the field, or be accepted where the column is wide enough; never InternalError."""
+    server, world = target
+    client = make_client(server.endpoint)
+    for field_name, params in _overlong(action, EXAMPLES[action](world)):
+        try:
+            client.call_json(action, params)
+        except TencentCloudSDKException as e:
+            assert e.get_code() != "InternalError", f"{action} with a 300-character {field_name}: {e.get_message()}"
+            assert "does not fit what the server stores" not in e.get_message(), (
+                f"{action}: a 300-character {field_name} was refused by the database, not by name: {e.get_message()}"
+            )

@@ -783,3 +783,25 @@ def test_two_database_objects_on_one_file(db: Database) -> None:
         other.dispose()
     with db.read() as conn:
         assert len(q.list_keys(conn)) == 80
+
+
+def test_a_value_the_column_cannot_hold_is_the_clients_error_and_writes_nothing(db: Database, backend: str) -> None:
+    """PostgreSQL refuses a string longer than its VARCHAR: that is InvalidParameterValue (never an
+    InternalError), and the transaction is rolled back. SQLite does not enforce widths."""
+    from trigflow.domain.errors import InvalidParameterValue
+
+    def write() -> None:
+        with db.write() as conn:
+            q.insert_project(conn, project_row(7))
+            q.insert_project(conn, project_row(8, display_name="x" * 300))
+
+    if backend == "sqlite":  # kept as sent: the services refuse over-long values by field name before this
+        write()
+        with db.read() as conn:
+            stored = q.get_project_by_name(conn, project_row(8)["project_name"])
+        assert stored is not None and len(stored["display_name"]) == 300
+        return
+    with pytest.raises(InvalidParameterValue, match="does not fit"):
+        write()
+    with db.read() as conn:
+        assert q.get_project_by_name(conn, project_row(7)["project_name"]) is None

@@ -27,6 +27,8 @@ from trigflow.domain.workflow_patch import (
     patch_collection,
 )
 from trigflow.service.checks import (
+    WORKFLOW_WIDTHS,
+    check_widths,
     folder_path,
     normalise_path,
     param_list,
@@ -68,6 +70,7 @@ class Catalog:
 
     def create_project(self, caller: Caller, project: Mapping[str, Any]) -> dict[str, Any]:
         name = required_text(project, "ProjectName", "Project.ProjectName")
+        check_widths(project, {"DisplayName": 200}, "Project.")
         model = project.get("ProjectModel") or "SIMPLE"
         if model not in ("SIMPLE", "STANDARD"):
             raise InvalidParameterValue(f"Project.ProjectModel must be SIMPLE or STANDARD, got {model!r}")
@@ -147,6 +150,7 @@ class Catalog:
 
     def create_workflow(self, caller: Caller, p: Mapping[str, Any]) -> str:
         name = required_text(p, "WorkflowName")
+        check_widths(p, WORKFLOW_WIDTHS)
         triggers = self._triggers(p, [])
         run_config = _run_config(p.get("TriggerWorkflowRunConfiguration"), {"MaxConcurrentNum": 1, "QueuingMode": 1})
         params = param_list(p.get("WorkflowParams"), "WorkflowParams")
@@ -251,6 +255,7 @@ class Catalog:
                     code="InvalidParameter.DuplicateName",
                 )
             values["name"] = name
+        check_widths(p, WORKFLOW_WIDTHS, prefix)
         simple = {"WorkflowDesc": "description", "OwnerUin": "owner_uin", "ExecuteUserUin": "execute_user_uin",
                   "BundleId": "bundle_id", "BundleInfo": "bundle_info"}  # fmt: skip
         values.update({column: p[key] for key, column in simple.items() if key in p})

@@ -56,6 +56,17 @@ def normalise_path(path: str) -> str:
 
 MAX_FOLDER_PATH, MAX_FOLDER_NAME = 1000, 200  # widths of folders.path and folders.name
 
+# Widths of the workflow columns a request sets directly (store/tables.py): refused by field name here, rather
+# than by PostgreSQL with a message that names no field (SQLite would keep any length).
+WORKFLOW_WIDTHS = {"OwnerUin": 32, "ExecuteUserUin": 32, "BundleId": 200}
+
+
+def check_widths(p: Mapping[str, Any], widths: Mapping[str, int], prefix: str = "") -> None:
+    for key, width in widths.items():
+        value = p.get(key)
+        if isinstance(value, str) and len(value) > width:
+            raise InvalidParameterValue(f"{prefix}{key} is longer than {width} characters")
+
 
 def folder_path(p: Mapping[str, Any], key: str) -> str:
     """A folder path to store (normalised), refused by name when a column could not hold it.

@@ -65,6 +65,8 @@ class ResourceGroups:
         name = str(p.get("Name") or "").strip()
         if not name:
             raise InvalidParameterValue("Name must be a non-empty string")
+        if len(name) > 200:
+            raise InvalidParameterValue("Name is longer than 200 characters")
         rtype = p["Type"]
         group_type = rtype.get("ResourceGroupType")
         if group_type not in GROUP_TYPES:

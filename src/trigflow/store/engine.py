@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
+from trigflow.domain.errors import InvalidParameterValue
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 _SERIAL_LOCK = sa.text("SELECT pg_advisory_xact_lock(:k, hashtext(current_schema()))")
 _DEFINITIONS_KEY = 0x6465_6673  # "defs": serial definition writes, per schema (see store/leader.py)
@@ -60,14 +62,17 @@ class Database:
             yield outer
             return
         lock = self._write_lock or contextlib.nullcontext()
-        with lock, self.engine.begin() as conn:
-            self._local.conn = conn
-            try:
-                if serial:
-                    self._serialise(conn)
-                yield conn
-            finally:
-                self._local.conn = None
+        try:
+            with lock, self.engine.begin() as conn:
+                self._local.conn = conn
+                try:
+                    if serial:
+                        self._serialise(conn)
+                    yield conn
+                finally:
+                    self._local.conn = None
+        except sa.exc.DataError as e:  # rolled back: nothing of the transaction was written
+            raise InvalidParameterValue(_data_error_message(e)) from None
 
     def _serialise(self, conn: sa.Connection) -> None:
         if not self.is_sqlite:
@@ -88,6 +93,16 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _data_error_message(e: sa.exc.DataError) -> str:
+    """PostgreSQL refused a value for its column (a string longer than the column, a number out of range).
+
+    The services check the widths they know by field name; this is the net under them, so such a value
+    is the client's InvalidParameterValue, never an InternalError. SQLite does not enforce widths.
+    """
+    detail = str(e.orig).strip().splitlines()[0] if e.orig is not None else "value out of range"
+    return f"a value does not fit what the server stores ({detail}); send a shorter value"
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
