@@ -11,8 +11,10 @@ surrogate, huge `Keyword` filters; and raw bodies that are not JSON objects, and
 Every answer must be a well-formed Tencent Cloud API 3.0 envelope (HTTP 200, `Content-Type` exactly
 `application/json`, `Response.RequestId`, and either `Response.Error{Code, Message}` with a documented code
 that is not InternalError and no traceback text, or a success body of exactly the SDK response model). And an
-error must never be a partial write: the server's SQLite database has the same content before and after every
-error answer. Finally every traceback in the server log must belong to an InternalError answer we saw.
+error must never be a partial write: the server's database has the same content before and after every
+error answer. Everything runs twice: on the embedded SQLite, and on PostgreSQL, which enforces what SQLite does
+not (column widths, no NUL in text) and aborts a whole transaction on a failed statement. Finally every
+traceback in the server log must belong to an InternalError answer we saw.
 
 Why the server runs as a *standby*: the module holds the scheduler lock (`<db>.scheduler.lock`, the flock
 `trigflow up` uses to elect the one active scheduler per database) before starting its server, so that
@@ -41,11 +43,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 import tccli.services.wedata
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import Server, make_client, start_server
+from tests.conftest import Server, make_client, pg_schema, start_server
 from tests.integration.helpers import get_run, start_run
 from tests.integration.test_protocol import tc3_headers
 from tests.integration.test_sdk_contract import (
@@ -93,6 +96,9 @@ SERVER_FAULTS = frozenset({"InternalError", "InternalError.UnknownError", "Inter
 MAX_POST = 10 * 1024 * 1024  # protocol.md §2.1
 TOTAL_EXAMPLES = 900  # generated requests per run, spread over the registered actions (runtime budget)
 EXAMPLES_PER_ACTION = max(15, TOTAL_EXAMPLES // max(1, len(REGISTERED)))
+# The active scheduler's PostgreSQL lock (store/leader.py), held by the module so its server stays a standby.
+LEADER_LOCK = "SELECT pg_try_advisory_lock(1953655143, hashtext(current_schema()))"
+DIGEST = 'SELECT md5(string_agg(t::text, chr(10) ORDER BY t::text)) FROM "{table}" t'
 HUGE_STRING = 100_000
 HUGE_ARRAY = 10_000
 LONE_SURROGATE = "\ud800"  # json.dumps writes it as the (valid JSON) escape \ud800
@@ -110,6 +116,9 @@ LONE_SURROGATE = "\ud800"  # json.dumps writes it as the (valid JSON) escape \ud
 LIKE_BUG = "100k-char value used as a SQL LIKE pattern: OperationalError 'LIKE or GLOB pattern too complex'"
 LIKE_AFFECTED: frozenset[tuple[str, str]] = frozenset()  # (action, request field)
 LIKE_KEYWORD_FILTER_AFFECTED: frozenset[str] = frozenset()  # Filters [{"Name": "Keyword", "Values": [100k]}]
+
+# Found on PostgreSQL only and fixed: a NUL character in any string parameter made psycopg refuse the query
+# ("PostgreSQL text fields cannot contain NUL") -> InternalError; api/wire.py now refuses NUL at the edge.
 
 # Found in ListTriggerTasks' folder path lists (10,000 OR'ed LIKE terms: "Expression tree is too large (maximum
 # depth 1000)") and fixed while this module was written: no case is known today.
@@ -167,7 +176,7 @@ class Store:
 @dataclass(repr=False)
 class Target:
     server: Server
-    store: Store
+    store: Store | PgStore
     bases: dict[str, dict[str, Any]]
     faults: set[str] = field(default_factory=set)  # RequestIds of the InternalError answers we received
 
@@ -180,9 +189,60 @@ def _role(server: Server) -> str:
         return str(json.load(r)["scheduler_role"])
 
 
-@pytest.fixture(scope="module")
-def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+class PgStore:
+    """The fuzz server's PostgreSQL schema, seen through our own connection: one digest per table, every call
+    (PostgreSQL has no cheap per-database commit counter like SQLite's data_version; the tables are small)."""
+
+    def __init__(self, url: str) -> None:
+        self.path = url.rsplit("search_path%3D", 1)[-1]  # the schema, for the repr
+        self.engine = sa.create_engine(url, isolation_level="REPEATABLE READ")
+
+    def content(self) -> dict[str, str]:
+        with self.engine.connect() as conn:  # one snapshot over all tables
+            tables = conn.execute(
+                sa.text("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")
+            ).scalars()
+            content = {}
+            for table in sorted(tables):
+                digest = conn.execute(sa.text(DIGEST.format(table=table)))
+                content[table] = str(digest.scalar())
+        return content
+
+
+def _world_on(server: Server) -> dict[str, dict[str, Any]]:
+    client = make_client(server.endpoint)
+    world = build_world(client, with_runs=False)
+    # A real run, so that run filters have rows to look at; with no scheduler it stays QUEUED and idle.
+    world.run_id = start_run(client, world.project_id, world.workflow_id)
+    task_runs = get_run(client, world.project_id, world.run_id).TriggerTaskRuns or []
+    if task_runs:
+        world.task_run_id = str(task_runs[0].ExecutionId)
+    return {action: EXAMPLES[action](world) for action in REGISTERED if action in EXAMPLES}
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    """A standby server and its store. On PostgreSQL the store enforces what SQLite does not (column widths)
+    and a failed statement aborts the whole transaction, so both must keep every error write-free."""
     data_dir = tmp_path_factory.mktemp("fuzz")
+    if request.param == "postgresql":
+        with pg_schema("tf_fuzz") as url:
+            holder_engine = sa.create_engine(url)
+            holder = holder_engine.connect()  # holds the active scheduler's lock, as store/leader.py takes it
+            try:
+                assert holder.execute(sa.text(LEADER_LOCK)).scalar() is True
+                server = start_server(data_dir, db_url=url, extra=["--rate-limit", "1000000"])
+                pg = PgStore(url)
+                try:
+                    assert _role(server) == "standby", "the fuzz server must not run a scheduler (module docstring)"
+                    yield Target(server, pg, _world_on(server))
+                finally:
+                    server.stop()
+                    pg.engine.dispose()
+            finally:
+                holder.close()
+                holder_engine.dispose()
+        return
     db_path = data_dir / "trigflow.db"  # the default database of `trigflow up --data-dir` (config.py)
     lock_fd = os.open(f"{db_path}.scheduler.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # we are the "active scheduler": the server stays standby
@@ -191,14 +251,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     try:
         assert _role(server) == "standby", "the fuzz server must not run a scheduler (see the module docstring)"
         assert db_path.is_file(), f"no SQLite database at {db_path}"
-        client = make_client(server.endpoint)
-        world = build_world(client, with_runs=False)
-        # A real run, so that run filters have rows to look at; with no scheduler it stays QUEUED and idle.
-        world.run_id = start_run(client, world.project_id, world.workflow_id)
-        task_runs = get_run(client, world.project_id, world.run_id).TriggerTaskRuns or []
-        if task_runs:
-            world.task_run_id = str(task_runs[0].ExecutionId)
-        bases = {action: EXAMPLES[action](world) for action in REGISTERED if action in EXAMPLES}
+        bases = _world_on(server)
         store = Store(db_path)
         yield Target(server, store, bases)
     finally:

@@ -15,6 +15,8 @@ Choices where the protocol documents are silent (see also the docstrings below):
   ListResourceGroups example sends `[null]`).
 * The cleaned copy holds only the fields that were present, in SDK order. Absent stays absent,
   so the partial-update actions can tell "not given" from "given".
+* Strings holding NUL (`\\u0000`) are `InvalidParameter`: PostgreSQL text cannot store them, and
+  refusing them on every backend keeps SQLite and PostgreSQL installations answering alike.
 * Unknown parameters are refused by default (api-notes.md Q18); `ignore_unknown=True` drops them
   instead, for the lenient mode a newer SDK may need.
 """
@@ -268,6 +270,9 @@ def _check_scalar(path: str, field: WireField, value: Any, from_query: bool) -> 
             # No number -> string coercion: strongly typed SDKs never send one, and accepting it would
             # hide a client bug behind a silently different ID (e.g. 1e3 vs "1000").
             raise _mismatch(path, "a string", value)
+        if "\x00" in value:
+            # Valid JSON, but no PostgreSQL text value can hold it (and no name, id or path needs it).
+            raise InvalidParameter(f"The parameter {path} must not contain NUL (\\u0000) characters")
         return str.__str__(value)
     if kind in ("int64", "uint64"):
         return _check_int(path, kind, value, from_query)
