@@ -449,6 +449,18 @@ def _unknown_key(path: str, model: str, names: frozenset[str], data: Mapping[str
     return KeyError(f"{path}: model {model} has no field {key!r}")
 
 
+def _check_line(i: int, f: WireField, path_expr: str) -> str:
+    """The generated statement that checks (and, where `_render_scalar` allows, converts) value `v<i>` of field
+    `f`, shared by both code generators below; `path_expr` is the Python expression of its error path."""
+    v = f"v{i}"
+    if f.is_list:
+        return f"    if {v} is not None: {v} = _render_list({path_expr}, _f{i}, {v})"
+    if f.type == "object":
+        return f"    if {v} is not None: {v} = _model_renderer({f.model!r})({path_expr}, {v})"
+    exact = _ALREADY_EXACT[f.type].format(v=v)
+    return f"    if {v} is not None and not ({exact}): {v} = _render_scalar({path_expr}, _f{i}, {v})"
+
+
 @functools.cache
 def _model_renderer(model: str) -> Callable[[str, Any], dict[str, Any]]:
     """Compile `render(path, data)` for one model: every field in SDK order, each value checked inline.
@@ -483,13 +495,7 @@ def _model_renderer(model: str) -> Callable[[str, Any], dict[str, Any]]:
         ns[f"_f{i}"] = f
         sub = f"path + {'.' + f.name!r}"
         lines.append(f"    v{i} = get({f.name!r})")
-        if f.is_list:
-            lines.append(f"    if v{i} is not None: v{i} = _render_list({sub}, _f{i}, v{i})")
-        elif f.type == "object":
-            lines.append(f"    if v{i} is not None: v{i} = _model_renderer({f.model!r})({sub}, v{i})")
-        else:
-            exact = _ALREADY_EXACT[f.type].format(v=f"v{i}")
-            lines.append(f"    if v{i} is not None and not ({exact}): v{i} = _render_scalar({sub}, _f{i}, v{i})")
+        lines.append(_check_line(i, f, sub))
     lines.append("    return {" + ", ".join(f"{f.name!r}: v{i}" for i, f in enumerate(fields)) + "}")
     exec(compile("\n".join(lines), f"<wire renderer {model}>", "exec"), ns)
     render: Callable[[str, Any], dict[str, Any]] = ns["render"]
@@ -554,13 +560,7 @@ def row_renderer(model: str, sources: Mapping[str, FieldSource]) -> Callable[[An
         else:
             ns[f"_s{i}"] = source
             lines.append(f"    v{i} = _s{i}(row)")
-        if f.is_list:
-            lines.append(f"    if v{i} is not None: v{i} = _render_list({path!r}, _f{i}, v{i})")
-        elif f.type == "object":
-            lines.append(f"    if v{i} is not None: v{i} = _model_renderer({f.model!r})({path!r}, v{i})")
-        else:
-            exact = _ALREADY_EXACT[f.type].format(v=f"v{i}")
-            lines.append(f"    if v{i} is not None and not ({exact}): v{i} = _render_scalar({path!r}, _f{i}, v{i})")
+        lines.append(_check_line(i, f, repr(path)))
         out.append(f"{f.name!r}: v{i}")
     lines.append("    return {" + ", ".join(out) + "}")
     exec(compile("\n".join(lines), f"<row renderer {model}>", "exec"), ns)
