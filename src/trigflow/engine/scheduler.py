@@ -289,6 +289,9 @@ class Scheduler:
     def _forwarded_kills(self, now: int) -> list[Message]:
         """Kill requests standbys left in the database (see `_forward_kill`); answered when processed."""
         try:
+            with self.db.read() as conn:
+                if not kq.any_to_handle(conn, now - STALE_KILL_REQUEST_MS):
+                    return []  # the usual case: no write transaction every tick
             with self.db.write() as conn:
                 kq.delete_stale(conn, now - STALE_KILL_REQUEST_MS)
                 rows = kq.claim_pending(conn, now)

@@ -21,6 +21,13 @@ def get(conn: sa.Connection, request_id: str) -> Row | None:
     return dict(r) if r else None
 
 
+def any_to_handle(conn: sa.Connection, stale_before_ms: int) -> bool:
+    """Whether a request waits to be claimed or is stale (the idle scheduler's every-tick check: a read)."""
+    c = kill_requests.c
+    stmt = sa.select(c.request_id).where(sa.or_(c.claimed_ms.is_(None), c.create_ms < stale_before_ms)).limit(1)
+    return conn.execute(stmt).first() is not None
+
+
 def claim_pending(conn: sa.Connection, now_ms: int) -> list[Row]:
     """Unclaimed requests, oldest first, marked claimed so that no later tick takes them again."""
     stmt = sa.select(kill_requests).where(kill_requests.c.claimed_ms.is_(None)).order_by(kill_requests.c.create_ms)
