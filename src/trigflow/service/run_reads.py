@@ -11,19 +11,15 @@ import sqlalchemy as sa
 from trigflow.domain.dag import topological_order
 from trigflow.domain.errors import InvalidParameter, InvalidParameterValue, ResourceNotFound
 from trigflow.domain.states import RunState
-from trigflow.domain.timefmt import parse_time_filter
 from trigflow.service.common import Page
-from trigflow.service.listing import filter_values, parse_orders, unknown_name
+from trigflow.service.listing import TIME_FILTERS, FilterVocabulary, parse_orders, unknown_name
 from trigflow.store import catalog as cq
 from trigflow.store import runs as rq
-from trigflow.store.criteria import AnyOf, Between, Criterion, Keyword
+from trigflow.store.criteria import Criterion
 from trigflow.store.engine import Database
 
 Row = Mapping[str, Any]  # a store row, read-only
 MANUAL = "Manual"  # TriggerType of manual runs (decisions.md Q-TR2: the spelling seen in real data)
-# 9999-12-31 23:59:59.999 UTC: the latest instant any time format can name. Larger digit strings used to
-# overflow the SQL driver (InternalError); they are a client mistake, so refuse them by name.
-MAX_TIME_MS = 253_402_300_799_999
 
 
 class RunReads:
@@ -50,13 +46,13 @@ class RunReads:
     def list_runs(
         self, project_id: str, filters: Sequence[Mapping[str, Any]], orders: Sequence[Mapping[str, Any]], page: Page
     ) -> tuple[list[dict[str, Any]], int]:
-        criteria = [_run_filter(f, i) for i, f in enumerate(filters)]
+        criteria = RUN_FILTERS.parse_all(filters)
         return self._page(rq.list_runs, project_id, criteria, orders, page)
 
     def list_task_runs(
         self, project_id: str, filters: Sequence[Mapping[str, Any]], orders: Sequence[Mapping[str, Any]], page: Page
     ) -> tuple[list[dict[str, Any]], int]:
-        criteria = [_task_run_filter(f, i) for i, f in enumerate(filters)]
+        criteria = TASK_RUN_FILTERS.parse_all(filters)
         return self._page(rq.list_task_runs, project_id, criteria, orders, page)
 
     def _page(
@@ -106,54 +102,25 @@ def _mark_deleted_workflows(conn: sa.Connection, rows: list[dict[str, Any]]) -> 
         r["workflow_exists"] = r["workflow_id"] in existing
 
 
-def _time_bound(column: str, name: str, vals: list[str], i: int) -> Between:
-    t = parse_time_filter(vals[0], f"Filters.{i}.Values")
-    if t > MAX_TIME_MS:
-        raise InvalidParameterValue(f"Filters.{i}.Values: {vals[0]!r} is out of range for filter {name!r}")
-    return Between(column, low=t) if name.endswith("GreaterEqual") else Between(column, high=t)
-
-
-RUN_FILTERS = ("Keyword", "WorkflowId", "FolderId", "InChargeUin", "ExecuteUserUin", "ExecutionId",
-               "ScheduleTimeGreaterEqual", "ScheduleTimeLessEqual", "TriggerType", "ExecutionState")  # fmt: skip
-
-
-def _run_filter(f: Mapping[str, Any], i: int) -> Criterion:
-    name = f.get("Name")
-    if name not in RUN_FILTERS:
-        raise unknown_name("filter", name, RUN_FILTERS, f"Filters.{i}.Name")
-    vals = filter_values(f, i)
-    if name == "Keyword":
-        return Keyword("workflow_name", "workflow_id", tuple(vals))
-    if name.startswith("ScheduleTime"):
-        return _time_bound("schedule_ms", name, vals, i)
-    if name == "TriggerType":  # accept the documented spelling too (api-notes §1.14)
-        vals = [MANUAL if v == "ManualTrigger" else v for v in vals]
-    column = {
-        "WorkflowId": "workflow_id", "FolderId": "folder_id", "InChargeUin": "owner_uin",
-        "ExecuteUserUin": "execute_user_uin", "ExecutionId": "execution_id", "TriggerType": "trigger_type",
-        "ExecutionState": "state",
-    }[name]  # fmt: skip
-    return AnyOf(column, tuple(vals))
-
-
-TASK_RUN_FILTERS = ("Keyword", "WorkflowId", "FolderId", "InChargeUin", "WorkflowExecutionId", "ExecutionId",
-                    "TaskId", "ScheduleTimeGreaterEqual", "ScheduleTimeLessEqual", "ExecutionState")  # fmt: skip
-
-
-def _task_run_filter(f: Mapping[str, Any], i: int) -> Criterion:
-    name = f.get("Name")
-    if name not in TASK_RUN_FILTERS:
-        raise unknown_name("filter", name, TASK_RUN_FILTERS, f"Filters.{i}.Name")
-    vals = filter_values(f, i)
-    if name == "Keyword":
-        return Keyword("task_name", "task_id", tuple(vals))
-    if name.startswith("ScheduleTime"):
-        return _time_bound("schedule_ms", name, vals, i)
-    column = {
-        "WorkflowId": "workflow_id", "FolderId": "folder_id", "InChargeUin": "owner_uin",
-        "WorkflowExecutionId": "run_id", "ExecutionId": "execution_id", "TaskId": "task_id", "ExecutionState": "state",
-    }[name]  # fmt: skip
-    return AnyOf(column, tuple(vals))
+RUN_FILTERS = FilterVocabulary(
+    names=("Keyword", "WorkflowId", "FolderId", "InChargeUin", "ExecuteUserUin", "ExecutionId",
+           *TIME_FILTERS, "TriggerType", "ExecutionState"),
+    keyword=("workflow_name", "workflow_id"),
+    columns={"WorkflowId": "workflow_id", "FolderId": "folder_id", "InChargeUin": "owner_uin",
+             "ExecuteUserUin": "execute_user_uin", "ExecutionId": "execution_id", "TriggerType": "trigger_type",
+             "ExecutionState": "state"},
+    time_column="schedule_ms",
+    aliases={"TriggerType": {"ManualTrigger": MANUAL}},  # the documented spelling too (api-notes §1.14)
+)  # fmt: skip
+TASK_RUN_FILTERS = FilterVocabulary(
+    names=("Keyword", "WorkflowId", "FolderId", "InChargeUin", "WorkflowExecutionId", "ExecutionId", "TaskId",
+           *TIME_FILTERS, "ExecutionState"),
+    keyword=("task_name", "task_id"),
+    columns={"WorkflowId": "workflow_id", "FolderId": "folder_id", "InChargeUin": "owner_uin",
+             "WorkflowExecutionId": "run_id", "ExecutionId": "execution_id", "TaskId": "task_id",
+             "ExecutionState": "state"},
+    time_column="schedule_ms",
+)  # fmt: skip
 
 
 ORDER_COLUMNS = {"CreateTime": "create_ms", "EndTime": "end_ms", "ScheduleTime": "schedule_ms"}

@@ -20,16 +20,18 @@ from trigflow.domain.schedule import TIME_TRIGGER, compile_trigger
 from trigflow.domain.timefmt import ms_str
 from trigflow.service.checks import project_row, workflow_row
 from trigflow.service.common import Page
-from trigflow.service.listing import filter_values, parse_orders, unknown_name
+from trigflow.service.listing import FilterVocabulary, parse_orders
 from trigflow.service.tasks import TASK_TYPES
 from trigflow.store import catalog as q
 from trigflow.store import runs as rq
-from trigflow.store.criteria import AnyOf, Criterion, Keyword
 from trigflow.store.engine import Database
 
-OPS_WORKFLOW_FILTERS = ("Keyword", "WorkflowId", "FolderId", "InChargeUin")
+OPS_WORKFLOW_FILTERS = FilterVocabulary(
+    names=("Keyword", "WorkflowId", "FolderId", "InChargeUin"),
+    keyword=("name", "workflow_id"),
+    columns={"WorkflowId": "workflow_id", "FolderId": "folder_id", "InChargeUin": "owner_uin"},
+)
 OPS_WORKFLOW_ORDERS = {"TaskCount": "task_count"}
-_FILTER_COLUMNS = {"WorkflowId": "workflow_id", "FolderId": "folder_id", "InChargeUin": "owner_uin"}
 _LINK_NAMESPACE = uuid.UUID("5b0a5f4e-3c1d-4e0f-9a57-7a1c0d7f2b10")
 
 
@@ -95,7 +97,7 @@ class WorkflowOps:
         self, project_id: str, filters: Sequence[Mapping[str, Any]], orders: Sequence[Mapping[str, Any]], page: Page
     ) -> tuple[list[dict[str, Any]], int]:
         """Workflows with `task_count` and `ops_trigger` (their first trigger in the ops format, or None)."""
-        criteria = [_ops_filter(f, i) for i, f in enumerate(filters)]
+        criteria = OPS_WORKFLOW_FILTERS.parse_all(filters)
         order = parse_orders(orders, OPS_WORKFLOW_ORDERS)  # validated before touching the database
         with self.db.read() as conn:
             project_row(conn, project_id)
@@ -120,13 +122,3 @@ class WorkflowOps:
         if spec.mode == TIME_TRIGGER and not out.get("CrontabExpression"):
             out["CrontabExpression"] = spec.cron_expression  # the COMMON form's default schedule (Q-TR5)
         return out
-
-
-def _ops_filter(f: Mapping[str, Any], i: int) -> Criterion:
-    name = f.get("Name")
-    if name not in OPS_WORKFLOW_FILTERS:
-        raise unknown_name("filter", name, OPS_WORKFLOW_FILTERS, f"Filters.{i}.Name")
-    vals = filter_values(f, i)
-    if name == "Keyword":
-        return Keyword("name", "workflow_id", tuple(vals))
-    return AnyOf(_FILTER_COLUMNS[name], tuple(vals))
