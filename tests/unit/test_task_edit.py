@@ -5,15 +5,16 @@ from __future__ import annotations
 import pytest
 
 from trigflow.domain.errors import InvalidParameterValue
+from trigflow.domain.keyed_patch import patch_list
 from trigflow.domain.task_edit import (
     CONFIG,
+    LIST_KEYS,
+    REMOVAL_PATHS,
     SCHEDULER,
     category_type_ids,
     check_unique_keys,
     join_owners,
-    parse_removals,
-    remove_keyed,
-    upsert_keyed,
+    parse_task_removals,
 )
 
 UP = "TaskSchedulerConfiguration/UpstreamDependencyConfigList"
@@ -26,7 +27,7 @@ def refused(fn: object, *args: object) -> str:
 
 
 def test_removals_are_grouped_per_list_with_whitespace_trimmed() -> None:
-    removals = parse_removals(
+    removals = parse_task_removals(
         [
             f" {UP} : 1 , 2 ",
             "TaskConfiguration / TaskSchedulingParameterList:p",
@@ -34,42 +35,30 @@ def test_removals_are_grouped_per_list_with_whitespace_trimmed() -> None:
             "TaskSchedulerConfiguration/TaskOutputRegistryList:t1",
         ]
     )
-    by_field = {r.field: r for r in removals}
-    assert [r.field for r in removals] == [
-        "UpstreamDependencyConfigList",
-        "TaskSchedulingParameterList",
-        "TaskOutputRegistryList",
-    ]
-    up = by_field["UpstreamDependencyConfigList"]
-    assert (up.section, up.key_field, up.keys) == (SCHEDULER, "TaskId", ("1", "2", "3"))
-    assert (up.entry("1"), up.entry("2"), up.entry("3")) == ("FieldToRemoveList.0",) * 2 + ("FieldToRemoveList.2",)
-    params = by_field["TaskSchedulingParameterList"]
-    assert (params.section, params.key_field, params.keys) == (CONFIG, "ParamKey", ("p",))
-    assert by_field["TaskOutputRegistryList"].key_field == "TablePhysicalId"
+    assert dict(removals.of((SCHEDULER, "UpstreamDependencyConfigList"))) == {"1": 0, "2": 0, "3": 2}
+    assert dict(removals.of((CONFIG, "TaskSchedulingParameterList"))) == {"p": 1}
+    assert dict(removals.of((SCHEDULER, "TaskOutputRegistryList"))) == {"t1": 3}
+    assert removals.entry(2) == f"FieldToRemoveList.2 '{UP}:2,3'"
 
 
-def test_param_lists_are_keyed_by_param_key() -> None:
-    (out, inp) = parse_removals(
-        ["TaskSchedulerConfiguration/ParamTaskOutList:o", "TaskSchedulerConfiguration/ParamTaskInList:i"]
-    )
-    assert (out.field, out.key_field, inp.field, inp.key_field) == (
-        "ParamTaskOutList",
-        "ParamKey",
-        "ParamTaskInList",
-        "ParamKey",
-    )
+def test_each_removable_list_has_its_natural_key() -> None:
+    assert {path: LIST_KEYS[target] for path, target in REMOVAL_PATHS.items()} == {
+        "TaskConfiguration/TaskSchedulingParameterList": "ParamKey",
+        UP: "TaskId",
+        "TaskSchedulerConfiguration/ParamTaskOutList": "ParamKey",
+        "TaskSchedulerConfiguration/ParamTaskInList": "ParamKey",
+        "TaskSchedulerConfiguration/TaskOutputRegistryList": "TablePhysicalId",
+    }
 
 
 def test_known_but_unsupported_paths_are_ignored() -> None:
-    assert (
-        parse_removals(
-            [
-                "TaskSchedulerConfiguration/EventListenerList:x",
-                "TaskSchedulerConfiguration/DownStreamDependencyConfigList :y",
-            ]
-        )
-        == []
+    removals = parse_task_removals(
+        [
+            "TaskSchedulerConfiguration/EventListenerList:x",
+            "TaskSchedulerConfiguration/DownStreamDependencyConfigList :y",
+        ]
     )
+    assert removals.keys == {}
 
 
 @pytest.mark.parametrize(
@@ -85,35 +74,35 @@ def test_known_but_unsupported_paths_are_ignored() -> None:
     ],
 )
 def test_bad_removal_entries_are_refused_by_index(entries: list[str], mentions: tuple[str, ...]) -> None:
-    message = refused(parse_removals, entries)
+    message = refused(parse_task_removals, entries)
     for mention in mentions:
         assert mention in message
 
 
-def test_upsert_replaces_in_place_and_appends_new_keys() -> None:
+def test_task_lists_patch_like_workflow_lists() -> None:
+    """Upsert in place by key, append new keys, refuse a key sent twice or a removal of a missing key."""
     existing = [{"ParamKey": "a", "ParamValue": "1"}, {"ParamKey": "b", "ParamValue": "1"}]
     new = [{"ParamKey": "b", "ParamValue": "2"}, {"ParamKey": "c", "ParamValue": "3"}]
-    merged = upsert_keyed(existing, new, "ParamKey", "P")
+    none = parse_task_removals([])
+    merged = patch_list(existing, new, "ParamKey", {}, none, sent_path="P", what="L").items
     assert merged == [
         {"ParamKey": "a", "ParamValue": "1"},
         {"ParamKey": "b", "ParamValue": "2"},
         {"ParamKey": "c", "ParamValue": "3"},
     ]
     assert existing[1]["ParamValue"] == "1"  # inputs are not modified
-    assert upsert_keyed([], new, "ParamKey", "P") == new
-    assert upsert_keyed(existing, [], "ParamKey", "P") == existing
-
-
-def test_upsert_refuses_a_key_twice_in_the_patch() -> None:
-    message = refused(upsert_keyed, [], [{"TaskId": "1"}, {"TaskId": "1"}], "TaskId", "NewSetting.X.List")
+    twice = [{"TaskId": "1"}, {"TaskId": "1"}]
+    message = refused(lambda: patch_list([], twice, "TaskId", {}, none, sent_path="NewSetting.X.List", what="L"))
     assert "NewSetting.X.List.1.TaskId" in message and "'1'" in message
-
-
-def test_remove_reports_missing_keys() -> None:
-    items = [{"TaskId": "1"}, {"TaskId": "2"}, {"TaskId": "3"}]
-    assert remove_keyed(items, "TaskId", ["1", "3"]) == ([{"TaskId": "2"}], [])
-    assert remove_keyed(items, "TaskId", ["2", "9"]) == ([{"TaskId": "1"}, {"TaskId": "3"}], ["9"])
-    assert remove_keyed([], "TaskId", ["9"]) == ([], ["9"])
+    removals = parse_task_removals([f"{UP}:1,9"])
+    gone = removals.of((SCHEDULER, "UpstreamDependencyConfigList"))
+    items = [{"TaskId": "1"}, {"TaskId": "2"}]
+    message = refused(lambda: patch_list(items, None, "TaskId", gone, removals, sent_path="S", what="the list"))
+    assert "FieldToRemoveList.0" in message and "'9'" in message
+    ok = parse_task_removals([f"{UP}:1"])
+    upstreams = ok.of((SCHEDULER, "UpstreamDependencyConfigList"))
+    kept = patch_list(items, None, "TaskId", upstreams, ok, sent_path="S", what="L")
+    assert kept.items == [{"TaskId": "2"}]
 
 
 def test_unique_keys() -> None:

@@ -2,18 +2,18 @@
 
 Why a module of its own: UpdateTriggerTaskPartially merges a patch into a stored definition, and the
 merge has to be predictable without a database (api-notes Q12, §1.25). Lists of a task definition
-have a natural key (a parameter's `ParamKey`, an upstream's `TaskId`, a table's `TablePhysicalId`), so
-a patch upserts by that key and removals name keys, never positions. Everything here is plain data in,
-plain data out, and refusals are `InvalidParameterValue` naming the wire field.
+have a natural key (a parameter's `ParamKey`, an upstream's `TaskId`, a table's `TablePhysicalId`): the
+patch itself follows domain/keyed_patch.py, as workflows' do; this module says which lists and paths.
+Everything here is plain data in, plain data out, and refusals are `InvalidParameterValue` naming the field.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from trigflow.domain.errors import InvalidParameterValue
+from trigflow.domain.keyed_patch import Removals, parse_removals
 
 CONFIG = "TriggerTaskConfiguration"
 SCHEDULER = "TriggerTaskSchedulerConfiguration"
@@ -47,58 +47,12 @@ IGNORED_REMOVAL_PATHS = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class Removal:
-    """Keys to delete from one keyed list; `named_by[i]` is the FieldToRemoveList index that named `keys[i]`."""
-
-    section: str
-    field: str
-    key_field: str
-    keys: tuple[str, ...]
-    named_by: tuple[int, ...]
-
-    def entry(self, key: str) -> str:
-        """`FieldToRemoveList.<i>` of the entry that named `key`, for error messages."""
-        return f"FieldToRemoveList.{self.named_by[self.keys.index(key)]}"
+FORM = "<Path>:<key1>,<key2>, e.g. 'TaskSchedulerConfiguration/UpstreamDependencyConfigList:20251121175713839'"
 
 
-def _keys_of(entry: str) -> list[str]:
-    _, _, keys = entry.partition(":")
-    return [k.strip() for k in keys.split(",") if k.strip()]
-
-
-def parse_removals(entries: Sequence[str]) -> list[Removal]:
-    """Parse `<Path>:<key1>,<key2>` entries into removals, one per list, in first-mention order.
-
-    Whitespace around the path, the `/`, the colon and each key is ignored (the workflow variant's
-    documented example has a stray space before the colon). Known-but-unsupported paths are skipped;
-    an unknown path, a missing colon or an entry without keys is refused naming the entry. A key named
-    twice is removed once.
-    """
-    by_list: dict[tuple[str, str], dict[str, int]] = {}
-    for i, raw in enumerate(entries):
-        path, colon, _ = raw.partition(":")
-        path = "/".join(part.strip() for part in path.split("/"))
-        keys = _keys_of(raw)
-        if not colon or not path or not keys:
-            raise InvalidParameterValue(
-                f"FieldToRemoveList.{i} {raw!r} must be <Path>:<key1>,<key2>, e.g. "
-                "'TaskSchedulerConfiguration/UpstreamDependencyConfigList:20251121175713839'"
-            )
-        if path in IGNORED_REMOVAL_PATHS:
-            continue
-        target = REMOVAL_PATHS.get(path)
-        if target is None:
-            raise InvalidParameterValue(
-                f"FieldToRemoveList.{i} {raw!r}: unknown path {path!r}; supported: {', '.join(REMOVAL_PATHS)}"
-            )
-        named = by_list.setdefault(target, {})
-        for key in keys:
-            named.setdefault(key, i)
-    return [
-        Removal(section, field, LIST_KEYS[(section, field)], tuple(named), tuple(named.values()))
-        for (section, field), named in by_list.items()
-    ]
+def parse_task_removals(entries: Sequence[str]) -> Removals[tuple[str, str]]:
+    """`FieldToRemoveList` of UpdateTriggerTaskPartially: keys to delete per (section, list field)."""
+    return parse_removals(entries, REMOVAL_PATHS, LIST_KEYS, form=FORM, ignored=IGNORED_REMOVAL_PATHS)
 
 
 def check_unique_keys(items: Sequence[Mapping[str, Any]], key_field: str, path: str) -> None:
@@ -109,36 +63,6 @@ def check_unique_keys(items: Sequence[Mapping[str, Any]], key_field: str, path: 
         if key in seen:
             raise InvalidParameterValue(f"{path}.{i}.{key_field} {key!r} appears more than once in {path}")
         seen.add(key)
-
-
-def upsert_keyed(
-    existing: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str, Any]], key_field: str, path: str
-) -> list[dict[str, Any]]:
-    """`existing` with each item of `new` replacing the item of the same key in place, or appended.
-
-    Duplicate keys inside `new` are refused (naming `path`): which one should win is not knowable.
-    """
-    check_unique_keys(new, key_field, path)
-    out = [dict(item) for item in existing]
-    position = {item.get(key_field): i for i, item in enumerate(out)}
-    for item in new:
-        key = item.get(key_field)
-        if key in position:
-            out[position[key]] = dict(item)
-        else:
-            position[key] = len(out)
-            out.append(dict(item))
-    return out
-
-
-def remove_keyed(
-    items: Sequence[Mapping[str, Any]], key_field: str, keys: Iterable[str]
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """(items without those keys, keys that were not present)."""
-    wanted = list(keys)
-    present = {str(item.get(key_field)) for item in items}
-    kept = [dict(item) for item in items if str(item.get(key_field)) not in wanted]
-    return kept, [k for k in wanted if k not in present]
 
 
 # --- owners ----------------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from trigflow.domain.errors import (
     ResourceInUse,
     ResourceNotFound,
 )
+from trigflow.domain.keyed_patch import patch_list
 from trigflow.domain.merge import parse_conditions, relation_of
 from trigflow.domain.policies import POLICIES
 from trigflow.domain.task_edit import (
@@ -47,9 +48,7 @@ from trigflow.domain.task_edit import (
     SCHEDULER,
     check_unique_keys,
     join_owners,
-    parse_removals,
-    remove_keyed,
-    upsert_keyed,
+    parse_task_removals,
 )
 from trigflow.service.checks import normalise_path, project_row, required_text, workflow_row
 from trigflow.service.common import Caller, Clock
@@ -194,27 +193,22 @@ class TaskCatalog(TaskReads):
             self._save(conn, caller, task, definition, "Task.")
 
     def update_task_partially(self, caller: Caller, p: Mapping[str, Any]) -> None:
-        """UpdateTriggerTaskPartially: FieldToRemoveList first (against the stored task), then NewSetting:
-        scalars replace, keyed lists are upserted by their natural key (api-notes Q12, §1.25)."""
+        """UpdateTriggerTaskPartially: FieldToRemoveList and NewSetting against the stored task; scalars are
+        set, keyed lists patched by their natural key as workflows' are (domain/keyed_patch.py)."""
         new = p.get("NewSetting") or {}
         raw_removals = p.get("FieldToRemoveList") or []
         if not any(new.values()) and not raw_removals:
             raise MissingParameter("The request changes nothing: give NewSetting and/or FieldToRemoveList")
-        removals = parse_removals(raw_removals)
+        removals = parse_task_removals(raw_removals)
         with self.db.write(serial=True) as conn:
             task = self._locked(conn, p["ProjectId"], p["TaskId"])
             current = _definition_of(task)
             sections = {CONFIG: current.config, SCHEDULER: current.sched}
-            for r in removals:
-                kept, missing = remove_keyed(sections[r.section].get(r.field) or [], r.key_field, r.keys)
-                if missing:
-                    key = missing[0]
-                    if r.field == UPSTREAMS and key in task["upstream"]:
-                        raise InvalidParameterValue(_merge_edge(r.entry(key), key))
-                    raise InvalidParameterValue(
-                        f"{r.entry(key)}: {r.field} of task {task['task_id']} has no item with {r.key_field} {key!r}"
-                    )
-                sections[r.section][r.field] = kept
+            removed_upstreams = removals.of((SCHEDULER, UPSTREAMS))
+            explicit = {u.get("TaskId") for u in current.sched.get(UPSTREAMS) or []}
+            for key, index in removed_upstreams.items():
+                if key not in explicit and key in task["upstream"]:
+                    raise InvalidParameterValue(_merge_edge(removals.entry(index), key))
             attrs = new.get("TriggerTaskBaseAttribute") or {}
             if "TaskName" in attrs:
                 current.name = attrs["TaskName"]
@@ -224,15 +218,22 @@ class TaskCatalog(TaskReads):
                 current.description = attrs["TaskDescription"]
             for section in (CONFIG, SCHEDULER):
                 for field, value in (new.get(section) or {}).items():
-                    key_field = LIST_KEYS.get((section, field))
-                    if key_field is None:
+                    if (section, field) not in LIST_KEYS:
                         sections[section][field] = value
-                    else:
-                        path = f"NewSetting.{section}.{field}"
-                        sections[section][field] = upsert_keyed(
-                            sections[section].get(field) or [], value, key_field, path
-                        )
-            removed = {key: r.entry(key) for r in removals if r.field == UPSTREAMS for key in r.keys}
+            for (section, field), key_field in LIST_KEYS.items():
+                sent = (new.get(section) or {}).get(field)
+                if sent is None and not removals.of((section, field)):
+                    continue
+                sections[section][field] = patch_list(
+                    sections[section].get(field) or [],
+                    sent,
+                    key_field,
+                    removals.of((section, field)),
+                    removals,
+                    sent_path=f"NewSetting.{section}.{field}",
+                    what=f"{field} of task {task['task_id']}",
+                ).items
+            removed = {key: removals.entry(index) for key, index in removed_upstreams.items()}
             self._save(conn, caller, task, current, "NewSetting.", removed)
 
     def _save(
