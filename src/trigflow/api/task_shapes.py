@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from trigflow.api.shapes import page
 from trigflow.domain.timefmt import wall_time
 from trigflow.service.tasks import TASK_TYPE_DESCS
 
@@ -105,29 +106,26 @@ def task_code(task: Row) -> dict[str, Any]:
     return {"CodeInfo": code, "CodeFileSize": str(len(code))}
 
 
-def version_item(version: Row, used_version_id: str | None) -> dict[str, Any]:
-    """TriggerTaskVersion; UsedVersion only for submitted versions (the one runs use now)."""
-    submitted = version["kind"] == "SUBMIT"
+def _version_header(version: Row) -> dict[str, Any]:
+    """The fields TriggerTaskVersion and TriggerTaskVersionDetail share."""
     return {
         "CreateTime": wall_time(version["create_ms"]),
         "VersionNum": version_num(version["version_no"]),
         "CreateUserUin": version["creator_uin"],
         "VersionId": version["version_id"],
         "VersionRemark": version["remark"],
-        "UsedVersion": version["version_id"] == used_version_id if submitted else None,
     }
+
+
+def version_item(version: Row, used_version_id: str | None) -> dict[str, Any]:
+    """TriggerTaskVersion; UsedVersion only for submitted versions (the one runs use now)."""
+    submitted = version["kind"] == "SUBMIT"
+    return {**_version_header(version), "UsedVersion": version["version_id"] == used_version_id if submitted else None}
 
 
 def versions_page(items: list[dict[str, Any]], total: int, number: int, size: int) -> dict[str, Any]:
     """ListTriggerTaskVersions: the usual page plus PageCount, the items on this page (api-notes §1.29)."""
-    return {
-        "Items": items,
-        "TotalCount": total,
-        "TotalPageNumber": (total + size - 1) // size if total else 0,
-        "PageCount": len(items),
-        "PageSize": size,
-        "PageNumber": number,
-    }
+    return {**page(items, total, number, size), "PageCount": len(items)}
 
 
 def version_detail(task: Row, version: Row, group_name: str | None) -> dict[str, Any]:
@@ -146,11 +144,7 @@ def version_detail(task: Row, version: Row, group_name: str | None) -> dict[str,
         "TaskFolderPath": snap["folder_path"] or "/",
     }
     return {
-        "CreateTime": wall_time(version["create_ms"]),
-        "VersionNum": version_num(version["version_no"]),
-        "CreateUserUin": version["creator_uin"],
-        "VersionId": version["version_id"],
-        "VersionRemark": version["remark"],
+        **_version_header(version),
         "Task": {
             "TriggerTaskBaseAttribute": base,
             "TriggerTaskConfiguration": configuration(snap["config"], group_name),
