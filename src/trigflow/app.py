@@ -97,7 +97,8 @@ def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
 
 
 def bootstrap(services: Services) -> Bootstrap:
-    """First start: an admin key and a default project; the env-var key pair is always made valid."""
+    """First start: an admin key and a default project; the env-var key pair is made valid unless it
+    was revoked, which raises RevokedKeyError (a revocation survives restarts; the CLI exits on it)."""
     sid, skey = services.settings.admin_secret_id, services.settings.admin_secret_key
     created = False
     if sid and skey:

@@ -35,19 +35,52 @@ def _settings(args: argparse.Namespace) -> Settings:
         kwargs["default_slots"] = args.slots
     if getattr(args, "minute_seconds", None) is not None:
         kwargs["minute_ms"] = max(1, round(args.minute_seconds * 1000))
+    for flag, setting in _FRONT_DOOR_FLAGS.items():  # issue 11 hardening flags of `up`
+        if getattr(args, flag, None) is not None:
+            kwargs[setting] = getattr(args, flag)
     return Settings(**kwargs)  # type: ignore[arg-type]
+
+
+# `trigflow up` flag (argparse dest) -> Settings field, for the front door's limits (docs/limits.md).
+_FRONT_DOOR_FLAGS = {
+    "allow_unsigned_payload": "allow_unsigned_payload",
+    "allow_v1_signing": "allow_v1_signing",
+    "tls_cert": "tls_cert",
+    "tls_key": "tls_key",
+    "header_timeout": "header_timeout_s",
+    "idle_timeout": "idle_timeout_s",
+    "body_timeout": "body_timeout_s",
+    "body_min_rate": "body_min_rate",
+    "max_connections": "max_connections",
+    "max_large_bodies": "max_large_bodies",
+    "auth_failures_per_minute": "auth_failures_per_minute",
+    "log_lines_per_second": "log_lines_per_second",
+}
 
 
 def cmd_up(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from trigflow.api import logthrottle
     from trigflow.api.http import create_app
+    from trigflow.api.server import ConnectionLimits, effective_max_connections, raise_nofile_limit, uvicorn_config
     from trigflow.app import bootstrap, build
+    from trigflow.service.keys import RevokedKeyError
 
     settings = _settings(args)
+    logthrottle.install(settings.log_lines_per_second)
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        print("trigflow: --tls-cert and --tls-key go together (PEM certificate chain and key)", file=sys.stderr)
+        return 2
     services = build(settings)
-    boot = bootstrap(services)
-    endpoint = f"http://{settings.host}:{settings.port}"
+    try:
+        boot = bootstrap(services)
+    except RevokedKeyError as e:
+        print(f"trigflow: cannot start: {e}", file=sys.stderr, flush=True)
+        services.db.dispose()
+        return 2
+    scheme = "https" if settings.tls_cert else "http"
+    endpoint = f"{scheme}://{settings.host}:{settings.port}"
     print(f"trigflow {__version__} listening on {endpoint}", flush=True)
     print(f"  data dir:   {settings.data_dir}", flush=True)
     print(f"  database:   {_redact(settings.database_url)}", flush=True)
@@ -56,15 +89,31 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"  SecretId:   {boot.admin.secret_id}", flush=True)
     if boot.key_created:
         print(f"  SecretKey:  {boot.admin.secret_key}   (shown once; `trigflow keys create` makes more)", flush=True)
+    if scheme == "http" and not _is_loopback(settings.host):
+        logging.getLogger("trigflow").warning(
+            "serving plain HTTP on %s, which is not a loopback address: the official SDKs do not sign the "
+            "X-TC-Action header, so anyone on the path can replay a captured request as another action for "
+            "five minutes. Use --tls-cert/--tls-key, or bind 127.0.0.1 behind a TLS proxy (docs/security.md)",
+            settings.host,
+        )
+    nofile = raise_nofile_limit()
+    limits = ConnectionLimits(
+        max_connections=effective_max_connections(settings.max_connections, nofile),
+        header_timeout=settings.header_timeout_s,
+        body_timeout=settings.body_timeout_s,
+        body_min_rate=settings.body_min_rate,
+        idle_timeout=settings.idle_timeout_s,
+    )
     services.scheduler.start()
     _tune_gc()
-    config = uvicorn.Config(
+    config = uvicorn_config(
         create_app(services),
         host=settings.host,
         port=settings.port,
         log_level=args.log_level,
-        access_log=False,
-        lifespan="off",
+        limits=limits,
+        tls_cert=settings.tls_cert,
+        tls_key=settings.tls_key,
     )
     server = uvicorn.Server(config)
     # uvicorn re-raises the signal that stopped it once it has shut down; with these no-op handlers that
@@ -77,6 +126,17 @@ def cmd_up(args: argparse.Namespace) -> int:
         services.scheduler.stop()
         services.db.dispose()
     return 0
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _tune_gc() -> None:
@@ -174,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="length of a 'minute' in retry waits and timeouts (default 60; shrink it for tests and demos)",
     )
     up.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    _front_door_flags(up)
     up.set_defaults(func=cmd_up)
 
     keys = sub.add_parser("keys", help="manage API keys")
@@ -195,6 +256,42 @@ def build_parser() -> argparse.ArgumentParser:
     common(tn)
     trig.set_defaults(func=cmd_triggers)
     return parser
+
+
+def _front_door_flags(up: argparse.ArgumentParser) -> None:
+    """Signing, TLS and HTTP server limits of `trigflow up` (docs/security.md, docs/limits.md)."""
+    up.add_argument("--tls-cert", help="PEM certificate (chain) file: serve HTTPS (with --tls-key)")
+    up.add_argument("--tls-key", help="PEM private key file of --tls-cert")
+    up.add_argument(
+        "--allow-unsigned-payload",
+        action="store_true",
+        default=None,
+        help="accept X-TC-Content-SHA256: UNSIGNED-PAYLOAD (the body is then not signed; off by default)",
+    )
+    up.add_argument(
+        "--allow-v1-signing",
+        action="store_true",
+        default=None,
+        help="accept legacy HmacSHA1/HmacSHA256 Signature-parameter requests (off by default)",
+    )
+    up.add_argument("--header-timeout", type=float, help="seconds to send a complete request head (default 10)")
+    up.add_argument("--idle-timeout", type=float, help="seconds an idle keep-alive connection stays open (default 5)")
+    up.add_argument(
+        "--body-timeout", type=float, help="seconds granted to every body on top of its size at --body-min-rate (10)"
+    )
+    up.add_argument("--body-min-rate", type=int, help="bytes per second a body upload is granted (default 65536)")
+    up.add_argument(
+        "--max-connections", type=int, help="open client connections (default 1000; at most half of RLIMIT_NOFILE)"
+    )
+    up.add_argument("--max-large-bodies", type=int, help="bodies over 64 KB received at once (default 8)")
+    up.add_argument(
+        "--auth-failures-per-minute",
+        type=int,
+        help="failed authentications per client address before RequestLimitExceeded (default 30)",
+    )
+    up.add_argument(
+        "--log-lines-per-second", type=float, help="log lines per message template before suppression (default 20)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

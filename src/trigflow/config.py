@@ -37,6 +37,19 @@ class Settings:
     # A fire due at most this long before the scheduler (re)started still happens, once (Quartz's
     # misfire threshold); older missed fires are not caught up unless a trigger opts in (Q-TR3).
     misfire_grace_ms: int = 60_000  # capacity of the default resource group created at first start
+    # --- front door hardening (docs/security.md, docs/limits.md "HTTP server") ---
+    allow_unsigned_payload: bool = False  # X-TC-Content-SHA256: UNSIGNED-PAYLOAD turns one capture into a pass
+    allow_v1_signing: bool = False  # legacy HmacSHA1/HmacSHA256 `Signature` parameter
+    tls_cert: str | None = None  # PEM certificate (chain) file; with tls_key, serve HTTPS
+    tls_key: str | None = None
+    header_timeout_s: float = 10.0  # a request head must be complete this long after its first byte
+    idle_timeout_s: float = 5.0  # keep-alive connection closed after this long without a request
+    body_timeout_s: float = 10.0  # a body must arrive within this plus its size at body_min_rate
+    body_min_rate: int = 64 * 1024  # bytes per second a body upload is granted on top of body_timeout_s
+    max_connections: int = 1000  # open client connections; clamped to half the descriptor limit
+    max_large_bodies: int = 8  # concurrent request bodies over 64 KiB being received
+    auth_failures_per_minute: int = 30  # per client address; beyond it RequestLimitExceeded without checking
+    log_lines_per_second: float = 20.0  # per message template; the excess is counted and summarised
 
     @property
     def database_url(self) -> str:

@@ -184,14 +184,38 @@ class Finished:
     tasks: dict[str, str]
 
 
-@pytest.fixture(scope="module")
-def finished(client: Any, project_id: str, log_mark: int) -> Finished:
+def _finish_a_run(client: Any, project_id: str) -> Finished:
     wf = new_workflow(client, project_id, f"proto_{uuid.uuid4().hex[:10]}")
     first = new_task(client, project_id, wf, "first", "true")
     second = new_task(client, project_id, wf, "second", "true", upstream=[first])
     run_id = start_run(client, project_id, wf)
     assert wait_run(client, project_id, run_id).TriggerWorkflowRun.ExecutionState == "SUCCESS"
     return Finished(wf, run_id, {"first": first, "second": second})
+
+
+@pytest.fixture(scope="module")
+def finished(client: Any, project_id: str, log_mark: int) -> Finished:
+    return _finish_a_run(client, project_id)
+
+
+@pytest.fixture(scope="module")
+def v1_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """Legacy v1 signing is refused by default (issue 11, finding 4); this server opts in to it."""
+    srv = start_server(
+        tmp_path_factory.mktemp("v1"),
+        extra=["--allow-v1-signing", "--rate-limit", "1000", "--kill-grace", "1", "--minute-seconds", "0.2"],
+    )
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def v1_finished(v1_server: Server) -> tuple[str, Finished]:
+    client = make_client(v1_server.endpoint)
+    project_id = str(call(client, "ListProjects", {}).Items[0].ProjectId)
+    return project_id, _finish_a_run(client, project_id)
 
 
 # ------------------------------------------------------------------------------------------------ envelope
@@ -437,10 +461,11 @@ def test_sdk_endpoint_with_scheme_in_host(server: Server, project_id: str, metho
 
 
 @pytest.mark.parametrize(("sign_method", "req_method"), [("HmacSHA256", "POST"), ("HmacSHA1", "GET")])
-def test_sdk_legacy_v1_signature(
-    server: Server, project_id: str, finished: Finished, sign_method: str, req_method: str
+def test_sdk_legacy_v1_signature_with_allow_v1_signing(
+    v1_server: Server, v1_finished: tuple[str, Finished], sign_method: str, req_method: str
 ) -> None:
-    client = sdk_client(server, sign_method=sign_method, req_method=req_method)
+    project_id, finished = v1_finished
+    client = sdk_client(v1_server, sign_method=sign_method, req_method=req_method)
     runs = call(
         client,
         "ListTriggerWorkflowRuns",
@@ -455,21 +480,29 @@ def test_sdk_legacy_v1_signature(
         )
         == []
     )
-    wrong = sdk_client(server, sign_method=sign_method, req_method=req_method, secret_key="not-the-key")
+    wrong = sdk_client(v1_server, sign_method=sign_method, req_method=req_method, secret_key="not-the-key")
     err = sdk_error(lambda: wrong.call_json("ListProjects", {}))
     assert err.get_code() == "AuthFailure.SignatureFailure"
     err = sdk_error(lambda: client.call_json("GetProject", {}))
     assert err.get_code() == "MissingParameter" and "ProjectId" in err.get_message()
-
-
-@pytest.mark.parametrize("sign_method", [None, "HmacSHA256"])
-def test_language_selects_biz_state_labels(
-    server: Server, project_id: str, finished: Finished, sign_method: str | None
-) -> None:
     params = {"ProjectId": project_id, "WorkflowExecutionId": finished.run_id}
-    english = call(sdk_client(server, language="en-US", sign_method=sign_method), "GetTriggerWorkflowRun", params)
+    english = call(sdk_client(v1_server, language="en-US", sign_method=sign_method), "GetTriggerWorkflowRun", params)
     assert [(b.LabelKey, b.LabelValue, b.Count) for b in english.BizStateEnumInfos] == [("SUCCESS", "Succeeded", 2)]
-    chinese = call(sdk_client(server, sign_method=sign_method), "GetTriggerWorkflowRun", params)
+
+
+@pytest.mark.parametrize(("sign_method", "req_method"), [("HmacSHA256", "POST"), ("HmacSHA1", "GET")])
+def test_sdk_legacy_v1_signature_is_refused_by_default(server: Server, sign_method: str, req_method: str) -> None:
+    client = sdk_client(server, sign_method=sign_method, req_method=req_method)
+    err = sdk_error(lambda: client.call_json("ListProjects", {}))
+    assert err.get_code() == "AuthFailure.InvalidAuthorization"
+    assert "--allow-v1-signing" in err.get_message()
+
+
+def test_language_selects_biz_state_labels(server: Server, project_id: str, finished: Finished) -> None:
+    params = {"ProjectId": project_id, "WorkflowExecutionId": finished.run_id}
+    english = call(sdk_client(server, language="en-US"), "GetTriggerWorkflowRun", params)
+    assert [(b.LabelKey, b.LabelValue, b.Count) for b in english.BizStateEnumInfos] == [("SUCCESS", "Succeeded", 2)]
+    chinese = call(sdk_client(server), "GetTriggerWorkflowRun", params)
     assert [(b.LabelKey, b.LabelValue, b.Count) for b in chinese.BizStateEnumInfos] == [("SUCCESS", "运行成功", 2)]
 
 

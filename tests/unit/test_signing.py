@@ -109,6 +109,7 @@ def verify_sdk(
     raw_query: str | None = None,
     headers: Mapping[str, str] | None = None,
     lookup_secret: Callable[[str], str | None] = lookup,
+    allow_unsigned_payload: bool = False,
 ) -> str:
     """Feed an SDK request to the verifier the way the HTTP front door would."""
     if req.method == "GET":
@@ -122,6 +123,7 @@ def verify_sdk(
         body=payload if body is None else body,
         lookup_secret=lookup_secret,
         now=now,
+        allow_unsigned_payload=allow_unsigned_payload,
     )
 
 
@@ -290,19 +292,38 @@ class TestSdkRequestsVerify:
         assert verify_sdk(req) == SECRET_ID
 
     @pytest.mark.parametrize("method", ["POST", "GET"])
-    def test_unsigned_payload(self, method: str) -> None:
+    def test_unsigned_payload_when_allowed(self, method: str) -> None:
         req = sdk_request(method=method, unsigned=True)
         assert req.header["X-TC-Content-SHA256"] == UNSIGNED_PAYLOAD
-        assert verify_sdk(req) == SECRET_ID
+        assert verify_sdk(req, allow_unsigned_payload=True) == SECRET_ID
         if method == "POST":
-            # the body is deliberately outside the signature
-            assert verify_sdk(req, body=b'{"ProjectId": "other"}') == SECRET_ID
+            # the body is deliberately outside the signature: why it is refused by default
+            assert verify_sdk(req, body=b'{"ProjectId": "other"}', allow_unsigned_payload=True) == SECRET_ID
+
+    @pytest.mark.parametrize("method", ["POST", "GET"])
+    def test_unsigned_payload_refused_by_default(self, method: str) -> None:
+        req = sdk_request(method=method, unsigned=True)
+        with pytest.raises(ApiError) as exc:
+            verify_sdk(req)
+        assert code_of(exc) == "AuthFailure.InvalidAuthorization"
+        assert "--allow-unsigned-payload" in exc.value.message and "UNSIGNED-PAYLOAD" in exc.value.message
+
+    def test_unsigned_payload_refused_before_the_secret_is_looked_up(self) -> None:
+        looked_up: list[str] = []
+
+        def spy(secret_id: str) -> str | None:
+            looked_up.append(secret_id)
+            return SECRET_KEY
+
+        with pytest.raises(ApiError):
+            verify_sdk(sdk_request(unsigned=True), lookup_secret=spy)
+        assert looked_up == []
 
     def test_unsigned_payload_header_removed_fails(self) -> None:
         req = sdk_request(unsigned=True)
         headers = {k: v for k, v in req.header.items() if k != "X-TC-Content-SHA256"}
         with pytest.raises(ApiError) as exc:
-            verify_sdk(req, headers=headers)
+            verify_sdk(req, headers=headers, allow_unsigned_payload=True)
         assert code_of(exc) == "AuthFailure.SignatureFailure"
 
     def test_lower_case_header_dict(self) -> None:

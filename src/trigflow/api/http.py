@@ -7,6 +7,7 @@ become `InternalError`, logged with their RequestId; a traceback never reaches t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -24,9 +25,9 @@ from starlette.routing import Route
 from trigflow.api import wire
 from trigflow.api.context import RequestContext
 from trigflow.api.params import parse_json_body, split_v1_common, unflatten
-from trigflow.api.ratelimit import RateLimiter
+from trigflow.api.ratelimit import FailureThrottle, RateLimiter
 from trigflow.api.registry import load_all
-from trigflow.api.signing import verify_tc3, verify_v1
+from trigflow.api.signing import tc3_check_signature, tc3_precheck, verify_v1
 from trigflow.app import Services
 from trigflow.domain.errors import (
     ApiError,
@@ -50,6 +51,10 @@ VERSION = "2025-08-06"
 MAX_POST = 10 * 1024 * 1024
 MAX_GET = 32 * 1024
 KEY_CACHE_SECONDS = 2.0
+# Bodies above this size are "large": at most Settings.max_large_bodies of them are received at once,
+# and a request waits at most LARGE_BODY_WAIT_S for its turn before RequestLimitExceeded.
+LARGE_BODY = 64 * 1024
+LARGE_BODY_WAIT_S = 2.0
 
 
 def _encode(body: dict[str, Any]) -> bytes:
@@ -67,30 +72,55 @@ def _encode(body: dict[str, Any]) -> bytes:
         return json.dumps(envelope, ensure_ascii=True, separators=(",", ":")).encode()
 
 
+def _declared_length(headers: dict[str, str]) -> int | None:
+    """Content-Length as an int, or None when the body is chunked or the header is absent/garbled."""
+    declared = headers.get("content-length", "")
+    return int(declared) if declared.isdigit() else None
+
+
+def _too_large(limit: int) -> RequestSizeLimitExceeded:
+    return RequestSizeLimitExceeded(f"request body is larger than {limit // (1024 * 1024)} MB")
+
+
 async def _body_within(request: Request, limit: int) -> bytes:
     """The request body, refused as soon as it is known to exceed `limit` (by Content-Length or while
     reading), so an oversized upload costs neither its size in memory nor the time to receive it all."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise RequestSizeLimitExceeded(f"request body is larger than {limit // (1024 * 1024)} MB")
+        raise _too_large(limit)
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise RequestSizeLimitExceeded(f"request body is larger than {limit // (1024 * 1024)} MB")
+            raise _too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
 
 class FrontDoor:
-    """Parses, authenticates, rate-limits and dispatches one API request."""
+    """Parses, authenticates, rate-limits and dispatches one API request.
+
+    Order matters for cost (issue 11, finding 5): everything that can be decided from the request
+    head — method, sizes, the client's failure budget, target, Authorization syntax, payload mode,
+    timestamp, SecretId — is decided before a byte of the body is read, so a request that would be
+    refused anyway costs its headers, not its upload. Large bodies are then received a bounded number
+    at a time. Authentication failures are counted per client address and logged (throttled, and
+    never with the secret or the signature).
+    """
 
     def __init__(self, services: Services) -> None:
         self.services = services
         self.settings = services.settings
         self.actions = load_all()
         self.limiter = RateLimiter(rate_per_second=self.settings.rate_limit_per_second)
+        self.failures = FailureThrottle(self.settings.auth_failures_per_minute)
+        self._large_bodies = asyncio.Semaphore(self.settings.max_large_bodies)
         self._keys: dict[str, tuple[float, KeyInfo | None]] = {}
+        services.keys.on_revoke(self.forget_key)
+
+    def forget_key(self, secret_id: str) -> None:
+        """Drop a cached key at once (called on revocation), so it stops working in this process now."""
+        self._keys.pop(secret_id, None)
 
     async def __call__(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
@@ -119,59 +149,81 @@ class FrontDoor:
         raw_query = request.scope.get("query_string", b"").decode("latin-1")
         if method == "GET" and len(raw_query) > MAX_GET:
             raise RequestSizeLimitExceeded("GET request query is larger than 32 KB")
-        body = await _body_within(request, MAX_POST)
         headers = {k.lower(): v for k, v in request.headers.items()}
+        declared = _declared_length(headers)
+        if declared is not None and declared > MAX_POST:
+            raise _too_large(MAX_POST)
+        address = request.client.host if request.client else ""
+        if self.failures.blocked(address):
+            raise RequestLimitExceeded(
+                f"too many failed authentications from {address}; wait a minute and check the credentials"
+            )
         now = time.time()
-        if "authorization" in headers:
-            action, version, region = (
-                headers.get("x-tc-action", ""),
-                headers.get("x-tc-version", ""),
-                headers.get("x-tc-region", ""),
-            )
-            self._check_target(action, version)
-            secret_id = verify_tc3(
-                method=method,
-                raw_query=raw_query,
-                headers=headers,
-                body=body,
-                lookup_secret=self._secret,
-                now=now,
-                max_skew=self.settings.max_clock_skew_s,
-            )
-            ctype = headers.get("content-type", "").split(";")[0].strip().lower()
-            if method == "POST":
-                if ctype == "application/json":
-                    params, from_query = parse_json_body(body), False
-                elif ctype == "application/x-www-form-urlencoded":
-                    params, from_query = (
-                        unflatten(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)),
-                        True,
-                    )
-                else:
-                    raise InvalidParameter(f"unsupported Content-Type {ctype!r}; send application/json")
-            else:
-                params, from_query = unflatten(parse_qsl(raw_query, keep_blank_values=True)), True
-            language = headers.get("x-tc-language", "zh-CN")
-        else:
-            source = body.decode("utf-8", "replace") if method == "POST" else raw_query
-            flat = dict(parse_qsl(source, keep_blank_values=True))
-            if "Signature" not in flat:
-                raise AuthFailure(
-                    "the request carries no Authorization header", code="AuthFailure.InvalidAuthorization"
+        try:
+            if "authorization" in headers:
+                action, version, region = (
+                    headers.get("x-tc-action", ""),
+                    headers.get("x-tc-version", ""),
+                    headers.get("x-tc-region", ""),
                 )
-            common, rest = split_v1_common(flat)
-            action, version, region = common.get("Action", ""), common.get("Version", ""), common.get("Region", "")
-            self._check_target(action, version)
-            secret_id = verify_v1(
-                method=method,
-                host=headers.get("host", ""),
-                params=flat,
-                lookup_secret=self._secret,
-                now=now,
-                max_skew=self.settings.max_clock_skew_s,
-            )
-            params, from_query = unflatten(rest.items()), True
-            language = common.get("Language", "zh-CN")
+                self._check_target(action, version)
+                pending = tc3_precheck(
+                    method=method,
+                    headers=headers,
+                    lookup_secret=self._secret,
+                    now=now,
+                    max_skew=self.settings.max_clock_skew_s,
+                    allow_unsigned_payload=self.settings.allow_unsigned_payload,
+                )
+                body = await self._body(request, declared)
+                secret_id = tc3_check_signature(pending, method=method, raw_query=raw_query, body=body)
+                ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+                if method == "POST":
+                    if ctype == "application/json":
+                        params, from_query = parse_json_body(body), False
+                    elif ctype == "application/x-www-form-urlencoded":
+                        params, from_query = (
+                            unflatten(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)),
+                            True,
+                        )
+                    else:
+                        raise InvalidParameter(f"unsupported Content-Type {ctype!r}; send application/json")
+                else:
+                    params, from_query = unflatten(parse_qsl(raw_query, keep_blank_values=True)), True
+                language = headers.get("x-tc-language", "zh-CN")
+            else:
+                if not self.settings.allow_v1_signing:
+                    raise AuthFailure(
+                        "the request carries no Authorization header; send a TC3-HMAC-SHA256 signed request "
+                        "(the SDK default). Legacy v1 signing (a Signature parameter) is refused unless "
+                        "`trigflow up --allow-v1-signing`",
+                        code="AuthFailure.InvalidAuthorization",
+                    )
+                # v1 carries its SecretId and timestamp inside the body, so only an operator who enables it
+                # accepts reading the body (still size-capped and bounded) before authenticating.
+                body = await self._body(request, declared)
+                source = body.decode("utf-8", "replace") if method == "POST" else raw_query
+                flat = dict(parse_qsl(source, keep_blank_values=True))
+                if "Signature" not in flat:
+                    raise AuthFailure(
+                        "the request carries no Authorization header", code="AuthFailure.InvalidAuthorization"
+                    )
+                common, rest = split_v1_common(flat)
+                action, version, region = common.get("Action", ""), common.get("Version", ""), common.get("Region", "")
+                self._check_target(action, version)
+                secret_id = verify_v1(
+                    method=method,
+                    host=headers.get("host", ""),
+                    params=flat,
+                    lookup_secret=self._secret,
+                    now=now,
+                    max_skew=self.settings.max_clock_skew_s,
+                )
+                params, from_query = unflatten(rest.items()), True
+                language = common.get("Language", "zh-CN")
+        except AuthFailure as e:
+            self._auth_failed(address, headers.get("x-tc-action", ""), e)
+            raise
         if not region:
             raise MissingParameter("the request is missing the Region (X-TC-Region header)")
         if self.settings.regions and region not in self.settings.regions:
@@ -202,6 +254,36 @@ class FrontDoor:
         if model is None:
             return False, None
         return True, wire.render_response_data(action, data)
+
+    async def _body(self, request: Request, declared: int | None) -> bytes:
+        """Read the body; bodies over LARGE_BODY (or of unknown size) wait for one of the
+        `max_large_bodies` turns, so stalled or slow uploads cannot pile up in memory."""
+        if declared is not None and declared <= LARGE_BODY:
+            return await _body_within(request, MAX_POST)
+        try:
+            await asyncio.wait_for(self._large_bodies.acquire(), LARGE_BODY_WAIT_S)
+        except TimeoutError:
+            raise RequestLimitExceeded(
+                f"more than {self.settings.max_large_bodies} request bodies over {LARGE_BODY // 1024} KB are "
+                "being received at once; retry shortly"
+            ) from None
+        try:
+            return await _body_within(request, MAX_POST)
+        finally:
+            self._large_bodies.release()
+
+    def _auth_failed(self, address: str, action: str, error: AuthFailure) -> None:
+        """Count the failure against the address and log it: code and SecretId-free facts only (the
+        message may quote a SecretId, never a secret or signature; the log filter throttles repeats)."""
+        exhausted = self.failures.record_failure(address)
+        log.warning("authentication failed from %s for %s: %s", address, action or "-", error.code)
+        if exhausted:
+            log.warning(
+                "client %s used up its %d failed authentications per minute; its requests are refused "
+                "with RequestLimitExceeded until the budget refills",
+                address,
+                self.settings.auth_failures_per_minute,
+            )
 
     def _check_target(self, action: str, version: str) -> None:
         if not action:

@@ -18,7 +18,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-__all__ = ["RateLimiter"]
+__all__ = ["FailureThrottle", "RateLimiter"]
 
 # Clock arithmetic in floats loses a few ulps (1000.05 - 1000 < 0.05), which would refuse a request that
 # arrives exactly when its token is due; a nano-token of slack is far below any observable rate change.
@@ -100,3 +100,61 @@ class RateLimiter:
         """Number of live buckets, exposed so tests and metrics can confirm memory stays bounded."""
         with self._lock:
             return len(self._buckets)
+
+
+class FailureThrottle:
+    """Per-client-address budget of failed authentications (issue 11, finding 7).
+
+    Each address may fail `per_minute` times in a burst, refilled at `per_minute` per minute. While its
+    budget is empty, `blocked` is true and the front door answers `RequestLimitExceeded` without
+    looking at the request at all, so guessing secrets or replaying stale captures costs the server
+    one dict lookup per attempt and the attacker a sustained `per_minute` tries a minute. Requests that
+    authenticate cost nothing here: an address only gets a bucket once it has failed.
+
+    Called from the event loop only (the front door's cheap checks run there), so no lock. Memory is
+    bounded like RateLimiter's: a refilled bucket carries no state and is dropped; past `max_addresses`
+    the oldest is evicted, which can only make the throttle more lenient.
+    """
+
+    def __init__(
+        self, per_minute: int, clock: Callable[[], float] = time.monotonic, *, max_addresses: int = 100_000
+    ) -> None:
+        if per_minute < 1:
+            raise ValueError("per_minute must be at least 1")
+        self.per_minute = per_minute
+        self.rate = per_minute / 60.0
+        self.max_addresses = max_addresses
+        self._clock = clock
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+
+    def _refill(self, bucket: _Bucket, now: float) -> None:
+        bucket.tokens = min(float(self.per_minute), bucket.tokens + max(0.0, now - bucket.updated) * self.rate)
+        bucket.updated = max(bucket.updated, now)
+
+    def blocked(self, address: str) -> bool:
+        """True while `address` has no failure left; the request must then not be checked at all."""
+        bucket = self._buckets.get(address)
+        if bucket is None:
+            return False
+        self._refill(bucket, self._clock())
+        if bucket.tokens >= float(self.per_minute) - _EPSILON:
+            del self._buckets[address]  # fully refilled: indistinguishable from a fresh address
+            return False
+        return bucket.tokens < 1.0 - _EPSILON
+
+    def record_failure(self, address: str) -> bool:
+        """Spend one failure of `address`; True when this failure used up its budget (log it once)."""
+        now = self._clock()
+        bucket = self._buckets.get(address)
+        if bucket is None:
+            bucket = self._buckets[address] = _Bucket(float(self.per_minute), now)
+            while len(self._buckets) > self.max_addresses:
+                self._buckets.popitem(last=False)
+        else:
+            self._refill(bucket, now)
+            self._buckets.move_to_end(address)
+        bucket.tokens = max(0.0, bucket.tokens - 1.0)
+        return bucket.tokens < 1.0 - _EPSILON
+
+    def __len__(self) -> int:
+        return len(self._buckets)

@@ -20,6 +20,10 @@ Error-code choices where protocol.md is silent (documented here so every layer a
   refused it already.
 * v1 without `Signature` or `SecretId`, or with a `SignatureMethod` other than `HmacSHA1`/`HmacSHA256`
   → `AuthFailure.InvalidAuthorization`, the v1 twin of a missing or malformed Authorization header.
+* `X-TC-Content-SHA256: UNSIGNED-PAYLOAD` while the server does not allow it →
+  `AuthFailure.InvalidAuthorization` (the request's authorization is not in an accepted form), with a
+  message naming `--allow-unsigned-payload`. Legacy v1 is refused by the front door the same way
+  (`--allow-v1-signing`); this module still verifies v1 for servers that enable it.
 * `X-TC-Token` / `Token` (STS credentials) is not checked here; the caller validates it
   (`AuthFailure.TokenFailure`) once it knows which credentials it issued.
 """
@@ -40,11 +44,14 @@ __all__ = [
     "TC3_ALGORITHM",
     "UNSIGNED_PAYLOAD",
     "Tc3Authorization",
+    "Tc3Pending",
     "parse_tc3_authorization",
     "sha256_hex",
     "tc3_canonical_headers",
     "tc3_canonical_request",
+    "tc3_check_signature",
     "tc3_payload_hash",
+    "tc3_precheck",
     "tc3_signature",
     "tc3_signing_key",
     "tc3_string_to_sign",
@@ -254,23 +261,36 @@ def _equal(a: str, b: str) -> bool:
 # ---------------------------------------------------------------------------------------------- verify TC3
 
 
-def verify_tc3(
+@dataclass(frozen=True, slots=True)
+class Tc3Pending:
+    """What `tc3_precheck` established from the headers alone: the request is well formed, fresh and
+    names a known key. Only the signature over the body is left, which needs the body."""
+
+    auth: Tc3Authorization
+    secret_key: str
+    timestamp_text: str
+    unsigned: bool
+    lower_headers: Mapping[str, str]
+
+
+def tc3_precheck(
     *,
     method: str,
-    raw_query: str,
     headers: Mapping[str, str],
-    body: bytes,
     lookup_secret: Callable[[str], str | None],
     now: float,
     max_skew: int = _DEFAULT_MAX_SKEW,
-) -> str:
-    """Verify a TC3-HMAC-SHA256 request and return the authenticated SecretId.
+    allow_unsigned_payload: bool = False,
+) -> Tc3Pending:
+    """Every TC3 check that needs no body, in protocol.md §4 order: Authorization syntax, payload
+    mode, timestamp freshness, scope date, credential lookup, signed headers present.
 
-    Steps and codes follow protocol.md §4 in order: Authorization syntax, timestamp freshness, scope
-    date, credential lookup, signature. `headers` may be any mapping; names are matched
-    case-insensitively. `raw_query` is the text after `?` exactly as received (only used for GET),
-    `body` the raw bytes (only hashed for POST). The service is taken from the Credential scope
-    because Java and Node derive it from the endpoint rather than using `wedata`.
+    The front door runs this before it reads a byte of the body, so an unknown SecretId or a stale
+    capture is refused at the cost of its headers (issue 11, finding 5).
+
+    `X-TC-Content-SHA256: UNSIGNED-PAYLOAD` is refused unless `allow_unsigned_payload`: the official
+    SDKs sign only `content-type;host`, so with the body unsigned too a single captured request
+    authorises any action with any body for the five minutes of the timestamp window.
     """
     verb = method.upper()
     if verb not in ("GET", "POST"):
@@ -278,6 +298,13 @@ def verify_tc3(
     lower_headers = {k.lower(): v for k, v in headers.items()}
 
     auth = parse_tc3_authorization(lower_headers.get("authorization"))
+    unsigned = _trim(lower_headers.get("x-tc-content-sha256", "")) == UNSIGNED_PAYLOAD
+    if unsigned and not allow_unsigned_payload:
+        raise _invalid_auth(
+            "X-TC-Content-SHA256: UNSIGNED-PAYLOAD is refused by this server because the body would not be "
+            "signed; sign the payload (the SDK default, ClientProfile.unsignedPayload=False) or start "
+            "`trigflow up --allow-unsigned-payload`"
+        )
     timestamp_text = lower_headers.get("x-tc-timestamp")
     ts = _check_timestamp(timestamp_text, "X-TC-Timestamp", now, max_skew)
     assert timestamp_text is not None  # _check_timestamp refuses None
@@ -291,9 +318,14 @@ def verify_tc3(
     for name in auth.signed_header_names:
         if name.lower() not in lower_headers:
             raise _signature_failure(f"signed header {name.lower()!r} is absent from the request")
+    return Tc3Pending(auth, secret_key, timestamp_text, unsigned, lower_headers)
 
-    unsigned = _trim(lower_headers.get("x-tc-content-sha256", "")) == UNSIGNED_PAYLOAD
-    payload_hash = tc3_payload_hash(body, method=verb, unsigned=unsigned)
+
+def tc3_check_signature(pending: Tc3Pending, *, method: str, raw_query: str, body: bytes) -> str:
+    """The last TC3 step: recompute the signature over the body and compare; returns the SecretId."""
+    verb = method.upper()
+    auth, lower_headers = pending.auth, pending.lower_headers
+    payload_hash = tc3_payload_hash(body, method=verb, unsigned=pending.unsigned)
     canonical_query = raw_query if verb == "GET" else ""
 
     # Documented form first (lower-cased, trimmed values), then the SDKs' verbatim copy; the second only
@@ -303,7 +335,7 @@ def verify_tc3(
     if verbatim != variants[0]:
         variants.append(verbatim)
 
-    signing_key = tc3_signing_key(secret_key, auth.date, auth.service)
+    signing_key = tc3_signing_key(pending.secret_key, auth.date, auth.service)
     matched = False
     for canonical_headers in variants:
         canonical = tc3_canonical_request(
@@ -314,7 +346,7 @@ def verify_tc3(
             payload_hash=payload_hash,
         )
         to_sign = tc3_string_to_sign(
-            timestamp=timestamp_text, date=auth.date, service=auth.service, canonical_request=canonical
+            timestamp=pending.timestamp_text, date=auth.date, service=auth.service, canonical_request=canonical
         )
         expected = hmac.new(signing_key, to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
         # Evaluate every variant (no short-circuit) so timing does not reveal which one matched.
@@ -322,6 +354,36 @@ def verify_tc3(
     if not matched:
         raise _signature_failure()
     return auth.secret_id
+
+
+def verify_tc3(
+    *,
+    method: str,
+    raw_query: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    lookup_secret: Callable[[str], str | None],
+    now: float,
+    max_skew: int = _DEFAULT_MAX_SKEW,
+    allow_unsigned_payload: bool = False,
+) -> str:
+    """Verify a TC3-HMAC-SHA256 request and return the authenticated SecretId.
+
+    Steps and codes follow protocol.md §4 in order: Authorization syntax, timestamp freshness, scope
+    date, credential lookup, signature. `headers` may be any mapping; names are matched
+    case-insensitively. `raw_query` is the text after `?` exactly as received (only used for GET),
+    `body` the raw bytes (only hashed for POST). The service is taken from the Credential scope
+    because Java and Node derive it from the endpoint rather than using `wedata`.
+    """
+    pending = tc3_precheck(
+        method=method,
+        headers=headers,
+        lookup_secret=lookup_secret,
+        now=now,
+        max_skew=max_skew,
+        allow_unsigned_payload=allow_unsigned_payload,
+    )
+    return tc3_check_signature(pending, method=method, raw_query=raw_query, body=body)
 
 
 # ----------------------------------------------------------------------------------------------- verify v1

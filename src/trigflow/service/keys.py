@@ -1,7 +1,14 @@
-"""API keys: the credentials the TC3 signature is checked against."""
+"""API keys: the credentials the TC3 signature is checked against.
+
+A revocation is final: nothing here makes a revoked key valid again (issue 11, finding 7: the env
+admin pair used to be silently un-revoked at every start). Listeners registered with `on_revoke`
+hear of a revocation made through this object at once, so the front door's 2 s key cache cannot
+keep a key alive in the process that revoked it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from trigflow.domain import ids
@@ -19,10 +26,26 @@ class KeyInfo:
     revoked: bool
 
 
+class RevokedKeyError(Exception):
+    """The env admin pair names a key that was revoked; the message names the SecretId, never the secret."""
+
+    def __init__(self, secret_id: str) -> None:
+        super().__init__(
+            f"the key TRIGFLOW_SECRET_ID={secret_id} has been revoked and stays revoked; unset "
+            "TRIGFLOW_SECRET_ID/TRIGFLOW_SECRET_KEY or set them to another key (`trigflow keys create` makes one)"
+        )
+        self.secret_id = secret_id
+
+
 class Keys:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
+        self._revoke_listeners: list[Callable[[str], None]] = []
+
+    def on_revoke(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(secret_id)` after every revocation made through this object."""
+        self._revoke_listeners.append(listener)
 
     def lookup(self, secret_id: str) -> KeyInfo | None:
         """The active key with this SecretId, or None (revoked keys are unknown to the API)."""
@@ -38,15 +61,21 @@ class Keys:
         return key
 
     def ensure(self, secret_id: str, secret_key: str) -> KeyInfo:
-        """Make (secret_id, secret_key) a valid admin key; idempotent, so scripts can rely on env vars."""
+        """Make (secret_id, secret_key) a valid admin key; idempotent, so scripts can rely on env vars.
+
+        A revoked SecretId raises RevokedKeyError instead: revoking the env key must not be undone by
+        the next restart with the same environment.
+        """
         with self.db.write() as conn:
             row = q.get_key(conn, secret_id)
             if row is None:
                 uin = self._admin_uin(conn)
                 q.insert_key(conn, self._row(KeyInfo(secret_id, secret_key, uin, True, False), "env"))
             else:
+                if row["revoked_ms"] is not None:
+                    raise RevokedKeyError(secret_id)
                 uin = row["uin"]
-                if row["secret_key"] != secret_key or row["revoked_ms"] is not None or not row["is_admin"]:
+                if row["secret_key"] != secret_key or not row["is_admin"]:
                     q.set_key_secret(conn, secret_id, secret_key)
         return KeyInfo(secret_id, secret_key, uin, True, False)
 
@@ -59,7 +88,11 @@ class Keys:
 
     def revoke(self, secret_id: str) -> bool:
         with self.db.write() as conn:
-            return q.revoke_key(conn, secret_id, self.clock())
+            revoked = q.revoke_key(conn, secret_id, self.clock())
+        if revoked:
+            for listener in self._revoke_listeners:
+                listener(secret_id)
+        return revoked
 
     def count(self) -> int:
         with self.db.read() as conn:
