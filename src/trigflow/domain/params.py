@@ -54,6 +54,7 @@ from __future__ import annotations
 import calendar
 import re
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -61,11 +62,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from trigflow.domain.errors import InvalidParameterValue
 
 __all__ = [
+    "DEFAULT_MAX_EXPANDED_CHARS",
     "MAX_DEPTH",
     "OUTPUT_FILE_ENV",
     "OUTPUT_MARKER",
+    "Data",
+    "ExpansionTooLarge",
+    "Segment",
+    "Substitution",
     "baseline_for",
     "evaluate_time_expression",
+    "join_segments",
     "merge_params",
     "parse_output_file",
     "parse_outputs",
@@ -84,6 +91,9 @@ MAX_DEPTH = 16
 _MAX_EXPANSIONS = 10_000
 # Longest value a parameter may expand to; beyond it the reference is left as written.
 _MAX_VALUE_CHARS = 1 << 20
+# Characters one attempt's substitutions may build in all (code and values, every level): `trigflow up
+# --max-expanded-size`. Past it the attempt fails instead of allocating (7.5 KB of code once became 1.5 GB).
+DEFAULT_MAX_EXPANDED_CHARS = 16 << 20
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
@@ -213,42 +223,115 @@ def _localize(wall: datetime, tz: tzinfo | None) -> datetime:
 # ------------------------------------------------------------------------------------------- substitution
 
 
+@dataclass(frozen=True, slots=True)
+class Data:
+    """A value from outside the definition (upstream output, file-arrival path, run-time parameter).
+
+    Data is kept apart from trusted text all the way to the task: it is never scanned for `${...}` (so an
+    upstream output `${db_password}` stays those characters) and the code renderers of
+    `trigflow.domain.code_quoting` decide how it may appear in a script. `name` is the parameter it came from.
+    """
+
+    name: str
+    value: str
+
+
+Segment = str | Data  # trusted text, or a data value
+
+
+class ExpansionTooLarge(ValueError):
+    """Substitution would build more than the allowed number of characters (code plus parameter values).
+
+    Raised *while* expanding, before the text exists, so `a=${b}${b}`-style doubling can never allocate it.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"parameter substitution would produce more than {limit} characters")
+        self.limit = limit
+
+
+def join_segments(segments: Sequence[Segment]) -> str:
+    """The plain text of a substitution result, data pasted as is (for values, never for code)."""
+    return "".join(s if isinstance(s, str) else s.value for s in segments)
+
+
+_Expanded = tuple[list[Segment], int]  # segments, their total length
+
+
 @dataclass
 class _Resolver:
-    """One `substitute` call: the parameters, the baseline, memoised values and the warnings so far."""
+    """One attempt's substitutions: the parameters, which of them are data, the baseline, memoised values,
+    the warnings so far and the character budget shared by everything it expands."""
 
     params: Mapping[str, str]
     baseline: datetime
+    data: AbstractSet[str] = frozenset()
+    limit: int = DEFAULT_MAX_EXPANDED_CHARS
     warnings: dict[str, None] = field(default_factory=dict)  # an ordered set
-    memo: dict[str, str | None] = field(default_factory=dict)
+    memo: dict[str, _Expanded | None] = field(default_factory=dict)
     expansions: int = 0
+    work: int = 0  # characters copied plus segments shared so far, at every level: bounds time and memory
+    total: int = 0  # characters of every top-level result so far: what the attempt will materialise
 
     def warn(self, message: str) -> None:
         self.warnings.setdefault(message)
 
-    def expand(self, text: str, stack: tuple[str, ...]) -> tuple[str, set[str]]:
-        """`text` with its tokens replaced, and the names whose presence on `stack` the result depends on.
+    def _spend(self, n: int) -> None:
+        self.work += n
+        if self.work > self.limit:
+            raise ExpansionTooLarge(self.limit)
+
+    def expand(self, text: str, stack: tuple[str, ...]) -> tuple[list[Segment], int, set[str]]:
+        """`text` with its tokens replaced (as segments), its length, and the stack names it depended on.
 
         A reference to the parameter whose value is being expanded (`stack[-1]`) is not a dependency: that
         name is on the stack in every context. Any other hit is (it means a cycle through an ancestor, which
         another entry point would cut elsewhere), and it taints every value up the chain. A value with no
         dependency is the same wherever it is expanded, so it is memoised.
         """
+        if "${" not in text:  # the common case: nothing to scan
+            self._spend(len(text))
+            return ([text] if text else []), len(text), set()
+        out: list[Segment] = []
+        size = 0
         deps: set[str] = set()
-
-        def replace(match: re.Match[str]) -> str:
+        pos = 0
+        for match in _TOKEN_RE.finditer(text):
+            start = match.start()
+            # `$${body}` is the literal `${body}`, never evaluated
+            piece = text[pos:start] + match.group(0)[1:] if match.group(1) else text[pos:start]
+            if piece:
+                self._spend(len(piece))
+                out.append(piece)
+                size += len(piece)
+            pos = match.end()
             if match.group(1):
-                return match.group(0)[1:]
-            value, used = self.resolve(match.group(2), stack)
+                continue
+            resolved, used = self.resolve(match.group(2), stack)
             deps.update(used)
-            return match.group(0) if value is None else value
+            if resolved is None:
+                token = match.group(0)
+                self._spend(len(token))
+                out.append(token)
+                size += len(token)
+            else:
+                self._spend(len(resolved[0]))  # shared segments: a reference each, no characters copied
+                out.extend(resolved[0])
+                size += resolved[1]
+        tail = text[pos:]
+        if tail:
+            self._spend(len(tail))
+            out.append(tail)
+            size += len(tail)
+        return out, size, deps
 
-        return _TOKEN_RE.sub(replace, text), deps
-
-    def resolve(self, name: str, stack: tuple[str, ...]) -> tuple[str | None, set[str]]:
+    def resolve(self, name: str, stack: tuple[str, ...]) -> tuple[_Expanded | None, set[str]]:
         """The value of `${name}`, or None to leave it as written, plus the stack names it depended on."""
         deps: set[str] = set()
         if name in self.params:
+            if name in self.data:
+                given = self.params[name]
+                return ([Data(name, given)], len(given)), deps
             if name not in stack:
                 return self._resolve_param(name, stack)
             if name != stack[-1]:
@@ -260,7 +343,7 @@ class _Resolver:
             self.warn(f"time parameter {token} is out of range at baseline {self.baseline.isoformat()}; left as is")
             return None, deps
         if value is not None:
-            return value, deps
+            return ([value], len(value)), deps
         if name in stack:
             cycle = " -> ".join((*stack[stack.index(name) :], name))
             self.warn(f"parameter cycle {cycle}; {token} left as is")
@@ -268,7 +351,7 @@ class _Resolver:
             self.warn(f"unknown parameter {token} left as is")
         return None, deps
 
-    def _resolve_param(self, name: str, stack: tuple[str, ...]) -> tuple[str | None, set[str]]:
+    def _resolve_param(self, name: str, stack: tuple[str, ...]) -> tuple[_Expanded | None, set[str]]:
         token = "${" + name + "}"
         if name in self.memo:
             return self.memo[name], set()
@@ -279,9 +362,9 @@ class _Resolver:
         if self.expansions > _MAX_EXPANSIONS:
             self.warn(f"more than {_MAX_EXPANSIONS} parameter expansions; {token} and later ones left as is")
             return None, set(stack)
-        value, deps = self.expand(self.params[name], (*stack, name))
-        result: str | None = value
-        if len(value) > _MAX_VALUE_CHARS:
+        segments, size, deps = self.expand(self.params[name], (*stack, name))
+        result: _Expanded | None = (segments, size)
+        if size > _MAX_VALUE_CHARS:
             self.warn(f"parameter {token} expands to more than {_MAX_VALUE_CHARS} characters; left as is")
             result = None
         if not deps:
@@ -289,15 +372,62 @@ class _Resolver:
         return result, deps
 
 
+class Substitution:
+    """Every `${...}` expansion of one task attempt, sharing memoised values and one character budget.
+
+    `data` names the parameters whose values came from outside the definition: they are returned as `Data`
+    segments and never scanned. Everything else is trusted and follows the recursive rules of this module.
+    """
+
+    def __init__(
+        self,
+        params: Mapping[str, str],
+        baseline: datetime,
+        *,
+        data: AbstractSet[str] = frozenset(),
+        limit: int = DEFAULT_MAX_EXPANDED_CHARS,
+    ) -> None:
+        self._resolver = _Resolver(params, baseline, data, limit)
+
+    def segments(self, text: str) -> list[Segment]:
+        """`text` expanded as segments; raises ExpansionTooLarge past the budget.
+
+        The budget covers everything this attempt expands (its code and its parameter values): the segments
+        share memoised values, so the size is checked before anything is joined into one string.
+        """
+        resolver = self._resolver
+        segments, size, _ = resolver.expand(text, ())
+        resolver.total += size
+        if resolver.total > resolver.limit:
+            raise ExpansionTooLarge(resolver.limit)
+        return segments
+
+    def text(self, text: str) -> str:
+        """`text` expanded to plain text (data pasted): for parameter values, never for code."""
+        if "${" not in text:
+            return text
+        return join_segments(self.segments(text))
+
+    def value_of(self, name: str) -> str:
+        """The effective value of parameter `name`: data as given, a trusted value expanded."""
+        value = self._resolver.params[name]
+        return value if name in self._resolver.data else self.text(value)
+
+    @property
+    def warnings(self) -> list[str]:
+        """Warnings (each once, in order of first occurrence) for tokens left as written."""
+        return list(self._resolver.warnings)
+
+
 def substitute(text: str, params: Mapping[str, str], baseline: datetime) -> tuple[str, list[str]]:
     """Replace every `${name}` in `text`: user parameters first (recursively), then time expressions.
 
     Returns the new text and the warnings (each once, in order of first occurrence) for tokens left as
-    written. See the module docstring for the rules.
+    written. Every parameter is trusted here; see `Substitution` for data. See the module docstring for
+    the rules.
     """
-    resolver = _Resolver(params, baseline)
-    result, _ = resolver.expand(text, ())
-    return result, list(resolver.warnings)
+    sub = Substitution(params, baseline)
+    return sub.text(text), sub.warnings
 
 
 def merge_params(*layers: Mapping[str, str | None]) -> dict[str, str]:
