@@ -63,6 +63,7 @@ from trigflow.domain.errors import InvalidParameterValue
 
 __all__ = [
     "DEFAULT_MAX_EXPANDED_CHARS",
+    "DEFAULT_MAX_PARAM_CHARS",
     "MAX_DEPTH",
     "OUTPUT_FILE_ENV",
     "OUTPUT_MARKER",
@@ -73,6 +74,7 @@ __all__ = [
     "baseline_for",
     "evaluate_time_expression",
     "join_segments",
+    "legacy_data_names",
     "merge_params",
     "parse_output_file",
     "parse_outputs",
@@ -94,6 +96,9 @@ _MAX_VALUE_CHARS = 1 << 20
 # Characters one attempt's substitutions may build in all (code and values, every level): `trigflow up
 # --max-expanded-size`. Past it the attempt fails instead of allocating (7.5 KB of code once became 1.5 GB).
 DEFAULT_MAX_EXPANDED_CHARS = 16 << 20
+# Longest data value (run-time parameter, upstream output, file-arrival list) a task accepts: `trigflow up
+# --max-param-size`. Values that do not fit the environment travel through a file; this bounds the file.
+DEFAULT_MAX_PARAM_CHARS = 1 << 20
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
@@ -428,6 +433,12 @@ def substitute(text: str, params: Mapping[str, str], baseline: datetime) -> tupl
     """
     sub = Substitution(params, baseline)
     return sub.text(text), sub.warnings
+
+
+def legacy_data_names(params: Mapping[str, object]) -> set[str]:
+    """Data names of a run stored before provenance was recorded: the file-arrival list (the others were
+    trusted then, and an old row keeps that reading rather than failing)."""
+    return {"file_arrival_paths"} & params.keys()
 
 
 def merge_params(*layers: Mapping[str, str | None]) -> dict[str, str]:

@@ -9,22 +9,22 @@ attempt's own script.
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from trigflow.domain.params import (
-    OUTPUT_FILE_ENV,
-    baseline_for,
-    merge_params,
-    parse_output_file,
-    parse_outputs,
-    resolve_inputs,
-    substitute,
-)
+from trigflow.domain.params import OUTPUT_FILE_ENV, parse_output_file, parse_outputs
+from trigflow.domain.task_env import task_base_env
 from trigflow.executors.base import LaunchSpec
+from trigflow.service.attempt_params import (
+    DEFAULT_LIMITS,
+    AttemptParams,
+    ParamLimits,
+    declared_output_value,
+    place_params,
+    resolve_attempt,
+)
 
 DEFAULT_TZ = "Asia/Shanghai"
 
@@ -34,22 +34,17 @@ def attempt_name(row: Mapping[str, Any], retry_times: int) -> str:
 
 
 def resolve_parameters(
-    row: Mapping[str, Any], outputs_by_task: Mapping[str, Mapping[str, str]]
-) -> tuple[str, str, list[str]]:
-    """The task's code and parameters as this attempt uses them (decisions.md Q-P1..Q-P3).
+    row: Mapping[str, Any], outputs_by_task: Mapping[str, Mapping[str, str]], limits: ParamLimits = DEFAULT_LIMITS
+) -> AttemptParams:
+    """The task's code and parameters as this attempt uses them (decisions.md Q-P1..Q-P3, docs/parameters.md).
 
-    Upstream outputs (ParamTaskInList) override the run's parameters; `${...}` in parameter values
-    and in the code is substituted against the run's baseline time in its time zone. Returns the
-    code, the effective parameters (the task run's RunParams) and notes for the attempt's log.
+    Upstream outputs (ParamTaskInList) override the run's parameters; `${...}` in trusted parameter values
+    and in the code is substituted against the run's baseline time in its time zone, data values (run-time
+    parameters, file-arrival paths, upstream outputs) are never expanded and are placed into the code by
+    trigflow.domain.code_quoting. Raises ParameterRefused (service/attempt_params.py) when the attempt
+    cannot run with them.
     """
-    spec = row["spec"]
-    inputs, notes = resolve_inputs(spec.get("inputs") or [], outputs_by_task)
-    merged = merge_params(json.loads(row["run_params"]), inputs)
-    baseline = baseline_for(row["schedule_ms"], row["timezone"] or DEFAULT_TZ)
-    resolved = {k: substitute(v, merged, baseline)[0] for k, v in merged.items()}
-    code, warnings = substitute(spec["code"], merged, baseline)
-    notes += [w for w in warnings if not w.startswith("unknown parameter")]  # ${HOME} etc. belong to the shell
-    return code, json.dumps(resolved, ensure_ascii=False, separators=(",", ":")), notes
+    return resolve_attempt(row, outputs_by_task, limits)
 
 
 def read_outputs(
@@ -61,20 +56,21 @@ def read_outputs(
     keys = [d["ParamKey"] for d in declared]
     values = parse_outputs(_read(run_dir / f"{attempt}.log"), keys)
     values.update(parse_output_file(_read(run_dir / f"{attempt}.outputs"), keys))
-    merged = json.loads(row["run_params"])
-    baseline = baseline_for(row["schedule_ms"], row["timezone"] or DEFAULT_TZ)
     for d in declared:
         if d["ParamKey"] not in values:
-            values[d["ParamKey"]] = substitute(d["ParamValue"], merged, baseline)[0]
+            values[d["ParamKey"]] = declared_output_value(row, d["ParamValue"], DEFAULT_LIMITS)
     return values
 
 
 class Launcher:
     """Builds the LaunchSpec of an attempt; owns the shared per-version script files."""
 
-    def __init__(self, scripts_dir: Path, base_env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, scripts_dir: Path, base_env: Mapping[str, str] | None = None, *, task_env: Iterable[str] = ()
+    ) -> None:
         self.scripts_dir = scripts_dir
-        self.base_env = dict(os.environ if base_env is None else base_env)
+        # An allow-list of the server's environment, never its secrets (domain/task_env.py, docs/parameters.md).
+        self.base_env = task_base_env(os.environ if base_env is None else base_env, task_env)
         self._scripts: set[str] = set()
 
     def spec(
@@ -83,11 +79,10 @@ class Launcher:
         run_dir: Path,
         attempt: str,
         log_path: str,
-        code: str,
-        run_params: str,
-        notes: list[str],
+        prepared: AttemptParams,
     ) -> LaunchSpec:
         spec = row["spec"]
+        code, notes = prepared.code, prepared.notes
         output_file = str(run_dir / f"{attempt}.outputs")
         env = {
             **self.base_env,
@@ -96,9 +91,9 @@ class Launcher:
             "TRIGFLOW_WORKFLOW_EXECUTION_ID": row["run_id"],
             "TRIGFLOW_TASK_ID": row["task_id"],
             "TRIGFLOW_TASK_EXECUTION_ID": row["execution_id"],
-            "TRIGFLOW_RUN_PARAMS": run_params,
             OUTPUT_FILE_ENV: output_file,
         }
+        place_params(prepared, spec["kind"], run_dir, attempt, env)
         if notes:
             run_dir.mkdir(parents=True, exist_ok=True)
             with open(log_path, "a", encoding="utf-8") as log_file:

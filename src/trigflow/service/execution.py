@@ -45,6 +45,7 @@ from trigflow.domain.states import (
     retry_due,
     run_transition,
 )
+from trigflow.service.attempt_params import DEFAULT_LIMITS, ParameterRefused, ParamLimits
 from trigflow.service.attempts import Launcher, attempt_name, read_outputs, resolve_parameters
 from trigflow.service.common import Clock
 from trigflow.service.execution_messages import (
@@ -135,6 +136,8 @@ class Execution:
         minute_ms: int = 60_000,
         group_slots: Callable[[str], int | None] = lambda _group: None,
         create_child: ChildRunFactory | None = None,
+        param_limits: ParamLimits = DEFAULT_LIMITS,
+        task_env: tuple[str, ...] = (),
     ) -> None:
         self.db = db
         self.clock = clock
@@ -155,7 +158,8 @@ class Execution:
         self._dirty: dict[str, dict[str, Any]] = {}  # task-run updates of the current batch, merged per row
         self._finished_workflows: dict[str, str] = {}  # run id -> workflow id, runs finished in this batch
         self._retouch: set[str] = set()  # runs changed during dispatch (dry runs) that need another pass
-        self.launcher = Launcher(runs_dir.parent / "scripts")
+        self.param_limits = param_limits
+        self.launcher = Launcher(runs_dir.parent / "scripts", task_env=task_env)
 
     # --- public -----------------------------------------------------------------------------
 
@@ -559,8 +563,12 @@ class Execution:
             for e in graph.by_exec
             if self.tasks[e].outputs is not None
         }
-        code, run_params, notes = resolve_parameters(row, outputs_by_task)
-        self._update(exec_id, {"run_params": run_params})
+        try:
+            prepared = resolve_parameters(row, outputs_by_task, self.param_limits)
+        except ParameterRefused as e:  # too large, or a value that cannot be placed safely: never run it
+            self._fail_or_retry(conn, graph, exec_id, TaskEvent.LAUNCH_FAIL, now, self._retouch, error=e.message)
+            return
+        self._update(exec_id, {"run_params": prepared.run_params})
         if info.dry_run:  # ScheduleType 1: marked successful without executing the code
             info.ever_started = True
             self._update(exec_id, {"start_ms": now})
@@ -569,7 +577,7 @@ class Execution:
             self._release_slot(exec_id)
             self._retouch.add(graph.run_id)
             return
-        eff.launches.append(self.launcher.spec(row, run_dir, attempt, log_path, code, run_params, notes))
+        eff.launches.append(self.launcher.spec(row, run_dir, attempt, log_path, prepared))
 
     def _start_child_run(self, conn: sa.Connection, graph: RunGraph, exec_id: str, now: int) -> None:
         """A RunWorkflow node runs no process: it starts a nested run and follows it (Q-N1)."""

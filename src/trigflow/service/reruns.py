@@ -18,10 +18,12 @@ from typing import Any
 
 from trigflow.domain import ids
 from trigflow.domain.errors import InvalidParameterValue, ResourceNotFound, UnsupportedOperation
+from trigflow.domain.params import DEFAULT_MAX_PARAM_CHARS, legacy_data_names
 from trigflow.domain.states import RUN_TERMINAL, RunState, TaskState
 from trigflow.service.checks import enabled_project
 from trigflow.service.common import Caller, Clock
 from trigflow.service.resources import ResourceGroups
+from trigflow.service.runs import data_provenance, run_time_params
 from trigflow.store import catalog as cq
 from trigflow.store import runs as rq
 from trigflow.store.engine import Database
@@ -40,10 +42,13 @@ def redo_allowed(allow_redo: str, state: str) -> bool:
 
 
 class Reruns:
-    def __init__(self, db: Database, clock: Clock, resources: ResourceGroups) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, resources: ResourceGroups, *, max_param_chars: int = DEFAULT_MAX_PARAM_CHARS
+    ) -> None:
         self.db = db
         self.clock = clock
         self.resources = resources
+        self.max_param_chars = max_param_chars
 
     def rerun(self, caller: Caller, p: Mapping[str, Any]) -> tuple[str, str | None]:
         """Start a rerun; returns the async job id and the run id to hand to the scheduler (None if nothing)."""
@@ -91,15 +96,15 @@ class Reruns:
                 job["status"] = "PART_SUCCESS"
                 job["error_desc"] = f"AllowRedoType refused {refused} of {len(wanted)} tasks"
             params = json.loads(run["params"])
+            # Data names (docs/parameters.md): the run's own, plus this rerun's AdvancedParams.
+            data = set(next(iter(latest.values()))["spec"].get("run_data_params") or legacy_data_names(params))
             if execute_type == "2":
-                for i, adv in enumerate(p.get("AdvancedParams") or []):
-                    if not adv.get("ParamKey"):
-                        raise InvalidParameterValue(f"AdvancedParams.{i}.ParamKey must be a non-empty string")
-                    params[adv["ParamKey"]] = adv.get("ParamValue")
+                data |= run_time_params(p.get("AdvancedParams"), params, self.max_param_chars)
             rerun_times = int(run["rerun_times"]) + 1
             versions = cq.get_versions(conn, [r["task_version_id"] for r in chosen])
             rows = [
-                self._record(r, versions.get(r["task_version_id"]), params, rerun_times, group, now) for r in chosen
+                self._record(r, versions.get(r["task_version_id"]), params, rerun_times, group, now, data)
+                for r in chosen
             ]
             rq.supersede(conn, [r["execution_id"] for r in chosen])
             rq.insert_run_tasks(conn, rows)
@@ -137,11 +142,14 @@ class Reruns:
         rerun_times: int,
         group: str | None,
         now: int,
+        data: set[str],
     ) -> dict[str, Any]:
         config = (version or {}).get("snapshot", {}).get("config", {})
         task_params = {q["ParamKey"]: q.get("ParamValue") for q in config.get("TaskSchedulingParameterList") or []}
+        provenance = data_provenance(data, config.get("TaskSchedulingParameterList") or [])
         fresh = {
             "execution_id": ids.new_uuid(),
+            "spec": {**old["spec"], **provenance},
             "state": TaskState.PENDING.value,
             "error_code_str": None,
             "run_params": json.dumps({**params, **task_params}, ensure_ascii=False, separators=(",", ":")),

@@ -10,13 +10,14 @@ from __future__ import annotations
 import base64
 import json
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from trigflow.domain import ids
 from trigflow.domain.errors import FailedOperation, InvalidParameterValue, ResourceNotFound
+from trigflow.domain.params import DEFAULT_MAX_PARAM_CHARS
 from trigflow.domain.schedule import TriggerSpec, iana_name
 from trigflow.domain.states import RunState, TaskState
 from trigflow.service.checks import enabled_project
@@ -49,6 +50,7 @@ class Runs(RunReads):
         *,
         app_id: str,
         timezone: str,
+        max_param_chars: int = DEFAULT_MAX_PARAM_CHARS,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -56,6 +58,7 @@ class Runs(RunReads):
         self.resources = resources
         self.app_id = app_id
         self.timezone = timezone
+        self.max_param_chars = max_param_chars
 
     # --- create -----------------------------------------------------------------------------
 
@@ -72,13 +75,10 @@ class Runs(RunReads):
                 raise ResourceNotFound(f"workflow {p['WorkflowId']} does not exist in project {p['ProjectId']}")
             tasks = self._selected_tasks(conn, wf, p.get("TaskIds"))
             params = {i["ParamKey"]: i.get("ParamValue") for i in wf["params"]}
-            for i, adv in enumerate(p.get("AdvancedParams") or []):
-                if not adv.get("ParamKey"):
-                    raise InvalidParameterValue(f"AdvancedParams.{i}.ParamKey must be a non-empty string")
-                params[adv["ParamKey"]] = adv.get("ParamValue")
+            data = run_time_params(p.get("AdvancedParams"), params, self.max_param_chars)
             run_id = self._insert_run(
                 conn, wf, tasks, params, trigger_type=MANUAL, execute_uin=wf["execute_user_uin"] or caller.uin,
-                group=override, schedule_ms=now, now=now,
+                group=override, schedule_ms=now, now=now, data=data,
             )  # fmt: skip
         return run_id
 
@@ -102,6 +102,7 @@ class Runs(RunReads):
             now=now,
             timezone=iana_name(spec.time_zone),
             extra={"trigger_id": spec.trigger_id, "cycle_type": spec.cycle_type},
+            data=(),
         )
 
     def create_event_run(
@@ -124,6 +125,7 @@ class Runs(RunReads):
             schedule_ms=now,
             now=now,
             extra={"trigger_id": trigger_id},
+            data={"file_arrival_paths"},  # file names are chosen by whoever can write into the folder
         )
 
     def create_child_run(
@@ -173,7 +175,12 @@ class Runs(RunReads):
         now: int,
         extra: Mapping[str, Any] | None = None,
         timezone: str | None = None,
+        data: Collection[str] | None = None,
     ) -> str:
+        """`data` names the parameters whose values came from outside the definition (run-time parameters,
+        file-arrival paths); None inherits them from the parent run of a nested run."""
+        if data is None:
+            data = self._inherited_data(conn, extra or {})
         versions = cq.get_versions(conn, [t["submitted_version_id"] for t in tasks])
         run_id = ids.new_uuid()
         run = {
@@ -203,9 +210,17 @@ class Runs(RunReads):
             **(extra or {}),
         }
         zone = timezone or self.timezone
-        rows = [self._task_run_row(run, t, versions[t["submitted_version_id"]], params, now, zone) for t in tasks]
+        rows = [
+            self._task_run_row(run, t, versions[t["submitted_version_id"]], params, now, zone, data) for t in tasks
+        ]
         rq.insert_run(conn, run, rows)
         return run_id
+
+    def _inherited_data(self, conn: sa.Connection, extra: Mapping[str, Any]) -> list[str]:
+        """A nested run inherits its parent's parameters, and with them which of them are data."""
+        node_id = extra.get("parent_task_exec_id")
+        node = rq.get_task_run(conn, node_id) if node_id else None
+        return list(node["spec"].get("run_data_params") or []) if node else []
 
     def _selected_tasks(
         self, conn: sa.Connection, wf: Mapping[str, Any], task_ids: Sequence[str] | None
@@ -239,6 +254,7 @@ class Runs(RunReads):
         params: Mapping[str, Any],
         now: int,
         timezone: str,
+        data: Collection[str] = (),
     ) -> dict[str, Any]:
         snap = version["snapshot"]
         sched = snap["scheduler"]
@@ -308,6 +324,9 @@ class Runs(RunReads):
                 if o.get("ParamKey")
             ],
             "inputs": [dict(i) for i in sched.get("ParamTaskInList") or []],
+            # Provenance (docs/parameters.md): which run parameters are data, never expanded or pasted as code.
+            # A task's own scheduling parameter of the same name is trusted text and wins.
+            **data_provenance(data, config.get("TaskSchedulingParameterList") or []),
         }
         return {
             "execution_id": ids.new_uuid(),
@@ -352,6 +371,35 @@ class Runs(RunReads):
         if not self.resources.exists(group):
             raise InvalidParameterValue(f"resource group {group!r} of task {task_name!r} no longer exists")
         return str(group)
+
+
+def run_time_params(
+    advanced: Sequence[Mapping[str, Any]] | None, params: dict[str, Any], max_chars: int
+) -> set[str]:
+    """Apply `AdvancedParams` over `params`; returns their names, which are data (docs/parameters.md).
+
+    A value longer than `max_chars` (`trigflow up --max-param-size`) is refused here, naming the field,
+    rather than failing every task of the run later.
+    """
+    names: set[str] = set()
+    for i, adv in enumerate(advanced or []):
+        if not adv.get("ParamKey"):
+            raise InvalidParameterValue(f"AdvancedParams.{i}.ParamKey must be a non-empty string")
+        value = adv.get("ParamValue")
+        if isinstance(value, str) and len(value) > max_chars:
+            raise InvalidParameterValue(
+                f"AdvancedParams.{i}.ParamValue is {len(value)} characters long; the limit is {max_chars}"
+            )
+        params[adv["ParamKey"]] = value
+        names.add(adv["ParamKey"])
+    return names
+
+
+def data_provenance(run_data: Collection[str], task_params: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """The spec keys that carry provenance to the attempt: `data_params` (this task run's data names) and
+    `run_data_params` (the run's, inherited by nested runs and kept by reruns)."""
+    own = {p["ParamKey"] for p in task_params if p.get("ParamValue") is not None}
+    return {"data_params": sorted(set(run_data) - own), "run_data_params": sorted(run_data)}
 
 
 def _interpreter(type_id: int, ext: Mapping[str, Any]) -> list[str]:
