@@ -315,14 +315,21 @@ def create_app(services: Services) -> Starlette:
     door = FrontDoor(services)
 
     async def healthz(_: Request) -> Response:
+        """200 while the scheduler thread runs and makes loop passes; 503 with the reason when it failed
+        (leadership released) or stalled (a supervisor should restart the process; docs/limits.md)."""
         sched = services.scheduler
-        payload = {
-            "status": "ok",
+        health = sched.health()
+        payload: dict[str, Any] = {
+            "status": "ok" if health.ok else health.state,
             "scheduler_role": sched.role,
             "scheduler_last_tick_ms": sched.last_tick_ms,
             "live_runs": len(sched.execution.graphs),
         }
-        return Response(json.dumps(payload), headers={"Content-Type": "application/json"})
+        if not health.ok:
+            payload["reason"] = health.reason
+        return Response(
+            json.dumps(payload), status_code=200 if health.ok else 503, headers={"Content-Type": "application/json"}
+        )
 
     async def api(request: Request) -> Response:
         return await door(request)

@@ -10,6 +10,7 @@ about values: flattened values stay strings for the schema layer to coerce.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -153,12 +154,34 @@ def _reject_constant(name: str) -> Any:
     raise InvalidParameter(f"the JSON body contains {name}, which is not valid JSON")
 
 
+# No wire integer is wider than uint64 (20 digits): a longer literal is refused while parsing, before
+# Python's int-string conversion limit (4,300 digits) turns it into a ValueError nobody expects.
+MAX_INTEGER_DIGITS = 40
+
+
+def _parse_int(literal: str) -> int:
+    digits = len(literal) - literal.startswith("-")
+    if digits > MAX_INTEGER_DIGITS:
+        raise InvalidParameter(
+            f"the JSON body holds an integer of {digits} digits; integers have at most 20 (int64/uint64)"
+        )
+    return int(literal)
+
+
+def _parse_float(literal: str) -> float:
+    number = float(literal)
+    if math.isinf(number):  # 1e400: not representable; it would become an unserialisable infinity
+        raise InvalidParameter(f"the JSON body holds a number out of range: {literal[:40]}")
+    return number
+
+
 def parse_json_body(body: bytes) -> dict[str, Any]:
     """Parse a TC3 POST body: strict UTF-8 JSON whose top level is an object, nulls dropped.
 
     A zero-length body counts as `{}`: an action without parameters has nothing to send, and some HTTP
     clients omit the body rather than sending `{}`. Whitespace-only or any other non-object input is
-    `InvalidParameter`, as are duplicate keys and the non-standard `NaN`/`Infinity` constants.
+    `InvalidParameter`, as are duplicate keys, the non-standard `NaN`/`Infinity` constants, integers
+    longer than MAX_INTEGER_DIGITS and numbers that overflow a float (`1e400`).
     """
     if not body:
         return {}
@@ -167,7 +190,13 @@ def parse_json_body(body: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise InvalidParameter(f"the request body is not valid UTF-8 (byte {exc.start})") from None
     try:
-        data = json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant)
+        data = json.loads(
+            text,
+            object_pairs_hook=_no_duplicate_keys,
+            parse_constant=_reject_constant,
+            parse_int=_parse_int,
+            parse_float=_parse_float,
+        )
         if not isinstance(data, dict):
             raise InvalidParameter(
                 f"the request body must be a JSON object holding the action parameters, not {_kind(data)}"
@@ -179,6 +208,8 @@ def parse_json_body(body: bytes) -> dict[str, Any]:
         ) from None
     except RecursionError:
         raise InvalidParameter("the request body is nested too deeply") from None
+    except ValueError as exc:  # any other conversion the decoder could not make: a bad body, not a bug
+        raise InvalidParameter(f"the request body holds a value that cannot be read: {str(exc)[:100]}") from None
     assert isinstance(cleaned, dict)
     if _SURROGATE_ESCAPE.search(text) is not None:
         _refuse_lone_surrogates(cleaned)

@@ -63,6 +63,9 @@ UINT64_MAX = 2**64 - 1
 
 _QUERY_BOOLS = {"true": True, "false": False, "1": True, "0": False}
 _QUERY_INT = re.compile(r"[+-]?[0-9]+")
+# A sign and 20 digits hold every int64/uint64; longer text is refused before int() meets Python's
+# int-string conversion limit (a ValueError that would become InternalError).
+_MAX_QUERY_INT_CHARS = 21
 _DESCRIPTIONS = {
     "string": "string",
     "int64": "integer (int64)",
@@ -215,8 +218,8 @@ def _check_int(path: str, kind: str, value: Any, from_query: bool) -> int:
     """JSON ints (or an integral float such as 5.0); query strings of digits when from_query."""
     expected = "a non-negative integer (uint64)" if kind == "uint64" else "an integer (int64)"
     if from_query and isinstance(value, str):
-        if not _QUERY_INT.fullmatch(value):
-            raise InvalidParameter(f"The parameter {path} must be {expected}, got {value!r}")
+        if not _QUERY_INT.fullmatch(value) or len(value) > _MAX_QUERY_INT_CHARS:
+            raise InvalidParameter(f"The parameter {path} must be {expected}, got {value[:40]!r}")
         number = int(value)
     elif isinstance(value, bool):
         raise _mismatch(path, expected, value)
@@ -237,7 +240,7 @@ def _check_float(path: str, value: Any, from_query: bool) -> float:
         try:
             number = float(value)
         except ValueError:
-            raise InvalidParameter(f"The parameter {path} must be a number, got {value!r}") from None
+            raise InvalidParameter(f"The parameter {path} must be a number, got {value[:40]!r}") from None
     elif isinstance(value, int | float) and not isinstance(value, bool):
         number = float(value)
     else:

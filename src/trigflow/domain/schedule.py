@@ -81,12 +81,17 @@ reference is silent; each is pinned by a unit test:
   refused; `Recursive` 0/1 (default 1); `TriggerMinimumInterval` 1-1440 and `TriggerWaitTime` 1-60
   minutes, falling back to the deprecated `...Second` fields (1-86400 and 1-3600 seconds) and then to the
   smallest allowed value, 1 minute. Such a spec has no cron and no fire times.
+* `ExtraInfo` is opaque (WeData: the config serialised as JSON) except for trigflow's own key
+  `catchUpMaxFires` (decisions.md Q-TR3), read by `catch_up_max_fires`: when ExtraInfo is a JSON object
+  holding that key, it must be an integer 0-MAX_CATCH_UP (`1e400`, `2.5`, `"3"`, `true` are refused), so
+  nothing the scheduler reads later can be out of range. Text that is not a JSON object is left alone.
 """
 
 from __future__ import annotations
 
 import bisect
 import calendar
+import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -100,6 +105,7 @@ from trigflow.domain.params import baseline_for
 __all__ = [
     "DEFAULT_CRONS",
     "FILE_ARRIVAL",
+    "MAX_CATCH_UP",
     "MAX_YEAR",
     "MIN_YEAR",
     "ONEOFF_CYCLE",
@@ -109,6 +115,7 @@ __all__ = [
     "FileArrivalSpec",
     "QuartzCron",
     "TriggerSpec",
+    "catch_up_max_fires",
     "compile_trigger",
     "fires_between",
     "iana_name",
@@ -122,6 +129,7 @@ _ONE_MS = timedelta(milliseconds=1)
 _ONE_S = timedelta(seconds=1)
 MIN_YEAR = 1970
 MAX_YEAR = 2099
+MAX_CATCH_UP = 100  # ExtraInfo catchUpMaxFires: missed fires one trigger may replay after a restart
 
 # ------------------------------------------------------------------------------------------------ the model
 
@@ -645,8 +653,42 @@ def _file_arrival(config: Mapping[str, Any], path: str) -> FileArrivalSpec:
     )
 
 
-def compile_trigger(config: Mapping[str, Any], default_tz: str, *, path: str = "") -> TriggerSpec:
+def _bounded_int(literal: str) -> int | float:
+    """A JSON integer literal; an absurdly long one becomes inf (refused as a value, not a crash)."""
+    return int(literal) if len(literal) <= 40 else float("inf")
+
+
+def catch_up_max_fires(config: Mapping[str, Any], path: str = "") -> int:
+    """`ExtraInfo`'s `catchUpMaxFires` (0 when absent); InvalidParameterValue naming the key when it is
+    present but not an integer 0-MAX_CATCH_UP. The save path calls it to refuse; the scheduler calls it
+    too and treats a refusal (a row saved before this check) as 0."""
+    where = _join(path, "ExtraInfo")
+    raw = config.get("ExtraInfo")
+    if raw is None or raw == "":
+        return 0
+    if not isinstance(raw, str):
+        raise InvalidParameterValue(f"{where} must be a string, got {type(raw).__name__}")
+    try:
+        extra = json.loads(raw, parse_int=_bounded_int)
+    except (ValueError, RecursionError):
+        return 0  # opaque text: not ours to read
+    if not isinstance(extra, dict) or "catchUpMaxFires" not in extra:
+        return 0
+    n = extra["catchUpMaxFires"]
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_CATCH_UP:
+        raise InvalidParameterValue(
+            f"{where}.catchUpMaxFires must be an integer 0-{MAX_CATCH_UP}, got {json.dumps(n)[:40]}"
+        )
+    return n
+
+
+def compile_trigger(
+    config: Mapping[str, Any], default_tz: str, *, path: str = "", strict: bool = True
+) -> TriggerSpec:
     """Validate one WorkflowTriggerConfig (wire field names) into a TriggerSpec.
+
+    `strict=False` (the scheduler reading stored rows) skips the checks whose failure has a harmless
+    default (ExtraInfo), so a row saved before a check existed still fires.
 
     `default_tz` applies when ScheduleTimeZone is absent. Every refusal is InvalidParameterValue naming the
     field as `path.Field` (e.g. path "TriggerWorkflowSchedulerConfigurations.0"), except CONTINUE_RUN,
@@ -661,6 +703,8 @@ def compile_trigger(config: Mapping[str, Any], default_tz: str, *, path: str = "
     config_mode = _enum(config, "ConfigMode", path, _CONFIG_MODES)
     cycle_type = _enum(config, "CycleType", path, _CYCLE_TYPES)
     trigger_id = _text(config, "TriggerId", path)
+    if strict:
+        catch_up_max_fires(config, path)
     zone_name = _text(config, "ScheduleTimeZone", path)
     if zone_name is None:
         tz = _zone(default_tz, _join(path, "ScheduleTimeZone"))

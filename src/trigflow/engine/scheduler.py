@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import queue
 import threading
 import time
@@ -28,6 +29,7 @@ from trigflow.executors.local import (
     is_same_process_alive,
     kill_process_group,
 )
+from trigflow.service.attempt_params import DEFAULT_LIMITS, ParamLimits
 from trigflow.service.common import Clock
 from trigflow.service.execution import ChildRunFactory, Execution
 from trigflow.service.execution_messages import (
@@ -53,6 +55,24 @@ _STOP = object()
 FIRE_CHUNK = 50  # trigger fires per loop pass: their runs start before the next chunk is fired
 STALE_KILL_REQUEST_MS = 3_600_000  # a forwarded kill whose standby never read the answer
 _RELOAD = object()
+_SCANNED = object()  # a file-arrival scan finished off this thread: look at its results
+MAX_LOOP_FAILURES = 5  # loop passes that raised within the window before the scheduler gives up
+LOOP_FAILURE_WINDOW_S = 60.0
+LOOP_BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)  # pause before restart n of the loop
+# Test-only fault injection (docs/limits.md): when this variable names a file, every loop pass raises
+# while that file exists. Unset in production; read once at start so the hot path pays one `is None`.
+FAULT_FILE_ENV = "TRIGFLOW_TEST_SCHEDULER_FAULT_FILE"
+
+
+class SchedulerFault(RuntimeError):
+    """The injected test fault (FAULT_FILE_ENV)."""
+
+
+class Health:
+    """What /healthz reports: ok, or why not (set by the scheduler thread, read by any thread)."""
+
+    def __init__(self, ok: bool, state: str, reason: str | None = None) -> None:
+        self.ok, self.state, self.reason = ok, state, reason
 
 
 class Scheduler:
@@ -69,12 +89,16 @@ class Scheduler:
         group_slots: Callable[[str], int | None] = lambda _group: None,
         create_child: ChildRunFactory | None = None,
         triggers: Triggers | None = None,
+        stall_after_seconds: float | None = None,
+        param_limits: ParamLimits = DEFAULT_LIMITS,
+        task_env: tuple[str, ...] = (),
     ) -> None:
         self.db = db
         self.clock = clock
         self.execution = Execution(
-            db, clock, stamps, runs_dir, minute_ms=minute_ms, group_slots=group_slots, create_child=create_child
-        )
+            db, clock, stamps, runs_dir, minute_ms=minute_ms, group_slots=group_slots, create_child=create_child,
+            param_limits=param_limits, task_env=task_env,
+        )  # fmt: skip
         self.executor = LocalExecutor(on_event=self._on_executor_event)
         self.kill_grace = kill_grace_seconds
         self.tick = fallback_tick_seconds
@@ -84,13 +108,40 @@ class Scheduler:
         self.leader = LeaderLock(db)
         self._last_scan_ms = 0
         self.triggers = triggers
+        if triggers is not None:
+            triggers.on_scan_results = self._scanned
         self._stopping = threading.Event()
+        # A loop pass happens at least every tick, so no pass for this long means the thread is stuck.
+        self.stall_after_ms = int(1000 * (stall_after_seconds or max(30.0, 10 * fallback_tick_seconds)))
+        self.failure: str | None = None  # set when the loop gave up: the thread ended, leadership released
+        self.loop_restarts = 0
+        self._fault_file = os.environ.get(FAULT_FILE_ENV) or None
 
     # --- lifecycle --------------------------------------------------------------------------
 
     @property
     def role(self) -> str:
+        if self.failure is not None:
+            return "failed"
         return "leader" if self.leader.held else "standby"
+
+    def health(self) -> Health:
+        """ok while the thread runs and makes loop passes (a standby's wait counts as passes)."""
+        if self.failure is not None:
+            return Health(False, "failed", f"the scheduler stopped: {self.failure}")
+        if self._stopping.is_set():
+            return Health(True, "stopping")
+        if not self._thread.is_alive():
+            return Health(False, "failed", "the scheduler thread is not running")
+        last = self.last_tick_ms
+        if last is not None and self.clock() - last > self.stall_after_ms:
+            return Health(
+                False,
+                "stalled",
+                f"the scheduler made no loop pass for {(self.clock() - last) // 1000} s"
+                f" (bound {self.stall_after_ms // 1000} s); restart the process",
+            )
+        return Health(True, "ok")
 
     def start(self) -> None:
         """Become the database's active scheduler (or wait as a standby until the active one goes away),
@@ -103,17 +154,69 @@ class Scheduler:
         self._stopping.set()
         self._q.put(_STOP)
         self._thread.join(timeout=30)
+        if self.triggers is not None:
+            self.triggers.stop()
         self.executor.shutdown(kill=True, grace_seconds=self.kill_grace)
         self.leader.release()
 
     def _run(self) -> None:
-        while not self.leader.try_acquire():
-            self.last_tick_ms = self.clock()
-            if self._stopping.wait(self.tick):
+        try:
+            while not self.leader.try_acquire():
+                self.last_tick_ms = self.clock()
+                if self._stopping.wait(self.tick):
+                    return
+            log.info("this process is the active scheduler")
+            self._supervise()
+        except BaseException as e:
+            log.exception("the scheduler thread failed")
+            self._give_up(f"{type(e).__name__}: {e}")
+
+    def _supervise(self) -> None:
+        """Run the loop; restart it with a backoff when a pass raises, give up when that keeps happening."""
+        failures: list[float] = []
+        recovered = False
+        while not self._stopping.is_set():
+            try:
+                if not recovered:
+                    self._recover()
+                    recovered = True
+                self._loop()
                 return
-        log.info("this process is the active scheduler")
-        self._recover()
-        self._loop()
+            except Exception as e:
+                t = time.monotonic()
+                failures = [f for f in failures if t - f < LOOP_FAILURE_WINDOW_S] + [t]
+                reason = f"{type(e).__name__}: {str(e)[:300]}"
+                if len(failures) >= MAX_LOOP_FAILURES:
+                    window = LOOP_FAILURE_WINDOW_S
+                    log.exception("scheduler loop failed %d times in %g s; giving up", len(failures), window)
+                    self._give_up(f"the loop failed {len(failures)} times in {window:g} s; last: {reason}")
+                    return
+                pause = LOOP_BACKOFF_S[min(len(failures), len(LOOP_BACKOFF_S)) - 1]
+                log.exception("scheduler loop failed; restarting it in %g s", pause)
+                self.loop_restarts += 1
+                if self._stopping.wait(pause):
+                    return
+                if recovered:
+                    self._rebuild()
+
+    def _give_up(self, reason: str) -> None:
+        """Stop being the active scheduler for good: kill this process's tasks (the runs are recovered by
+        whoever leads next), then release the lock so a standby takes over; /healthz says why."""
+        self.failure = reason
+        try:
+            if self.triggers is not None:
+                self.triggers.stop()
+        except Exception:
+            log.exception("stopping the file-arrival scanner after the scheduler failed")
+        try:
+            self.executor.shutdown(kill=True, grace_seconds=self.kill_grace)
+        except Exception:
+            log.exception("stopping task processes after the scheduler failed")
+        try:
+            self.leader.release()
+        except Exception:
+            log.exception("releasing scheduler leadership failed")
+        log.error("scheduler stopped (%s); leadership released; restart this process", reason)
 
     def _recover(self) -> None:
         if self.triggers is not None:
@@ -128,6 +231,10 @@ class Scheduler:
 
     def run_created(self, run_id: str) -> None:
         self._q.put(Adopt(run_id))
+
+    def _scanned(self) -> None:
+        """A file-arrival scan finished (called on the scanner thread): wake the loop to use it."""
+        self._q.put(_SCANNED)
 
     def triggers_changed(self) -> None:
         """A workflow's triggers were saved: re-arm them (on the scheduler thread)."""
@@ -182,11 +289,12 @@ class Scheduler:
     # --- the loop ---------------------------------------------------------------------------
 
     def _loop(self) -> None:
+        triggers = self.triggers
         while True:
             timeout = self.tick
             deadline = self.execution.next_deadline()
-            if self.triggers is not None:
-                fire = self.triggers.next_deadline()
+            if triggers is not None:
+                fire = triggers.next_deadline()
                 deadline = fire if deadline is None or (fire is not None and fire < deadline) else deadline
             if deadline is not None:
                 timeout = min(timeout, max(0.0, (deadline - self.clock()) / 1000))
@@ -203,17 +311,20 @@ class Scheduler:
                     stop = True
                 elif item is _RELOAD:
                     reload = True
-                elif item is not None:
+                elif item is not None and item is not _SCANNED:
                     batch.append(item)  # type: ignore[arg-type]
                 try:
                     item = self._q.get_nowait()
                 except queue.Empty:
                     break
             now = self.last_tick_ms = self.clock()
-            if self.triggers is not None:
+            if self._fault_file is not None and os.path.exists(self._fault_file):
+                raise SchedulerFault(f"injected fault: {self._fault_file} exists")
+            if triggers is not None:
                 if reload:
-                    self.triggers.reload(now)
-                batch.extend(Adopt(run_id) for run_id in self.triggers.fire_due(now, limit=FIRE_CHUNK))
+                    self._guarded("reloading triggers", triggers.reload, now)
+                fired = self._guarded("firing due triggers", triggers.fire_due, now, FIRE_CHUNK)
+                batch.extend(Adopt(run_id) for run_id in fired or ())
             timer_due = deadline is not None and deadline <= now
             if not stop and now - self._last_scan_ms >= self.tick * 1000:
                 # Fallback scan, at most once a tick however busy: runs and triggers saved by other
@@ -221,12 +332,22 @@ class Scheduler:
                 self._last_scan_ms = now
                 batch.extend(self._missed_runs())
                 batch.extend(self._forwarded_kills(now))
-                if self.triggers is not None:
-                    self.triggers.refresh_if_changed(now)
+                if triggers is not None:
+                    self._guarded("re-reading changed triggers", triggers.refresh_if_changed, now)
             if batch or timer_due:
                 self._run_batch(batch)
             if stop:
                 return
+
+    def _guarded(self, what: str, step: Callable[..., Any], *args: Any) -> Any:
+        """One trigger step of a loop pass: a failure (the database went away, a bug) is logged and the
+        pass goes on with the runs; the step is tried again on the next pass. Triggers isolate each
+        trigger inside a step, so this is the second line of defence."""
+        try:
+            return step(*args)
+        except Exception:
+            log.exception("scheduler: %s failed; retrying on the next pass", what)
+            return None
 
     def _run_batch(self, batch: list[Message]) -> None:
         try:

@@ -38,6 +38,7 @@ from trigflow.service.checks import (
     workflow_row,
 )
 from trigflow.service.common import Caller, Clock, Page
+from trigflow.service.file_arrival import check_watched_path
 from trigflow.service.resources import ResourceGroups
 from trigflow.service.tasks import NESTED_TYPE
 from trigflow.store import catalog as q
@@ -58,8 +59,10 @@ class Catalog:
         *,
         on_triggers_changed: Callable[[], None] = lambda: None,
         default_tz: str = "Asia/Shanghai",
+        file_arrival_roots: tuple[str, ...] | None = None,
     ) -> None:
         self.on_triggers_changed = on_triggers_changed
+        self.file_arrival_roots = file_arrival_roots  # None: no allow-list (unit tests)
         self.default_tz = default_tz
         self.db = db
         self.clock = clock
@@ -351,7 +354,9 @@ class Catalog:
             if not t.get("TriggerId") or known.get(t["TriggerId"]) != _without_id(t):
                 t["TriggerId"] = ids.new_uuid()
             path = paths[i] if paths is not None else f"{prefix}TriggerWorkflowSchedulerConfigurations.{i}"
-            compile_trigger(t, self.default_tz, path=path)
+            spec = compile_trigger(t, self.default_tz, path=path)
+            if spec.file_arrival is not None and self.file_arrival_roots is not None:
+                check_watched_path(spec.file_arrival.path, self.file_arrival_roots, f"{path}.FileArrivalPath")
         return triggers
 
     def get_workflow(self, project_id: str, workflow_id: str) -> dict[str, Any]:

@@ -28,6 +28,9 @@ from trigflow.service.tasks import MERGE_TYPE, NESTED_TYPE, TASK_TYPES
 from trigflow.store import catalog as cq
 from trigflow.store import runs as rq
 from trigflow.store.engine import Database
+from trigflow.store.tables import workflow_runs
+
+DEFAULT_MAX_NESTED_RUNS = 1000  # nested runs per top-level run (create_child_run)
 
 Row = Mapping[str, Any]  # a store row, read-only
 SCHEDULER = "Scheduler"
@@ -137,6 +140,8 @@ class Runs(RunReads):
         workflow's own), and the parent's resource-group override.
         """
         child_id = node["spec"]["workflow_id"]
+        root = parent.get("root_run_id") or parent["execution_id"]
+        self._check_nested_quota(conn, root)
         wf = cq.get_workflow(conn, parent["project_id"], child_id)
         if wf is None:
             raise ResourceNotFound(f"nested workflow {child_id} no longer exists")
@@ -158,8 +163,24 @@ class Runs(RunReads):
                 "parent_run_id": parent["execution_id"],
                 "parent_task_exec_id": node["execution_id"],
                 "parent_task_name": node["task_name"],
+                "root_run_id": root,
             },
         )
+
+    # Runs one top-level run may create through nested RunWorkflow nodes, itself excluded (docs/limits.md).
+    max_nested_runs: int = DEFAULT_MAX_NESTED_RUNS
+
+    def _check_nested_quota(self, conn: sa.Connection, root_run_id: str) -> None:
+        """Nested fan-out is multiplicative (80 definitions made 37,449 runs from one run): refuse the next
+        nested run once the top-level run's tree holds `max_nested_runs`. One indexed count per RunWorkflow
+        node start; the node's task run fails with this message (the scheduler goes on)."""
+        stmt = sa.select(sa.func.count()).select_from(workflow_runs).where(workflow_runs.c.root_run_id == root_run_id)
+        made = int(conn.execute(stmt).scalar() or 0)
+        if made >= self.max_nested_runs:
+            raise FailedOperation(
+                f"NestedRunsLimitExceeded: run {root_run_id} already created {made} nested runs, the limit"
+                " (trigflow up --max-nested-runs)"
+            )
 
     def _insert_run(
         self,

@@ -84,6 +84,16 @@ ENUMS: dict[str, tuple[Any, ...]] = {
     "AllowDownstreamDependency": (0, 1),
     "ScheduleType": (0, 1),
 }
+# Ranges of the scheduler numbers a run reads later (docs/limits.md "Definitions"): a huge retry wait or
+# timeout would overflow the millisecond columns and timers it becomes, so it is refused at save.
+MAX_TTL_MINUTES = 525_600  # one year
+SCHEDULER_RANGES: dict[str, tuple[int, int]] = {
+    "MaxRetryNumber": (0, 100),
+    "RetryWaitMinute": (0, 10_080),  # one week
+    "ExecutionTTLMinute": (-1, MAX_TTL_MINUTES),  # -1 (or 0): no timeout
+    "WaitExecutionTotalTTLMinute": (-1, MAX_TTL_MINUTES),
+}
+DEFAULT_MAX_CODE_BYTES = 1024 * 1024  # CodeContent, decoded
 EXT_PATH = "TriggerTaskConfiguration.TaskExtConfigurationList"
 UPSTREAMS = "UpstreamDependencyConfigList"
 DERIVED_CONFIG = ("ResourceGroupName",)  # output-only: computed from ResourceGroup when read
@@ -126,8 +136,15 @@ class TaskCatalog(TaskReads):
     """Task definitions: the read side (TaskReads) plus create, edit, submit, delete and owner changes."""
 
     def __init__(
-        self, db: Database, clock: Clock, stamps: ids.StampAllocator, resources: ResourceGroups | None = None
+        self,
+        db: Database,
+        clock: Clock,
+        stamps: ids.StampAllocator,
+        resources: ResourceGroups | None = None,
+        *,
+        max_code_bytes: int = DEFAULT_MAX_CODE_BYTES,
     ) -> None:
+        self.max_code_bytes = max_code_bytes
         self.db = db
         self.clock = clock
         self.stamps = stamps
@@ -275,12 +292,16 @@ class TaskCatalog(TaskReads):
             raise InvalidParameterValue(
                 f"{conf_path}.ResourceGroup {group!r} does not exist (ListResourceGroups shows the ids)"
             )
-        _decode_code(config.get("CodeContent"), f"{conf_path}.CodeContent")
+        _decode_code(config.get("CodeContent"), f"{conf_path}.CodeContent", self.max_code_bytes)
         for key, allowed in ENUMS.items():
             if sched.get(key) not in allowed:
                 raise InvalidParameterValue(
-                    f"{sched_path}.{key} must be one of {list(allowed)}, got {sched.get(key)!r}"
+                    f"{sched_path}.{key} must be one of {list(allowed)}, got {str(sched.get(key))[:40]!r}"
                 )
+        for key, (lo, hi) in SCHEDULER_RANGES.items():
+            value = sched.get(key)
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                raise InvalidParameterValue(f"{sched_path}.{key} must be an integer {lo}-{hi}, got {str(value)[:40]}")
         for (section, field), key_field in LIST_KEYS.items():
             items = (config if section == CONFIG else sched).get(field) or []
             check_unique_keys(items, key_field, f"{prefix}{section}.{field}")
@@ -592,11 +613,20 @@ def _task_type(raw: str) -> int:
     return type_id
 
 
-def _decode_code(code: str | None, path: str) -> str:
+def _decode_code(code: str | None, path: str, max_bytes: int = DEFAULT_MAX_CODE_BYTES) -> str:
+    """The script, refused by field name when it is not base64 UTF-8 or decodes to more than `max_bytes`."""
     if not code:
         return ""
+    too_big = InvalidParameterValue(
+        f"{path} decodes to more than {max_bytes} bytes (the limit; the operator may raise --max-code-bytes)"
+    )
+    if len(code) > (max_bytes + 2) // 3 * 4 + len(code) // 10 + 16:  # even line-wrapped, it cannot fit
+        raise too_big
     try:
         # Line-wrapped base64 (`base64` CLI, encodebytes) is common in scripts: ignore whitespace only.
-        return base64.b64decode("".join(code.split()), validate=True).decode("utf-8")
+        raw = base64.b64decode("".join(code.split()), validate=True)
+        if len(raw) > max_bytes:
+            raise too_big
+        return raw.decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         raise InvalidParameterValue(f"{path} must be base64-encoded UTF-8 text") from None

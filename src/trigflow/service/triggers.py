@@ -11,28 +11,40 @@ before a restart still happens once) or when a trigger opts in to a bounded catc
 
 The clock is an argument (`now` in every call), so tests drive this across DST changes and years
 without sleeping. The scheduler thread is the only caller.
+
+One trigger never stops the others (docs/limits.md "Scheduler health"): a stored definition that no
+longer compiles or holds an out-of-range value (saved before a check existed) is armed with the default
+or skipped, logged once; a trigger whose fire or re-arm raises is disarmed with the reason recorded as
+that fire's result, and the rest fire on. FILE_ARRIVAL directories are scanned off this thread
+(`file_arrival.FileScanner`); only the results are handled here.
 """
 
 from __future__ import annotations
 
 import heapq
-import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from trigflow.domain.errors import ApiError
-from trigflow.domain.schedule import TriggerSpec, compile_trigger, fires_between, next_fire_ms
+from trigflow.domain.schedule import (
+    MAX_CATCH_UP,
+    TriggerSpec,
+    catch_up_max_fires,
+    compile_trigger,
+    fires_between,
+    next_fire_ms,
+)
 from trigflow.service.common import Clock
-from trigflow.service.file_arrival import FileWatch, scan
+from trigflow.service.file_arrival import FileScanner, FileWatch, ScanLimits, check_watched_path
 from trigflow.store import catalog as cq
 from trigflow.store import triggers as tq
 from trigflow.store.engine import Database
 
 log = logging.getLogger(__name__)
 
-MAX_CATCH_UP = 100
+__all__ = ["MAX_CATCH_UP", "Armed", "Triggers"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,8 @@ class Triggers:
         minute_ms: int = 60_000,
         poll_ms: int = 1_000,
         create_event_run: RunFactory = None,
+        file_arrival_roots: tuple[str, ...] | None = None,
+        scan_limits: ScanLimits | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -74,8 +88,23 @@ class Triggers:
         self.poll_ms = poll_ms
         self.create_event_run = create_event_run
         self.watches: dict[str, FileWatch] = {}
-        self.next_poll_ms = 0
         self.fingerprint: tq.Fingerprint | None = None
+        self.file_arrival_roots = file_arrival_roots  # None: no allow-list (unit tests)
+        self.scanner = FileScanner(poll_ms / 1000, scan_limits or ScanLimits(), self._on_scanned)
+        self.on_scan_results: Callable[[], None] | None = None  # the scheduler's wake-up
+        self._logged: set[tuple[str, str]] = set()  # (trigger id, problem): log a stored-row problem once
+
+    def _on_scanned(self) -> None:
+        if self.on_scan_results is not None:
+            self.on_scan_results()
+
+    def stop(self) -> None:
+        self.scanner.stop()
+
+    def _log_once(self, trigger_id: str, problem: str) -> None:
+        if (trigger_id, problem) not in self._logged:
+            self._logged.add((trigger_id, problem))
+            log.error("trigger %s: %s", trigger_id, problem)
 
     def reload(self, now: int, *, starting: bool = False) -> None:
         """(Re)arm every ACTIVE time trigger from the stored workflows.
@@ -84,35 +113,23 @@ class Triggers:
         its bounded catch-up); otherwise only future fires are armed (no catch-up, Q-TR3).
         """
         with self.db.read() as conn:
-            self.fingerprint = tq.workflows_fingerprint(conn)
+            fingerprint = tq.workflows_fingerprint(conn)
             rows = tq.workflows_with_triggers(conn)
             last = tq.last_fires(conn)
         armed: dict[str, Armed] = {}
         watches: dict[str, FileWatch] = {}
         for row in rows:
-            for i, config in enumerate(row["trigger_configs"]):
-                trigger_id = config.get("TriggerId")
-                if not trigger_id or config.get("SchedulerStatus", "ACTIVE") != "ACTIVE":
-                    continue
+            for i, config in enumerate(row.get("trigger_configs") or []):
                 try:
-                    spec = compile_trigger(config, self.default_tz, path=f"TriggerWorkflowSchedulerConfigurations.{i}")
-                except ApiError as e:  # validated on save; an old row that no longer compiles is skipped loudly
-                    log.error(
-                        "trigger %s of workflow %s cannot be armed: %s", trigger_id, row["workflow_id"], e.message
-                    )
-                    continue
-                if spec.mode == "FILE_ARRIVAL" and spec.file_arrival is not None:
-                    watches[trigger_id] = self._watch(trigger_id, row, spec)
-                    continue
-                if spec.mode != "TIME_TRIGGER":
-                    continue
-                armed[trigger_id] = Armed(
-                    trigger_id, row["workflow_id"], row["project_id"], spec, _catch_up(config), int(row["update_ms"])
-                )
+                    self._load(row, i, config, armed, watches)
+                except Exception as e:  # one stored row must never stop the others from being armed
+                    trigger_id = config.get("TriggerId") if isinstance(config, dict) else None
+                    self._log_once(str(trigger_id or f"{row.get('workflow_id')}.{i}"), f"cannot be armed: {e}")
         self.armed = armed
         self.watches = watches
+        self.scanner.watch({tid: w.spec for tid, w in watches.items()})
         self.heap, self.next_ms = [], {}
-        for trigger_id, a in armed.items():
+        for trigger_id, a in list(armed.items()):
             if trigger_id in self.next_ms:
                 continue
             if starting and a.catch_up and trigger_id in last:
@@ -123,9 +140,70 @@ class Triggers:
                 floor = max(now - 1, last.get(trigger_id, now - 1))
             if trigger_id not in last:  # a trigger never fires for times before it was saved (as Quartz)
                 floor = max(floor, a.saved_ms - 1)
-            self._arm(trigger_id, floor)
-            if starting and a.catch_up:
-                self._limit_catch_up(trigger_id, now, a.catch_up)
+            try:
+                self._arm(trigger_id, floor)
+                if starting and a.catch_up:
+                    self._limit_catch_up(trigger_id, now, a.catch_up)
+            except Exception as e:
+                self._disarm(trigger_id, floor, f"cannot be armed: {type(e).__name__}: {e}")
+        self.fingerprint = fingerprint  # only now: a reload that raised is retried by refresh_if_changed
+
+    def _load(
+        self,
+        row: Mapping[str, Any],
+        i: int,
+        config: Mapping[str, Any],
+        armed: dict[str, Armed],
+        watches: dict[str, FileWatch],
+    ) -> None:
+        """Arm one stored trigger config (or watch it); a config that cannot be is logged and skipped."""
+        trigger_id = config.get("TriggerId")
+        if not trigger_id or config.get("SchedulerStatus", "ACTIVE") != "ACTIVE":
+            return
+        path = f"TriggerWorkflowSchedulerConfigurations.{i}"
+        try:
+            spec = compile_trigger(config, self.default_tz, path=path, strict=False)
+        except ApiError as e:  # validated on save; an old row that no longer compiles is skipped loudly
+            self._log_once(trigger_id, f"of workflow {row['workflow_id']} cannot be armed: {e.message}")
+            return
+        if spec.mode == "FILE_ARRIVAL" and spec.file_arrival is not None:
+            if self.file_arrival_roots is not None:
+                try:
+                    check_watched_path(spec.file_arrival.path, self.file_arrival_roots, f"{path}.FileArrivalPath")
+                except ApiError as e:  # saved before the allow-list, or the roots changed: never scanned
+                    self._log_once(trigger_id, f"is not watched: {e.message}")
+                    return
+            watches[trigger_id] = self._watch(trigger_id, row, spec)
+            return
+        if spec.mode != "TIME_TRIGGER":
+            return
+        armed[trigger_id] = Armed(
+            trigger_id, row["workflow_id"], row["project_id"], spec, self._catch_up(trigger_id, config),
+            int(row["update_ms"]),
+        )  # fmt: skip
+
+    def _catch_up(self, trigger_id: str, config: Mapping[str, Any]) -> int:
+        """ExtraInfo catchUpMaxFires; a stored value out of range (saved before the check) means 0."""
+        try:
+            return catch_up_max_fires(config)
+        except ApiError as e:
+            self._log_once(trigger_id, f"ignores its ExtraInfo (treated as no catch-up): {e.message}")
+            return 0
+
+    def _disarm(self, trigger_id: str, fire_ms: int, reason: str) -> None:
+        """Stop firing a trigger this process cannot compute (until its workflow is saved again), and record
+        why as the result of the fire it was at, so the reason is in the database, not only in a log."""
+        a = self.armed.pop(trigger_id, None)
+        self.next_ms.pop(trigger_id, None)
+        self._log_once(trigger_id, reason)
+        if a is None:
+            return
+        try:
+            with self.db.write(serial=True) as conn:
+                tq.claim_fire(conn, trigger_id, fire_ms, a.workflow_id, self.clock())
+                tq.set_fire_result(conn, trigger_id, fire_ms, None, f"TriggerDisabled: {reason}"[:2000])
+        except Exception:
+            log.exception("recording why trigger %s was disarmed failed", trigger_id)
 
     def refresh_if_changed(self, now: int) -> None:
         """Re-arm when another process (a standby serving the API) saved workflows: the fallback tick
@@ -140,7 +218,6 @@ class Triggers:
             heapq.heappop(self.heap)  # stale
         times = [self.heap[0][0]] if self.heap else []
         if self.watches:
-            times.append(self.next_poll_ms)
             times += [d for w in self.watches.values() if (d := w.due_at()) is not None]
         return min(times) if times else None
 
@@ -159,11 +236,17 @@ class Triggers:
             _, trigger_id = heapq.heappop(self.heap)
             self.next_ms.pop(trigger_id, None)
             fired += 1
-            run_id = self._fire(self.armed[trigger_id], due, self.clock())
+            a = self.armed.get(trigger_id)
+            if a is None:
+                continue
+            run_id = self._fire(a, due, self.clock())
             if run_id is not None:
                 runs.append(run_id)
             self.last_fire_ms = now
-            self._arm(trigger_id, due)
+            try:
+                self._arm(trigger_id, due)
+            except Exception as e:  # the next fire time cannot be computed: this trigger stops, no other
+                self._disarm(trigger_id, due + 1, f"next fire time failed: {type(e).__name__}: {e}")
         return runs
 
     def upcoming(
@@ -185,15 +268,8 @@ class Triggers:
         if old is not None and old.spec == spec.file_arrival:
             return old  # keep the batch being collected across a reload
         fa = spec.file_arrival
-        with self.db.write() as conn:
+        with self.db.read() as conn:
             seen = tq.seen_files(conn, trigger_id)
-            if not seen:
-                # A new trigger watches for *arrivals*: what is already there is its baseline (recorded
-                # with fire time 0, so a restart does not mistake it for new files).
-                # The empty-path row marks "baseline taken" even when the directory was empty.
-                baseline = [("", 0, 0), *scan(fa)]
-                tq.record_files(conn, trigger_id, baseline, 0)
-                seen = set(baseline)
         return FileWatch(
             trigger_id,
             row["workflow_id"],
@@ -202,16 +278,29 @@ class Triggers:
             wait_ms=fa.wait_s * self.minute_ms // 60,
             min_interval_ms=fa.min_interval_s * self.minute_ms // 60,
             seen=seen,
+            # A new trigger watches for *arrivals*: its first scan is the baseline (see _take_baseline).
+            baseline_pending=not seen,
         )
 
     def _file_arrivals(self, now: int) -> list[str]:
         runs: list[str] = []
         if not self.watches:
             return runs
-        if now >= self.next_poll_ms:
-            self.next_poll_ms = now + self.poll_ms
-            for watch in self.watches.values():
-                watch.observe(scan(watch.spec), now)
+        for trigger_id, result in self.scanner.take().items():
+            watch = self.watches.get(trigger_id)
+            if watch is None or watch.spec != result.spec:
+                continue  # the trigger changed since that scan
+            try:
+                if result.error is not None:
+                    self._scan_failed(watch, result.error, now)
+                    continue
+                watch.error = None
+                if watch.baseline_pending:
+                    self._take_baseline(watch, result.files)
+                else:
+                    watch.observe(result.files, now)
+            except Exception as e:
+                self._log_once(trigger_id, f"scan result could not be handled: {type(e).__name__}: {e}")
         for watch in self.watches.values():
             due = watch.due_at()
             if due is not None and due <= now:
@@ -219,6 +308,30 @@ class Triggers:
                 if run_id is not None:
                     runs.append(run_id)
         return runs
+
+    def _take_baseline(self, watch: FileWatch, files: list[tuple[str, int, int]]) -> None:
+        """What is already there when a trigger is saved is its baseline, recorded with fire time 0 so a
+        restart does not mistake it for new files. The empty-path row marks "baseline taken" even when
+        the directory was empty."""
+        baseline = [("", 0, 0), *files]
+        with self.db.write() as conn:
+            tq.record_files(conn, watch.trigger_id, baseline, 0)
+        watch.seen = set(baseline)
+        watch.baseline_pending = False
+
+    def _scan_failed(self, watch: FileWatch, error: str, now: int) -> None:
+        """A scan over its bounds: nothing is observed (no rows hoarded); the error is logged and recorded
+        once per episode as a fire result without a run, where an operator can see it."""
+        if watch.error == error:
+            return
+        watch.error = error
+        self._log_once(watch.trigger_id, error)
+        try:
+            with self.db.write(serial=True) as conn:
+                if tq.claim_fire(conn, watch.trigger_id, now, watch.workflow_id, now):
+                    tq.set_fire_result(conn, watch.trigger_id, now, None, error[:2000])
+        except Exception:
+            log.exception("recording the scan error of trigger %s failed", watch.trigger_id)
 
     def _fire_batch(self, watch: FileWatch, files: list[tuple[str, int, int]], now: int) -> str | None:
         try:
@@ -285,11 +398,3 @@ class Triggers:
             log.exception("trigger %s fire at %s failed; it will not be retried", a.trigger_id, fire_ms)
             return None
 
-
-def _catch_up(config: Mapping[str, Any]) -> int:
-    try:
-        extra = json.loads(config.get("ExtraInfo") or "{}")
-        n = int(extra.get("catchUpMaxFires", 0)) if isinstance(extra, dict) else 0
-    except (TypeError, ValueError):
-        return 0
-    return max(0, min(n, MAX_CATCH_UP))

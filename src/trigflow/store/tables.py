@@ -157,6 +157,8 @@ workflow_runs = sa.Table(
     sa.Column("parent_run_id", S(64)),
     sa.Column("parent_task_exec_id", S(64)),
     sa.Column("parent_task_name", S(200)),
+    # The top-level run a nested run descends from (NULL for top-level runs): bounds nested fan-out (0012).
+    sa.Column("root_run_id", S(64)),
     sa.Column("create_ms", MS, nullable=False),
     sa.Column("schedule_ms", MS, nullable=False),
     sa.Column("queue_start_ms", MS),
@@ -169,6 +171,7 @@ workflow_runs = sa.Table(
     sa.Index("ix_workflow_runs_project_workflow_create", "project_id", "workflow_id", "create_ms"),
     sa.Index("ix_workflow_runs_project_schedule", "project_id", "schedule_ms"),
     sa.Index("ix_workflow_runs_project_end", "project_id", "end_ms"),  # OrderFields EndTime (migration 0010)
+    sa.Index("ix_workflow_runs_root", "root_run_id"),  # nested fan-out count (migration 0012)
 )
 
 task_runs = sa.Table(
