@@ -13,6 +13,7 @@ from trigflow.domain import ids
 from trigflow.engine.scheduler import Scheduler
 from trigflow.service.catalog import Catalog
 from trigflow.service.common import Clock, wall_clock_ms
+from trigflow.service.file_arrival import ScanLimits
 from trigflow.service.folders import Folders
 from trigflow.service.keys import KeyInfo, Keys
 from trigflow.service.projects import Projects
@@ -58,6 +59,7 @@ def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
     stamps = ids.StampAllocator()
     resources = ResourceGroups(db, clock, default_slots=settings.default_slots)
     runs = Runs(db, clock, stamps, resources, app_id=settings.app_id, timezone=settings.default_timezone)
+    runs.max_nested_runs = settings.max_nested_runs
     scheduler = Scheduler(
         db,
         clock,
@@ -76,6 +78,8 @@ def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
             misfire_grace_ms=settings.misfire_grace_ms,
             minute_ms=settings.minute_ms,
             create_event_run=runs.create_event_run,
+            file_arrival_roots=settings.file_arrival_roots,
+            scan_limits=ScanLimits(max_entries=settings.file_arrival_max_entries),
         ),
     )
     resources.on_change = scheduler.wake
@@ -84,8 +88,15 @@ def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
         db=db,
         clock=clock,
         keys=Keys(db, clock),
-        catalog=Catalog(db, clock, stamps, resources, on_triggers_changed=scheduler.triggers_changed),
-        tasks=TaskCatalog(db, clock, stamps, resources),
+        catalog=Catalog(
+            db,
+            clock,
+            stamps,
+            resources,
+            on_triggers_changed=scheduler.triggers_changed,
+            file_arrival_roots=settings.file_arrival_roots,
+        ),
+        tasks=TaskCatalog(db, clock, stamps, resources, max_code_bytes=settings.max_code_bytes),
         runs=runs,
         resources=resources,
         reruns=Reruns(db, clock, resources),

@@ -38,6 +38,11 @@ def _settings(args: argparse.Namespace) -> Settings:
     for flag, setting in _FRONT_DOOR_FLAGS.items():  # issue 11 hardening flags of `up`
         if getattr(args, flag, None) is not None:
             kwargs[setting] = getattr(args, flag)
+    for flag, setting in _SCHEDULER_LIMIT_FLAGS.items():  # definition quotas of `up` (docs/limits.md)
+        if getattr(args, flag, None) is not None:
+            kwargs[setting] = getattr(args, flag)
+    if getattr(args, "file_arrival_root", None):
+        kwargs["file_arrival_roots"] = tuple(str(Path(d).expanduser()) for d in args.file_arrival_root)
     return Settings(**kwargs)  # type: ignore[arg-type]
 
 
@@ -235,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     _front_door_flags(up)
+    _scheduler_limit_flags(up)
     up.set_defaults(func=cmd_up)
 
     keys = sub.add_parser("keys", help="manage API keys")
@@ -256,6 +262,29 @@ def build_parser() -> argparse.ArgumentParser:
     common(tn)
     trig.set_defaults(func=cmd_triggers)
     return parser
+
+
+# `trigflow up` flag (argparse dest) -> Settings field, for the definition quotas (docs/limits.md).
+_SCHEDULER_LIMIT_FLAGS = {
+    "max_nested_runs": "max_nested_runs",
+    "max_code_bytes": "max_code_bytes",
+    "file_arrival_max_entries": "file_arrival_max_entries",
+}
+
+
+def _scheduler_limit_flags(up: argparse.ArgumentParser) -> None:
+    """Definition quotas of `trigflow up` (docs/limits.md "Definitions", "File arrival")."""
+    up.add_argument(
+        "--file-arrival-root",
+        action="append",
+        metavar="DIR",
+        help="directory FILE_ARRIVAL triggers may watch (repeatable; default: the system temp directory)",
+    )
+    up.add_argument(
+        "--file-arrival-max-entries", type=int, help="directory entries one file-arrival scan may visit (10000)"
+    )
+    up.add_argument("--max-nested-runs", type=int, help="nested runs one top-level run may create (default 1000)")
+    up.add_argument("--max-code-bytes", type=int, help="decoded CodeContent size per task (default 1048576)")
 
 
 def _front_door_flags(up: argparse.ArgumentParser) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,12 @@ class Settings:
     max_large_bodies: int = 8  # concurrent request bodies over 64 KiB being received
     auth_failures_per_minute: int = 30  # per client address; beyond it RequestLimitExceeded without checking
     log_lines_per_second: float = 20.0  # per message template; the excess is counted and summarised
+    # --- definition quotas (docs/limits.md "Definitions", "File arrival") ---
+    max_nested_runs: int = 1000  # runs one top-level run may create through nested RunWorkflow nodes
+    max_code_bytes: int = 1024 * 1024  # CodeContent of one task, decoded
+    # Directories FILE_ARRIVAL triggers may watch (never /proc, /sys, /dev); default: the system temp dir.
+    file_arrival_roots: tuple[str, ...] = field(default_factory=lambda: (tempfile.gettempdir(),))
+    file_arrival_max_entries: int = 10_000  # directory entries one scan may visit
 
     @property
     def database_url(self) -> str:
