@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from trigflow.config import Settings
 from trigflow.domain import ids
 from trigflow.engine.scheduler import Scheduler
+from trigflow.service.attempt_params import ParamLimits
 from trigflow.service.catalog import Catalog
 from trigflow.service.common import Clock, wall_clock_ms
 from trigflow.service.file_arrival import ScanLimits
@@ -58,7 +59,8 @@ def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
     db.migrate()
     stamps = ids.StampAllocator()
     resources = ResourceGroups(db, clock, default_slots=settings.default_slots)
-    runs = Runs(db, clock, stamps, resources, app_id=settings.app_id, timezone=settings.default_timezone)
+    runs = Runs(db, clock, stamps, resources, app_id=settings.app_id, timezone=settings.default_timezone,
+                max_param_chars=settings.max_param_chars)  # fmt: skip
     runs.max_nested_runs = settings.max_nested_runs
     scheduler = Scheduler(
         db,
@@ -70,6 +72,8 @@ def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
         minute_ms=settings.minute_ms,
         group_slots=resources.slots,
         create_child=runs.create_child_run,
+        param_limits=ParamLimits(settings.max_expanded_chars, settings.max_param_chars),
+        task_env=settings.task_env,
         triggers=Triggers(
             db,
             clock,
@@ -99,7 +103,7 @@ def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
         tasks=TaskCatalog(db, clock, stamps, resources, max_code_bytes=settings.max_code_bytes),
         runs=runs,
         resources=resources,
-        reruns=Reruns(db, clock, resources),
+        reruns=Reruns(db, clock, resources, max_param_chars=settings.max_param_chars),
         scheduler=scheduler,
         projects=Projects(db, on_triggers_changed=scheduler.triggers_changed),
         folders=Folders(db, clock),

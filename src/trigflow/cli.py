@@ -43,7 +43,45 @@ def _settings(args: argparse.Namespace) -> Settings:
             kwargs[setting] = getattr(args, flag)
     if getattr(args, "file_arrival_root", None):
         kwargs["file_arrival_roots"] = tuple(str(Path(d).expanduser()) for d in args.file_arrival_root)
+    kwargs.update(_param_settings(args))
     return Settings(**kwargs)  # type: ignore[arg-type]
+
+
+def _param_settings(args: argparse.Namespace) -> dict[str, object]:
+    """Task parameter limits and the task environment allow-list of `up` (docs/parameters.md)."""
+    out: dict[str, object] = {}
+    if getattr(args, "max_expanded_size", None) is not None:
+        out["max_expanded_chars"] = args.max_expanded_size
+    if getattr(args, "max_param_size", None) is not None:
+        out["max_param_chars"] = args.max_param_size
+    if getattr(args, "task_env", None):
+        out["task_env"] = tuple(args.task_env)
+    return out
+
+
+def _task_env_name(name: str) -> str:
+    from trigflow.domain.task_env import check_extra_names
+
+    try:
+        return check_extra_names([name])[0]
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _add_param_flags(up: argparse.ArgumentParser) -> None:
+    up.add_argument(
+        "--max-expanded-size", type=int, metavar="CHARS",
+        help="characters one task attempt's ${...} substitution may build, code and values (default 16777216)",
+    )  # fmt: skip
+    up.add_argument(
+        "--max-param-size", type=int, metavar="CHARS",
+        help="longest run-time parameter, upstream output or file list a task accepts (default 1048576)",
+    )  # fmt: skip
+    up.add_argument(
+        "--task-env", action="append", type=_task_env_name, metavar="NAME",
+        help="pass this server environment variable (or PREFIX*) to tasks, beyond PATH, HOME, LANG, LC_*, TZ, "
+        "USER, ... (repeatable; TRIGFLOW_* never)",
+    )  # fmt: skip
 
 
 # `trigflow up` flag (argparse dest) -> Settings field, for the front door's limits (docs/limits.md).
@@ -239,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="length of a 'minute' in retry waits and timeouts (default 60; shrink it for tests and demos)",
     )
     up.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    _add_param_flags(up)
     _front_door_flags(up)
     _scheduler_limit_flags(up)
     up.set_defaults(func=cmd_up)
