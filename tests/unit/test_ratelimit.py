@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from trigflow.api.ratelimit import RateLimiter
+from trigflow.api.logthrottle import LogThrottle
+from trigflow.api.ratelimit import FailureThrottle, RateLimiter
 
 
 class FakeClock:
@@ -154,3 +158,90 @@ def test_concurrent_callers_never_exceed_the_burst() -> None:
         t.join()
     assert len(results) == 800
     assert sum(results) == 50
+
+
+# ------------------------------------------------------------------------ failed authentications per address
+
+
+def test_failure_throttle_blocks_an_address_after_its_budget_and_refills_per_minute() -> None:
+    clock = FakeClock()
+    throttle = FailureThrottle(3, clock=clock)
+    assert not throttle.blocked("10.0.0.1") and len(throttle) == 0  # a good client costs no state
+    assert [throttle.record_failure("10.0.0.1") for _ in range(3)] == [False, False, True]
+    assert throttle.blocked("10.0.0.1")
+    assert not throttle.blocked("10.0.0.2")  # per address
+    clock.advance(19.9)  # 3 per minute: one failure back every 20 s
+    assert throttle.blocked("10.0.0.1")
+    clock.advance(0.1)
+    assert not throttle.blocked("10.0.0.1")
+    assert throttle.record_failure("10.0.0.1")  # the refilled one is spent at once
+    assert throttle.blocked("10.0.0.1")
+    clock.advance(60)
+    assert not throttle.blocked("10.0.0.1") and len(throttle) == 0  # fully refilled: forgotten
+
+
+def test_failure_throttle_memory_is_bounded() -> None:
+    throttle = FailureThrottle(5, clock=FakeClock(), max_addresses=100)
+    for i in range(1000):
+        throttle.record_failure(f"10.0.{i // 256}.{i % 256}")
+    assert len(throttle) == 100
+
+
+@given(st.lists(st.tuples(st.sampled_from(["fail", "check"]), st.floats(0, 30)), max_size=60))
+def test_failure_throttle_never_allows_more_than_budget_plus_refill(steps: list[tuple[str, float]]) -> None:
+    """Property: failures accepted (checked while not blocked) never exceed per_minute + elapsed refill."""
+    clock = FakeClock()
+    throttle = FailureThrottle(4, clock=clock)
+    accepted, elapsed = 0, 0.0
+    for op, dt in steps:
+        clock.advance(dt)
+        elapsed += dt
+        if op == "fail" and not throttle.blocked("a"):
+            throttle.record_failure("a")
+            accepted += 1
+    assert accepted <= 4 + elapsed * 4 / 60 + 1e-6
+
+
+def test_failure_throttle_refuses_a_zero_budget() -> None:
+    with pytest.raises(ValueError):
+        FailureThrottle(0)
+
+
+# ---------------------------------------------------------------------------------------------- log lines
+
+
+def record(msg: str, *args: object, name: str = "uvicorn.error", level: int = logging.WARNING) -> logging.LogRecord:
+    return logging.LogRecord(name, level, __file__, 1, msg, args, None)
+
+
+def test_log_throttle_limits_each_template_and_reports_what_it_suppressed() -> None:
+    clock = FakeClock()
+    throttle = LogThrottle(rate=2, burst=3, clock=clock)
+    passed = [throttle.filter(record("closing connection from %s", f"10.0.0.{i}")) for i in range(10)]
+    assert passed == [True] * 3 + [False] * 7  # one template, whatever the arguments
+    assert throttle.filter(record("another template %s", "x"))  # templates have their own buckets
+    clock.advance(0.5)
+    summary = record("closing connection from %s", "10.0.0.99")
+    assert throttle.filter(summary)
+    assert summary.getMessage() == "closing connection from 10.0.0.99 [7 similar messages suppressed]"
+    clock.advance(0.5)
+    plain = record("closing connection from %s", "10.0.0.100")
+    assert throttle.filter(plain) and plain.getMessage() == "closing connection from 10.0.0.100"
+
+
+def test_log_throttle_bounds_preformatted_messages_globally() -> None:
+    clock = FakeClock()
+    throttle = LogThrottle(rate=1, burst=2, clock=clock)
+    passed = sum(throttle.filter(record(f"unique message {i}")) for i in range(1000))
+    assert passed == 20  # the global bucket: ten templates' burst
+    assert len(throttle._buckets) <= 2_000
+
+
+def test_log_throttle_keeps_a_message_with_percent_signs_intact() -> None:
+    clock = FakeClock()
+    throttle = LogThrottle(rate=1, burst=1, clock=clock)
+    assert throttle.filter(record("100%% of %s", "x"))
+    assert not throttle.filter(record("100%% of %s", "y"))
+    clock.advance(1)
+    again = record("100%% of %s", "z")
+    assert throttle.filter(again) and again.getMessage() == "100% of z [1 similar messages suppressed]"

@@ -156,7 +156,27 @@ def guarded_protocol(limits: ConnectionLimits) -> type[H11Protocol]:
             what = {"head": "request head not complete", "body": "request body not received", "idle": "idle"}
             client = self.client[0] if self.client else "-"
             log.info("closing connection from %s: %s within %gs", client, what[phase], seconds)
-            self.transport.close()
+            self._drop()
+
+        def _drop(self) -> None:
+            """Close a connection nobody is waiting on. Over TLS, close() would first wait for the peer's
+            close_notify (asyncio gives it 30 s), keeping the descriptor and a cap slot all that time."""
+            if self.scheme == "https":
+                self.transport.abort()
+            else:
+                self.transport.close()
+
+        def timeout_keep_alive_handler(self) -> None:
+            if not self.transport.is_closing():
+                self.conn.send(h11.ConnectionClosed())
+                self._drop()
+
+        def shutdown(self) -> None:
+            if self.cycle is None or self.cycle.response_complete:
+                self.conn.send(h11.ConnectionClosed())
+                self._drop()
+            else:
+                self.cycle.keep_alive = False
 
     return GuardedH11Protocol
 
