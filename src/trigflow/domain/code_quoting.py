@@ -491,7 +491,7 @@ def _python_string(token: str, placeholder: re.Pattern[str], values: Sequence[Da
         pieces.append(repr(value.encode("utf-8", "surrogatepass")) if is_bytes else repr(value))
         pos = m.end()
     pieces.append(f"{prefix}{quote}{body[pos:]}{quote}")
-    return "".join(pieces)
+    return " ".join(pieces)  # spaced: an empty `r''` then `'x'` must not read as the triple quote `r'''x'`
 
 
 def _literal_piece(prefix: str, quote: str, before: str, is_bytes: bool) -> list[str]:

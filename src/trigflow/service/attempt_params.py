@@ -121,8 +121,9 @@ def resolve_attempt(
     baseline = baseline_for(row["schedule_ms"], row["timezone"] or DEFAULT_TZ)
     sub = Substitution(merged, baseline, data=data, limit=limits.max_expanded_chars)
     try:
+        segments = sub.segments(code)  # the code first: its expansions are the ones the attempt cannot lose
         resolved = {k: sub.value_of(k) for k in merged}
-        rendered = render_code(spec["kind"], sub.segments(code))
+        rendered = render_code(spec["kind"], segments)
     except ExpansionTooLarge as e:
         raise ParameterRefused(
             f"ScriptTooLarge: substituting parameters into the code and values would produce more than {e.limit} "
