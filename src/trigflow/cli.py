@@ -44,6 +44,9 @@ def _settings(args: argparse.Namespace) -> Settings:
     if getattr(args, "file_arrival_root", None):
         kwargs["file_arrival_roots"] = tuple(str(Path(d).expanduser()) for d in args.file_arrival_root)
     kwargs.update(_param_settings(args))
+    for flag in ("max_log_bytes", "max_task_processes"):  # per-attempt limits (docs/limits.md "Task attempts")
+        if getattr(args, flag, None) is not None:
+            kwargs[flag] = getattr(args, flag)
     return Settings(**kwargs)  # type: ignore[arg-type]
 
 
@@ -57,6 +60,16 @@ def _param_settings(args: argparse.Namespace) -> dict[str, object]:
     if getattr(args, "task_env", None):
         out["task_env"] = tuple(args.task_env)
     return out
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 (no limit) or more")
+    return value
 
 
 def _task_env_name(name: str) -> str:
@@ -278,6 +291,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     _add_param_flags(up)
+    up.add_argument(
+        "--max-log-bytes", type=_non_negative_int, metavar="BYTES",
+        help="log kept per task attempt: past it the middle is dropped with a marker (default 67108864; 0 = no limit)",
+    )  # fmt: skip
+    up.add_argument(
+        "--max-task-processes", type=_non_negative_int, metavar="N",
+        help="processes and threads one task attempt may run at once, where a pids cgroup is writable "
+        "(default 512; 0 = no limit)",
+    )  # fmt: skip
     _front_door_flags(up)
     _scheduler_limit_flags(up)
     up.set_defaults(func=cmd_up)
@@ -355,7 +377,7 @@ def _front_door_flags(up: argparse.ArgumentParser) -> None:
     up.add_argument(
         "--auth-failures-per-minute",
         type=int,
-        help="failed authentications per client address before RequestLimitExceeded (default 30)",
+        help="failed authentications per client address and minute before RequestLimitExceeded (default 60)",
     )
     up.add_argument(
         "--log-lines-per-second", type=float, help="log lines per message template before suppression (default 20)"

@@ -49,7 +49,7 @@ class Settings:
     body_min_rate: int = 64 * 1024  # bytes per second a body upload is granted on top of body_timeout_s
     max_connections: int = 1000  # open client connections; clamped to half the descriptor limit
     max_large_bodies: int = 8  # concurrent request bodies over 64 KiB being received
-    auth_failures_per_minute: int = 30  # per client address; beyond it RequestLimitExceeded without checking
+    auth_failures_per_minute: int = 60  # per client address; beyond it RequestLimitExceeded without checking
     log_lines_per_second: float = 20.0  # per message template; the excess is counted and summarised
     # --- definition quotas (docs/limits.md "Definitions", "File arrival") ---
     max_nested_runs: int = 1000  # runs one top-level run may create through nested RunWorkflow nodes
@@ -61,6 +61,9 @@ class Settings:
     max_expanded_chars: int = 16 << 20  # characters one attempt's ${...} substitution may build (code + values)
     max_param_chars: int = 1 << 20  # longest data value (run-time parameter, upstream output, file list)
     task_env: tuple[str, ...] = ()  # server variables passed to tasks beyond the allow-list (NAME or PREFIX*)
+    # --- task attempts (docs/limits.md "Task attempts", docs/adr/0003-attempt-isolation.md) ---
+    max_log_bytes: int = 64 << 20  # log kept per attempt; past it the middle is dropped (0 = unbounded)
+    max_task_processes: int = 512  # processes + threads per attempt (cgroup pids.max; 0 = unbounded)
 
     @property
     def database_url(self) -> str:
