@@ -221,3 +221,19 @@ def test_lone_surrogate_escapes_are_refused_and_pairs_are_kept() -> None:
     for body in (b'{"Name": "a\\ud800b"}', b'{"\\udc00": 1}', b'{"L": [{"X": "\\uDBFF"}]}'):
         with pytest.raises(InvalidParameter, match="surrogate"):
             parse_json_body(body)
+
+
+# --- numbers JSON can write but Python cannot hold (issue 11: a 5,000-digit integer was an InternalError)
+
+
+@pytest.mark.parametrize(
+    "literal", ["9" * 5000, "-" + "9" * 5000, "1" * 41, "1e400", "-1e400", "1" * 400 + "e0", "1.5e308" + "0" * 3]
+)
+def test_numbers_too_big_to_hold_are_invalid_parameter(literal: str) -> None:
+    with pytest.raises(InvalidParameter, match="the JSON body holds"):
+        parse_json_body(f'{{"PageNumber": {literal}}}'.encode())
+
+
+@pytest.mark.parametrize("literal", ["9" * 40, "-" + "9" * 40, "1.7976931348623157e308", "1e-400", "0.5"])
+def test_big_but_representable_numbers_parse_for_the_wire_to_judge(literal: str) -> None:
+    assert parse_json_body(f'{{"PageNumber": {literal}}}'.encode())["PageNumber"] == json.loads(literal)

@@ -633,3 +633,24 @@ def test_sdk_warns_about_undeclared_fields() -> None:
     """Guard the oracle: if the SDK stopped warning, the round-trip tests would prove nothing."""
     _, caught = sdk_decode("Filter", {"Name": "a", "Nmae": "b"})
     assert any("useless" in message for message in caught)
+
+
+# --- query-string integers longer than any int64 (issue 11: int() met Python's 4,300-digit limit)
+
+
+@pytest.mark.parametrize("text", ["9" * 5000, "-" + "9" * 5000, "1" * 22, "+" + "0" * 21])
+def test_query_integers_longer_than_int64_are_invalid_parameter(text: str) -> None:
+    from trigflow.api.wire import validate_request
+    from trigflow.domain.errors import InvalidParameter
+
+    with pytest.raises(InvalidParameter, match="PageNumber"):
+        validate_request("ListTriggerWorkflows", {"ProjectId": "1", "PageNumber": text}, from_query=True)
+
+
+def test_query_floats_never_echo_a_huge_value() -> None:
+    from trigflow.api.wire import _check_float
+    from trigflow.domain.errors import InvalidParameter
+
+    with pytest.raises(InvalidParameter) as e:
+        _check_float("F", "x" * 100_000, True)
+    assert len(e.value.message) < 200

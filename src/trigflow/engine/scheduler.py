@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,11 +69,34 @@ class SchedulerFault(RuntimeError):
     """The injected test fault (FAULT_FILE_ENV)."""
 
 
+@dataclass(frozen=True)
 class Health:
-    """What /healthz reports: ok, or why not (set by the scheduler thread, read by any thread)."""
+    """What /healthz reports: ok, or why not."""
 
-    def __init__(self, ok: bool, state: str, reason: str | None = None) -> None:
-        self.ok, self.state, self.reason = ok, state, reason
+    ok: bool
+    state: str  # ok, stopping, failed, stalled
+    reason: str | None = None
+
+
+def assess_health(
+    *, failure: str | None, stopping: bool, alive: bool, last_pass_ms: int | None, now_ms: int, stall_after_ms: int
+) -> Health:
+    """Failed (the loop gave up, or the thread is gone) and stalled (no loop pass for `stall_after_ms`) are
+    not ok; a stopping scheduler is (the process is shutting down on purpose)."""
+    if failure is not None:
+        return Health(False, "failed", f"the scheduler stopped: {failure}")
+    if stopping:
+        return Health(True, "stopping")
+    if not alive:
+        return Health(False, "failed", "the scheduler thread is not running")
+    if last_pass_ms is not None and now_ms - last_pass_ms > stall_after_ms:
+        return Health(
+            False,
+            "stalled",
+            f"the scheduler made no loop pass for {(now_ms - last_pass_ms) // 1000} s (bound"
+            f" {stall_after_ms // 1000} s); restart the process",
+        )
+    return Health(True, "ok")
 
 
 class Scheduler:
@@ -127,21 +151,14 @@ class Scheduler:
 
     def health(self) -> Health:
         """ok while the thread runs and makes loop passes (a standby's wait counts as passes)."""
-        if self.failure is not None:
-            return Health(False, "failed", f"the scheduler stopped: {self.failure}")
-        if self._stopping.is_set():
-            return Health(True, "stopping")
-        if not self._thread.is_alive():
-            return Health(False, "failed", "the scheduler thread is not running")
-        last = self.last_tick_ms
-        if last is not None and self.clock() - last > self.stall_after_ms:
-            return Health(
-                False,
-                "stalled",
-                f"the scheduler made no loop pass for {(self.clock() - last) // 1000} s"
-                f" (bound {self.stall_after_ms // 1000} s); restart the process",
-            )
-        return Health(True, "ok")
+        return assess_health(
+            failure=self.failure,
+            stopping=self._stopping.is_set(),
+            alive=self._thread.is_alive(),
+            last_pass_ms=self.last_tick_ms,
+            now_ms=self.clock(),
+            stall_after_ms=self.stall_after_ms,
+        )
 
     def start(self) -> None:
         """Become the database's active scheduler (or wait as a standby until the active one goes away),
