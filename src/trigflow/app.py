@@ -6,11 +6,17 @@ the single place that knows every layer.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
+import stat
 from dataclasses import dataclass
+from pathlib import Path
 
 from trigflow.config import Settings
 from trigflow.domain import ids
 from trigflow.engine.scheduler import Scheduler
+from trigflow.executors.base import AttemptLimits
 from trigflow.service.attempt_params import ParamLimits
 from trigflow.service.catalog import Catalog
 from trigflow.service.common import Clock, wall_clock_ms
@@ -54,9 +60,10 @@ class Bootstrap:
 
 
 def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    make_data_dir_private(settings.data_dir)
     db = Database(settings.database_url)
     db.migrate()
+    db.make_files_private()
     stamps = ids.StampAllocator()
     resources = ResourceGroups(db, clock, default_slots=settings.default_slots)
     runs = Runs(db, clock, stamps, resources, app_id=settings.app_id, timezone=settings.default_timezone,
@@ -87,6 +94,7 @@ def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
         ),
     )
     resources.on_change = scheduler.wake
+    scheduler.executor.configure(attempt_limits(settings))
     return Services(
         settings=settings,
         db=db,
@@ -108,6 +116,49 @@ def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
         projects=Projects(db, on_triggers_changed=scheduler.triggers_changed),
         folders=Folders(db, clock),
         workflow_ops=WorkflowOps(db, default_tz=settings.default_timezone),
+    )
+
+
+def make_data_dir_private(data_dir: Path) -> None:
+    """Everything the server creates is owner-only (umask 077, inherited by tasks too), and an install
+    made before that rule is tightened once: the data dir holds API secret keys and every log.
+
+    The data dir itself becomes 0700, which alone closes it to other accounts; existing files and dirs
+    lose their group/other bits as well (a hard link made while they were readable would otherwise keep
+    them readable). Symlinks are neither followed nor changed. The shared `scripts/` dir of older servers
+    is removed: attempts run sealed copies now (docs/adr/0003-attempt-isolation.md).
+    """
+    os.umask(0o077)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(data_dir, 0o700)
+    shutil.rmtree(data_dir / "scripts", ignore_errors=True)
+    stack = [str(data_dir)]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                for entry in it:
+                    try:
+                        mode = entry.stat(follow_symlinks=False).st_mode
+                    except OSError:
+                        continue
+                    if stat.S_ISLNK(mode):
+                        continue
+                    if stat.S_ISDIR(mode):
+                        stack.append(entry.path)
+                    if mode & 0o077:
+                        os.chmod(entry.path, stat.S_IMODE(mode) & 0o700, follow_symlinks=False)
+        except OSError:
+            continue
+
+
+def attempt_limits(settings: Settings) -> AttemptLimits:
+    """The executor's per-attempt limits; the cgroup subtree is named after the data dir, so a restarted
+    server finds its predecessor's groups and two servers on one host never share one."""
+    instance = hashlib.sha256(str(settings.data_dir.resolve()).encode()).hexdigest()[:16]
+    return AttemptLimits(
+        max_log_bytes=settings.max_log_bytes or None,
+        max_processes=settings.max_task_processes or None,
+        cgroup_instance=instance,
     )
 
 

@@ -193,33 +193,61 @@ def test_each_attempt_gets_its_own_session(executor: LocalExecutor, recorder: Re
 # ---- scripts ----------------------------------------------------------------------------------------
 
 
-def test_bash_script_is_written_and_run(executor: LocalExecutor, recorder: Recorder, tmp_path: Path) -> None:
-    script = tmp_path / "scripts" / "a" / "script.sh"
-    script.parent.mkdir(parents=True)
-    script.write_text("# a much longer stale script from an earlier attempt\n" * 20)
+def test_bash_script_runs_from_a_sealed_memfd(executor: LocalExecutor, recorder: Recorder, tmp_path: Path) -> None:
+    copy = tmp_path / "run" / "a.sh"
     text = 'echo "hello from $0"\nexit 7\n'
-    spec = make_spec(tmp_path, "a", "bash", str(script), script_path=str(script), script_text=text)
+    spec = make_spec(tmp_path, "a", "bash", script=text, script_copy_path=str(copy))
     assert run_to_exit(executor, recorder, spec).exit_code == 7
-    assert script.read_text() == text  # overwritten and truncated, not appended
-    assert os.stat(script).st_mode & 0o777 == 0o700
-    assert Path(spec.log_path).read_text() == f"hello from {script}\n"
+    out = Path(spec.log_path).read_text()
+    assert out.startswith("hello from /dev/fd/") and out.endswith("\n")
+    assert copy.read_text() == text  # the human-readable copy, owner-only and not executable
+    assert os.stat(copy).st_mode & 0o777 == 0o600
 
 
 def test_python_script_runs_with_sys_executable(executor: LocalExecutor, recorder: Recorder, tmp_path: Path) -> None:
-    script = tmp_path / "new" / "dir" / "task.py"  # parent directories do not exist yet
-    text = "import sys\nprint('py ok', sys.argv[1])\nsys.exit(4)\n"
-    spec = make_spec(tmp_path, "a", sys.executable, str(script), "arg1", script_path=str(script), script_text=text)
+    text = "import sys\nprint('py ok', sys.argv[0].startswith('/dev/fd/'))\nsys.exit(4)\n"
+    spec = make_spec(tmp_path, "a", sys.executable, script=text)
     assert run_to_exit(executor, recorder, spec).exit_code == 4
-    assert Path(spec.log_path).read_text() == "py ok arg1\n"
+    assert Path(spec.log_path).read_text() == "py ok True\n"
 
 
-def test_script_with_shebang_can_be_executed_directly(
+def test_the_running_script_cannot_be_rewritten_through_proc(
     executor: LocalExecutor, recorder: Recorder, tmp_path: Path
 ) -> None:
-    script = tmp_path / "run.sh"
-    spec = make_spec(tmp_path, "a", str(script), script_path=str(script), script_text="#!/bin/sh\necho direct\n")
+    """The attack of finding 3: rewrite what another attempt is about to execute. Through /proc the
+    sealed memfd reopens read-only: every write, truncation and writable mapping is refused."""
+    fifo = tmp_path / "go"
+    os.mkfifo(fifo)
+    spec = make_spec(tmp_path, "a", "bash", script=f"read _ < {fifo}\necho original code ran\n")
+    started = executor.start(spec)
+    assert started.pid is not None
+    fds = f"/proc/{started.pid}/fd"
+    memfds = [n for n in os.listdir(fds) if "memfd:" in os.readlink(f"{fds}/{n}")]
+    assert memfds
+    for n in memfds:
+        path = f"/proc/{started.pid}/fd/{n}"
+        for flags in (os.O_WRONLY, os.O_RDWR, os.O_WRONLY | os.O_TRUNC):
+            try:
+                fd = os.open(path, flags)
+            except PermissionError:
+                continue
+            try:
+                with pytest.raises(PermissionError):
+                    os.write(fd, b"echo swapped code ran\n")
+                with pytest.raises(PermissionError):
+                    os.ftruncate(fd, 0)
+            finally:
+                os.close(fd)
+    with open(fifo, "w") as f:
+        f.write("go\n")
+    assert recorder.next().exit_code == 0
+    assert Path(spec.log_path).read_text() == "original code ran\n"
+
+
+def test_sealed_env_hands_code_to_bash_env(executor: LocalExecutor, recorder: Recorder, tmp_path: Path) -> None:
+    spec = make_spec(tmp_path, "a", "bash", script='echo "$GREETING"\n', sealed_env={"BASH_ENV": b"GREETING=hi\n"})
     assert run_to_exit(executor, recorder, spec).exit_code == 0
-    assert Path(spec.log_path).read_text() == "direct\n"
+    assert Path(spec.log_path).read_text() == "hi\n"
 
 
 # ---- launch errors ----------------------------------------------------------------------------------
@@ -244,19 +272,27 @@ def test_non_executable_file_is_a_launch_error(executor: LocalExecutor, tmp_path
     plain = tmp_path / "plain.sh"
     plain.write_text("echo hi\n")
     plain.chmod(0o644)
-    with pytest.raises(LaunchError, match="permission denied"):
+    with pytest.raises(LaunchError, match="permission denied") as info:
         executor.start(make_spec(tmp_path, "a", str(plain)))
+    assert str(tmp_path) not in info.value.message  # the client never sees a server path
 
 
-def test_missing_script_interpreter_is_named_in_the_launch_error(executor: LocalExecutor, tmp_path: Path) -> None:
-    script = tmp_path / "odd.sh"
-    spec = make_spec(tmp_path, "a", str(script), script_path=str(script), script_text="#!/no/such/shell\n")
-    with pytest.raises(LaunchError, match="interpreter"):
-        executor.start(spec)
+def test_launch_errors_never_name_server_paths(executor: LocalExecutor, tmp_path: Path) -> None:
+    """Finding 7: ErrorCodeStr carried absolute server paths. The message names the cause only."""
+    cases = [
+        make_spec(tmp_path, "a", "true", cwd=str(tmp_path / "nope")),
+        make_spec(tmp_path, "b", "true", log_path=str(tmp_path)),
+        make_spec(tmp_path, "c", str(tmp_path / "bin" / "missing")),
+    ]
+    for spec in cases:
+        with pytest.raises(LaunchError) as info:
+            executor.start(spec)
+        assert "/" not in info.value.message.replace("/dev/fd", ""), info.value.message
+        assert str(tmp_path) not in info.value.message
 
 
 def test_unwritable_log_is_a_launch_error(executor: LocalExecutor, tmp_path: Path) -> None:
-    with pytest.raises(LaunchError, match="cannot prepare attempt files"):
+    with pytest.raises(LaunchError, match="cannot prepare the attempt's files"):
         executor.start(make_spec(tmp_path, "a", "true", log_path=str(tmp_path)))  # a directory
 
 

@@ -14,10 +14,13 @@ constructor.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 EventKind = Literal["started", "exited", "lost"]
+
+DEFAULT_MAX_LOG_BYTES = 64 << 20  # `trigflow up --max-log-bytes`
+DEFAULT_MAX_TASK_PROCESSES = 512  # `trigflow up --max-task-processes`
 
 
 class LaunchError(Exception):
@@ -25,11 +28,15 @@ class LaunchError(Exception):
 
     Raised synchronously by `Executor.start` so the engine can fail the attempt immediately with a
     readable message instead of waiting for an exit event that will never come.
+
+    `message` reaches the client (ErrorCodeStr), so it never names a server path: `detail`, which may,
+    goes to the server log only.
     """
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, detail: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.detail = detail
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +45,14 @@ class LaunchSpec:
 
     `env` is the *full* child environment (not a delta), so what ran is exactly what the engine decided
     and recorded, independent of the server's own environment. `log_path` receives stdout and stderr,
-    appended, so a retried attempt reusing a path never destroys earlier evidence. When `script_path`
-    and `script_text` are both given the script is (re)written just before the spawn, which keeps the
-    file and the attempt in lock-step; `argv` is expected to reference it (e.g. `bash <script_path>`).
+    appended, so a retried attempt reusing a path never destroys earlier evidence.
+
+    `script`, when given, is the code the attempt executes: the executor seals it into an anonymous
+    memory file (memfd) and appends `/dev/fd/<n>` to `argv` (e.g. `bash /dev/fd/5`), so nothing on disk
+    can be swapped between the decision and the execution (docs/adr/0003-attempt-isolation.md).
+    `sealed_env` does the same for files the child's interpreter reads as code through an environment
+    variable (e.g. `BASH_ENV`): each value becomes a sealed memfd and the variable names `/dev/fd/<n>`.
+    `script_copy_path`, when given, receives a human-readable copy of `script` that is never executed.
     """
 
     attempt_id: str
@@ -48,8 +60,25 @@ class LaunchSpec:
     env: Mapping[str, str]
     cwd: str
     log_path: str
-    script_path: str | None = None
-    script_text: str | None = None
+    script: str | None = None
+    script_copy_path: str | None = None
+    sealed_env: Mapping[str, bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptLimits:
+    """Per-attempt resource bounds an executor enforces (docs/limits.md "Task attempts").
+
+    `max_log_bytes`: the most of an attempt's log kept on disk; past it the middle is dropped (head and
+    newest tail kept, with a marker), or the attempt is killed where the filesystem cannot do that.
+    `max_processes`: processes and threads one attempt may have at once (cgroup `pids.max`), where a
+    writable pids cgroup exists. `cgroup_instance` names this server's cgroup subtree (one per data dir,
+    so attempts of several servers on a host never share a group). None disables a bound.
+    """
+
+    max_log_bytes: int | None = DEFAULT_MAX_LOG_BYTES
+    max_processes: int | None = DEFAULT_MAX_TASK_PROCESSES
+    cgroup_instance: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

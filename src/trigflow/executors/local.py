@@ -20,6 +20,13 @@ Design choices, and why:
   group id cannot be recycled and the escalation SIGKILL can only hit the attempt's own stragglers.
   The same thread checks /proc with a backing-off interval and releases the zombie early once no live
   process is left in the group, so a well-behaved attempt does not hold anything for the whole grace.
+* Isolation and limits (docs/adr/0003-attempt-isolation.md): the attempt's script runs from a sealed
+  memfd (`bash /dev/fd/N`), never from a file another task could rewrite; each attempt gets its own pids
+  cgroup (`executors/cgroups.py`: a process limit, and a kill that reaches `setsid` descendants), with an
+  environment sweep (TRIGFLOW_TASK_EXECUTION_ID) as the fallback and backstop; and the watcher thread
+  keeps each running attempt's log within its limit (`executors/logcap.py`). Cgroup moves cost an RCU
+  grace period in the kernel, so they happen on the watcher thread, right after the spawn, never on the
+  caller's thread.
 
 Nothing here touches the database; results leave through the `on_event` callback (see
 `trigflow.executors.base.EventCallback` for its threading contract).
@@ -28,7 +35,7 @@ Nothing here touches the database; results leave through the `on_event` callback
 from __future__ import annotations
 
 import contextlib
-import errno
+import fcntl
 import heapq
 import logging
 import os
@@ -37,12 +44,18 @@ import signal
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
-from trigflow.executors.base import EventCallback, ExecutorEvent, LaunchError, LaunchSpec
+from trigflow.executors import logcap
+from trigflow.executors.base import AttemptLimits, EventCallback, ExecutorEvent, LaunchError, LaunchSpec
+from trigflow.executors.cgroups import CgroupTree
+from trigflow.executors.cgroups import detect as detect_cgroups
 
 __all__ = [
     "LocalExecutor",
+    "find_pids_by_env",
+    "find_pids_by_env_values",
     "find_process_groups_by_env",
     "is_same_process_alive",
     "kill_process_group",
@@ -51,9 +64,16 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_LOG_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-_SCRIPT_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
-_ETXTBSY_RETRIES = 4
+_LOG_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+_COPY_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
+_MFD_FLAGS = os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING
+_SEALS = fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
+# The environment variable every attempt carries (set by the service layer); a kill also signals every
+# process still carrying the attempt's value, which reaches `setsid` children where no cgroup exists.
+SWEEP_ENV = "TRIGFLOW_TASK_EXECUTION_ID"
+# How often running attempts' logs are measured (an fstat each); a log that grew fast is re-checked sooner.
+_LOG_CHECK_SECONDS = 0.25
+_LOG_CHECK_HOT_SECONDS = 0.02
 # Upper bound on how long `shutdown(kill=True)` waits past the grace period for SIGKILLed processes to
 # be reaped; only a process stuck in uninterruptible sleep (e.g. a dead NFS mount) can exceed it.
 _SHUTDOWN_SLACK_SECONDS = 5.0
@@ -219,6 +239,43 @@ def find_process_groups_by_env(name: str, values: set[str]) -> dict[str, set[int
     return found
 
 
+def find_pids_by_env(name: str, value: str) -> list[int]:
+    """Live processes (other than this one) whose environment has `name` set to exactly `value`.
+
+    The kill fallback and backstop: a descendant that left the attempt's process group (`setsid`) still
+    carries the attempt's id in its environment unless it deliberately scrubbed it.
+    """
+    return find_pids_by_env_values(name, {value}).get(value, [])
+
+
+def find_pids_by_env_values(name: str, values: set[str]) -> dict[str, list[int]]:
+    """`find_pids_by_env` for several values in one pass over /proc (a pass reads every environ)."""
+    found: dict[str, list[int]] = {}
+    if not values:
+        return found
+    prefix = name.encode() + b"="
+    wanted = {prefix + v.encode(): v for v in values}
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                environ = fh.read()
+        except OSError:
+            continue
+        if prefix not in environ:
+            continue
+        for item in environ.split(b"\0"):
+            value = wanted.get(item)
+            if value is not None:
+                stat = _read_stat(int(entry))
+                if stat is not None and stat[0] not in _DEAD_STATES:
+                    found.setdefault(value, []).append(int(entry))
+                break
+    return found
+
+
 def kill_process_group(pgid: int, grace_seconds: float) -> None:
     """Blocking SIGTERM, wait up to `grace_seconds`, then SIGKILL, for a process group we do not own.
 
@@ -264,12 +321,31 @@ def _open_creating_parent(path: str, flags: int, mode: int) -> int:
         return os.open(path, flags, mode)
 
 
-def _write_script(path: str, text: str) -> None:
-    """Write the attempt's script owner-only executable (it may embed parameters the owner set)."""
-    data = memoryview(text.encode("utf-8"))
-    fd = _open_creating_parent(path, _SCRIPT_FLAGS, 0o700)
+def _sealed_memfd(name: str, data: bytes) -> int:
+    """An anonymous file holding `data`, sealed: nobody (not even via /proc/<pid>/fd) can change it again.
+
+    F_SEAL_WRITE/SHRINK/GROW make the content immutable, F_SEAL_SEAL stops anyone lifting the seals; a
+    reopen through /proc then yields a read-only view (measured on this kernel: write, truncate and
+    writable mmap all fail with EPERM). Close-on-exec here; `pass_fds` hands it to the one child.
+    """
+    fd = os.memfd_create(name, _MFD_FLAGS)
     try:
-        os.fchmod(fd, 0o700)  # O_CREAT's mode does not apply to a pre-existing file
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _write_copy(path: str, text: str) -> None:
+    """A human-readable copy of what an attempt runs, owner-only and not executable: it is never run."""
+    data = memoryview(text.encode("utf-8", "surrogatepass"))
+    fd = _open_creating_parent(path, _COPY_FLAGS, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply to a pre-existing file
         while data:
             data = data[os.write(fd, data) :]
     finally:
@@ -277,19 +353,17 @@ def _write_script(path: str, text: str) -> None:
 
 
 def _describe_spawn_error(exc: OSError, spec: LaunchSpec) -> str:
+    """What the client is told (ErrorCodeStr): the cause, never a server path (that goes to the log)."""
+    command = os.path.basename(spec.argv[0])
     if isinstance(exc, FileNotFoundError):
         if exc.filename == spec.cwd and exc.filename != spec.argv[0]:
-            return f"working directory does not exist: {spec.cwd!r}"
-        if "/" in spec.argv[0] and os.path.isfile(os.path.join(spec.cwd, spec.argv[0])):
-            # execve says ENOENT for a script whose #! interpreter is missing: name the real culprit.
-            return f"interpreter of {spec.argv[0]!r} (its #! line) not found"
-        return f"command not found: {spec.argv[0]!r}"
+            return "the attempt's working directory does not exist"
+        return f"command not found: {command!r}"
     if isinstance(exc, PermissionError):
-        where = exc.filename if exc.filename is not None else spec.argv[0]
-        return f"permission denied: {where!r}"
+        return f"permission denied starting {command!r}"
     if isinstance(exc, NotADirectoryError):
-        return f"not a directory: {exc.filename!r}"
-    return f"cannot start {spec.argv[0]!r}: {exc.strerror or exc}"
+        return "not a directory: a path of the attempt's launch"
+    return f"cannot start {command!r}: {exc.strerror or type(exc).__name__}"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -307,6 +381,12 @@ class _Attempt:
     proc_start: str | None
     kill_deadline: float | None = None  # monotonic time of the pending SIGKILL escalation
     reaped: bool = False
+    sweep_value: str | None = None  # the attempt's SWEEP_ENV value, for the environment sweep
+    log_fd: int = -1  # read-write (not O_APPEND) descriptor of the log, for trimming; -1: unbounded
+    log_state: logcap.LogState | None = None
+    cgroup: str | None = None  # path of the attempt's cgroup once the leader is in it
+    fail_message: str | None = None  # why the executor itself killed it (reported with the exit)
+    pending: list[int] = field(default_factory=list)  # signals for the watcher thread to sweep with
 
 
 class LocalExecutor:
@@ -318,8 +398,15 @@ class LocalExecutor:
     `os.waitpid(-1, ...)` elsewhere in the server, or set SIGCHLD to SIG_IGN: both steal exit statuses.
     """
 
-    def __init__(self, on_event: EventCallback) -> None:
+    def __init__(self, on_event: EventCallback, limits: AttemptLimits | None = None) -> None:
         self._on_event = on_event
+        self._limits = AttemptLimits(max_log_bytes=None, max_processes=None)
+        self._cgroups: CgroupTree | None = None
+        self._to_adopt: list[_Attempt] = []  # spawned, not yet moved into their cgroup (watcher thread)
+        self._to_sweep: list[_Attempt] = []  # attempts with signals for the watcher thread to deliver
+        self._stale: dict[str, tuple[int, logcap.LogState | None]] = {}  # exited, group still busy
+        self._log_check_at: float | None = None
+        self._log_check_delay = _LOG_CHECK_SECONDS
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)  # signalled when an in-flight start() finishes
         self._running: dict[str, _Attempt] = {}
@@ -341,7 +428,33 @@ class LocalExecutor:
         self._selector = selectors.EpollSelector()
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._thread = threading.Thread(target=self._run, name="trigflow-local-executor", daemon=True)
+        if limits is not None:
+            self.configure(limits)
         self._thread.start()
+
+    def configure(self, limits: AttemptLimits) -> None:
+        """Apply the per-attempt limits to attempts started from now on; detects cgroups once.
+
+        Meant to be called at start-up, before the first attempt (the composition root does it).
+        """
+        cgroups = self._cgroups
+        if limits.cgroup_instance is not None and (cgroups is None or cgroups.max_processes != limits.max_processes):
+            cgroups = detect_cgroups(limits.cgroup_instance, limits.max_processes)
+            if cgroups is None:
+                log.warning(
+                    "no writable pids cgroup: the per-task process limit is not enforced and kills reach "
+                    "setsid descendants only through their environment (docs/limits.md)"
+                )
+            else:
+                log.info("attempts run in cgroup v%d groups under %s", cgroups.version, cgroups.root)
+        with self._lock:
+            self._limits = limits
+            self._cgroups = cgroups
+
+    @property
+    def cgroups(self) -> CgroupTree | None:
+        """Where attempts' cgroups live, or None where the fallback applies (for /healthz and tests)."""
+        return self._cgroups
 
     # ---- public API ------------------------------------------------------------------------------
 
@@ -360,22 +473,32 @@ class LocalExecutor:
                 raise LaunchError(f"attempt {attempt_id!r} is already running")
             self._starting.add(attempt_id)
         try:
-            pid = self._spawn(spec)
+            pid, log_fd, log_state = self._spawn(spec)
             try:
                 pidfd = os.pidfd_open(pid)
             except OSError as exc:  # e.g. EMFILE: we could never see it exit, so do not leave it running
+                _close(log_fd)
                 self._abort_child(pid)
-                raise LaunchError(f"cannot watch process {pid}: {exc.strerror or exc}") from exc
+                log.warning("cannot watch process %s of attempt %s: %s", pid, attempt_id, exc)
+                raise LaunchError(f"cannot watch the attempt's process: {exc.strerror or exc}") from exc
             # The child is at worst an unreaped zombie here, so /proc/<pid> is still there.
             proc_start = read_proc_start(pid)
-            attempt = _Attempt(attempt_id, pid, pidfd, proc_start)
+            attempt = _Attempt(attempt_id, pid, pidfd, proc_start, sweep_value=spec.env.get(SWEEP_ENV),
+                               log_fd=log_fd, log_state=log_state)  # fmt: skip
             with self._lock:
                 if self._stopping:  # shutdown() raced with us: nobody would ever report this exit
                     os.close(pidfd)
+                    _close(log_fd)
                     self._abort_child(pid)
                     raise LaunchError("executor is shut down")
                 self._running[attempt_id] = attempt
                 self._selector.register(pidfd, selectors.EVENT_READ, attempt)
+                if self._cgroups is not None:
+                    self._to_adopt.append(attempt)
+                if attempt.log_state is not None and self._log_check_at is None:
+                    self._log_check_at = time.monotonic() + self._log_check_delay
+            if self._cgroups is not None or attempt.log_state is not None:
+                self._wake()
         finally:
             with self._lock:
                 self._starting.discard(attempt_id)
@@ -397,11 +520,20 @@ class LocalExecutor:
             # happens under this same lock.
             if grace_seconds <= 0:
                 _signal_group(attempt.pid, signal.SIGKILL)
-                return True
-            _signal_group(attempt.pid, signal.SIGTERM)
-            self._schedule_kill(attempt, time.monotonic() + grace_seconds)
+                self._sweep_later(attempt, signal.SIGKILL)
+            else:
+                _signal_group(attempt.pid, signal.SIGTERM)
+                self._sweep_later(attempt, signal.SIGTERM)
+                self._schedule_kill(attempt, time.monotonic() + grace_seconds)
         self._wake()
         return True
+
+    def _sweep_later(self, attempt: _Attempt, sig: int) -> None:
+        """Caller holds the lock. Signal the attempt's cgroup and environment matches on the watcher
+        thread: reading a cgroup or every /proc/<pid>/environ must not hold up the caller."""
+        if not attempt.pending:
+            self._to_sweep.append(attempt)
+        attempt.pending.append(sig)
 
     def running(self) -> set[str]:
         """Snapshot of attempts started and not yet reported as exited or lost."""
@@ -426,7 +558,9 @@ class LocalExecutor:
                 if kill:
                     deadline = time.monotonic() + max(grace_seconds, 0.0)
                     for attempt in self._running.values():
-                        _signal_group(attempt.pid, signal.SIGTERM if grace_seconds > 0 else signal.SIGKILL)
+                        sig = signal.SIGTERM if grace_seconds > 0 else signal.SIGKILL
+                        _signal_group(attempt.pid, sig)
+                        self._sweep_later(attempt, sig)
                         self._schedule_kill(attempt, deadline)
                     for attempt in self._lingering:  # stragglers of earlier kills: no longer than this
                         self._schedule_kill(attempt, deadline)
@@ -446,13 +580,20 @@ class LocalExecutor:
             self._closed = True
             for attempt in self._lingering:
                 _signal_group(attempt.pid, signal.SIGKILL)
+                self._kill_descendants(attempt)
                 _reap_quietly(attempt.pid)
+                self._release(attempt)
             self._lingering.clear()
             for attempt in self._running.values():
                 if attempt.kill_deadline is not None:
                     _signal_group(attempt.pid, signal.SIGKILL)
+                    self._kill_descendants(attempt)
                 os.close(attempt.pidfd)
+                _close(attempt.log_fd)  # left running (kill=False): its group stays for the next server
             self._running.clear()
+            for fd, _state in self._stale.values():
+                _close(fd)
+            self._stale.clear()
             self._timers.clear()
             self._probe_at = None
             self._selector.close()
@@ -462,47 +603,71 @@ class LocalExecutor:
 
     # ---- spawning ----------------------------------------------------------------------------------
 
-    def _spawn(self, spec: LaunchSpec) -> int:
-        """Write the script, open the log, fork/exec; every failure becomes a LaunchError."""
+    def _spawn(self, spec: LaunchSpec) -> tuple[int, int, logcap.LogState | None]:
+        """Seal the script, open the log, fork/exec; every failure becomes a LaunchError.
+
+        Returns the pid, the log descriptor kept for trimming (-1 when the log is unbounded) and its state.
+        """
+        sealed: list[int] = []
+        log_fd = watch_fd = -1
         try:
-            if spec.script_path is not None and spec.script_text is not None:
-                _write_script(spec.script_path, spec.script_text)
-            log_fd = _open_creating_parent(spec.log_path, _LOG_FLAGS, 0o644)
+            argv, env = spec.argv, spec.env
+            if spec.script is not None:
+                sealed.append(_sealed_memfd("trigflow-script", spec.script.encode("utf-8", "surrogatepass")))
+                argv = (*argv, f"/dev/fd/{sealed[-1]}")
+                if spec.script_copy_path is not None:
+                    _write_copy(spec.script_copy_path, spec.script)
+            if spec.sealed_env:
+                env = dict(env)
+                for name, data in spec.sealed_env.items():
+                    sealed.append(_sealed_memfd(f"trigflow-{name}", data))
+                    env[name] = f"/dev/fd/{sealed[-1]}"
+            log_fd = _open_creating_parent(spec.log_path, _LOG_FLAGS, 0o600)
+            limit = self._limits.max_log_bytes
+            if limit is not None:
+                watch_fd = os.open(spec.log_path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
         except OSError as exc:
-            raise LaunchError(f"cannot prepare attempt files: {exc}") from exc
+            for fd in (*sealed, log_fd, watch_fd):
+                _close(fd)
+            log.warning("cannot prepare the files of attempt %s: %s", spec.attempt_id, exc)
+            raise LaunchError(f"cannot prepare the attempt's files: {exc.strerror or type(exc).__name__}") from exc
         try:
-            proc = self._popen(spec, log_fd)
+            proc = self._popen(spec, argv, env, log_fd, tuple(sealed))
+        except LaunchError:
+            _close(watch_fd)
+            raise
         finally:
             os.close(log_fd)
+            for fd in sealed:
+                os.close(fd)
         # From here on this executor reaps the child (via its pidfd). Popen must not: its finalizer would
         # otherwise waitpid() the child and swallow the exit status. `_child_created` is the flag Popen
         # itself uses to mean "there is a child I am responsible for".
         proc._child_created = False  # type: ignore[attr-defined]
-        return proc.pid
+        state = None if watch_fd < 0 or limit is None else logcap.LogState(max(limit, logcap.MIN_LOG_BYTES))
+        return proc.pid, watch_fd, state
 
-    def _popen(self, spec: LaunchSpec, log_fd: int) -> subprocess.Popen[bytes]:
-        retry = 0
-        while True:
-            try:
-                return subprocess.Popen(
-                    spec.argv,
-                    stdin=self._devnull,
-                    stdout=log_fd,
-                    stderr=log_fd,
-                    cwd=spec.cwd,
-                    env=spec.env,
-                    close_fds=True,
-                    start_new_session=True,
-                )
-            except OSError as exc:
-                # ETXTBSY: a script we just wrote is executed directly while another thread's fork
-                # still holds our (close-on-exec) write descriptor; that clears within moments.
-                if exc.errno != errno.ETXTBSY or retry >= _ETXTBSY_RETRIES:
-                    raise LaunchError(_describe_spawn_error(exc, spec)) from exc
-                time.sleep(0.001 * 2**retry)
-                retry += 1
-            except (ValueError, TypeError) as exc:  # e.g. a NUL byte in argv or env
-                raise LaunchError(f"invalid launch spec: {exc}") from exc
+    def _popen(
+        self, spec: LaunchSpec, argv: tuple[str, ...], env: Mapping[str, str], log_fd: int, pass_fds: tuple[int, ...]
+    ) -> subprocess.Popen[bytes]:
+        try:
+            return subprocess.Popen(
+                argv,
+                stdin=self._devnull,
+                stdout=log_fd,
+                stderr=log_fd,
+                cwd=spec.cwd,
+                env=env,
+                close_fds=True,
+                pass_fds=pass_fds,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            log.warning("cannot start attempt %s (%s in %s): %s", spec.attempt_id, argv[0], spec.cwd, exc)
+            raise LaunchError(_describe_spawn_error(exc, spec)) from exc
+        except (ValueError, TypeError) as exc:  # e.g. a NUL byte in argv or env
+            log.warning("invalid launch spec for attempt %s: %s", spec.attempt_id, exc)
+            raise LaunchError(f"invalid launch spec: {type(exc).__name__} (a NUL byte in a value?)") from exc
 
     @staticmethod
     def _abort_child(pid: int) -> None:
@@ -529,12 +694,18 @@ class LocalExecutor:
             with self._lock:
                 if self._stopping and (not self._stop_kill or not (self._running or self._lingering)):
                     return
-                next_at = self._timers[0][0] if self._timers else None
-                if self._probe_at is not None and (next_at is None or self._probe_at < next_at):
-                    next_at = self._probe_at
+                due = [t for t in (self._probe_at, self._log_check_at) if t is not None]
+                if self._timers:
+                    due.append(self._timers[0][0])
+                next_at = min(due) if due else None
             timeout = None if next_at is None else max(next_at - time.monotonic(), 0.0)
             events: list[ExecutorEvent] = []
-            for key, _mask in selector.select(timeout):
+            ready = selector.select(timeout)
+            # Before any exit is processed: a leader is only ever reaped on this thread, so an attempt
+            # not yet reaped here still owns its pid while it is moved into its cgroup.
+            self._adopt_into_cgroups()
+            self._deliver_sweeps()
+            for key, _mask in ready:
                 if key.fd == wake_r:
                     _drain(wake_r)
                     continue
@@ -549,11 +720,113 @@ class LocalExecutor:
                 self._fire_timers()
             if self._probe_at is not None and self._probe_at <= time.monotonic():
                 self._probe_lingering()
+            if self._log_check_at is not None and self._log_check_at <= time.monotonic():
+                self._check_logs()
             for event in events:
                 try:
                     self._on_event(event)
                 except Exception:
                     log.exception("on_event callback failed for %s", event)
+
+    def _adopt_into_cgroups(self) -> None:
+        """Move freshly spawned leaders into their own cgroup (see cgroups.py for why not in start())."""
+        cgroups = self._cgroups
+        with self._lock:
+            todo, self._to_adopt = self._to_adopt, []
+        if cgroups is None:
+            return
+        for attempt in todo:
+            if attempt.reaped:
+                continue
+            path = cgroups.path_for(attempt.attempt_id, attempt.pid)
+            if cgroups.adopt(path, attempt.pid):
+                attempt.cgroup = path
+
+    def _deliver_sweeps(self) -> None:
+        """Signals kill() asked for beyond the process group: the attempt's cgroup and its environment."""
+        with self._lock:
+            todo, self._to_sweep = self._to_sweep, []
+            work = [(a, a.pending[:]) for a in todo]
+            for a in todo:
+                a.pending.clear()
+        if not work:
+            return
+        values = {a.sweep_value for a, _sigs in work if a.sweep_value is not None}
+        by_env = find_pids_by_env_values(SWEEP_ENV, values) if values else {}
+        for attempt, sigs in work:
+            for sig in sigs:
+                self._signal_descendants(attempt, sig, by_env.get(attempt.sweep_value or "", ()))
+
+    def _signal_descendants(self, attempt: _Attempt, sig: int, env_pids: Iterable[int] = ()) -> None:
+        if attempt.cgroup is not None and self._cgroups is not None:
+            self._cgroups.signal(attempt.cgroup, sig)
+        for pid in env_pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+
+    def _kill_descendants(self, attempt: _Attempt) -> None:
+        """SIGKILL everything of the attempt outside its process group: cgroup members, env matches."""
+        env_pids = find_pids_by_env(SWEEP_ENV, attempt.sweep_value) if attempt.sweep_value else []
+        self._signal_descendants(attempt, signal.SIGKILL, env_pids)
+
+    def _release(self, attempt: _Attempt) -> None:
+        """The leader is reaped: drop its cgroup when empty, else keep watching it (and its log) for later."""
+        path, attempt.cgroup = attempt.cgroup, None
+        fd, attempt.log_fd = attempt.log_fd, -1
+        if fd >= 0 and attempt.log_state is not None:  # what it wrote since the last timer check
+            try:
+                logcap.trim(fd, attempt.log_state)
+            except OSError as exc:
+                log.warning("cannot trim the log of attempt %s after its exit: %s", attempt.attempt_id, exc)
+        if path is not None and self._cgroups is not None and not self._cgroups.remove(path):
+            self._stale[path] = (fd, attempt.log_state)  # a daemonised descendant outlived the attempt
+            return
+        _close(fd)
+
+    def _check_logs(self) -> None:
+        """Keep every running attempt's log (and that of a busy stale group) within its limit."""
+        with self._lock:
+            attempts = [a for a in self._running.values() if a.log_state is not None and a.log_fd >= 0]
+        hot = False
+        for attempt in attempts:
+            assert attempt.log_state is not None
+            try:
+                dropped = logcap.trim(attempt.log_fd, attempt.log_state)
+            except OSError as exc:
+                self._log_too_big(attempt, exc)
+                continue
+            hot = hot or dropped > attempt.log_state.limit // 8
+        for path, (fd, state) in list(self._stale.items()):
+            if self._cgroups is not None and self._cgroups.remove(path):
+                _close(fd)
+                del self._stale[path]
+            elif state is not None and fd >= 0:
+                try:
+                    logcap.trim(fd, state)
+                except OSError:
+                    _close(fd)
+                    self._stale[path] = (-1, None)
+        with self._lock:
+            self._log_check_delay = _LOG_CHECK_HOT_SECONDS if hot else _LOG_CHECK_SECONDS
+            busy = self._stale or any(a.log_state is not None for a in self._running.values())
+            self._log_check_at = time.monotonic() + self._log_check_delay if busy else None
+
+    def _log_too_big(self, attempt: _Attempt, exc: OSError) -> None:
+        """The log is over its limit and cannot be trimmed in place: stop the attempt, say why."""
+        limit = attempt.log_state.limit if attempt.log_state is not None else 0
+        log.warning("log of attempt %s cannot be trimmed (%s); killing the attempt", attempt.attempt_id, exc)
+        _close(attempt.log_fd)
+        attempt.log_fd, attempt.log_state = -1, None
+        with self._lock:
+            if attempt.reaped or self._running.get(attempt.attempt_id) is not attempt:
+                return
+            attempt.fail_message = (
+                f"log exceeded {limit} bytes (--max-log-bytes) and its filesystem cannot drop the middle "
+                f"of a file ({exc.strerror or exc}); the attempt was killed"
+            )
+            _signal_group(attempt.pid, signal.SIGKILL)
+            self._sweep_later(attempt, signal.SIGKILL)
+        self._wake()
 
     def _on_exit(self, attempt: _Attempt) -> ExecutorEvent | None:
         """The attempt's pidfd is readable: collect the exit status and stop watching it."""
@@ -576,6 +849,7 @@ class LocalExecutor:
             except ChildProcessError:
                 self._forget(attempt)
                 attempt.reaped = True
+                self._release(attempt)
                 return ExecutorEvent(
                     attempt.attempt_id,
                     "lost",
@@ -592,8 +866,15 @@ class LocalExecutor:
                     self._probe_at = time.monotonic() + self._probe_delay
             else:
                 attempt.reaped = True
+                self._release(attempt)
             return ExecutorEvent(
-                attempt.attempt_id, "exited", _now_ms(), pid=pid, proc_start=attempt.proc_start, exit_code=code
+                attempt.attempt_id,
+                "exited",
+                _now_ms(),
+                pid=pid,
+                proc_start=attempt.proc_start,
+                exit_code=code,
+                message=attempt.fail_message,
             )
 
     def _give_up(self, attempt: _Attempt) -> ExecutorEvent:
@@ -603,6 +884,8 @@ class LocalExecutor:
                 self._forget(attempt)
             self._lingering.discard(attempt)
             attempt.reaped = True
+            with contextlib.suppress(Exception):
+                self._release(attempt)
         return ExecutorEvent(
             attempt.attempt_id,
             "lost",
@@ -621,6 +904,7 @@ class LocalExecutor:
 
     def _fire_timers(self) -> None:
         now = time.monotonic()
+        expired: list[_Attempt] = []
         with self._lock:
             timers = self._timers
             while timers and timers[0][0] <= now:
@@ -630,31 +914,72 @@ class LocalExecutor:
                 attempt.kill_deadline = None
                 # The leader is unreaped (running, or a lingering zombie), so the pgid is still ours.
                 _signal_group(attempt.pid, signal.SIGKILL)
+                expired.append(attempt)
+        # Outside the lock (an environment sweep reads all of /proc); only this thread reaps lingering
+        # leaders, so their pids stay pinned until the sweep is done.
+        if not expired:
+            return
+        values = {a.sweep_value for a in expired if a.sweep_value is not None}
+        by_env = find_pids_by_env_values(SWEEP_ENV, values) if values else {}
+        for attempt in expired:
+            self._signal_descendants(attempt, signal.SIGKILL, by_env.get(attempt.sweep_value or "", ()))
+        with self._lock:
+            for attempt in expired:
                 if attempt in self._lingering:
                     self._lingering.discard(attempt)
                     _reap_quietly(attempt.pid)
                     attempt.reaped = True
+                    self._release(attempt)
 
     def _probe_lingering(self) -> None:
-        """Release lingering zombies whose group has no live member left (nothing to sweep).
+        """Release lingering zombies whose attempt has no live process left (nothing to sweep).
 
-        The /proc scan runs without the lock (it takes milliseconds on a busy host and start() must not
-        wait for it); only this thread ever removes lingering attempts, so the snapshot stays valid. A
-        straggler that forks and exits *during* the scan could hide its child; that child then merely
-        escapes the sweep (it still pins the group id, so nothing else can be hit).
+        "Left" means: nobody in the leader's process group, nobody alive in its cgroup and nobody carrying
+        its SWEEP_ENV value. The /proc scans run without the lock (they take milliseconds on a busy host
+        and start() must not wait for them); only this thread ever removes lingering attempts, so the
+        snapshot stays valid. A straggler that forks and exits *during* the scan could hide its child;
+        that child then merely escapes the early release (the SIGKILL deadline still sweeps it).
         """
         live = _live_process_groups()
         with self._lock:
-            for attempt in [a for a in self._lingering if a.pid not in live]:
+            candidates = [a for a in self._lingering if a.pid not in live]
+        values = {a.sweep_value for a in candidates if a.sweep_value is not None}
+        by_env = find_pids_by_env_values(SWEEP_ENV, values) if values else {}
+        cgroups = self._cgroups
+        done = [
+            a
+            for a in candidates
+            if not by_env.get(a.sweep_value or "")
+            and not (a.cgroup is not None and cgroups is not None and _any_alive(cgroups.pids(a.cgroup), a.pid))
+        ]
+        with self._lock:
+            for attempt in done:
                 self._lingering.discard(attempt)
                 _reap_quietly(attempt.pid)
                 attempt.reaped = True
                 attempt.kill_deadline = None
+                self._release(attempt)
             if self._lingering:
                 self._probe_delay = min(self._probe_delay * 2, _PROBE_MAX_SECONDS)
                 self._probe_at = time.monotonic() + self._probe_delay
             else:
                 self._probe_at = None
+
+
+def _any_alive(pids: Iterable[int], leader: int) -> bool:
+    """True if a process other than the (zombie) leader is alive among `pids`."""
+    for pid in pids:
+        if pid != leader:
+            stat = _read_stat(pid)
+            if stat is not None and stat[0] not in _DEAD_STATES:
+                return True
+    return False
+
+
+def _close(fd: int) -> None:
+    if fd >= 0:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 def _signal_group(pgid: int, sig: int) -> None:

@@ -3,8 +3,8 @@
 Execution decides *when* an attempt starts; this module decides *what* it runs and where its traces
 live, so the engine's state handling does not mix with script and file handling. An attempt is named
 `<TaskId>.<RetryTimes>.<RerunTimes>` inside the run's directory: `<attempt>.log` (stdout and stderr),
-`<attempt>.outputs` ($WEDATA_OUTPUT_FILE) and, when `${...}` substitution changed the code, the
-attempt's own script.
+`<attempt>.outputs` ($WEDATA_OUTPUT_FILE) and, when `${...}` substitution changed the code, a copy of
+the attempt's script for humans (what runs is a sealed memfd: docs/adr/0003-attempt-isolation.md).
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from trigflow.domain.params import OUTPUT_FILE_ENV, parse_output_file, parse_outputs
+from trigflow.domain.params import OUTPUT_FILE_ENV, OUTPUT_MARKER, parse_output_file, parse_outputs
 from trigflow.domain.task_env import task_base_env
 from trigflow.executors.base import LaunchSpec
+from trigflow.executors.logcap import iter_lines
 from trigflow.service.attempt_params import (
     DEFAULT_LIMITS,
     AttemptParams,
@@ -27,6 +28,12 @@ from trigflow.service.attempt_params import (
 )
 
 DEFAULT_TZ = "Asia/Shanghai"
+# Output parsing streams with bounded memory (docs/limits.md "Task attempts"): a line is cut at this length,
+# and of $WEDATA_OUTPUT_FILE, which no limit keeps small, only the first MAX_OUTPUT_FILE_BYTES are read.
+MAX_OUTPUT_LINE_BYTES = 64 << 10
+MAX_OUTPUT_FILE_BYTES = 1 << 20
+OUTPUT_MARKER_BYTES = OUTPUT_MARKER.encode("ascii")
+MAX_LOADER_BYTES = 1 << 20  # the BASH_ENV loader names files; it is small whatever the values are
 
 
 def attempt_name(row: Mapping[str, Any], retry_times: int) -> str:
@@ -54,8 +61,14 @@ def read_outputs(
     lines of $WEDATA_OUTPUT_FILE (the file wins); a declared output nobody set keeps its declared
     value, substituted like any parameter (Q-P2)."""
     keys = [d["ParamKey"] for d in declared]
-    values = parse_outputs(_read(run_dir / f"{attempt}.log"), keys)
-    values.update(parse_output_file(_read(run_dir / f"{attempt}.outputs"), keys))
+    values: dict[str, str] = {}
+    if not keys:
+        return values
+    for line in iter_lines(str(run_dir / f"{attempt}.log"), MAX_OUTPUT_LINE_BYTES, needle=OUTPUT_MARKER_BYTES):
+        values.update(parse_outputs(line.decode("utf-8", "replace"), keys))
+    outputs_file = str(run_dir / f"{attempt}.outputs")
+    for line in iter_lines(outputs_file, MAX_OUTPUT_LINE_BYTES, max_bytes=MAX_OUTPUT_FILE_BYTES, needle=b"="):
+        values.update(parse_output_file(line.decode("utf-8", "replace"), keys))
     for d in declared:
         if d["ParamKey"] not in values:
             values[d["ParamKey"]] = declared_output_value(row, d["ParamValue"], DEFAULT_LIMITS)
@@ -63,15 +76,20 @@ def read_outputs(
 
 
 class Launcher:
-    """Builds the LaunchSpec of an attempt; owns the shared per-version script files."""
+    """Builds the LaunchSpec of an attempt: what it runs (sealed by the executor), where, with what env.
+
+    No script is written for execution: the executor seals the code into a memfd per attempt, so no task
+    can rewrite what another attempt runs (docs/adr/0003-attempt-isolation.md). `scripts_dir` is where
+    servers before that change wrote shared per-version scripts; nothing reads or writes it any more
+    (`trigflow.app.build` removes it).
+    """
 
     def __init__(
         self, scripts_dir: Path, base_env: Mapping[str, str] | None = None, *, task_env: Iterable[str] = ()
     ) -> None:
-        self.scripts_dir = scripts_dir
+        self.legacy_scripts_dir = scripts_dir
         # An allow-list of the server's environment, never its secrets (domain/task_env.py, docs/parameters.md).
         self.base_env = task_base_env(os.environ if base_env is None else base_env, task_env)
-        self._scripts: set[str] = set()
 
     def spec(
         self,
@@ -94,45 +112,47 @@ class Launcher:
             OUTPUT_FILE_ENV: output_file,
         }
         place_params(prepared, spec["kind"], run_dir, attempt, env)
+        sealed_env = _seal_code_env(env)
         if notes:
             run_dir.mkdir(parents=True, exist_ok=True)
             with open(log_path, "a", encoding="utf-8") as log_file:
                 log_file.writelines(f"[trigflow] {n}\n" for n in notes)
-        if code == spec["code"]:
-            script, text = self.script_for(row), None  # unchanged: share the version's script file
-        else:
-            script, text = str(run_dir / (attempt + (".py" if spec["kind"] == "PYTHON" else ".sh"))), code
         return LaunchSpec(
             attempt_id=row["execution_id"],
-            argv=(*spec["interpreter"], script),
+            argv=tuple(spec["interpreter"]),
             env=env,
             cwd=str(run_dir),
             log_path=log_path,
-            script_path=script if text is not None else None,
-            script_text=text,
+            script=code,
+            script_copy_path=self.script_copy_for(run_dir, attempt, spec, code),
+            sealed_env=sealed_env,
         )
 
-    def script_for(self, row: Mapping[str, Any]) -> str:
-        """The script of a task version, written once (atomically) and shared by all its runs.
-
-        Written via rename so that a task still reading an older copy (bash reads scripts lazily)
-        never sees the file change under it.
-        """
-        spec = row["spec"]
-        path = self.scripts_dir / f"{row['task_version_id']}{'.py' if spec['kind'] == 'PYTHON' else '.sh'}"
-        key = str(path)
-        if key not in self._scripts:
-            self.scripts_dir.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(spec["code"], encoding="utf-8")
-            os.chmod(tmp, 0o700)
-            os.replace(tmp, path)
-            self._scripts.add(key)
-        return key
+    @staticmethod
+    def script_copy_for(run_dir: Path, attempt: str, spec: Mapping[str, Any], code: str) -> str | None:
+        """Where a human-readable copy of the attempt's code goes when substitution changed it (None:
+        the definition's code is what ran, GetTriggerTaskCode shows it). The copy is never executed."""
+        if code == spec["code"]:
+            return None
+        return str(run_dir / (attempt + (".py" if spec["kind"] == "PYTHON" else ".sh")))
 
 
-def _read(path: Path) -> str:
+def _seal_code_env(env: dict[str, str]) -> dict[str, bytes]:
+    """Code the interpreter reads through the environment (`BASH_ENV`, written by place_params) is
+    handed over sealed like the script: read back at once and removed from disk, so no task can swap it
+    before bash sources it."""
+    loader = env.pop("BASH_ENV", None)
+    if loader is None:
+        return {}
     try:
-        return path.read_text(encoding="utf-8", errors="replace")
+        fd = os.open(loader, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            data = os.read(fd, MAX_LOADER_BYTES + 1)
+        finally:
+            os.close(fd)
+        os.unlink(loader)
     except OSError:
-        return ""
+        data = b""
+    if not data or len(data) > MAX_LOADER_BYTES:
+        data = b"echo '[trigflow] the loader of large parameters could not be read' >&2; exit 1\n"
+    return {"BASH_ENV": data}

@@ -325,7 +325,8 @@ class Execution:
         if code is None:
             error, event = f"{EXECUTOR_LOST}: {msg.message or 'process lost'}", TaskEvent.LOST
         elif code < 0:
-            error, event = f"killed by signal {-code}", TaskEvent.EXIT_FAIL
+            # The executor says why when it killed the attempt itself (e.g. a log it could not bound).
+            error, event = msg.message or f"killed by signal {-code}", TaskEvent.EXIT_FAIL
         else:
             error, event = f"exit code {code}", TaskEvent.EXIT_FAIL
         self._event(conn, msg.exec_id, event, msg.at_ms, touched, eff, exit_code=code, error=error)

@@ -7,6 +7,7 @@ in-process writer ever sees SQLITE_BUSY, and rely on busy_timeout for other proc
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,6 +91,18 @@ class Database:
         with self.write() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
+
+    def make_files_private(self) -> None:
+        """A SQLite database (and its -wal/-shm) is owner-only, wherever it lives: it holds API secrets.
+
+        New files already are (the server runs with umask 077); this tightens files made before that.
+        """
+        path = self.engine.url.database if self.is_sqlite else None
+        if not path or path == ":memory:":
+            return
+        for name in (path, f"{path}-wal", f"{path}-shm", f"{path}-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(name, 0o600)
 
     def dispose(self) -> None:
         self.engine.dispose()
