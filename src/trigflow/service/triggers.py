@@ -394,7 +394,18 @@ class Triggers:
                     return None
                 tq.set_fire_result(conn, a.trigger_id, fire_ms, run_id, None)
                 return run_id
-        except Exception:
+        except Exception as e:
             log.exception("trigger %s fire at %s failed; it will not be retried", a.trigger_id, fire_ms)
+            self._record_failed_fire(a, fire_ms, f"InternalError: {type(e).__name__}: {e}")
             return None
+
+    def _record_failed_fire(self, a: Armed, fire_ms: int, note: str) -> None:
+        """The fire's transaction rolled back: claim it again in a fresh one, with the error as its result, so
+        no other process retries it and the reason is in the database (best effort)."""
+        try:
+            with self.db.write(serial=True) as conn:
+                if tq.claim_fire(conn, a.trigger_id, fire_ms, a.workflow_id, self.clock()):
+                    tq.set_fire_result(conn, a.trigger_id, fire_ms, None, note[:2000])
+        except Exception:
+            log.exception("recording the failed fire of trigger %s failed", a.trigger_id)
 
