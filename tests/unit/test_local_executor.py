@@ -6,6 +6,7 @@ the tests are as fast as the processes and fail with a clear message instead of 
 
 from __future__ import annotations
 
+import errno
 import os
 import queue
 import select
@@ -14,12 +15,13 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from trigflow.executors.base import Executor, ExecutorEvent, LaunchError, LaunchSpec
+from trigflow.executors import logcap
+from trigflow.executors.base import AttemptLimits, Executor, ExecutorEvent, LaunchError, LaunchSpec
 from trigflow.executors.local import (
     LocalExecutor,
     is_same_process_alive,
@@ -549,3 +551,95 @@ def test_find_process_groups_by_env_finds_an_orphan_whose_pid_was_never_recorded
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+# ---- limits: kill without cgroups, log bound ------------------------------------------------------------
+
+
+def _alive(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        data = stat.read_bytes()
+    except OSError:
+        return False
+    return data[data.rfind(b")") + 2 :][:1] not in (b"Z", b"X", b"x")
+
+
+def _wait_until(cond: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def test_kill_without_cgroups_reaches_setsid_children_through_their_environment(
+    recorder: Recorder, tmp_path: Path
+) -> None:
+    """The fallback: no cgroup (limits without an instance), yet a `setsid` child dies with its attempt."""
+    ex = LocalExecutor(recorder, AttemptLimits(max_log_bytes=None, max_processes=None, cgroup_instance=None))
+    try:
+        assert ex.cgroups is None
+        pidfile = tmp_path / "child.pid"
+        env = {**os.environ, "TRIGFLOW_TASK_EXECUTION_ID": f"fallback-{os.getpid()}"}
+        spec = make_spec(tmp_path, "a", "bash", script=f"setsid sleep 300 & echo $! > {pidfile}\nsleep 300\n", env=env)
+        ex.start(spec)
+        _wait_until(lambda: pidfile.exists() and pidfile.read_text().strip() != "", "the setsid child's pid")
+        child = int(pidfile.read_text())
+        assert _alive(child) and os.getpgid(child) == child  # its own session and group
+        assert ex.kill("a", grace_seconds=0.5)
+        assert recorder.next().kind == "exited"
+        _wait_until(lambda: not _alive(child), "the setsid child killed")
+    finally:
+        ex.shutdown(kill=True, grace_seconds=0.2)
+
+
+def test_log_over_the_limit_keeps_head_marker_and_tail(recorder: Recorder, tmp_path: Path) -> None:
+    ex = LocalExecutor(recorder, AttemptLimits(max_log_bytes=1 << 20, max_processes=None))
+    try:
+        script = "echo FIRST\nhead -c 30000000 /dev/zero | tr '\\0' 'x'\necho\necho LAST\n"
+        spec = make_spec(tmp_path, "a", "bash", script=script)
+        assert run_to_exit(ex, recorder, spec).exit_code == 0
+    finally:
+        ex.shutdown(kill=True, grace_seconds=0.2)
+    st = os.stat(spec.log_path)
+    assert st.st_size > 30_000_000 and st.st_blocks * 512 <= (1 << 20) + 65536  # sparse: the middle is freed
+    lines = list(logcap.iter_lines(spec.log_path, 100))
+    assert lines[0] == b"FIRST" and lines[-1] == b"LAST"
+    assert any(line.startswith(b"[trigflow] log truncated: ") for line in lines)
+    dropped = next(int(line.split()[3]) for line in lines if line.startswith(b"[trigflow] log truncated"))
+    assert 30_000_000 - (1 << 20) < dropped < 30_000_000  # all but (about) the limit was dropped
+
+
+def test_log_that_cannot_be_trimmed_kills_the_attempt_with_a_reason(
+    recorder: Recorder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unsupported(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.EOPNOTSUPP, os.strerror(errno.EOPNOTSUPP))
+
+    monkeypatch.setattr(logcap, "punch_hole", unsupported)  # a filesystem without FALLOC_FL_PUNCH_HOLE
+    ex = LocalExecutor(recorder, AttemptLimits(max_log_bytes=1 << 16, max_processes=None))
+    try:
+        spec = make_spec(tmp_path, "a", "bash", script="yes chatter\n")
+        event = run_to_exit(ex, recorder, spec)
+    finally:
+        ex.shutdown(kill=True, grace_seconds=0.2)
+    assert event.exit_code == -signal.SIGKILL
+    assert event.message is not None and "--max-log-bytes" in event.message and "65536" in event.message
+
+
+def test_iter_lines_skips_holes_and_bounds_lines(tmp_path: Path) -> None:
+    """A 4 GiB (apparent) log with data only at both ends is read in no time and little memory."""
+    path = tmp_path / "sparse.log"
+    with open(path, "wb") as f:
+        f.write(b"##wedata_output a=1\n" + b"y" * 200_000 + b"\nplain\n")
+        f.seek(4 << 30)
+        f.write(b"\n##wedata_output b=2\n")
+    t0 = time.perf_counter()
+    lines = list(logcap.iter_lines(str(path), 1000, needle=b"##wedata_output"))
+    assert time.perf_counter() - t0 < 2
+    assert lines == [b"##wedata_output a=1", b"##wedata_output b=2"]
+    cut = list(logcap.iter_lines(str(path), 1000))
+    assert cut[:3] == [b"##wedata_output a=1", b"y" * 1000, b"plain"]
+    assert list(logcap.iter_lines(str(path), 1000, max_bytes=5)) == [b"##wed"]
+    assert list(logcap.iter_lines(str(tmp_path / "missing"), 10)) == []

@@ -594,6 +594,8 @@ class LocalExecutor:
             for fd, _state in self._stale.values():
                 _close(fd)
             self._stale.clear()
+            if self._cgroups is not None and self._stop_kill:
+                self._cgroups.remove(self._cgroups.root)  # empty unless a daemonised task lives on
             self._timers.clear()
             self._probe_at = None
             self._selector.close()
