@@ -93,6 +93,19 @@ def test_retry_and_timeout_numbers_out_of_range_are_refused(
     fails(client, "CreateTriggerTask", params, "InvalidParameterValue", f"TriggerTaskSchedulerConfiguration.{field}")
 
 
+def test_an_interpreter_that_cannot_be_parsed_is_refused_at_save(client: Any, project_id: str) -> None:
+    """python_sub_version is split like a command line when a run starts; an unclosed quote made that start
+    raise instead of failing with a message."""
+    wf = new_workflow(client, project_id, f"interp_{uid()}")
+    params = {"ProjectId": project_id,
+              "TriggerTaskBaseAttribute": {"TaskName": "py", "TaskTypeId": "30", "WorkflowId": wf},
+              "TriggerTaskConfiguration": {"CodeContent": b64("print(1)"), "TaskExtConfigurationList": [
+                  {"ParamKey": "python_sub_version", "ParamValue": "python3 '-c"}]},
+              "TriggerTaskSchedulerConfiguration": {}}  # fmt: skip
+    fails(client, "CreateTriggerTask", params, "InvalidParameterValue",
+          "TriggerTaskConfiguration.TaskExtConfigurationList.python_sub_version")  # fmt: skip
+
+
 def test_code_content_over_the_limit_is_refused_by_create_and_both_updates(client: Any, project_id: str) -> None:
     limit = 1024 * 1024  # the default of --max-code-bytes
     big = base64.b64encode(b"#" * (limit + 1)).decode()

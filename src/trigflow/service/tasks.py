@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -94,6 +95,7 @@ SCHEDULER_RANGES: dict[str, tuple[int, int]] = {
     "WaitExecutionTotalTTLMinute": (-1, MAX_TTL_MINUTES),
 }
 DEFAULT_MAX_CODE_BYTES = 1024 * 1024  # CodeContent, decoded
+PYTHON_KEYS = ("python_sub_version", "python_type")  # TaskExtConfigurationList keys naming the interpreter
 EXT_PATH = "TriggerTaskConfiguration.TaskExtConfigurationList"
 UPSTREAMS = "UpstreamDependencyConfigList"
 DERIVED_CONFIG = ("ResourceGroupName",)  # output-only: computed from ResourceGroup when read
@@ -314,6 +316,11 @@ class TaskCatalog(TaskReads):
         sched[UPSTREAMS] = [{"TaskId": u} for u in explicit]
         ext = {e.get("ParamKey"): e.get("ParamValue") for e in config.get("TaskExtConfigurationList") or []}
         merged: list[str] = []
+        for key in PYTHON_KEYS:  # read as an interpreter command line (shlex) when a run starts
+            value = ext.get(key)
+            if value is not None and not _splittable(str(value)):
+                shown = str(value)[:80]
+                raise InvalidParameterValue(f"{prefix}{EXT_PATH}.{key} is not a valid command line: {shown!r}")
         if type_id == MERGE_TYPE:  # a merge node's upstreams are its conditions' (semantics.md §4.7)
             ext_path = f"{prefix}{EXT_PATH}"
             conditions, _ = parse_conditions(ext.get("mergeCondition") or "", f"{ext_path}.mergeCondition")
@@ -611,6 +618,14 @@ def _task_type(raw: str) -> int:
         supported = ", ".join(f"{k} ({v})" for k, v in TASK_TYPES.items())
         raise InvalidParameterValue(f"TriggerTaskBaseAttribute.TaskTypeId {type_id} is not supported; use {supported}")
     return type_id
+
+
+def _splittable(command: str) -> bool:
+    try:
+        shlex.split(command)
+    except ValueError:  # an unclosed quote: the run would fail to start with an exception, not a message
+        return False
+    return True
 
 
 def _decode_code(code: str | None, path: str, max_bytes: int = DEFAULT_MAX_CODE_BYTES) -> str:
