@@ -28,10 +28,12 @@ from trigflow.service.attempt_params import (
 )
 
 DEFAULT_TZ = "Asia/Shanghai"
-# Output parsing streams with bounded memory (docs/limits.md "Task attempts"): a line is cut at this length,
-# and of $WEDATA_OUTPUT_FILE, which no limit keeps small, only the first MAX_OUTPUT_FILE_BYTES are read.
-MAX_OUTPUT_LINE_BYTES = 64 << 10
-MAX_OUTPUT_FILE_BYTES = 1 << 20
+# Output parsing streams with bounded memory (docs/limits.md "Task attempts"): a line is cut past the most an
+# attempt may ever expand (so a cut value is still over every parameter limit and fails loudly downstream,
+# never silently shortened), and of $WEDATA_OUTPUT_FILE, which no limit keeps small, only the first
+# MAX_OUTPUT_FILE_BYTES are read.
+MAX_OUTPUT_LINE_BYTES = (16 << 20) + 1
+MAX_OUTPUT_FILE_BYTES = 64 << 20
 OUTPUT_MARKER_BYTES = OUTPUT_MARKER.encode("ascii")
 MAX_LOADER_BYTES = 1 << 20  # the BASH_ENV loader names files; it is small whatever the values are
 
