@@ -31,7 +31,13 @@ SID, SKEY = "AKIDfrontdoor000000000000000000000000", "frontdoorsecret00000000000
 
 
 def signed_request(
-    action: str, body: bytes, *, secret_id: str = SID, ts: str | None = None, declared: int | None = None
+    action: str,
+    body: bytes,
+    *,
+    secret_id: str = SID,
+    ts: str | None = None,
+    declared: int | None = None,
+    extra: dict[str, str] | None = None,
 ) -> Request:
     ts = ts or str(int(time.time()))
     date = time.strftime("%Y-%m-%d", time.gmtime(int(ts)))
@@ -52,6 +58,7 @@ def signed_request(
            "x-tc-region": "ap-guangzhou", "x-tc-timestamp": ts}  # fmt: skip
     if declared is not None:
         raw["content-length"] = str(declared)
+    raw.update(extra or {})
     scope = {
         "type": "http",
         "method": "POST",
@@ -164,3 +171,25 @@ def test_the_connection_cap_keeps_half_the_descriptors_free() -> None:
     assert effective_max_connections(1000, 20_000) == 1000
     assert effective_max_connections(1000, 1024) == 512
     assert effective_max_connections(1000, 1) == 1
+
+
+def test_only_bodies_over_64_kib_or_of_unknown_size_wait_for_a_large_body_turn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import trigflow.api.http as front
+
+    monkeypatch.setattr(front, "LARGE_BODY_WAIT_S", 0.05)
+    services = build(Settings(data_dir=tmp_path, admin_secret_id=SID, admin_secret_key=SKEY, max_large_bodies=1))
+    bootstrap(services)
+    door = FrontDoor(services)
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
+        await door._large_bodies.acquire()  # the only turn is taken by some other upload
+        small = await door(signed_request("ListProjects", b"{}"))  # no Content-Length: no body to bound
+        chunked = await door(signed_request("ListProjects", b"{}", extra={"transfer-encoding": "chunked"}))
+        return json.loads(small.body)["Response"], json.loads(chunked.body)["Response"]
+
+    small, chunked = asyncio.run(scenario())
+    assert "Error" not in small
+    assert chunked["Error"]["Code"] == "RequestLimitExceeded" and "64 KB" in chunked["Error"]["Message"]
+    services.db.dispose()

@@ -73,8 +73,11 @@ def _encode(body: dict[str, Any]) -> bytes:
 
 
 def _declared_length(headers: dict[str, str]) -> int | None:
-    """Content-Length as an int, or None when the body is chunked or the header is absent/garbled."""
-    declared = headers.get("content-length", "")
+    """Content-Length as an int; 0 without Content-Length or Transfer-Encoding (HTTP/1.1: no body, e.g.
+    every GET); None when the size is unknown (chunked, or a garbled header): treated as large."""
+    declared = headers.get("content-length")
+    if declared is None:
+        return None if "transfer-encoding" in headers else 0
     return int(declared) if declared.isdigit() else None
 
 
