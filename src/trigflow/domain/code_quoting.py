@@ -85,10 +85,22 @@ class _Frame:
     delimiter: str = ""  # heredoc
     strip_tabs: bool = False  # heredoc: `<<-`
     quoted: bool = False  # heredoc: `<<'EOF'` (nothing expanded)
+    # plain-like frames: the word being read, whether it is (or starts) a command, whether it is a redirection
+    # target. A value there would choose what runs, so it is refused (`${v} arg`, `"${v}"`, `eval ${v}`).
+    word: str = ""
+    cmd: bool = True
+    redirect: bool = False
 
 
 _PLAIN_LIKE = ("plain", "cmdsub", "backtick")
 _WORD_BREAK = " \t\n;&|()<>"
+_QUOTED = ("dquote", "squote", "dsquote", "param")  # inside a word of the enclosing plain-like frame
+# Words after which the next word is still a command: reserved words and the common command runners.
+_STILL_COMMAND = frozenset(
+    {"if", "then", "else", "elif", "do", "while", "until", "!", "{", "time", "exec", "command", "builtin",
+     "nohup", "nice", "sudo", "xargs", "eval", "coproc", "then{", "do{"}
+)  # fmt: skip
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[[^]]*\])?\+?=")
 
 
 class _ShellLexer:
@@ -176,6 +188,8 @@ class _ShellLexer:
                 f.depth = max(0, f.depth - 1)
             return self._expansion(t, i, c, nxt)
         # plain, cmdsub, backtick, param: command text with quotes
+        if f.kind in _PLAIN_LIKE:
+            self._track_word(f, c)
         if c == "\\":
             return self._advance(nxt, i + 2)
         if c == "'":
@@ -267,12 +281,50 @@ class _ShellLexer:
             delimiter = word.replace("\\", "").replace("'", "").replace('"', "")
             quoted = any(q in word for q in "'\"\\")
             self.pending.append(_Frame("heredoc", delimiter=delimiter, strip_tabs=strip, quoted=quoted))
+            self.frame.redirect = False  # the delimiter was the operator's word
             self.prev = word[-1]
             return j
         return self._advance("<", i + 2)
 
+    def _track_word(self, f: _Frame, c: str) -> None:
+        """Follow words and command positions (approximately: enough to refuse the usual shapes)."""
+        if c in " \t":
+            self._end_word(f)
+        elif c in ";()" or (c in "&|" and self.prev not in "<>"):
+            self._end_word(f)
+            f.cmd, f.redirect = True, False
+        elif c in "<>":
+            self._end_word(f)
+            f.redirect = True
+        elif c != "\n":
+            f.word += c
+
+    @staticmethod
+    def _end_word(f: _Frame) -> None:
+        if not f.word:
+            return
+        if f.redirect:
+            f.redirect = False  # a redirection's target: the command position is unchanged
+        elif f.word not in _STILL_COMMAND and not _ASSIGNMENT.match(f.word):
+            f.cmd = False
+        f.word = ""
+
+    def in_command_position(self) -> bool:
+        """Whether a value here would be (part of) the command that runs."""
+        frames = self.stack
+        i = len(frames) - 1
+        while i > 0 and frames[i].kind in _QUOTED:
+            i -= 1
+        f = frames[i]
+        if f.kind not in _PLAIN_LIKE:
+            return False
+        return f.cmd and not f.redirect and not _ASSIGNMENT.match(f.word)
+
     def _newline(self, i: int) -> int:
         self.lines += 1
+        f = self.frame
+        if f.kind in _PLAIN_LIKE:
+            f.word, f.cmd, f.redirect = "", True, False
         self._advance("\n", i + 1)
         self._start_heredoc()
         return i + 1
@@ -331,6 +383,11 @@ def _render_shell(segments: Sequence[Segment], *, paste: bool) -> _ShellRender:
             out.append(seg.value)
             any_paste = True
             continue
+        if lexer.in_command_position():
+            raise UnsafePlacement(
+                f"the value of ${{{seg.name}}} would be the command that runs; data may be an argument, never "
+                f'the command (validate "${_var_hint(seg.name)}" first if that is what you mean)'
+            )
         if frame.kind == "arith" and not _ARITH_SAFE.match(seg.value):
             raise UnsafePlacement(
                 f"the value of ${{{seg.name}}} is used in shell arithmetic, where bash would evaluate it as an "
@@ -455,17 +512,19 @@ def _python_code_value(token: str, placeholder: re.Pattern[str], values: Sequenc
             "read it with os.environ instead"
         )
     value = values[int(match.group(1))].value
-    return f"({value})" if _is_plain_literal(value) else f"({value!r})"
+    core = value.strip(" \t")
+    return f"({core})" if _is_plain_literal(core) else f"({value!r})"
 
 
 def _is_plain_literal(value: str) -> bool:
-    if not value.strip() or "#" in value or "\n" in value or "\r" in value or "\\" in value:
+    if not value or "#" in value or "\n" in value or "\r" in value or "\\" in value:
         return False
     try:
-        tree = ast.parse(value.strip(), mode="eval")
-    except (SyntaxError, ValueError):
+        tree = ast.parse(value, mode="eval")
+        ast.literal_eval(tree)  # constants and containers only (`0-0` is an expression, `1-2j` a literal)
+    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
         return False
-    return all(isinstance(node, _LITERAL_NODES) for node in ast.walk(tree))
+    return all(isinstance(node, _LITERAL_NODES) for node in ast.walk(tree))  # and no call (`set()`)
 
 
 def _python_string(token: str, placeholder: re.Pattern[str], values: Sequence[Data]) -> str:
