@@ -16,8 +16,13 @@ from trigflow.domain.params import (
     MAX_DEPTH,
     OUTPUT_FILE_ENV,
     OUTPUT_MARKER,
+    Data,
+    ExpansionTooLarge,
+    Substitution,
     baseline_for,
     evaluate_time_expression,
+    join_segments,
+    legacy_data_names,
     merge_params,
     parse_output_file,
     parse_outputs,
@@ -644,3 +649,64 @@ def test_baseline_for_unknown_zone(name: str) -> None:
     with pytest.raises(InvalidParameterValue) as err:
         baseline_for(0, name)
     assert err.value.code == "InvalidParameterValue"
+
+
+# ------------------------------------------------------------------------------ data and the expansion budget
+
+
+def test_data_is_a_segment_and_never_scanned() -> None:
+    params = {"v": "${secret}", "secret": "hunter2", "wrap": "<${v}>"}
+    sub = Substitution(params, DOC, data={"v"})
+    assert sub.segments("a ${v} b") == ["a ", Data("v", "${secret}"), " b"]
+    assert sub.segments("${wrap}") == ["<", Data("v", "${secret}"), ">"]  # a trusted value referring to data
+    assert sub.value_of("v") == "${secret}"
+    assert sub.value_of("wrap") == "<${secret}>"
+    assert "hunter2" not in join_segments(sub.segments("${v}${wrap}"))
+
+
+def test_data_wins_over_a_time_expression_of_the_same_name() -> None:
+    sub = Substitution({"yyyyMMdd": "${yyyy}"}, DOC, data={"yyyyMMdd"})
+    assert sub.segments("${yyyyMMdd}") == [Data("yyyyMMdd", "${yyyy}")]
+
+
+def test_trusted_values_keep_the_recursive_rules() -> None:
+    sub = Substitution({"biz_date": "${yyyyMMdd-1d}", "path": "/in/${biz_date}/${f}", "f": "x"}, DOC, data={"f"})
+    assert sub.segments("${path}") == ["/in/", "20210709", "/", Data("f", "x")]
+    assert sub.value_of("path") == "/in/20210709/x"
+
+
+def test_expansion_budget_is_checked_before_joining() -> None:
+    params = {f"a{i}": f"${{a{i + 1}}}${{a{i + 1}}}" for i in range(20)} | {"a20": "x" * 1000}
+    sub = Substitution(params, DOC, limit=1 << 20)
+    started = time.perf_counter()
+    with pytest.raises(ExpansionTooLarge, match="1048576"):
+        sub.segments("${a10}\n" * 2000)  # 2 GB if it were built
+    assert time.perf_counter() - started < 0.5
+
+
+def test_expansion_budget_is_shared_by_code_and_values() -> None:
+    sub = Substitution({"p": "${q}${q}", "q": "x" * 600}, DOC, limit=2000)
+    assert len(join_segments(sub.segments("${p}"))) == 1200
+    with pytest.raises(ExpansionTooLarge):
+        sub.value_of("p")  # 1200 more: over the attempt's 2000
+
+
+@given(st.text(max_size=40), st.text(max_size=40))
+def test_any_data_value_comes_back_unchanged(text: str, value: str) -> None:
+    sub = Substitution({"v": value}, DOC, data={"v"})
+    segments = sub.segments(text + "${v}")
+    assert segments[-1] == Data("v", value)
+
+
+def test_legacy_rows_treat_file_arrival_paths_as_data() -> None:
+    assert legacy_data_names({"file_arrival_paths": "[]", "x": "1"}) == {"file_arrival_paths"}
+    assert legacy_data_names({"x": "1"}) == set()
+
+
+def test_code_without_tokens_costs_nothing() -> None:
+    sub = Substitution({f"p{i}": "v" for i in range(50)}, DOC)
+    code = "true\n" * 100
+    started = time.perf_counter()
+    for _ in range(1000):
+        assert sub.text(code) is code
+    assert time.perf_counter() - started < 0.05
