@@ -586,7 +586,7 @@ def test_kill_without_cgroups_reaches_setsid_children_through_their_environment(
         ex.start(spec)
         _wait_until(lambda: pidfile.exists() and pidfile.read_text().strip() != "", "the setsid child's pid")
         child = int(pidfile.read_text())
-        assert _alive(child) and os.getpgid(child) == child  # its own session and group
+        _wait_until(lambda: os.getpgid(child) == child, "the child in its own session and group")
         assert ex.kill("a", grace_seconds=0.5)
         assert recorder.next().kind == "exited"
         _wait_until(lambda: not _alive(child), "the setsid child killed")

@@ -831,7 +831,16 @@ class LocalExecutor:
         self._wake()
 
     def _on_exit(self, attempt: _Attempt) -> ExecutorEvent | None:
-        """The attempt's pidfd is readable: collect the exit status and stop watching it."""
+        """The attempt's pidfd is readable: collect the exit status and stop watching it.
+
+        Its cgroup and log are released outside the lock (a last trim and an rmdir must not hold up start()).
+        """
+        event = self._collect_exit(attempt)
+        if event is not None and attempt.reaped:
+            self._release(attempt)
+        return event
+
+    def _collect_exit(self, attempt: _Attempt) -> ExecutorEvent | None:
         with self._lock:
             pid = attempt.pid
             keep_zombie = attempt.kill_deadline is not None
@@ -851,7 +860,6 @@ class LocalExecutor:
             except ChildProcessError:
                 self._forget(attempt)
                 attempt.reaped = True
-                self._release(attempt)
                 return ExecutorEvent(
                     attempt.attempt_id,
                     "lost",
@@ -868,7 +876,6 @@ class LocalExecutor:
                     self._probe_at = time.monotonic() + self._probe_delay
             else:
                 attempt.reaped = True
-                self._release(attempt)
             return ExecutorEvent(
                 attempt.attempt_id,
                 "exited",
