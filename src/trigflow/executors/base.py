@@ -29,14 +29,13 @@ class LaunchError(Exception):
     Raised synchronously by `Executor.start` so the engine can fail the attempt immediately with a
     readable message instead of waiting for an exit event that will never come.
 
-    `message` reaches the client (ErrorCodeStr), so it never names a server path: `detail`, which may,
-    goes to the server log only.
+    `message` reaches the client (ErrorCodeStr), so it never names a server path; the executor logs the
+    detail (paths, errno) itself where it raises.
     """
 
-    def __init__(self, message: str, detail: str | None = None) -> None:
+    def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-        self.detail = detail
 
 
 @dataclass(frozen=True, slots=True)
