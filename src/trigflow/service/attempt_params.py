@@ -4,7 +4,8 @@ value reaches the process (environment variables, and files for what the environ
 The rules are in docs/parameters.md. In short: definition-authored values are trusted and expanded
 recursively; run-time parameters, file-arrival paths and upstream outputs are data, never expanded and never
 pasted into code as code (trigflow.domain.code_quoting). Every parameter is also handed to the process as
-`TRIGFLOW_PARAM_<name>` and in the JSON file `$TRIGFLOW_PARAMS_FILE`.
+`TRIGFLOW_PARAM_<name>`, and all of them as JSON in `TRIGFLOW_RUN_PARAMS` (or, when too large, in the file
+named by `TRIGFLOW_PARAMS_FILE`).
 
 Why files: the kernel refuses any single environment string over 128 KiB (MAX_ARG_STRLEN) and all of them
 together over ARG_MAX, and then *no* task starts ("Argument list too long"). So only values under a safe bound
@@ -170,9 +171,9 @@ def place_params(
 ) -> None:
     """Put the attempt's parameters into `env` (and files next to its log), within the environment's bounds.
 
-    * `$TRIGFLOW_PARAMS_FILE`: a 0600 JSON object of every parameter (written when there is one);
     * `TRIGFLOW_PARAM_<name>` for each name that is an identifier, when it fits the bounds;
-    * `TRIGFLOW_RUN_PARAMS`: the same JSON inline, when it fits;
+    * every parameter as one JSON object: inline in `TRIGFLOW_RUN_PARAMS` when it fits, otherwise in a 0600
+      file named by `TRIGFLOW_PARAMS_FILE` (exactly one of the two is set);
     * the variables the SHELL code references (`TRIGFLOW_VALUE_<n>`); a SHELL task gets every value that did
       not fit as a shell variable through `BASH_ENV` (read by bash before the script, then unset).
     """
@@ -180,11 +181,6 @@ def place_params(
     if not params and not prepared.variables:
         env[RUN_PARAMS_ENV] = "{}"
         return
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if params:
-        path = run_dir / f"{attempt}.params.json"
-        _write_private(path, json.dumps(params, ensure_ascii=True, separators=(",", ":")).encode("ascii"))
-        env[PARAMS_FILE_ENV] = str(path)
     budget = ENV_TOTAL_BYTES
     spilled: dict[str, str] = {}
     wanted = {var: value for name, value in params.items() if (var := param_env_name(name)) is not None}
@@ -199,8 +195,14 @@ def place_params(
     inline = prepared.run_params
     size = _env_bytes(RUN_PARAMS_ENV, inline)
     if size is not None and size <= min(ENV_VALUE_BYTES, budget):
-        env[RUN_PARAMS_ENV] = inline  # kept for tasks written against it; the file always has everything
+        env[RUN_PARAMS_ENV] = inline  # the common case: no file to write (a file costs ~100 us per attempt)
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        path = run_dir / f"{attempt}.params.json"
+        _write_private(path, json.dumps(params, ensure_ascii=True, separators=(",", ":")).encode("ascii"))
+        env[PARAMS_FILE_ENV] = str(path)
     if spilled and kind == "SHELL":
+        run_dir.mkdir(parents=True, exist_ok=True)
         env["BASH_ENV"] = str(_shell_loader(spilled, run_dir, attempt))
 
 
