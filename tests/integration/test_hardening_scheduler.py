@@ -224,6 +224,54 @@ def test_a_bad_row_stored_before_the_checks_does_not_stop_other_triggers(tmp_pat
         srv.stop()
 
 
+def test_a_run_whose_rows_cannot_be_loaded_is_failed_and_the_others_run(tmp_path: Path) -> None:
+    """A run stored with a task state no version writes: the recovery batch fails, the replay isolates it,
+    the run is marked FAILED with the reason (quarantined, never retried), and the other run completes.
+    The server starts as a standby (we hold its scheduler lock), so both runs wait, untouched, to be corrupted."""
+    import fcntl
+
+    data = tmp_path / "srv"
+    data.mkdir()
+    db_path = data / "trigflow.db"
+    lock_fd = os.open(f"{db_path}.scheduler.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    srv = start_server(data, extra=FAST)
+    try:
+        assert health(srv.port)[1]["scheduler_role"] == "standby"
+        client = make_client(srv.endpoint)
+        project_id = str(call(client, "ListProjects", {}).Items[0].ProjectId)
+        wf = new_workflow(client, project_id, "poison", TriggerWorkflowRunConfiguration={"MaxConcurrentNum": 10})
+        new_task(client, project_id, wf, "t", "true")
+        poison, good = start_run(client, project_id, wf), start_run(client, project_id, wf)
+        db = sqlite3.connect(db_path)
+        try:
+            db.execute("UPDATE task_runs SET state = 'BOGUS' WHERE run_id = ?", (poison,))
+            db.commit()
+        finally:
+            db.close()
+        os.close(lock_fd)  # the server takes over, recovers both runs
+        lock_fd = -1
+        assert wait_run(client, project_id, good).TriggerWorkflowRun.ExecutionState == "SUCCESS"
+        ro = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        try:
+            def poisoned() -> Any:
+                return ro.execute("SELECT state, error_code_str FROM workflow_runs WHERE execution_id = ?",
+                                  (poison,)).fetchone()  # fmt: skip
+
+            _, error = wait_for(lambda: (r := poisoned()) and r[0] == "FAILED" and r, what="poison run failed")
+        finally:
+            ro.close()
+        assert error.startswith("SchedulerError: the scheduler cannot process this run (ValueError")
+        assert srv.output().count(f"run {poison} quarantined") == 1
+        third = start_run(client, project_id, wf)
+        assert wait_run(client, project_id, third).TriggerWorkflowRun.ExecutionState == "SUCCESS"
+        assert health(srv.port)[0] == 200
+    finally:
+        if lock_fd >= 0:
+            os.close(lock_fd)
+        srv.stop()
+
+
 @pytest.fixture
 def shared_db(tmp_path: Path) -> Iterator[str]:
     yield f"sqlite:///{tmp_path / 'shared.db'}"

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 from trigflow.domain import ids
 from trigflow.domain.errors import FailedOperation
 from trigflow.domain.states import RunState
@@ -63,6 +65,14 @@ LOOP_BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)  # pause before restart n of the loop
 # Test-only fault injection (docs/limits.md): when this variable names a file, every loop pass raises
 # while that file exists. Unset in production; read once at start so the hot path pays one `is None`.
 FAULT_FILE_ENV = "TRIGFLOW_TEST_SCHEDULER_FAULT_FILE"
+
+
+SCHEDULER_ERROR = "SchedulerError"  # ErrorCodeStr of a run the scheduler could not load (_quarantine)
+
+
+def _is_data_error(error: Exception) -> bool:
+    """A failure caused by what a row holds, not by the database being unavailable or busy."""
+    return not isinstance(error, sa.exc.SQLAlchemyError | OSError)
 
 
 class SchedulerFault(RuntimeError):
@@ -140,6 +150,7 @@ class Scheduler:
         self.failure: str | None = None  # set when the loop gave up: the thread ended, leadership released
         self.loop_restarts = 0
         self._fault_file = os.environ.get(FAULT_FILE_ENV) or None
+        self._quarantined: set[str] = set()  # runs whose own data made adoption fail (see _quarantine)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -378,25 +389,47 @@ class Scheduler:
     def _recover_from_failed_batch(self, batch: list[Message]) -> None:
         """The failed transaction rolled back, but the batch may have moved the in-memory state on:
         rebuild it from the database, then replay the messages one at a time, dropping only the one
-        that fails again (a Kill gets its exception as the answer)."""
-        self._rebuild()
+        that fails again (a Kill gets its exception as the answer). A run that cannot even be adopted
+        because of its data is quarantined (`_quarantine`), so it does not fail every later batch."""
+        recovering = {m.run_id for m in batch if isinstance(m, Adopt) and m.recovering}
+        self._rebuild(recovering)
         for msg in batch:
             try:
                 eff = self.execution.process([msg])
-            except Exception:
+            except Exception as e:
                 log.exception("dropping scheduler message %r after it failed twice", msg)
                 if isinstance(msg, Kill):
                     msg.reply.set_exception(RuntimeError("kill failed; see the server log"))
-                self._rebuild()
+                if isinstance(msg, Adopt) and _is_data_error(e):
+                    self._quarantine(msg.run_id, e)
+                self._rebuild(recovering)
                 continue
             self._perform(eff)
 
-    def _rebuild(self) -> None:
+    def _quarantine(self, run_id: str, error: Exception) -> None:
+        """Mark a run this scheduler cannot load FAILED, with the reason, and never adopt it again here.
+
+        Only for errors of the run's own data (a state or spec no version wrote): a database error is
+        transient and the run is re-adopted by the fallback tick, as before."""
+        self._quarantined.add(run_id)
+        reason = f"{SCHEDULER_ERROR}: the scheduler cannot process this run ({type(error).__name__}: {error})"[:1000]
+        log.error("run %s quarantined: %s", run_id, reason)
+        now = self.clock()
+        try:
+            with self.db.write() as conn:
+                rq.update_run(conn, run_id, {"state": RunState.FAILED.value, "error_code_str": reason,
+                                             "end_ms": now, "update_ms": now})  # fmt: skip
+        except Exception:
+            log.exception("marking run %s FAILED failed; it stays quarantined in this process", run_id)
+
+    def _rebuild(self, recovering: set[str] | frozenset[str] = frozenset()) -> None:
         self.execution.reset()
         try:
             with self.db.read() as conn:
                 live = rq.runs_in_states(conn, [RunState.QUEUED.value, RunState.RUNNING.value])
-            self._perform(self.execution.process([Adopt(r["execution_id"]) for r in live]))
+            adopt = [Adopt(r["execution_id"], recovering=r["execution_id"] in recovering)
+                     for r in live if r["execution_id"] not in self._quarantined]  # fmt: skip
+            self._perform(self.execution.process(adopt))  # type: ignore[arg-type]
         except Exception:
             log.exception("rebuilding scheduler state failed; the fallback tick will retry")
 
@@ -421,7 +454,7 @@ class Scheduler:
         except Exception:
             log.exception("fallback scan failed")
             return []
-        known = self.execution.live_runs()
+        known = self.execution.live_runs() | self._quarantined
         return [Adopt(r["execution_id"]) for r in live if r["execution_id"] not in known]
 
     def _forwarded_kills(self, now: int) -> list[Message]:
