@@ -298,38 +298,45 @@ def test_expansion_is_bounded_while_expanding(client: Any, project_id: str) -> N
 # ------------------------------------------------------------------------------------------ environment
 
 
-@pytest.fixture
-def secret_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("DATABASE_URL", "postgresql://trigflow:hunter2-db@db.internal/trigflow")
-    monkeypatch.setenv("TRIGFLOW_DB_PASSWORD", "hunter2-trigflow")
-    monkeypatch.setenv("MY_TOOL_HOME", "/opt/my-tool")
-    srv = start_server(tmp_path / "srv", extra=["--task-env", "MY_TOOL_HOME"])
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
-def test_tasks_do_not_see_the_servers_secrets(secret_server: Any, tmp_path: Path) -> None:
+def dump_task_env(endpoint: str, dump: Path) -> dict[str, str]:
+    """Run a SHELL task that writes `env` to `dump` on the server at `endpoint`; its environment."""
     from tencentcloud.wedata.v20250806 import models
 
-    from tests.conftest import SECRET_ID, SECRET_KEY
-
-    client = make_client(secret_server.endpoint)
+    client = make_client(endpoint)
     project_id = str(client.ListProjects(models.ListProjectsRequest()).Data.Items[0].ProjectId)
-    dump = tmp_path / "env"
     wf = new_workflow(client, project_id, f"env_{uuid.uuid4().hex[:6]}")
     new_task(client, project_id, wf, "dump", f"env > {dump}")
     data = wait_run(client, project_id, start_run(client, project_id, wf))
     assert data.TriggerWorkflowRun.ExecutionState == "SUCCESS"
-    env = dict(line.split("=", 1) for line in dump.read_text().splitlines() if "=" in line)
-    text = dump.read_text()
-    for leaked in (SECRET_KEY, "hunter2-db", "hunter2-trigflow"):
+    return dict(line.split("=", 1) for line in dump.read_text().splitlines() if "=" in line)
+
+
+def test_tasks_do_not_see_the_servers_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import SECRET_ID, SECRET_KEY
+
+    monkeypatch.setenv("DATABASE_URL", "postgresql://trigflow:hunter2-db@db.internal/trigflow")
+    monkeypatch.setenv("TRIGFLOW_DB_PASSWORD", "hunter2-trigflow")
+    srv = start_server(tmp_path / "srv")  # started with TRIGFLOW_SECRET_ID/KEY in its environment
+    try:
+        env = dump_task_env(srv.endpoint, tmp_path / "env")
+    finally:
+        srv.stop()
+    text = (tmp_path / "env").read_text()
+    for leaked in (SECRET_KEY, SECRET_ID, "hunter2-db", "hunter2-trigflow"):
         assert leaked not in text
-    assert "TRIGFLOW_SECRET_KEY" not in env and "TRIGFLOW_SECRET_ID" not in env and SECRET_ID not in text
-    assert "DATABASE_URL" not in env and "TRIGFLOW_DB_PASSWORD" not in env
-    assert env["MY_TOOL_HOME"] == "/opt/my-tool"  # added by the operator with --task-env
+    assert not {"TRIGFLOW_SECRET_KEY", "TRIGFLOW_SECRET_ID", "DATABASE_URL", "TRIGFLOW_DB_PASSWORD"} & env.keys()
     assert env["PATH"] and env["TRIGFLOW_TASK_ID"] and env["WEDATA_OUTPUT_FILE"]
+
+
+def test_the_operator_adds_task_variables_with_task_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MY_TOOL_HOME", "/opt/my-tool")
+    monkeypatch.setenv("MY_OTHER", "not passed")
+    srv = start_server(tmp_path / "srv", extra=["--task-env", "MY_TOOL_HOME"])
+    try:
+        env = dump_task_env(srv.endpoint, tmp_path / "env")
+    finally:
+        srv.stop()
+    assert env["MY_TOOL_HOME"] == "/opt/my-tool" and "MY_OTHER" not in env
 
 
 def test_task_env_refuses_trigflow_variables(tmp_path: Path) -> None:

@@ -62,9 +62,13 @@ def test_small_params_are_in_the_environment_and_the_file(tmp_path: Path) -> Non
 def test_large_values_reach_bash_through_bash_env(tmp_path: Path) -> None:
     big = "x\n" * 100_000 + "\n\n"  # trailing newlines are kept
     env: dict[str, str] = {}
-    place_params(AttemptParams("", {"big": big, "nul": "a\0b"}, [], {"TRIGFLOW_VALUE_0": big}), "SHELL", tmp_path,
-                 "t.0.0", env)  # fmt: skip
-    assert "TRIGFLOW_PARAM_big" not in env and "TRIGFLOW_RUN_PARAMS" not in env
+    sealed = place_params(AttemptParams("", {"big": big, "nul": "a\0b"}, [], {"TRIGFLOW_VALUE_0": big}), "SHELL",
+                          tmp_path, "t.0.0", env)  # fmt: skip
+    assert "TRIGFLOW_PARAM_big" not in env and "TRIGFLOW_RUN_PARAMS" not in env and "BASH_ENV" not in env
+    assert not list(tmp_path.glob("*.sh"))  # the loader is code: returned to be sealed, never written
+    loader = tmp_path / "sealed-loader"  # what the executor does with it (a sealed memfd there)
+    loader.write_bytes(sealed["BASH_ENV"])
+    env["BASH_ENV"] = str(loader)
     assert all(len(k) + len(v) + 2 <= ENV_VALUE_BYTES for k, v in env.items())
     out = run_with(env, 'printf "%s|%s" "$TRIGFLOW_PARAM_big" "$TRIGFLOW_VALUE_0"; printf "|%s" "${BASH_ENV-unset}"',
                    tmp_path)  # fmt: skip

@@ -168,7 +168,7 @@ def _env_bytes(name: str, value: str) -> int | None:
 
 def place_params(
     prepared: AttemptParams, kind: str, run_dir: Path, attempt: str, env: dict[str, str]
-) -> None:
+) -> dict[str, bytes]:
     """Put the attempt's parameters into `env` (and files next to its log), within the environment's bounds.
 
     * `TRIGFLOW_PARAM_<name>` for each name that is an identifier, when it fits the bounds;
@@ -176,11 +176,14 @@ def place_params(
       file named by `TRIGFLOW_PARAMS_FILE` (exactly one of the two is set);
     * the variables the SHELL code references (`TRIGFLOW_VALUE_<n>`); a SHELL task gets every value that did
       not fit as a shell variable through `BASH_ENV` (read by bash before the script, then unset).
+
+    Returns the code the interpreter reads through its environment (`{"BASH_ENV": loader}`), for the
+    executor to hand over sealed like the script: it is never written where a task could swap it.
     """
     params = prepared.params
     if not params and not prepared.variables:
         env[RUN_PARAMS_ENV] = "{}"
-        return
+        return {}
     budget = ENV_TOTAL_BYTES
     spilled: dict[str, str] = {}
     wanted = {var: value for name, value in params.items() if (var := param_env_name(name)) is not None}
@@ -203,20 +206,23 @@ def place_params(
         env[PARAMS_FILE_ENV] = str(path)
     if spilled and kind == "SHELL":
         run_dir.mkdir(parents=True, exist_ok=True)
-        env["BASH_ENV"] = str(_shell_loader(spilled, run_dir, attempt))
+        return {"BASH_ENV": _shell_loader(spilled, run_dir, attempt)}
+    return {}
 
 
-def _shell_loader(values: Mapping[str, str], run_dir: Path, attempt: str) -> Path:
-    """A file for `BASH_ENV` that reads each large value from its own 0600 file into a shell variable."""
+def _shell_loader(values: Mapping[str, str], run_dir: Path, attempt: str) -> bytes:
+    """Code for `BASH_ENV` that reads each large value from its own 0600 file into a shell variable.
+
+    Only the values are files (a swapped value file is a wrong value, never code); the loader itself is
+    returned, not written.
+    """
     lines = []
     for i, (var, value) in enumerate(values.items()):
         path = run_dir / f"{attempt}.value.{i}"
         _write_private(path, value.encode("utf-8", "surrogatepass"))
         lines.append(f"IFS= read -r -d '' {var} < {shlex.quote(str(path))} || :\n")
     lines.append("unset BASH_ENV\n")
-    loader = run_dir / f"{attempt}.values.sh"
-    _write_private(loader, "".join(lines).encode("utf-8"))
-    return loader
+    return "".join(lines).encode("utf-8")
 
 
 def _write_private(path: Path, data: bytes) -> None:

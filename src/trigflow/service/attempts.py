@@ -113,8 +113,8 @@ class Launcher:
             "TRIGFLOW_TASK_EXECUTION_ID": row["execution_id"],
             OUTPUT_FILE_ENV: output_file,
         }
-        place_params(prepared, spec["kind"], run_dir, attempt, env)
-        sealed_env = _seal_code_env(env)
+        loader = place_params(prepared, spec["kind"], run_dir, attempt, env)  # sealed, never on disk
+        sealed_env = {**_seal_code_env(env), **loader}
         if notes:
             run_dir.mkdir(parents=True, exist_ok=True)
             with open(log_path, "a", encoding="utf-8") as log_file:
