@@ -595,7 +595,7 @@ class LocalExecutor:
                 _close(fd)
             self._stale.clear()
             if self._cgroups is not None and self._stop_kill:
-                self._cgroups.remove(self._cgroups.root)  # empty unless a daemonised task lives on
+                self._cgroups.close()  # the instance dir stays only while a daemonised task lives on
             self._timers.clear()
             self._probe_at = None
             self._selector.close()
@@ -740,9 +740,7 @@ class LocalExecutor:
         for attempt in todo:
             if attempt.reaped:
                 continue
-            path = cgroups.path_for(attempt.attempt_id, attempt.pid)
-            if cgroups.adopt(path, attempt.pid):
-                attempt.cgroup = path
+            attempt.cgroup = cgroups.enter(attempt.pid)
 
     def _deliver_sweeps(self) -> None:
         """Signals kill() asked for beyond the process group: the attempt's cgroup and its environment."""
@@ -780,7 +778,7 @@ class LocalExecutor:
                 logcap.trim(fd, attempt.log_state)
             except OSError as exc:
                 log.warning("cannot trim the log of attempt %s after its exit: %s", attempt.attempt_id, exc)
-        if path is not None and self._cgroups is not None and not self._cgroups.remove(path):
+        if path is not None and self._cgroups is not None and not self._cgroups.release(path):
             self._stale[path] = (fd, attempt.log_state)  # a daemonised descendant outlived the attempt
             return
         _close(fd)
@@ -799,7 +797,7 @@ class LocalExecutor:
                 continue
             hot = hot or dropped > attempt.log_state.limit // 8
         for path, (fd, state) in list(self._stale.items()):
-            if self._cgroups is not None and self._cgroups.remove(path):
+            if self._cgroups is not None and self._cgroups.release(path):
                 _close(fd)
                 del self._stale[path]
             elif state is not None and fd >= 0:
