@@ -780,6 +780,8 @@ class LocalExecutor:
                 log.warning("cannot trim the log of attempt %s after its exit: %s", attempt.attempt_id, exc)
         if path is not None and self._cgroups is not None and not self._cgroups.release(path):
             self._stale[path] = (fd, attempt.log_state)  # a daemonised descendant outlived the attempt
+            if self._log_check_at is None:  # the same timer retries the group (and bounds its log)
+                self._log_check_at = time.monotonic() + _LOG_CHECK_SECONDS
             return
         _close(fd)
 
