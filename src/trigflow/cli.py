@@ -128,6 +128,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     if bool(settings.tls_cert) != bool(settings.tls_key):
         print("trigflow: --tls-cert and --tls-key go together (PEM certificate chain and key)", file=sys.stderr)
         return 2
+    if settings.tls_cert and settings.tls_key:
+        problem = _tls_problem(settings.tls_cert, settings.tls_key)
+        if problem:
+            print(f"trigflow: cannot serve HTTPS: {problem}", file=sys.stderr)
+            return 2
     services = build(settings)
     try:
         boot = bootstrap(services)
@@ -182,6 +187,20 @@ def cmd_up(args: argparse.Namespace) -> int:
         services.scheduler.stop()
         services.db.dispose()
     return 0
+
+
+def _tls_problem(cert: str, key: str) -> str | None:
+    """Load the pair once before anything starts, so a wrong path or a key that does not match the
+    certificate is a one-line start-up error rather than a traceback from inside uvicorn."""
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except FileNotFoundError as e:
+        return f"no such file {e.filename or cert}"
+    except (ssl.SSLError, OSError) as e:
+        return f"{cert} / {key} are not a PEM certificate and its private key ({e})"
+    return None
 
 
 def _is_loopback(host: str) -> bool:

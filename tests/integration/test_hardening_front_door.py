@@ -261,6 +261,13 @@ def test_plain_http_beyond_loopback_warns_and_tls_flags_go_together(tmp_path: Pa
         [sys.executable, "-m", "trigflow.cli", *args], capture_output=True, text=True, env=env, timeout=60, check=False
     )
     assert half.returncode != 0 and "--tls-key" in half.stderr
+    (tmp_path / "not-a-cert.pem").write_text("hello")
+    args = ["up", "--port", str(free_port()), "--data-dir", str(tmp_path / "bad"),
+            "--tls-cert", str(tmp_path / "not-a-cert.pem"), "--tls-key", str(tmp_path / "not-a-cert.pem")]  # fmt: skip
+    bad = subprocess.run(
+        [sys.executable, "-m", "trigflow.cli", *args], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+    assert bad.returncode == 2 and "cannot serve HTTPS" in bad.stderr and "Traceback" not in bad.stderr
 
 
 # -------------------------------------------------------------------------------- finding 7: revoked keys
