@@ -221,12 +221,14 @@ def test_log_throttle_limits_each_template_and_reports_what_it_suppressed() -> N
     assert passed == [True] * 3 + [False] * 7  # one template, whatever the arguments
     assert throttle.filter(record("another template %s", "x"))  # templates have their own buckets
     clock.advance(0.5)
-    summary = record("closing connection from %s", "10.0.0.99")
-    assert throttle.filter(summary)
-    assert summary.getMessage() == "closing connection from 10.0.0.99 [7 similar messages suppressed]"
+    after = record("closing connection from %s", "10.0.0.99")
+    assert throttle.filter(after) and after.getMessage() == "closing connection from 10.0.0.99"  # untouched
+    assert [s.getMessage() for s in throttle.summaries] == [
+        "7 similar messages suppressed (uvicorn.error WARNING: 'closing connection from %s')"
+    ]
     clock.advance(0.5)
-    plain = record("closing connection from %s", "10.0.0.100")
-    assert throttle.filter(plain) and plain.getMessage() == "closing connection from 10.0.0.100"
+    assert throttle.filter(record("closing connection from %s", "10.0.0.100"))
+    assert len(throttle.summaries) == 1  # nothing more was suppressed
 
 
 def test_log_throttle_bounds_preformatted_messages_globally() -> None:
@@ -237,11 +239,24 @@ def test_log_throttle_bounds_preformatted_messages_globally() -> None:
     assert len(throttle._buckets) <= 2_000
 
 
-def test_log_throttle_keeps_a_message_with_percent_signs_intact() -> None:
+def test_log_throttle_writes_its_summary_line_to_its_handler_just_before_the_line_that_passes() -> None:
+    class Collect(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lines: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.lines.append(record.getMessage())
+
+    handler = Collect()
     clock = FakeClock()
-    throttle = LogThrottle(rate=1, burst=1, clock=clock)
-    assert throttle.filter(record("100%% of %s", "x"))
-    assert not throttle.filter(record("100%% of %s", "y"))
+    handler.addFilter(LogThrottle(rate=1, burst=1, clock=clock, handler=handler))
+    for text in ("x", "y", "z"):
+        handler.handle(record("100%% of %s", text))
     clock.advance(1)
-    again = record("100%% of %s", "z")
-    assert throttle.filter(again) and again.getMessage() == "100% of z [1 similar messages suppressed]"
+    handler.handle(record("100%% of %s", "w"))
+    assert handler.lines == [
+        "100% of x",
+        "2 similar messages suppressed (uvicorn.error WARNING: '100%% of %s')",
+        "100% of w",
+    ]

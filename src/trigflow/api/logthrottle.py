@@ -5,13 +5,16 @@ connection, a client that went away) is written once per event, so a client that
 a loop writes the log as fast as it can send: the probe of issue 11 grew it by 533 MB in 15 s. The
 filter gives each message *template* (logger, level and the unformatted message, so "%s closed" with
 a million different addresses is one template) a token bucket: `rate` lines per second, bursts of up
-to `burst`. Lines beyond it are dropped and counted; the next line of that template that passes
-carries "[N similar messages suppressed]", so the operator still sees that, and how much, happened.
+to `burst`. Lines beyond it are dropped and counted; just before the next line of that template that
+passes, a line of its own (logger `trigflow.logthrottle`) says "N similar messages suppressed" and
+names the template, so the operator still sees that, and how much, happened, and every line that is
+written stays exactly as its code wrote it.
 A global bucket (ten templates' worth) bounds messages whose text is built before logging, each of
 which would otherwise be a template of its own.
 
 Install it on the handlers (not the loggers): a handler sees the records of every logger that
-propagates to it, uvicorn's and asyncio's included.
+propagates to it, uvicorn's and asyncio's included. One throttle per handler, which it writes its
+summaries to.
 """
 
 from __future__ import annotations
@@ -48,9 +51,15 @@ class LogThrottle(logging.Filter):
     """Per-template token bucket over log records; `clock` is injectable so tests need no sleeps."""
 
     def __init__(
-        self, rate: float = 20.0, burst: int | None = None, clock: Callable[[], float] = time.monotonic
+        self,
+        rate: float = 20.0,
+        burst: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        handler: logging.Handler | None = None,
     ) -> None:
         super().__init__()
+        self.handler = handler  # where summaries go; None: they are only counted (tests read `summaries`)
+        self.summaries: list[logging.LogRecord] = []
         if not rate > 0:
             raise ValueError("rate must be positive")
         self.rate = float(rate)
@@ -76,18 +85,27 @@ class LogThrottle(logging.Filter):
                 return False
             suppressed, bucket.suppressed = bucket.suppressed, 0
         if suppressed:
-            # Format now so the note cannot collide with the template's own %-placeholders.
-            try:
-                text = record.getMessage()
-            except (TypeError, ValueError):
-                text = str(record.msg)
-            record.msg, record.args = f"{text} [{suppressed} similar messages suppressed]", None
+            summary = logging.LogRecord(
+                "trigflow.logthrottle",
+                logging.WARNING,
+                __file__,
+                0,
+                "%d similar messages suppressed (%s %s: %r)",
+                (suppressed, record.name, record.levelname, str(record.msg)[:200]),
+                None,
+            )
+            if self.handler is not None:
+                self.handler.handle(summary)  # re-enters this filter under its own template: no loop
+            else:
+                self.summaries.append(summary)
         return True
 
 
-def install(rate: float) -> LogThrottle:
-    """Attach one throttle to every handler of the root logger (created by logging.basicConfig)."""
-    throttle = LogThrottle(rate)
+def install(rate: float) -> list[LogThrottle]:
+    """Attach a throttle to every handler of the root logger (created by logging.basicConfig)."""
+    throttles = []
     for handler in logging.getLogger().handlers:
+        throttle = LogThrottle(rate, handler=handler)
         handler.addFilter(throttle)
-    return throttle
+        throttles.append(throttle)
+    return throttles
