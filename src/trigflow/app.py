@@ -161,7 +161,7 @@ def attempt_limits(settings: Settings) -> AttemptLimits:
     return AttemptLimits(
         max_log_bytes=settings.max_log_bytes or None,
         max_processes=settings.max_task_processes or None,
-        cgroup_instance=None if os.environ.get('TF_NOCG') else instance,
+        cgroup_instance=instance,
     )
 
 
