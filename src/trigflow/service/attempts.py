@@ -35,7 +35,6 @@ DEFAULT_TZ = "Asia/Shanghai"
 MAX_OUTPUT_LINE_BYTES = (16 << 20) + 1
 MAX_OUTPUT_FILE_BYTES = 64 << 20
 OUTPUT_MARKER_BYTES = OUTPUT_MARKER.encode("ascii")
-MAX_LOADER_BYTES = 1 << 20  # the BASH_ENV loader names files; it is small whatever the values are
 
 
 def attempt_name(row: Mapping[str, Any], retry_times: int) -> str:
@@ -114,7 +113,6 @@ class Launcher:
             OUTPUT_FILE_ENV: output_file,
         }
         loader = place_params(prepared, spec["kind"], run_dir, attempt, env)  # sealed, never on disk
-        sealed_env = {**_seal_code_env(env), **loader}
         if notes:
             run_dir.mkdir(parents=True, exist_ok=True)
             with open(log_path, "a", encoding="utf-8") as log_file:
@@ -127,7 +125,7 @@ class Launcher:
             log_path=log_path,
             script=code,
             script_copy_path=self.script_copy_for(run_dir, attempt, spec, code),
-            sealed_env=sealed_env,
+            sealed_env=loader,
         )
 
     @staticmethod
@@ -137,24 +135,3 @@ class Launcher:
         if code == spec["code"]:
             return None
         return str(run_dir / (attempt + (".py" if spec["kind"] == "PYTHON" else ".sh")))
-
-
-def _seal_code_env(env: dict[str, str]) -> dict[str, bytes]:
-    """Code the interpreter reads through the environment (`BASH_ENV`, written by place_params) is
-    handed over sealed like the script: read back at once and removed from disk, so no task can swap it
-    before bash sources it."""
-    loader = env.pop("BASH_ENV", None)
-    if loader is None:
-        return {}
-    try:
-        fd = os.open(loader, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        try:
-            data = os.read(fd, MAX_LOADER_BYTES + 1)
-        finally:
-            os.close(fd)
-        os.unlink(loader)
-    except OSError:
-        data = b""
-    if not data or len(data) > MAX_LOADER_BYTES:
-        data = b"echo '[trigflow] the loader of large parameters could not be read' >&2; exit 1\n"
-    return {"BASH_ENV": data}
