@@ -23,7 +23,8 @@ from trigflow.domain.states import RUN_TERMINAL, RunState, TaskState
 from trigflow.service.checks import enabled_project
 from trigflow.service.common import Caller, Clock
 from trigflow.service.resources import ResourceGroups
-from trigflow.service.runs import data_provenance, run_time_params
+from trigflow.service.runs import run_time_params
+from trigflow.service.task_run_rows import data_provenance
 from trigflow.store import catalog as cq
 from trigflow.store import runs as rq
 from trigflow.store.engine import Database
