@@ -9,9 +9,14 @@ nothing. Callers decide whether a refusal is an error (an API request) or noise 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Generic, TypeVar
+
+from trigflow.domain.errors import InvalidParameterValue
+from trigflow.domain.params import baseline_for
 
 
 class TaskState(StrEnum):
@@ -94,6 +99,61 @@ RETRYABLE: frozenset[TaskEvent] = frozenset({TaskEvent.EXIT_FAIL, TaskEvent.LOST
 def retry_due(event: TaskEvent, retry_times: int, max_retry: int) -> bool:
     """Whether a failing attempt is retried: MaxRetryNumber counts retries after the first attempt (Q-T3)."""
     return event in RETRYABLE and retry_times < max_retry
+
+
+# --- what a task run waiting for its retry says (ErrorCodeStr, decisions.md Q-T4) ---------------------------
+
+RETRY_TIME_FORMAT = "%Y-%m-%d %H:%M:%S %z"  # strptime reads the `+08:00` written below (Python 3.7+)
+_RETRY_NOTICE_RE = re.compile(
+    r"(?P<error>.*); retry (?P<retry>[0-9]+) of (?P<max>[0-9]+) at "
+    r"(?P<at>[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{2}:[0-9]{2})\Z",
+    re.DOTALL,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryNotice:
+    """A parsed waiting message: the failure that caused the retry, which retry is next, and when."""
+
+    last_error: str
+    retry: int  # the retry that is due: equals the task run's RetryTimes during the wait
+    max_retry: int  # MaxRetryNumber frozen with the run
+    at: datetime  # aware, in the zone it was written in; whole seconds
+
+
+def _offset(moment: datetime) -> str:
+    delta = moment.utcoffset() or timedelta(0)
+    sign = "-" if delta < timedelta(0) else "+"
+    minutes = abs(int(delta.total_seconds())) // 60
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def retry_notice(last_error: str | None, retry: int, max_retry: int, due_ms: int, tz_name: str) -> str:
+    """ErrorCodeStr of a task run that failed and waits for retry `retry` of `max_retry`, due at `due_ms`.
+
+    `exit code 3; retry 1 of 4 at 2026-12-03 17:05:00 +08:00`: the last failure as it would read if final,
+    then the retry and its due time, in the run's time zone (the zone its `${yyyyMMdd}` expressions and its
+    trigger use, i.e. the clock the user thinks in) with the offset written out, so the text is exact
+    wherever it is read. The time is rounded down to the second (the retry never starts before it); it is the
+    earliest start: a full resource group can start it later. `parse_retry_notice` reads it back.
+    """
+    try:
+        moment = baseline_for(due_ms // 1000 * 1000, tz_name)
+    except InvalidParameterValue:  # a zone that no longer resolves: still an exact time
+        moment = datetime.fromtimestamp(due_ms // 1000, tz=UTC)
+    reason = last_error or "failed"
+    return f"{reason}; retry {retry} of {max_retry} at {moment:%Y-%m-%d %H:%M:%S} {_offset(moment)}"
+
+
+def parse_retry_notice(text: str | None) -> RetryNotice | None:
+    """The parts of a `retry_notice` message, or None when `text` is not one (no retry is scheduled)."""
+    if not text:
+        return None
+    m = _RETRY_NOTICE_RE.fullmatch(text)
+    if m is None:
+        return None
+    at = datetime.strptime(m["at"], RETRY_TIME_FORMAT)
+    return RetryNotice(m["error"], int(m["retry"]), int(m["max"]), at)
 
 
 RUN_TRANSITIONS: dict[tuple[RunState, RunEvent], RunState] = {

@@ -43,9 +43,10 @@ from trigflow.domain.states import (
     TaskEvent,
     TaskState,
     retry_due,
+    retry_notice,
     run_transition,
 )
-from trigflow.service.attempt_params import DEFAULT_LIMITS, ParameterRefused, ParamLimits
+from trigflow.service.attempt_params import DEFAULT_LIMITS, DEFAULT_TZ, ParameterRefused, ParamLimits
 from trigflow.service.attempts import Launcher, attempt_name, read_outputs, resolve_parameters
 from trigflow.service.common import Clock
 from trigflow.service.execution_messages import (
@@ -379,8 +380,11 @@ class Execution:
                 node = graph.by_exec[exec_id]
                 node.not_before = at_ms + info.retry_wait_ms
                 self._timer(node.not_before, "retry", exec_id)
+                # Q-T4: PENDING, with the failure and when the retry is due (a 20-minute wait must not look stuck)
+                notice = retry_notice(error, info.retry_times, info.max_retry, node.not_before,
+                                      info.row["timezone"] or DEFAULT_TZ)  # fmt: skip
                 self._update(exec_id, {"state": TaskState.PENDING.value, "retry_times": info.retry_times,
-                                       "end_ms": at_ms, "exit_code": exit_code, "error_code_str": error,
+                                       "end_ms": at_ms, "exit_code": exit_code, "error_code_str": notice,
                                        "update_ms": at_ms})  # fmt: skip
         else:
             changes = graph.apply(exec_id, event)
@@ -553,6 +557,7 @@ class Execution:
             "log_path": log_path,
             "end_ms": None,
             "exit_code": None,
+            "error_code_str": None,  # a retry starting: its waiting message goes (the failed attempt has its log)
             "update_ms": now,
         }
         self._update(exec_id, values)
@@ -584,7 +589,8 @@ class Execution:
         """A RunWorkflow node runs no process: it starts a nested run and follows it (Q-N1)."""
         info = self.tasks[exec_id]
         self._update(exec_id, {"state": TaskState.RUNNING.value, "issue_ms": now, "start_ms": now, "end_ms": None,
-                               "job_id": self.stamps.job_id(now), "update_ms": now})  # fmt: skip
+                               "error_code_str": None, "job_id": self.stamps.job_id(now),
+                               "update_ms": now})  # fmt: skip
         info.ever_started = True
         self._start_run(conn, graph.run_id, now)
         if info.exec_ttl_ms > 0:
