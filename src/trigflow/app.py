@@ -27,6 +27,7 @@ from trigflow.service.projects import Projects
 from trigflow.service.reruns import Reruns
 from trigflow.service.resources import ResourceGroups
 from trigflow.service.runs import Runs
+from trigflow.service.task_logs import TaskLogs
 from trigflow.service.tasks import TaskCatalog
 from trigflow.service.triggers import Triggers
 from trigflow.service.workflow_ops import WorkflowOps
@@ -48,6 +49,7 @@ class Services:
     projects: Projects
     folders: Folders
     workflow_ops: WorkflowOps
+    task_logs: TaskLogs
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,7 @@ def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
         projects=Projects(db, on_triggers_changed=scheduler.triggers_changed),
         folders=Folders(db, clock),
         workflow_ops=WorkflowOps(db, default_tz=settings.default_timezone),
+        task_logs=TaskLogs(db, settings.data_dir / "runs"),
     )
 
 
