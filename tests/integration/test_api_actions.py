@@ -356,6 +356,8 @@ def test_create_and_submit_trigger_tasks_then_run_them(client: Any, project_id: 
 
     submitted = call(client, "SubmitTriggerTask", {"ProjectId": project_id, "TaskId": first, "VersionRemark": "v1"})
     assert submitted.Status is True and submitted.VersionId.startswith(first + "_")
+    change = {"TriggerTaskBaseAttribute": {"TaskDescription": "edited"}}  # with nothing new, a submit mints none
+    call(client, "UpdateTriggerTaskPartially", {"ProjectId": project_id, "TaskId": first, "NewSetting": change})
     again = call(client, "SubmitTriggerTask", {"ProjectId": project_id, "TaskId": first, "VersionRemark": "v2"})
     assert again.Status is True and again.VersionId.startswith(first + "_") and again.VersionId != submitted.VersionId
     second_version = call(
