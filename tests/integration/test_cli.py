@@ -116,8 +116,11 @@ def test_cli_help(argv: list[str]) -> None:
 
 
 def test_triggers_next_lists_upcoming_fires_in_the_trigger_zone(server: Any, client: Any, project_id: str) -> None:
+    """Through the API (GetTriggerWorkflow), not the data dir: tests/integration/test_cli_client.py
+    covers the rest of the client."""
     import uuid
 
+    from tests.conftest import SECRET_ID, SECRET_KEY
     from tests.integration.helpers import new_workflow
 
     trigger = {"TriggerMode": "TIME_TRIGGER", "ConfigMode": "CRON_EXPRESSION", "CycleType": "DAY_CYCLE",
@@ -126,11 +129,14 @@ def test_triggers_next_lists_upcoming_fires_in_the_trigger_zone(server: Any, cli
     wf = new_workflow(
         client, project_id, f"next_{uuid.uuid4().hex[:6]}", TriggerWorkflowSchedulerConfigurations=[trigger]
     )
-    done = trigflow("triggers", "next", wf, "--count", "3", "--data-dir", str(server.data_dir))
+    env = {**os.environ, "TRIGFLOW_ENDPOINT": f"http://{server.endpoint}", "TRIGFLOW_SECRET_ID": SECRET_ID,
+           "TRIGFLOW_SECRET_KEY": SECRET_KEY, "TRIGFLOW_PROJECT_ID": project_id}  # fmt: skip
+    done = trigflow("triggers", "next", wf, "--count", "3", env=env)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
     assert "0 30 9 ? * MON-FRI *" in lines[0] and "America/New_York" in lines[0] and "PAUSED" in lines[0]
     fires = [line.strip() for line in lines[1:]]
     assert len(fires) == 3
     assert all(" 09:30:00" in f and (f.endswith("-05:00") or f.endswith("-04:00")) for f in fires)
-    assert trigflow("triggers", "next", "nope", "--data-dir", str(server.data_dir)).returncode == 1
+    missing = trigflow("triggers", "next", "nope", env=env)
+    assert missing.returncode == 1 and missing.stderr.startswith("ResourceNotFound"), missing.stderr

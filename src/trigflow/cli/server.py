@@ -1,4 +1,5 @@
-"""`trigflow` command line: the composition root (builds settings, services and the server)."""
+"""`trigflow up` and the settings it builds: the composition root of the server (settings, services,
+the HTTP server). `trigflow keys` reuses `settings_from_args` to open the same database."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from trigflow import __version__
 from trigflow.config import Settings
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def settings_from_args(args: argparse.Namespace) -> Settings:
     env_id, env_key = Settings.env_admin_pair()
     data_dir = Path(args.data_dir or os.environ.get("TRIGFLOW_DATA_DIR") or Path.home() / ".trigflow").expanduser()
     kwargs = {
@@ -123,7 +126,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from trigflow.app import bootstrap, build
     from trigflow.service.keys import RevokedKeyError
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     logthrottle.install(settings.log_lines_per_second)
     if bool(settings.tls_cert) != bool(settings.tls_key):
         print("trigflow: --tls-cert and --tls-key go together (PEM certificate chain and key)", file=sys.stderr)
@@ -235,115 +238,6 @@ def _redact(url: str) -> str:
     return url
 
 
-def cmd_keys(args: argparse.Namespace) -> int:
-    from trigflow.app import build
-
-    services = build(_settings(args))
-    keys = services.keys
-    if args.keys_cmd == "create":
-        key = keys.create(args.name or "")
-        print(f"SecretId:  {key.secret_id}\nSecretKey: {key.secret_key}")
-    elif args.keys_cmd == "list":
-        for row in keys.list():
-            state = "revoked" if row["revoked_ms"] else "active"
-            print(f"{row['secret_id']}  {state:8}  uin={row['uin']}  name={row['name']}")
-    else:
-        if not keys.revoke(args.secret_id):
-            print(f"no active key {args.secret_id}", file=sys.stderr)
-            return 1
-        print(f"revoked {args.secret_id}")
-    return 0
-
-
-def cmd_triggers(args: argparse.Namespace) -> int:
-    """Upcoming fire times of a workflow's time triggers, in each trigger's own zone."""
-    from datetime import datetime
-
-    from trigflow.app import build
-    from trigflow.domain.errors import ApiError
-
-    services = build(_settings(args))
-    triggers = services.scheduler.triggers
-    row = services.catalog.find_workflow(args.workflow_id)
-    if row is None or triggers is None:
-        print(f"no workflow {args.workflow_id}", file=sys.stderr)
-        return 1
-    try:
-        plans = triggers.upcoming(row, services.clock(), args.count)
-    except ApiError as e:
-        print(f"{e.code}: {e.message}", file=sys.stderr)
-        return 1
-    if not plans:
-        print(f"workflow {args.workflow_id} has no time trigger")
-    for trigger_id, spec, fires in plans:
-        status = "" if spec.active and row.get("scheduler_status") != "PAUSED" else "  (PAUSED: will not fire)"
-        print(f"trigger {trigger_id}  {spec.cron_expression}  {spec.time_zone}{status}")
-        for ms in fires:
-            print("  " + datetime.fromtimestamp(ms / 1000, tz=spec.tz).isoformat(sep=" "))
-        if not fires:
-            print("  (no future fire)")
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="trigflow", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"trigflow {__version__}")
-    sub = parser.add_subparsers(dest="cmd", required=True)
-
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--data-dir", help="state directory (default ~/.trigflow, or $TRIGFLOW_DATA_DIR)")
-        p.add_argument("--db", help="database URL (default: SQLite in the data dir; e.g. postgresql+psycopg://...)")
-
-    up = sub.add_parser("up", help="run the API server, scheduler and local executor")
-    common(up)
-    up.add_argument("--host", default="127.0.0.1")
-    up.add_argument("--port", type=int, default=8090)
-    up.add_argument("--rate-limit", type=float, help="requests per second per action per key (default 20)")
-    up.add_argument("--kill-grace", type=float, help="seconds between SIGTERM and SIGKILL on kill (default 5)")
-    up.add_argument(
-        "--slots", type=int, help="capacity of the default resource group at first start (concurrent tasks, default 64)"
-    )
-    up.add_argument(
-        "--minute-seconds",
-        type=float,
-        help="length of a 'minute' in retry waits and timeouts (default 60; shrink it for tests and demos)",
-    )
-    up.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    _add_param_flags(up)
-    up.add_argument(
-        "--max-log-bytes", type=_non_negative_int, metavar="BYTES",
-        help="log kept per task attempt: past it the middle is dropped with a marker (default 67108864; 0 = no limit)",
-    )  # fmt: skip
-    up.add_argument(
-        "--max-task-processes", type=_non_negative_int, metavar="N",
-        help="processes and threads one task attempt may run at once, where a pids cgroup is writable "
-        "(default 512; 0 = no limit)",
-    )  # fmt: skip
-    _front_door_flags(up)
-    _scheduler_limit_flags(up)
-    up.set_defaults(func=cmd_up)
-
-    keys = sub.add_parser("keys", help="manage API keys")
-    ksub = keys.add_subparsers(dest="keys_cmd", required=True)
-    kc = ksub.add_parser("create", help="create an admin API key and print it (the secret only now)")
-    kc.add_argument("--name")
-    kl = ksub.add_parser("list", help="list API keys (never their secrets)")
-    kr = ksub.add_parser("revoke", help="revoke an API key")
-    kr.add_argument("secret_id")
-    for p in (kc, kl, kr):
-        common(p)
-    keys.set_defaults(func=cmd_keys)
-
-    trig = sub.add_parser("triggers", help="inspect triggers")
-    tsub = trig.add_subparsers(dest="triggers_cmd", required=True)
-    tn = tsub.add_parser("next", help="show the next fire times of a workflow's time triggers")
-    tn.add_argument("workflow_id")
-    tn.add_argument("--count", type=int, default=5)
-    common(tn)
-    trig.set_defaults(func=cmd_triggers)
-    return parser
-
-
 # `trigflow up` flag (argparse dest) -> Settings field, for the definition quotas (docs/limits.md).
 _SCHEDULER_LIMIT_FLAGS = {
     "max_nested_runs": "max_nested_runs",
@@ -403,15 +297,34 @@ def _front_door_flags(up: argparse.ArgumentParser) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, str(getattr(args, "log_level", "info")).upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    """The `up` subcommand and its flags."""
+    up = sub.add_parser("up", help="run the API server, scheduler and local executor")
+    common(up)
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--port", type=int, default=8090)
+    up.add_argument("--rate-limit", type=float, help="requests per second per action per key (default 20)")
+    up.add_argument("--kill-grace", type=float, help="seconds between SIGTERM and SIGKILL on kill (default 5)")
+    up.add_argument(
+        "--slots", type=int, help="capacity of the default resource group at first start (concurrent tasks, default 64)"
     )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    return int(args.func(args))
+    up.add_argument(
+        "--minute-seconds",
+        type=float,
+        help="length of a 'minute' in retry waits and timeouts (default 60; shrink it for tests and demos)",
+    )
+    up.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    _add_param_flags(up)
+    up.add_argument(
+        "--max-log-bytes", type=_non_negative_int, metavar="BYTES",
+        help="log kept per task attempt: past it the middle is dropped with a marker (default 67108864; 0 = no limit)",
+    )  # fmt: skip
+    up.add_argument(
+        "--max-task-processes", type=_non_negative_int, metavar="N",
+        help="processes and threads one task attempt may run at once, where a pids cgroup is writable "
+        "(default 512; 0 = no limit)",
+    )  # fmt: skip
+    _front_door_flags(up)
+    _scheduler_limit_flags(up)
+    up.set_defaults(func=cmd_up, server_logging=True)
 
-
-if __name__ == "__main__":
-    sys.exit(main())
