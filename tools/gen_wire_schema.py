@@ -32,6 +32,7 @@ from typing import Any
 
 from tencentcloud.common.abstract_model import AbstractModel
 from tencentcloud.wedata.v20250806 import models as sdk_models
+from tencentcloud.wedata.v20250806 import wedata_client
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 OUTPUT_PATH = REPO_ROOT / "src" / "trigflow" / "api" / "wire_schema.json"
@@ -89,6 +90,7 @@ COMPANION_ACTIONS: tuple[str, ...] = (
     "ListWorkflowFolders",
     "CreateTaskFolder",
     "ListTaskFolders",
+    "GetTaskInstanceLog",
 )
 
 SCALARS = frozenset({"string", "int64", "uint64", "bool", "float"})
@@ -213,6 +215,23 @@ def build_model(name: str, cli_objects: Mapping[str, Any], notes: list[str]) -> 
     return fields
 
 
+def sdk_client_actions() -> list[str]:
+    """Every action the official 2025-08-06 client defines, sorted.
+
+    Why: an action the SDK offers but trigflow does not serve must be answered "not implemented yet",
+    not "does not exist" (`InvalidAction`), so the server needs the SDK's full list as data. The client's
+    own public methods are exactly its actions (each one `self.call("<Name>", ...)`), and every one has
+    `<Name>Request`/`<Name>Response` models; a method without them means the SDK changed shape.
+    """
+    names = sorted(
+        name for name, value in vars(wedata_client.WedataClient).items() if callable(value) and name[:1].isupper()
+    )
+    for name in names:
+        if sdk_model_class(f"{name}Request") is None or sdk_model_class(f"{name}Response") is None:
+            raise SchemaConflict(f"the SDK client defines {name} without its Request/Response models")
+    return names
+
+
 def referenced_models(model: Model) -> Iterable[str]:
     """Names of the models a model's fields point to."""
     return (f["model"] for f in model.values() if f["model"] is not None)
@@ -245,9 +264,14 @@ def build_schema(cli_api_path: Path | None = None, notes: list[str] | None = Non
         models[name] = build_model(name, cli_objects, notes)
         pending.extend(referenced_models(models[name]))
 
+    sdk_actions = sdk_client_actions()
+    unknown = sorted(set(actions) - set(sdk_actions))
+    if unknown:
+        raise SchemaConflict(f"actions with models but no SDK client method: {unknown}")
     return {
         "sdk_version": importlib.metadata.version(SDK_DISTRIBUTION),
         "actions": {a: actions[a] for a in sorted(actions)},
+        "sdk_actions": sdk_actions,
         "models": {m: models[m] for m in sorted(models)},
     }
 
@@ -265,10 +289,14 @@ def render_json(schema: Mapping[str, Any]) -> str:
     def section(items: Mapping[str, Any]) -> str:
         return ",\n".join(f"  {dump(k)}:{dump(v)}" for k, v in items.items())
 
+    def names(items: Iterable[str]) -> str:
+        return ",\n".join(f"  {dump(n)}" for n in items)
+
     return (
         "{\n"
         f' "sdk_version":{dump(schema["sdk_version"])},\n'
         f' "actions":{{\n{section(schema["actions"])}\n }},\n'
+        f' "sdk_actions":[\n{names(schema["sdk_actions"])}\n ],\n'
         f' "models":{{\n{section(schema["models"])}\n }}\n'
         "}\n"
     )
@@ -296,7 +324,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     args.output.write_text(text, encoding="utf-8")
     schema = json.loads(text)
-    print(f"wrote {args.output}: {len(schema['actions'])} actions, {len(schema['models'])} models")
+    print(
+        f"wrote {args.output}: {len(schema['actions'])} actions, {len(schema['models'])} models, "
+        f"{len(schema['sdk_actions'])} SDK client actions"
+    )
     return 0
 
 

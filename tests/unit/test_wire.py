@@ -52,7 +52,7 @@ COMPANION_ACTIONS = {
     "CreateProject", "GetProject", "ListProjects", "UpdateProject", "DeleteProject", "EnableProject",
     "DisableProject", "ListProjectMembers", "CreateResourceGroup", "UpdateResourceGroup",
     "DeleteResourceGroup", "ListResourceGroups", "CreateWorkflowFolder", "ListWorkflowFolders",
-    "CreateTaskFolder", "ListTaskFolders",
+    "CreateTaskFolder", "ListTaskFolders", "GetTaskInstanceLog",
 }  # fmt: skip
 ALL_MODELS = sorted(RAW["models"])
 ALL_ACTIONS = sorted(RAW["actions"])

@@ -37,6 +37,7 @@ from trigflow.domain.errors import (
     InvalidParameter,
     MissingParameter,
     NoSuchVersion,
+    NotImplementedYet,
     RequestLimitExceeded,
     RequestSizeLimitExceeded,
     UnsupportedProtocol,
@@ -296,6 +297,11 @@ class FrontDoor:
         if version != VERSION:
             raise NoSuchVersion(f"version {version} is not supported; this endpoint serves {VERSION}")
         if action not in self.actions:
+            # Off the hot path: the SDK's list is looked at only for an action this server does not serve.
+            if action in wire.sdk_action_names():
+                raise NotImplementedYet(
+                    f"action {action} of wedata {VERSION} is not implemented by trigflow yet (see docs/api.md)"
+                )
             raise InvalidAction(f"action {action} does not exist for version {VERSION}")
 
     def _key(self, secret_id: str) -> KeyInfo | None:

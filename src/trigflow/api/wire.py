@@ -52,6 +52,7 @@ __all__ = [
     "response_data_model",
     "response_model",
     "row_renderer",
+    "sdk_action_names",
     "sdk_version",
     "validate_request",
 ]
@@ -100,6 +101,7 @@ class _Schema:
     sdk_version: str
     actions: Mapping[str, tuple[str, str]]
     models: Mapping[str, Mapping[str, WireField]]
+    sdk_actions: frozenset[str]
 
 
 @functools.cache
@@ -114,7 +116,7 @@ def _schema() -> _Schema:
         for name, fields in raw["models"].items()
     }
     actions = {a: (p["request"], p["response"]) for a, p in raw["actions"].items()}
-    return _Schema(raw["sdk_version"], actions, models)
+    return _Schema(raw["sdk_version"], actions, models, frozenset(raw["sdk_actions"]))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -130,6 +132,15 @@ def sdk_version() -> str:
 def action_names() -> frozenset[str]:
     """Every action the schema describes; anything else is `InvalidAction` at the front door."""
     return frozenset(_schema().actions)
+
+
+def sdk_action_names() -> frozenset[str]:
+    """Every action the official SDK's 2025-08-06 client defines (~180), implemented by trigflow or not.
+
+    The front door consults it only for an action it does not serve, to tell "not implemented by trigflow
+    yet" (`UnsupportedOperation.NotImplemented`) from "no such action" (`InvalidAction`).
+    """
+    return _schema().sdk_actions
 
 
 def model_names() -> frozenset[str]:

@@ -72,6 +72,20 @@ class UnsupportedOperation(ApiError):
     code = "UnsupportedOperation"
 
 
+class NotImplementedYet(UnsupportedOperation):
+    """An action the official SDK defines for this API version that trigflow does not serve (yet).
+
+    Why `UnsupportedOperation.NotImplemented` and not `InvalidAction`: InvalidAction says the action does
+    not exist, which is false (the SDK sends it) and sends the user hunting for a typo; `ActionOffline`
+    says it was retired, also false. UnsupportedOperation ("not supported") is the honest common code,
+    and the sub-code tells this case apart from the state refusals that use the bare code (a disabled
+    project, a rerun of a running run) while a client matching the `UnsupportedOperation` prefix still
+    understands it.
+    """
+
+    code = "UnsupportedOperation.NotImplemented"
+
+
 class UnsupportedProtocol(ApiError):
     code = "UnsupportedProtocol"
 
