@@ -33,6 +33,6 @@ def action(name: str) -> Callable[[Handler], Handler]:
 
 def load_all() -> dict[str, Registered]:
     """Import every action module (registration happens at import)."""
-    from trigflow.api.actions import folders, projects, resources, runs, tasks, workflows  # noqa: F401
+    from trigflow.api.actions import folders, logs, projects, resources, runs, tasks, workflows  # noqa: F401
 
     return ACTIONS
