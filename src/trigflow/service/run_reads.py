@@ -1,15 +1,22 @@
 """Reading workflow runs and task runs: one run with its task runs, pages of runs and task runs, and the
-Filters/OrderFields vocabularies of each (actions.md, decisions.md Q-F1..Q-F3)."""
+Filters/OrderFields vocabularies of each (actions.md, decisions.md Q-F1..Q-F3).
+
+What a read shows beyond the stored row (docs/api.md, "Run reads"):
+* a run's `WorkflowParams` resolved as its tasks saw them (`resolved_run_params`);
+* a task run's output parameters inside its `TaskTypeExtensions` (`extensions_with_outputs`), bounded.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from trigflow.domain.dag import topological_order
 from trigflow.domain.errors import InvalidParameter, InvalidParameterValue, ResourceNotFound
+from trigflow.domain.params import ExpansionTooLarge, Substitution, baseline_for, legacy_data_names, merge_params
 from trigflow.domain.states import RunState
 from trigflow.service.common import Page
 from trigflow.service.listing import TIME_FILTERS, FilterVocabulary, parse_orders, unknown_name
@@ -17,6 +24,7 @@ from trigflow.store import catalog as cq
 from trigflow.store import runs as rq
 from trigflow.store.criteria import Criterion
 from trigflow.store.engine import Database
+from trigflow.store.tables import task_runs
 
 Row = Mapping[str, Any]  # a store row, read-only
 MANUAL = "Manual"  # TriggerType of manual runs (decisions.md Q-TR2: the spelling seen in real data)
@@ -31,7 +39,9 @@ class RunReads:
             if run is None:
                 raise ResourceNotFound(f"workflow run {run_id} does not exist in project {project_id}")
             _mark_deleted_workflows(conn, [run])
-            return run, rq.task_runs_view(conn, run_id)
+            _resolve_params(conn, [run])
+            rows = rq.task_runs_view(conn, run_id)
+            return run, _with_outputs(rows, rq.outputs_of_run(conn, run_id))
 
     def get_task_run(self, project_id: str, exec_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
         with self.db.read() as conn:
@@ -41,13 +51,17 @@ class RunReads:
             run = rq.get_run(conn, tr["run_id"])
             assert run is not None
             _mark_deleted_workflows(conn, [run])
+            _resolve_params(conn, [run])
+            outputs = rq.outputs_of_run(conn, tr["run_id"]).get(exec_id)
+            if outputs is not None:
+                tr["extensions"] = extensions_with_outputs(tr["extensions"], outputs)
             return tr, run
 
     def list_runs(
         self, project_id: str, filters: Sequence[Mapping[str, Any]], orders: Sequence[Mapping[str, Any]], page: Page
     ) -> tuple[list[dict[str, Any]], int]:
         criteria = RUN_FILTERS.parse_all(filters)
-        return self._page(rq.list_runs, project_id, criteria, orders, page)
+        return self._page(rq.list_runs, project_id, criteria, orders, page, resolve=True)
 
     def list_task_runs(
         self, project_id: str, filters: Sequence[Mapping[str, Any]], orders: Sequence[Mapping[str, Any]], page: Page
@@ -62,6 +76,8 @@ class RunReads:
         criteria: list[Criterion],
         orders: Sequence[Mapping[str, Any]],
         page: Page,
+        *,
+        resolve: bool = False,
     ) -> tuple[list[dict[str, Any]], int]:
         order = parse_orders(orders, ORDER_COLUMNS)  # validated before touching the database
         with self.db.read() as conn:
@@ -69,6 +85,8 @@ class RunReads:
                 raise ResourceNotFound(f"project {project_id} does not exist")
             rows, total = query(conn, project_id, criteria, order, page.offset, page.size)
             _mark_deleted_workflows(conn, rows)
+            if resolve:
+                _resolve_params(conn, rows)
             return rows, int(total)
 
     def runs_to_kill(
@@ -100,6 +118,109 @@ def _mark_deleted_workflows(conn: sa.Connection, rows: list[dict[str, Any]]) -> 
     existing = cq.existing_workflow_ids(conn, {r["workflow_id"] for r in rows})
     for r in rows:
         r["workflow_exists"] = r["workflow_id"] in existing
+
+
+# --- the run's parameters as its tasks saw them ------------------------------------------------------------
+
+# What resolving one run's parameters for a read may build at most (the shared budget of domain/params.py).
+# Far below an attempt's (16 MiB): a read is answered often, and a run whose parameters expand further shows
+# them as defined instead (docs/api.md).
+READ_EXPANSION_CHARS = 1 << 20
+DEFAULT_TZ = "Asia/Shanghai"  # the zone of runs stored without one (the server's default zone)
+
+
+def resolved_run_params(
+    params_text: str, schedule_ms: int, tz_name: str, data: Collection[str] | None, limit: int = READ_EXPANSION_CHARS
+) -> str:
+    """A run's WorkflowParams (JSON object text) with every trusted value resolved at its schedule time.
+
+    The substitution is the attempt's own (domain/params.py: baseline = ScheduleTime in the run's zone, data
+    values never expanded, unknown `${...}` left as written), so `${yyyyMMdd-1d}` reads as the tasks saw it.
+    `data` is the run's data names (None: a run stored before provenance, read as the attempt reads it).
+    Returns `params_text` unchanged when nothing needs resolving or resolving would pass `limit` characters.
+    """
+    if "${" not in params_text:
+        return params_text
+    stored = json.loads(params_text)
+    names = set(data) if data is not None else legacy_data_names(stored)
+    values = merge_params(stored)
+    try:
+        sub = Substitution(values, baseline_for(schedule_ms, tz_name), data=names, limit=limit)
+        resolved = {k: (sub.value_of(k) if k in values else v) for k, v in stored.items()}
+    except (ExpansionTooLarge, InvalidParameterValue):  # a bomb, or a zone that no longer resolves
+        return params_text
+    return json.dumps(resolved, ensure_ascii=False, separators=(",", ":"))
+
+
+def _resolve_params(conn: sa.Connection, runs: Iterable[dict[str, Any]]) -> None:
+    """Replace each run row's `params` by its resolved text; one query for the runs that need it."""
+    pending = {r["execution_id"]: r for r in runs if "${" in r["params"]}
+    if not pending:
+        return
+    zones: dict[str, str] = {}
+    data: dict[str, set[str] | None] = {}
+    stmt = sa.select(task_runs.c.run_id, task_runs.c.timezone, task_runs.c.spec["run_data_params"]).where(
+        task_runs.c.run_id.in_(list(pending)), task_runs.c.is_latest.is_(True)
+    )
+    for run_id, zone, names in conn.execute(stmt):
+        zones.setdefault(run_id, zone or DEFAULT_TZ)
+        if names is None:  # a task run recorded before provenance
+            data.setdefault(run_id, None)
+        else:  # the union: a rerun's AdvancedParams are data in the task runs it created only
+            known = data.get(run_id)
+            data[run_id] = (known or set()) | set(names)
+    for run_id, run in pending.items():
+        if run_id in zones:
+            run["params"] = resolved_run_params(run["params"], run["schedule_ms"], zones[run_id], data.get(run_id))
+
+
+# --- output parameters of a task run ----------------------------------------------------------------------
+
+OUTPUTS_KEY = "taskOutputs"  # TaskTypeExtensions key: JSON object text {name: value}
+OUTPUTS_CUT_KEY = "taskOutputsTruncated"  # JSON object text {name: full length} of the values cut short
+OUTPUT_VALUE_CHARS = 4096  # at most this much of each value
+OUTPUT_TOTAL_CHARS = 16384  # and of all values of one task run together (a 1,000-task run stays readable)
+
+
+def bounded_outputs(
+    outputs: Mapping[str, str], per_value: int = OUTPUT_VALUE_CHARS, total: int = OUTPUT_TOTAL_CHARS
+) -> tuple[dict[str, str], dict[str, int]]:
+    """The output values a response carries: each cut to `per_value`, all to `total` characters (in name
+    order), and the full length of each value that was cut. The full values stay with the engine, which
+    passes them to downstream inputs unchanged."""
+    shown: dict[str, str] = {}
+    cut: dict[str, int] = {}
+    left = total
+    for name in sorted(outputs):
+        value = outputs[name]
+        keep = min(len(value), per_value, left)
+        shown[name] = value[:keep]
+        left -= keep
+        if keep < len(value):
+            cut[name] = len(value)
+    return shown, cut
+
+
+def extensions_with_outputs(extensions_text: str, outputs_text: str) -> str:
+    """TaskTypeExtensions with the task run's output parameters added as `taskOutputs` (and
+    `taskOutputsTruncated` when a value was cut), each a JSON text like the other values there."""
+    ext = json.loads(extensions_text)
+    shown, cut = bounded_outputs(json.loads(outputs_text))
+    ext[OUTPUTS_KEY] = json.dumps(shown, ensure_ascii=False, separators=(",", ":"))
+    if cut:
+        ext[OUTPUTS_CUT_KEY] = json.dumps(cut, separators=(",", ":"))
+    return json.dumps(ext, ensure_ascii=False, separators=(",", ":"))
+
+
+def _with_outputs(rows: Sequence[Row], outputs: Mapping[str, str]) -> Sequence[Row]:
+    """Rows of task runs that produced outputs get them in `extensions`; the rest stay as read (no copy)."""
+    if not outputs:
+        return rows
+    out: list[Row] = []
+    for r in rows:
+        text = outputs.get(r["execution_id"])
+        out.append(r if text is None else {**r, "extensions": extensions_with_outputs(r["extensions"], text)})
+    return out
 
 
 RUN_FILTERS = FilterVocabulary(
