@@ -1,7 +1,9 @@
-"""The `trigflow` CLI: first-start output, key management, and keys working against a live server."""
+"""The `trigflow` CLI: first-start output and credentials file, key management, and keys working against a
+live server."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -24,7 +26,7 @@ def trigflow(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
     )
 
 
-def test_first_start_prints_endpoint_project_and_secret_once(tmp_path: Path) -> None:
+def test_first_start_writes_the_key_to_an_owner_only_file_and_prints_no_secret(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIGFLOW_")}
     port = free_port()
     out = tmp_path / "out.txt"
@@ -48,15 +50,21 @@ def test_first_start_prints_endpoint_project_and_secret_once(tmp_path: Path) -> 
     assert f"listening on http://127.0.0.1:{port}" in first
     project_id = re.search(r"ProjectId:\s+(\d{19})", first)
     secret_id = re.search(r"SecretId:\s+(AKID\w{32})", first)
-    secret_key = re.search(r"SecretKey:\s+(\w{32})", first)
-    assert project_id and secret_id and secret_key, first
+    cred_file = tmp_path / "d" / "client.json"
+    assert project_id and secret_id, first
+    assert f"SecretKey:  in {cred_file}" in first, first
+    assert (cred_file.stat().st_mode & 0o777) == 0o600
+    creds = json.loads(cred_file.read_text())
+    assert creds["secretId"] == secret_id.group(1) and re.fullmatch(r"\w{32}", creds["secretKey"])
+    assert creds["secretKey"] not in first, "the secret never reaches stdout (often a log file)"
+    assert creds["endpoint"] == f"http://127.0.0.1:{port}" and creds["projectId"] == project_id.group(1)
 
     proc = start()
     try:
         second = out.read_text()
-        assert "SecretKey" not in second, "the secret is shown only once"
+        assert "SecretKey" not in second, "only a first start makes and announces a key"
         assert project_id.group(1) in second
-        client = make_client(f"127.0.0.1:{port}", secret_id.group(1), secret_key.group(1))
+        client = make_client(f"127.0.0.1:{port}", secret_id.group(1), creds["secretKey"])
         assert call(client, "GetProject", {"ProjectId": project_id.group(1)}).ProjectName == "default"
     finally:
         proc.terminate()

@@ -152,7 +152,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     if boot.admin.secret_id:
         print(f"  SecretId:   {boot.admin.secret_id}", flush=True)
     if boot.key_created:
-        print(f"  SecretKey:  {boot.admin.secret_key}   (shown once; `trigflow keys create` makes more)", flush=True)
+        _announce_created_key(settings, scheme, boot.admin.secret_id, boot.admin.secret_key, boot.project_id)
     if scheme == "http" and not _is_loopback(settings.host):
         logging.getLogger("trigflow").warning(
             "serving plain HTTP on %s, which is not a loopback address: the official SDKs do not sign the "
@@ -328,3 +328,29 @@ def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> N
     _scheduler_limit_flags(up)
     up.set_defaults(func=cmd_up, server_logging=True)
 
+
+def _announce_created_key(settings: Settings, scheme: str, secret_id: str, secret_key: str, project_id: str) -> None:
+    """First start: the generated admin key goes to an owner-only credentials file in the data dir (the
+    file the `trigflow` client reads by default), never to stdout, which is often a log file. Only its
+    path and the SecretId are printed, on a terminal too: one behaviour to document and test, and a
+    secret that is never in a scrollback, a `tee` or a screen share (`cat` of the file shows it)."""
+    from trigflow.client.credfile import CREDENTIALS_FILE, write_credentials
+
+    path = settings.data_dir / CREDENTIALS_FILE
+    endpoint = f"{scheme}://{_connect_host(settings.host)}:{settings.port}"
+    try:
+        write_credentials(path, endpoint=endpoint, secret_id=secret_id, secret_key=secret_key, project_id=project_id)
+    except OSError as e:
+        print(f"trigflow: cannot write {path}: {e.strerror or e}; the generated key's secret is lost: revoke "
+              f"{secret_id} and make one with `trigflow keys create`", file=sys.stderr, flush=True)  # fmt: skip
+        return
+    print(f"  SecretKey:  in {path} (owner-only; the trigflow client reads it)", flush=True)
+
+
+def _connect_host(host: str) -> str:
+    """The address a client on this machine reaches a server bound to `host` at (wildcards: loopback)."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
