@@ -14,6 +14,9 @@ Choices where WeData is silent (also in docs/api.md):
 * `Submit` is true while the saved state is the submitted one: any save after a submit makes it false
   until the next submit. `Status` is `N` until the first submit, then `Y` (the submitted version keeps
   being scheduled while the saved one is edited).
+* SubmitTriggerTask with nothing new to submit (the saved definition equals the latest SUBMIT
+  snapshot, compared by content: `unchanged_since_submit`) returns that version's VersionId instead of
+  minting an identical one, and `Submit` reads true again.
 * The owner is an ops attribute: UpdateOpsTriggerTasksOwner changes it in place without a version, and
   runs report a task's current owner. Several owners are stored `;`-joined, as WeData shows them.
 * A task's explicit upstreams are kept in its scheduler configuration; a merge node's DAG edges add the
@@ -443,9 +446,18 @@ class TaskCatalog(TaskReads):
     # --- submit and versions ------------------------------------------------------------------
 
     def submit_task(self, caller: Caller, project_id: str, task_id: str, remark: str) -> str:
+        """Freeze the saved state as a new SUBMIT version, unless it is already the latest one's
+        (`unchanged_since_submit`): then that version's id is returned and nothing new is written (its
+        remark stays; the saves it matches now include the current one, so `Submit` reads true)."""
         now = self.clock()
         with self.db.write(serial=True) as conn:
             task = self._locked(conn, project_id, task_id)
+            current = q.get_version(conn, task["submitted_version_id"]) if task["submitted_version_id"] else None
+            if current is not None and unchanged_since_submit(task, current["snapshot"]):
+                if current["snapshot"].get("save_version_no") != int(task["version_no"]):
+                    snapshot = {**current["snapshot"], "save_version_no": int(task["version_no"])}
+                    q.set_version_snapshot(conn, current["version_id"], snapshot)
+                return str(current["version_id"])
             no = task["submit_version_no"] + 1
             vrow = self._version_row(task, "SUBMIT", no, remark, caller.uin, now)
             q.insert_version(conn, vrow)
@@ -534,6 +546,14 @@ class TaskCatalog(TaskReads):
             "TotalCount": len(task_ids),
             "AsyncActionId": job_id,
         }
+
+
+def unchanged_since_submit(task: Mapping[str, Any], snapshot: Mapping[str, Any]) -> bool:
+    """Whether a submit now would freeze exactly `snapshot` (the latest SUBMIT version's): every
+    SNAPSHOT_KEYS value equal (name, description, type, owner, the configuration and scheduler sections,
+    upstream edges, folder). Contents, not save numbers or times: a save that changed nothing (each writes a
+    SAVE version) leaves nothing new to submit; any changed value, list order included, does."""
+    return all(task[k] == snapshot.get(k) for k in SNAPSHOT_KEYS)
 
 
 def _definition_of(task: Mapping[str, Any]) -> Definition:

@@ -195,6 +195,11 @@ def get_version(conn: sa.Connection, version_id: str) -> Row | None:
     return _one(conn, sa.select(task_versions).where(task_versions.c.version_id == version_id))
 
 
+def set_version_snapshot(conn: sa.Connection, version_id: str, snapshot: Mapping[str, Any]) -> None:
+    """Rewrite a version's snapshot: only its bookkeeping keys (a SUBMIT's `save_version_no`) ever change."""
+    conn.execute(task_versions.update().where(task_versions.c.version_id == version_id).values(snapshot=snapshot))
+
+
 def get_versions(conn: sa.Connection, version_ids: Sequence[str]) -> dict[str, Row]:
     if not version_ids:
         return {}
