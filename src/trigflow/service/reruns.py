@@ -2,19 +2,42 @@
 
 The run keeps its WorkflowExecutionId and goes back to QUEUED with RerunTimes + 1; every task that is
 rerun gets a new task-run record (new ExecutionId, RerunTimes = the new count, RetryTimes 0, same
-ScheduleTime) and its older records stop being the latest. Tasks outside the rerun, or refused by
-their AllowRedoType, keep their latest record, which counts as done for their dependants.
+ScheduleTime) and its older records stop being the latest. Tasks outside the rerun, or refused, keep
+their latest record, which counts as done for their dependants.
+
+Which version a rerun executes (docs/api.md "Reruns"; Airflow 3 offers both):
+
+* `latest` (the default): each re-executed task starts from its latest SUBMIT version, so
+  UpdateTriggerTask + SubmitTriggerTask + rerun runs the fix. The new record is built from that version
+  exactly as a new run builds it (service/task_run_rows.py): code, interpreter, retries, timeouts,
+  parameters, AllowRedoType, and the task's upstream edges and DependencyTriggerPolicy. A task deleted
+  since the run has no latest version: it is not re-executed, its record stays latest, and the async
+  job counts it as refused (PART_SUCCESS, or FAIL when nothing is left) with ErrorDesc naming it.
+* `original`: each re-executed task starts again from the version its record ran (deleted tasks too).
+
+The SDK's request has no field for this, so it is the reserved AdvancedParams entry
+`{"ParamKey": "trigflow.rerun.versions", "ParamValue": "latest" | "original"}`, read with ExecuteType
+1 and 2 alike, never stored as a run parameter; another value is InvalidParameterValue naming it.
+
+The run's task set is its instance graph, frozen when the run was created: a rerun adds no task added
+to the workflow since. The edges among those tasks come from the version each re-executed task runs
+(a merge node's condition and its edges must come from one version); edges to tasks outside the run
+are dropped as in partial runs (Q-R3). So with `latest` the re-executed tasks wait on each other exactly
+as in a new run of the workflow now; kept records are finished, so their own edges never hold anything.
+AllowRedoType is read from the version that would run: a fix may also make a task rerunnable.
 
 The API is asynchronous (it returns an AsyncId for GetOpsAsyncJob). The rerun itself is one short
-transaction, so the job is recorded already finished: SUCCESS, PART_SUCCESS when AllowRedoType refused
-some requested tasks, FAIL when it refused all of them.
+transaction, so the job is recorded already finished: SUCCESS, PART_SUCCESS when some requested tasks
+were refused, FAIL when all of them were.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+import sqlalchemy as sa
 
 from trigflow.domain import ids
 from trigflow.domain.errors import InvalidParameterValue, ResourceNotFound, UnsupportedOperation
@@ -24,13 +47,18 @@ from trigflow.service.checks import enabled_project
 from trigflow.service.common import Caller, Clock
 from trigflow.service.resources import ResourceGroups
 from trigflow.service.runs import run_time_params
-from trigflow.service.task_run_rows import data_provenance
+from trigflow.service.task_run_rows import task_run_row
 from trigflow.store import catalog as cq
 from trigflow.store import runs as rq
 from trigflow.store.engine import Database
 
+Row = Mapping[str, Any]  # a store row, read-only
+
 RERUN_JOB = "WORKFLOW_RERUN"  # api-notes Q2: only INSTANCE_KILL is attested; this names ours
 RERUNNABLE_AFTER_FAILURE = {TaskState.FAILED.value, TaskState.UPSTREAM_FAILED.value, TaskState.KILLED.value}
+VERSIONS_KEY = "trigflow.rerun.versions"  # the reserved AdvancedParams entry choosing the versions to run
+LATEST, ORIGINAL = "latest", "original"
+VERSION_CHOICES = (LATEST, ORIGINAL)
 
 
 def redo_allowed(allow_redo: str, state: str) -> bool:
@@ -40,6 +68,47 @@ def redo_allowed(allow_redo: str, state: str) -> bool:
     if allow_redo == "FAILURE":
         return state in RERUNNABLE_AFTER_FAILURE
     return True
+
+
+def versions_choice(advanced: Sequence[Mapping[str, Any]] | None) -> str:
+    """The rerun's `trigflow.rerun.versions` entry of AdvancedParams (default `latest`), validated.
+
+    Read with either ExecuteType (ExecuteType 1 otherwise ignores AdvancedParams); the entry is
+    trigflow's own switch, so it is removed before AdvancedParams become run parameters.
+    """
+    chosen: tuple[int, str] | None = None
+    for i, adv in enumerate(advanced or []):
+        if adv.get("ParamKey") != VERSIONS_KEY:
+            continue
+        if chosen is not None:
+            raise InvalidParameterValue(
+                f"AdvancedParams.{i}.ParamKey: {VERSIONS_KEY} is given twice (also AdvancedParams.{chosen[0]})"
+            )
+        value = adv.get("ParamValue")
+        if value not in VERSION_CHOICES:
+            raise InvalidParameterValue(
+                f"AdvancedParams.{i}.ParamValue of {VERSIONS_KEY} must be {LATEST!r} (run each task's latest"
+                f" SUBMIT version) or {ORIGINAL!r} (run the versions the run ran), got {str(value)[:40]!r}"
+            )
+        chosen = (i, str(value))
+    return chosen[1] if chosen else LATEST
+
+
+def apply_run_params(
+    advanced: Sequence[Mapping[str, Any]] | None, params: dict[str, Any], max_chars: int
+) -> set[str]:
+    """`run_time_params` for a rerun: the reserved entry never becomes (or overwrites) a run parameter.
+
+    The whole list is checked in place, so messages keep the request's indexes (`AdvancedParams.<i>`).
+    """
+    had, kept = VERSIONS_KEY in params, params.get(VERSIONS_KEY)
+    names = run_time_params(advanced, params, max_chars)
+    names.discard(VERSIONS_KEY)
+    if had:
+        params[VERSIONS_KEY] = kept
+    else:
+        params.pop(VERSIONS_KEY, None)
+    return names
 
 
 class Reruns:
@@ -56,11 +125,13 @@ class Reruns:
         execute_type = p["ExecuteType"]
         if execute_type not in ("1", "2"):
             raise InvalidParameterValue(f"ExecuteType must be '1' (normal) or '2' (advanced), got {execute_type!r}")
+        which = versions_choice(p.get("AdvancedParams"))
         group = p.get("SchedulingResourceGroup") or None
         if group and not self.resources.exists(group):
             raise InvalidParameterValue(f"SchedulingResourceGroup {group!r} does not exist")
         now = self.clock()
-        with self.db.write() as conn:
+        # serial: ordered with definition edits (as run creation is), so a task's latest version is settled
+        with self.db.write(serial=True) as conn:
             run = rq.get_run(conn, p["WorkflowExecutionId"], p["ProjectId"])
             if run is None or run["workflow_id"] != p["WorkflowId"]:
                 raise ResourceNotFound(
@@ -82,32 +153,33 @@ class Reruns:
                 raise InvalidParameterValue(
                     f"TaskIds: tasks {outside} are not part of workflow run {run['execution_id']}"
                 )
+            tasks = {t["task_id"]: t for t in cq.tasks_of_workflow(conn, run["workflow_id"])}
+            sources = self._sources(conn, [latest[t] for t in wanted], tasks, which)
             chosen = [
-                latest[t]
+                (latest[t], v)
                 for t in wanted
-                if redo_allowed(latest[t]["spec"].get("allow_redo", "ALL"), latest[t]["state"])
+                if (v := sources.get(t)) is not None
+                and redo_allowed(str(v["snapshot"]["scheduler"].get("AllowRedoType") or "ALL"), latest[t]["state"])
             ]
-            refused = len(wanted) - len(chosen)
             job = self._job(p["ProjectId"], caller, len(wanted), len(chosen), now)
+            job["error_desc"] = _refusals(wanted, latest, sources, {r["task_id"] for r, _ in chosen})
             if not chosen:
-                job["status"], job["error_desc"] = "FAIL", "AllowRedoType refuses a rerun of every requested task"
+                job["status"] = "FAIL"
                 rq.insert_job(conn, job)
                 return job["async_id"], None
-            if refused:
+            if len(chosen) < len(wanted):
                 job["status"] = "PART_SUCCESS"
-                job["error_desc"] = f"AllowRedoType refused {refused} of {len(wanted)} tasks"
             params = json.loads(run["params"])
             # Data names (docs/parameters.md): the run's own, plus this rerun's AdvancedParams.
             data = set(next(iter(latest.values()))["spec"].get("run_data_params") or legacy_data_names(params))
             if execute_type == "2":
-                data |= run_time_params(p.get("AdvancedParams"), params, self.max_param_chars)
+                data |= apply_run_params(p.get("AdvancedParams"), params, self.max_param_chars)
             rerun_times = int(run["rerun_times"]) + 1
-            versions = cq.get_versions(conn, [r["task_version_id"] for r in chosen])
+            scope = {**run, "resource_group_id": group or run["resource_group_id"]}
             rows = [
-                self._record(r, versions.get(r["task_version_id"]), params, rerun_times, group, now, data)
-                for r in chosen
+                self._record(scope, r, v, tasks.get(r["task_id"]), params, rerun_times, now, data) for r, v in chosen
             ]
-            rq.supersede(conn, [r["execution_id"] for r in chosen])
+            rq.supersede(conn, [r["execution_id"] for r, _ in chosen])
             rq.insert_run_tasks(conn, rows)
             rq.update_run(
                 conn,
@@ -121,7 +193,7 @@ class Reruns:
                     "start_ms": None,
                     "end_ms": None,
                     "error_code_str": None,
-                    "resource_group_id": group or run["resource_group_id"],
+                    "resource_group_id": scope["resource_group_id"],
                     "update_ms": now,
                 },
             )
@@ -135,42 +207,38 @@ class Reruns:
             raise ResourceNotFound(f"async job {async_id} does not exist in project {project_id}")
         return row
 
+    def _sources(
+        self, conn: sa.Connection, records: Sequence[Row], tasks: Mapping[str, Row], which: str
+    ) -> dict[str, Row]:
+        """The version each requested task would start from; a task without one (deleted since, with
+        `latest`; or, never expected, a missing version row) is absent."""
+        if which == ORIGINAL:
+            wanted = {r["task_id"]: r["task_version_id"] for r in records}
+        else:
+            wanted = {
+                r["task_id"]: tasks[r["task_id"]]["submitted_version_id"]
+                for r in records
+                if r["task_id"] in tasks and tasks[r["task_id"]]["submitted_version_id"] is not None
+            }
+        versions = cq.get_versions(conn, [v for v in wanted.values() if v])
+        return {t: versions[v] for t, v in wanted.items() if v in versions}
+
     def _record(
         self,
-        old: Mapping[str, Any],
-        version: Mapping[str, Any] | None,
+        run: Row,
+        old: Row,
+        version: Row,
+        task: Row | None,
         params: Mapping[str, Any],
         rerun_times: int,
-        group: str | None,
         now: int,
         data: set[str],
     ) -> dict[str, Any]:
-        config = (version or {}).get("snapshot", {}).get("config", {})
-        task_params = {q["ParamKey"]: q.get("ParamValue") for q in config.get("TaskSchedulingParameterList") or []}
-        provenance = data_provenance(data, config.get("TaskSchedulingParameterList") or [])
-        fresh = {
-            "execution_id": ids.new_uuid(),
-            "spec": {**old["spec"], **provenance},
-            "state": TaskState.PENDING.value,
-            "error_code_str": None,
-            "run_params": json.dumps({**params, **task_params}, ensure_ascii=False, separators=(",", ":")),
-            "resource_group_id": group or old["resource_group_id"],
-            "job_id": None,
-            "retry_times": 0,
-            "rerun_times": rerun_times,
-            "is_latest": True,
-            "pid": None,
-            "proc_start": None,
-            "log_path": None,
-            "exit_code": None,
-            "deps_ms": None,
-            "issue_ms": None,
-            "start_ms": None,
-            "end_ms": None,
-            "create_ms": now,
-            "update_ms": now,
-        }
-        return {**old, **fresh}
+        """The new record of `old`'s task, frozen from `version` as a new run freezes it (task_run_rows.py)."""
+        # A deleted task (rerun with `original`) has no row: its id, and the owner its record showed.
+        task = task or {"task_id": old["task_id"], "owner_uin": old["owner_uin"]}
+        row = task_run_row(run, task, version, params, now, old["timezone"], data, resources=self.resources)
+        return {**row, "rerun_times": rerun_times}
 
     def _job(self, project_id: str, caller: Caller, total: int, success: int, now: int) -> dict[str, Any]:
         return {
@@ -186,3 +254,26 @@ class Reruns:
             "create_ms": now,
             "update_ms": now,
         }
+
+
+def _refusals(
+    wanted: Sequence[str], latest: Mapping[str, Row], sources: Mapping[str, Row], chosen: set[str]
+) -> str | None:
+    """ErrorDesc of a rerun job: which requested tasks were not re-executed, and why."""
+    gone = [t for t in wanted if t not in sources]
+    redo = [t for t in wanted if t in sources and t not in chosen]
+    parts = []
+    if redo:
+        parts.append(f"AllowRedoType refused {len(redo)} of {len(wanted)} tasks: {_named(redo, latest)}")
+    if gone:
+        parts.append(
+            f"{len(gone)} of {len(wanted)} tasks have no submitted version any more (deleted since the run), their"
+            f" records are kept: {_named(gone, latest)}; AdvancedParams {VERSIONS_KEY}={ORIGINAL} reruns them"
+            " from the versions the run ran"
+        )
+    return "; ".join(parts) or None
+
+
+def _named(task_ids: Sequence[str], latest: Mapping[str, Row], shown: int = 20) -> str:
+    more = f" and {len(task_ids) - shown} more" if len(task_ids) > shown else ""
+    return ", ".join(f"{t} ({latest[t]['task_name']})" for t in task_ids[:shown]) + more
