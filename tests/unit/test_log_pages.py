@@ -175,3 +175,18 @@ def test_nul_bytes_are_not_text(tmp_path: Path) -> None:
         assert read_page(fd, 0, 100, complete=True).text == "ab\n"
     finally:
         os.close(fd)
+
+
+def test_a_fifo_or_symlink_in_place_of_a_log_is_not_read(tmp_path: Path) -> None:
+    """A task can replace files in its run directory: the server never blocks on a FIFO nor follows a link."""
+    from trigflow.service.task_logs import _open_regular
+
+    os.mkfifo(tmp_path / "fifo.log")
+    (tmp_path / "secret").write_text("not a log")
+    (tmp_path / "link.log").symlink_to(tmp_path / "secret")
+    assert _open_regular(tmp_path / "fifo.log") is None  # would block forever without O_NONBLOCK
+    assert _open_regular(tmp_path / "link.log") is None
+    assert _open_regular(tmp_path / "missing.log") is None
+    fd = _open_regular(tmp_path / "secret")
+    assert fd is not None
+    os.close(fd)

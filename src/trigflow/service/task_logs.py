@@ -15,6 +15,7 @@ so a complete attempt's last page really is the end.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,9 +107,8 @@ class TaskLogs:
         )
 
     def _read(self, path: Path, offset: int, complete: bool, cursor_text: str | None) -> Page:
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-        except FileNotFoundError:  # not started yet (or a node that runs no process): an empty page
+        fd = _open_regular(path)
+        if fd is None:  # not started yet (or a node that runs no process): an empty page
             if offset:
                 raise _past_end(cursor_text) from None
             return Page("", 0, True)
@@ -120,6 +120,23 @@ class TaskLogs:
             os.close(fd)
 
 
+def _open_regular(path: Path) -> int | None:
+    """Open a file of an attempt for reading, or None when it is missing or not a regular file.
+
+    The files live in the run's directory, which is the task's working directory: a task may replace its
+    log with a symlink (not followed) or a FIFO, whose open would block a server thread until some writer
+    came (O_NONBLOCK, then refused here).
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return fd
+
+
 def _past_end(cursor_text: str | None) -> InvalidParameterValue:
     return InvalidParameterValue(f"NextCursor {str(cursor_text)[:80]!r} points past the end of this attempt's log")
 
@@ -128,10 +145,8 @@ def _code_of(row: dict[str, Any], run_dir: Path, name: str) -> str | None:
     """The code the attempt ran: its substituted copy when `${...}` changed it (service/attempts.py), else the
     frozen code of the task version. Null for nodes without code (merge, RunWorkflow)."""
     spec = row.get("spec") or {}
-    copy = run_dir / (name + (".py" if spec.get("kind") == "PYTHON" else ".sh"))
-    try:
-        fd = os.open(copy, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-    except OSError:
+    fd = _open_regular(run_dir / (name + (".py" if spec.get("kind") == "PYTHON" else ".sh")))
+    if fd is None:
         code = spec.get("code")
         return code if isinstance(code, str) and code else None
     try:
