@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SECRET_ID, SECRET_KEY, Server
+from tests.conftest import SECRET_ID, SECRET_KEY, Server, wait_for
 from tests.integration.helpers import new_task, new_workflow, start_run, wait_run
 
 TCCLI = Path(sys.executable).parent / "tccli"
@@ -145,3 +145,64 @@ def test_tccli_edits_versions_and_deletes_definitions(
     assert run("DeleteTriggerWorkflow", WorkflowId=wf)["Status"] is True
     gone = tccli(server, tccli_home, "GetTriggerWorkflow", "--ProjectId", project_id, "--WorkflowId", wf)
     assert gone.returncode != 0 and "code:ResourceNotFound" in gone.stdout + gone.stderr
+
+
+def test_tccli_fix_and_rerun_runs_the_fix_in_place(
+    server: Server, tccli_home: Path, client: Any, project_id: str, tmp_path: Path
+) -> None:
+    """Issue 12's day-one pipeline as a tccli user runs it: a task fails (`exit 3`), the user fixes it with
+    UpdateTriggerTask + SubmitTriggerTask and reruns the failed run in place; the keep-original switch
+    (AdvancedParams trigflow.rerun.versions) reruns the old code."""
+
+    def run(action: str, **params: Any) -> Any:
+        flat = [x for k, v in params.items() for x in (f"--{k}", v if isinstance(v, str) else json.dumps(v))]
+        return output_json(tccli(server, tccli_home, action, "--ProjectId", project_id, *flat))["Data"]
+
+    def wait_finished(run_id: str) -> Any:
+        def finished() -> Any:
+            data = run("GetTriggerWorkflowRun", WorkflowExecutionId=run_id)
+            return data if data["TriggerWorkflowRun"]["ExecutionState"] in ("SUCCESS", "FAILED") else None
+
+        return wait_for(finished, timeout=60, interval=0.1, what=f"run {run_id} finished")
+
+    def rerun(run_id: str, execute_type: str, **extra: Any) -> Any:
+        job = run("RerunTriggerWorkflowRunAsync", WorkflowId=wf, WorkflowExecutionId=run_id,
+                  ExecuteType=execute_type, **extra)  # fmt: skip
+        return run("GetOpsAsyncJob", AsyncId=job["AsyncId"])
+
+    out = tmp_path / "out"
+    wf = new_workflow(client, project_id, f"tccli_fix_{uuid.uuid4().hex[:10]}")
+    load = new_task(client, project_id, wf, "load", "echo broken; exit 3")
+    run_id = start_run(client, project_id, wf)
+    failed = wait_finished(run_id)
+    assert failed["TriggerWorkflowRun"]["ExecutionState"] == "FAILED"
+    (old,) = failed["TriggerTaskRuns"]
+
+    fixed = {
+        "TriggerTaskBaseAttribute": {"TaskName": "load", "OwnerUin": "100000000001", "TaskDescription": "fixed"},
+        "TriggerTaskConfiguration": {"CodeContent": base64.b64encode(f"echo fixed >> {out}".encode()).decode()},
+        "TriggerTaskSchedulerConfiguration": {"MaxRetryNumber": 0},
+    }
+    assert run("UpdateTriggerTask", TaskId=load, Task=fixed)["Status"] is True
+    version = run("SubmitTriggerTask", TaskId=load, VersionRemark="fix")["VersionId"]
+    assert run("SubmitTriggerTask", TaskId=load, VersionRemark="again")["VersionId"] == version  # nothing new
+    submits = run("ListTriggerTaskVersions", TaskId=load, TaskVersionType="SUBMIT")
+    assert [(v["VersionId"], v["UsedVersion"]) for v in submits["Items"]] == [
+        (version, True), (old["TaskVersionId"], False),
+    ]  # fmt: skip
+
+    keep = [{"ParamKey": "trigflow.rerun.versions", "ParamValue": "original"}]
+    assert rerun(run_id, "2", TaskIds=[load], AdvancedParams=keep)["Status"] == "SUCCESS"
+    again = wait_finished(run_id)
+    assert again["TriggerWorkflowRun"]["ExecutionState"] == "FAILED" and not out.exists()
+    assert again["TriggerTaskRuns"][0]["TaskVersionId"] == old["TaskVersionId"]
+
+    for rerun_times, execute_type, extra in ((2, "1", {}), (3, "2", {"TaskIds": [load]})):
+        job = rerun(run_id, execute_type, **extra)
+        assert (job["Status"], job["AsyncType"], job["SuccessSubProcessCount"]) == ("SUCCESS", "WORKFLOW_RERUN", 1)
+        done = wait_finished(run_id)
+        got = done["TriggerWorkflowRun"]
+        assert (got["ExecutionId"], got["ExecutionState"], got["RerunTimes"]) == (run_id, "SUCCESS", rerun_times)
+        (task_run,) = done["TriggerTaskRuns"]
+        assert (task_run["TaskVersionId"], task_run["RerunTimes"]) == (version, rerun_times)
+    assert out.read_text() == "fixed\nfixed\n"  # the fixed code ran, once per rerun
