@@ -167,3 +167,26 @@ def test_tccli_get_task_instance_log(server: Server, client: Any, project_id: st
     out = output_json(tccli(server, tmp_path, "GetTaskInstanceLog", *args))
     assert out["Data"]["LogInfo"] == "from tccli\n"
     assert out["Data"]["NextCursor"] is None and out["Data"]["InstanceKey"] == key
+
+
+def test_a_capped_log_pages_past_its_dropped_middle(tmp_path_factory: Any) -> None:
+    """With --max-log-bytes the executor punches the middle out of a big log; paging skips the hole (no NULs,
+    no 1 MB of nothing), shows the truncation marker, and ends with the task's last line."""
+    from tests.conftest import make_client, start_server
+
+    srv = start_server(tmp_path_factory.mktemp("logcap"), extra=["--max-log-bytes", "65536", "--rate-limit", "1000"])
+    try:
+        cl = make_client(srv.endpoint)
+        project = str(cl.ListProjects(models.ListProjectsRequest()).Data.Items[0].ProjectId)
+        wf = new_workflow(cl, project, f"logs_cap_{uid()}")
+        new_task(cl, project, wf, "big", "seq -f 'row %07g of a log much larger than its cap' 1 40000")
+        run_id = start_run(cl, project, wf)
+        assert wait_run(cl, project, run_id).TriggerWorkflowRun.ExecutionState == "SUCCESS"
+        text, pages = whole_log(cl, project, exec_ids(cl, project, run_id)["big"].ExecutionId)
+    finally:
+        srv.stop()
+    assert "\x00" not in text
+    assert "[trigflow] log truncated:" in text
+    assert text.startswith("row 0000001 of a log")
+    assert text.endswith("row 0040000 of a log much larger than its cap\n")
+    assert len(text) < 3 * 65536 and len(pages) <= 4
