@@ -172,3 +172,24 @@ def test_workflow_params_read_resolved_at_the_schedule_time(
     # The definition keeps the expressions.
     definition = call(client, "GetTriggerWorkflow", {"ProjectId": project_id, "WorkflowId": wf})
     assert {p.ParamKey: p.ParamValue for p in definition.WorkflowParams}["biz_date"] == "${yyyyMMdd-1d}"
+
+
+def test_a_rerun_s_data_parameters_stay_unexpanded_in_the_resolved_view(client: Any, project_id: str) -> None:
+    """A rerun of some tasks with AdvancedParams: those names are data in the new task runs only; the view
+    must still not expand them (one stale task run must not make them trusted)."""
+    wf = new_workflow(client, project_id, f"resolved_rerun_{uuid.uuid4().hex[:6]}",
+                      WorkflowParams=[{"ParamKey": "day", "ParamValue": "${yyyyMMdd}"}])  # fmt: skip
+    a = new_task(client, project_id, wf, "a", "true")
+    b = new_task(client, project_id, wf, "b", "true")
+    run_id = start_run(client, project_id, wf)
+    assert wait_run(client, project_id, run_id).TriggerWorkflowRun.ExecutionState == "SUCCESS"
+    for task in (b, a):  # b first: a's older task run, which knows nothing of b's data, is still the latest
+        data = call(client, "RerunTriggerWorkflowRunAsync", {
+            "ProjectId": project_id, "WorkflowId": wf, "WorkflowExecutionId": run_id, "ExecuteType": "2",
+            "TaskIds": [task], "AdvancedParams": [{"ParamKey": f"asked_{task}", "ParamValue": "${day}"}],
+        })  # fmt: skip
+        assert call(client, "GetOpsAsyncJob", {"ProjectId": project_id, "AsyncId": data.AsyncId}).Status == "SUCCESS"
+        done = wait_run(client, project_id, run_id)
+        params = json.loads(done.TriggerWorkflowRun.WorkflowParams)
+        assert params[f"asked_{task}"] == "${day}", params
+        assert params["day"].isdigit()

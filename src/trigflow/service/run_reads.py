@@ -158,20 +158,23 @@ def _resolve_params(conn: sa.Connection, runs: Iterable[dict[str, Any]]) -> None
     if not pending:
         return
     zones: dict[str, str] = {}
-    data: dict[str, set[str] | None] = {}
+    data: dict[str, set[str]] = {}  # the union: a rerun's AdvancedParams are data in the task runs it made only
+    legacy: set[str] = set()  # runs with a task run recorded before provenance
     stmt = sa.select(task_runs.c.run_id, task_runs.c.timezone, task_runs.c.spec["run_data_params"]).where(
         task_runs.c.run_id.in_(list(pending)), task_runs.c.is_latest.is_(True)
     )
     for run_id, zone, names in conn.execute(stmt):
         zones.setdefault(run_id, zone or DEFAULT_TZ)
-        if names is None:  # a task run recorded before provenance
-            data.setdefault(run_id, None)
-        else:  # the union: a rerun's AdvancedParams are data in the task runs it created only
-            known = data.get(run_id)
-            data[run_id] = (known or set()) | set(names)
+        data.setdefault(run_id, set()).update(names or ())
+        if names is None:
+            legacy.add(run_id)
     for run_id, run in pending.items():
-        if run_id in zones:
-            run["params"] = resolved_run_params(run["params"], run["schedule_ms"], zones[run_id], data.get(run_id))
+        if run_id not in zones:
+            continue
+        names = data[run_id]
+        if run_id in legacy:
+            names |= legacy_data_names(json.loads(run["params"]))
+        run["params"] = resolved_run_params(run["params"], run["schedule_ms"], zones[run_id], names)
 
 
 # --- output parameters of a task run ----------------------------------------------------------------------
