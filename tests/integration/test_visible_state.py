@@ -193,3 +193,35 @@ def test_a_rerun_s_data_parameters_stay_unexpanded_in_the_resolved_view(client: 
         params = json.loads(done.TriggerWorkflowRun.WorkflowParams)
         assert params[f"asked_{task}"] == "${day}", params
         assert params["day"].isdigit()
+
+
+def test_a_retry_wait_keeps_its_message_and_its_time_across_a_restart(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    extra = ["--rate-limit", "1000", "--minute-seconds", str(MINUTE_S)]
+    first = start_server(data_dir, extra=extra)
+    try:
+        client = make_client(first.endpoint)
+        project_id = str(call(client, "ListProjects", {}).Items[0].ProjectId)
+        wf = new_workflow(client, project_id, "retry_restart")
+        new_task(client, project_id, wf, "flaky", "exit 4", MaxRetryNumber=1, RetryWaitMinute=4)  # an 8 s wait
+        run_id = start_run(client, project_id, wf)
+        waiting = wait_for(lambda: (t := only_task(get_run(client, project_id, run_id))).RetryTimes == 1 and t,
+                           what="retry wait")  # fmt: skip
+        before = parse_retry_notice(waiting.ErrorCodeStr)
+        assert before is not None and before.last_error == "exit code 4"
+    finally:
+        first.stop()
+    second = start_server(data_dir, port=first.port, extra=extra)
+    try:
+        client = make_client(second.endpoint)
+        again = only_task(get_run(client, project_id, run_id))
+        assert (again.ExecutionState, again.ErrorCodeStr) == ("PENDING", waiting.ErrorCodeStr)
+        assert before.at.timestamp() > time.time(), "the restart took longer than the wait: nothing to observe"
+        running = wait_for(lambda: (t := only_task(get_run(client, project_id, run_id))).ExecutionStartTime
+                           != waiting.ExecutionStartTime and t, timeout=30, what="the retry")  # fmt: skip
+        started_ms = int(running.ExecutionStartTime)
+        assert before.at.timestamp() * 1000 <= started_ms < before.at.timestamp() * 1000 + 1000 + 1500
+        final = only_task(wait_run(client, project_id, run_id))
+        assert (final.ExecutionState, final.ErrorCodeStr) == ("FAILED", "exit code 4")
+    finally:
+        second.stop()
