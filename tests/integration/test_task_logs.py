@@ -64,8 +64,17 @@ def test_each_attempt_keeps_its_own_log(client: Any, project_id: str, tmp_path: 
         f"  echo 'attempt one fails'; touch '{marker}'; exit 3\nfi"
     )
     wf = new_workflow(client, project_id, f"logs_retry_{uid()}")
-    new_task(client, project_id, wf, "flaky", code, MaxRetryNumber=1, RetryWaitMinute=0)
+    # 10 minutes of the session server's 0.2 s minutes: a 2 s window to look at the task waiting for its retry.
+    new_task(client, project_id, wf, "flaky", code, MaxRetryNumber=1, RetryWaitMinute=10)
     run_id = start_run(client, project_id, wf)
+    waiting = wait_for(
+        lambda: (b := exec_ids(client, project_id, run_id)["flaky"]).RetryTimes == 1 and b, what="the retry due"
+    )
+    if waiting.ExecutionState == "PENDING":  # still waiting: the default shows the failure being retried
+        page = log_page(client, project_id, waiting.ExecutionId)
+        assert (page.LogInfo, page.NextCursor) == ("attempt one fails\n", None)
+        upcoming = log_page(client, project_id, waiting.ExecutionId, LifeRoundNum=1)
+        assert upcoming.LogInfo == "" and upcoming.NextCursor is not None
     assert wait_run(client, project_id, run_id).TriggerWorkflowRun.ExecutionState == "SUCCESS"
     brief = exec_ids(client, project_id, run_id)["flaky"]
     assert brief.RetryTimes == 1

@@ -87,7 +87,13 @@ class TaskLogs:
                 f"InstanceKey {instance_key}: no task run has this ExecutionId in project {project_id}"
             )
         latest = int(row["retry_times"])
-        attempt = cursor.attempt if cursor else life_round if life_round is not None else latest
+        run_dir = self.runs_dir / str(row["run_id"])
+        if cursor:
+            attempt = cursor.attempt
+        elif life_round is not None:
+            attempt = life_round
+        else:
+            attempt = self._latest_started(row, run_dir, latest)
         if attempt > latest:
             field = "NextCursor" if cursor and life_round is None else "LifeRoundNum"
             raise InvalidParameterValue(
@@ -95,7 +101,6 @@ class TaskLogs:
             )
         complete = attempt < latest or TaskState(row["state"]) in TASK_TERMINAL
         name = attempt_name(row, attempt)
-        run_dir = self.runs_dir / str(row["run_id"])
         page = self._read(run_dir / f"{name}.log", cursor.offset if cursor else 0, complete, next_cursor)
         done = complete and page.at_end
         return LogPage(
@@ -105,6 +110,14 @@ class TaskLogs:
             text=page.text,
             next_cursor=None if done else Cursor(attempt, page.next_offset).encode(),
         )
+
+    @staticmethod
+    def _latest_started(row: dict[str, Any], run_dir: Path, latest: int) -> int:
+        """The default attempt: the latest that has started (its log exists), so a task waiting for a retry
+        shows the failure it is retrying, not the empty log of the attempt to come; 0 before any started."""
+        if latest == 0 or (run_dir / f"{attempt_name(row, latest)}.log").exists():
+            return latest
+        return latest - 1
 
     def _read(self, path: Path, offset: int, complete: bool, cursor_text: str | None) -> Page:
         fd = _open_regular(path)
