@@ -643,3 +643,87 @@ def test_iter_lines_skips_holes_and_bounds_lines(tmp_path: Path) -> None:
     assert cut[:3] == [b"##wedata_output a=1", b"y" * 1000, b"plain"]
     assert list(logcap.iter_lines(str(path), 1000, max_bytes=5)) == [b"##wed"]
     assert list(logcap.iter_lines(str(tmp_path / "missing"), 10)) == []
+
+
+# ---- cgroup moves on the mover thread ----------------------------------------------------------------
+
+
+def _proc_state(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0].decode()
+    except FileNotFoundError:
+        return None
+
+
+def _poll_until(condition: Callable[[], bool], timeout: float = WAIT) -> bool:
+    """Poll a /proc fact with a deadline (there is no event to wait on for "reaped by another thread")."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        select.select([], [], [], 0.005)
+    return condition()
+
+
+@pytest.fixture
+def cgroup_executor(recorder: Recorder) -> Iterator[LocalExecutor]:
+    limits = AttemptLimits(max_log_bytes=None, max_processes=64, cgroup_instance=f"unit{os.getpid()}")
+    ex = LocalExecutor(recorder, limits)
+    if ex.cgroups is None:
+        ex.shutdown(kill=True, grace_seconds=0.2)
+        pytest.skip("no writable pids cgroup on this host")
+    yield ex
+    ex.shutdown(kill=True, grace_seconds=0.2)
+
+
+def test_a_started_attempt_is_moved_into_its_own_cgroup(
+    cgroup_executor: LocalExecutor, recorder: Recorder, tmp_path: Path
+) -> None:
+    tree = cgroup_executor.cgroups
+    assert tree is not None
+    started = cgroup_executor.start(make_spec(tmp_path, "cg-1", "sleep", "30"))
+    assert _poll_until(lambda: _pids_cgroup(started.pid).startswith(tree.root))
+    assert cgroup_executor.kill("cg-1", grace_seconds=0)
+    assert recorder.next().kind == "exited"
+
+
+def _pids_cgroup(pid: int) -> str:
+    """The absolute path of `pid`'s group in the pids hierarchy (v1 `N:pids:/x`, else the v2 line)."""
+    mount = "/sys/fs/cgroup/pids" if os.path.isdir("/sys/fs/cgroup/pids") else "/sys/fs/cgroup"
+    with open(f"/proc/{pid}/cgroup", encoding="ascii") as f:
+        for line in f:
+            _id, controllers, path = line.rstrip("\n").split(":", 2)
+            if "pids" in controllers.split(",") or controllers == "":
+                return os.path.normpath(mount + path)
+    return ""
+
+
+def test_an_exit_during_the_move_is_reported_at_once_and_reaped_only_after_it(
+    cgroup_executor: LocalExecutor, recorder: Recorder, tmp_path: Path
+) -> None:
+    """The mover may be inside a slow write (an RCU grace period) when the leader exits: the exit is
+    reported without waiting, but the zombie keeps its pid until the write is done, so the write can never
+    land on a stranger that reused the pid."""
+    import threading
+
+    tree = cgroup_executor.cgroups
+    assert tree is not None
+    real_enter, in_move, finish = tree.enter, threading.Event(), threading.Event()
+
+    def slow_enter(pid: int) -> str | None:
+        in_move.set()
+        finish.wait(WAIT)
+        return real_enter(pid)
+
+    tree.enter = slow_enter  # type: ignore[method-assign]
+    go = make_fifo(tmp_path)
+    started = cgroup_executor.start(make_spec(tmp_path, "cg-2", "sh", "-c", f"read x < {go}; exit 7"))
+    assert in_move.wait(WAIT)
+    with open(go, "w") as f:  # the leader exits now, while its move is in flight
+        f.write("go\n")
+    exited = recorder.next()
+    assert (exited.kind, exited.exit_code) == ("exited", 7)
+    assert _proc_state(started.pid) == "Z"  # reported, but not reaped while the move is in flight
+    finish.set()
+    assert _poll_until(lambda: _proc_state(started.pid) is None)

@@ -13,8 +13,9 @@ container, v2 without delegation) `detect` returns None and the executor falls b
 an environment sweep (docs/adr/0003-attempt-isolation.md).
 
 Cost (measured on cgroup v1 here, kernel CPU): mkdir ~40 us, pids.max ~30 us, the move ~35 us, rmdir
-~35 us; groups are pooled so an attempt pays the move only, and the executor does it on its own watcher
-thread, never on the caller's (the scheduler's) hot path.
+~35 us; groups are pooled so an attempt pays the move only. The move itself can wait for an RCU grace
+period (6-15 ms) when no migration happened for ~20 ms, so the executor does it on a mover thread of its
+own, never on the thread that starts attempts or the one that reports exits (LocalExecutor._move_loop).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import logging
 import os
 import re
 import signal
+import threading
 
 __all__ = ["CgroupTree", "detect"]
 
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 _KILL_ROUNDS = 200  # SIGKILL sweeps of cgroup.procs before giving up on an (impossible) endless fork race
 _POOL_MAX = 256  # emptied groups kept for reuse; beyond that they are removed
+_GONE = (errno.ENOENT, errno.ENODEV)  # a removed group: its path, or an fd opened before the removal
 _OWNER = re.compile(r"g([0-9]+)\.[0-9]+\Z")
 
 
@@ -66,7 +69,8 @@ class CgroupTree:
     Creating and removing a group costs ~75 us of kernel CPU on top of the ~35 us move (mkdir, pids.max,
     rmdir; measured on cgroup v1 here), so an emptied group goes back to a pool and the next attempt only
     pays the move. Groups are named `g<server pid>.<n>`; the attempt a group belongs to is whoever is in it.
-    Used from the executor's watcher thread only (no locking).
+    `enter` runs on the executor's mover thread, the rest on its watcher thread: the pool, the only state
+    they share, is guarded by a lock.
     """
 
     def __init__(self, root: str, version: int, max_processes: int | None) -> None:
@@ -74,30 +78,54 @@ class CgroupTree:
         self.version = version  # 1 or 2
         self.max_processes = max_processes
         self._pool: list[str] = []
+        self._pool_lock = threading.Lock()
+        # cgroup.procs of each group, open for writing: a move is one write() instead of open/write/close
+        # (each syscall also hands the GIL around, which with 200 tasks starting at once costs more than
+        # the kernel's own migration work).
+        self._procs: dict[str, int] = {}
         self._made = 0
 
     def enter(self, pid: int) -> str | None:
         """Put `pid` (an attempt's leader) into a group of its own; the group's path, or None (logged)
         if that failed and the attempt runs with the fallback guarantees only."""
         for _attempt in range(2):
-            path = self._pool.pop() if self._pool else self._create()
+            with self._pool_lock:
+                path = self._pool.pop() if self._pool else None
+            path = path or self._create()
             if path is None:
                 return None
             try:
-                _write(os.path.join(path, "cgroup.procs"), str(pid))
+                os.write(self._procs_fd(path), str(pid).encode("ascii"))
                 return path
-            except FileNotFoundError:  # removed behind our back (a sweep): make a fresh one
-                continue
             except OSError as exc:
+                if exc.errno in _GONE:  # removed behind our back (a sweep): make a fresh one
+                    self._forget_fd(path)
+                    continue
                 if exc.errno != errno.ESRCH:  # ESRCH: it exited already, nothing to contain
                     log.warning("cannot move attempt process %s into cgroup %s: %s", pid, path, exc)
                 self.release(path)
                 return None
         return None
 
+    def _procs_fd(self, path: str) -> int:
+        with self._pool_lock:
+            fd = self._procs.get(path)
+        if fd is None:
+            fd = os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
+            with self._pool_lock:
+                self._procs[path] = fd
+        return fd
+
+    def _forget_fd(self, path: str) -> None:
+        with self._pool_lock:
+            fd = self._procs.pop(path, None)
+        if fd is not None:
+            os.close(fd)
+
     def _create(self) -> str | None:
-        self._made += 1
-        path = os.path.join(self.root, f"g{os.getpid()}.{self._made}")
+        with self._pool_lock:
+            self._made += 1
+            path = os.path.join(self.root, f"g{os.getpid()}.{self._made}")
         try:
             try:
                 os.mkdir(path, 0o700)
@@ -136,16 +164,22 @@ class CgroupTree:
     def release(self, path: str) -> bool:
         """The attempt is over: back to the pool if the group is empty; False while something still runs in it
         (a daemonised descendant, an unreaped leader), so the caller retries later."""
+        # A fresh open each time: cgroup v1 caches an open cgroup.procs' pid list (stale reads).
+        # A group removed behind our back reads as empty; its pooled write fd then fails with ENODEV
+        # in enter(), which makes a fresh group.
         if self.pids(path):
             return False
-        if len(self._pool) < _POOL_MAX and os.path.isdir(path):
-            self._pool.append(path)
-        else:
+        with self._pool_lock:
+            pooled = len(self._pool) < _POOL_MAX
+            if pooled:
+                self._pool.append(path)
+        if not pooled:
             self.remove(path)
         return True
 
     def remove(self, path: str) -> bool:
         """Remove an empty group; False while processes are still in it."""
+        self._forget_fd(path)
         try:
             os.rmdir(path)
         except FileNotFoundError:
@@ -156,9 +190,14 @@ class CgroupTree:
 
     def close(self) -> None:
         """Remove the pooled groups and, when nothing else is left, the instance dir."""
-        for path in self._pool:
+        with self._pool_lock:
+            pool, self._pool = self._pool, []
+        for path in pool:
             self.remove(path)
-        self._pool.clear()
+        with self._pool_lock:
+            fds, self._procs = list(self._procs.values()), {}
+        for fd in fds:  # groups still busy with a daemonised task: they stay, our descriptors do not
+            os.close(fd)
         self.remove(self.root)
 
     def sweep_empty(self) -> None:

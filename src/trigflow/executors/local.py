@@ -24,9 +24,11 @@ Design choices, and why:
   memfd (`bash /dev/fd/N`), never from a file another task could rewrite; each attempt gets its own pids
   cgroup (`executors/cgroups.py`: a process limit, and a kill that reaches `setsid` descendants), with an
   environment sweep (TRIGFLOW_TASK_EXECUTION_ID) as the fallback and backstop; and the watcher thread
-  keeps each running attempt's log within its limit (`executors/logcap.py`). Cgroup moves cost an RCU
-  grace period in the kernel, so they happen on the watcher thread, right after the spawn, never on the
-  caller's thread.
+  keeps each running attempt's log within its limit (`executors/logcap.py`). A cgroup move can wait for
+  an RCU grace period in the kernel (6-15 ms after ~20 ms without one), so moves happen on a mover
+  thread of their own, right after the spawn: never on the caller's thread (it would stall the
+  scheduler per start) nor on the watcher (it would hold up every exit). A leader whose move is in
+  flight is not reaped until the move is done (its exit is read with `WNOWAIT` and reported at once).
 
 Nothing here touches the database; results leave through the `on_event` callback (see
 `trigflow.executors.base.EventCallback` for its threading contract).
@@ -34,6 +36,7 @@ Nothing here touches the database; results leave through the `on_event` callback
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import fcntl
 import heapq
@@ -385,6 +388,8 @@ class _Attempt:
     log_fd: int = -1  # read-write (not O_APPEND) descriptor of the log, for trimming; -1: unbounded
     log_state: logcap.LogState | None = None
     cgroup: str | None = None  # path of the attempt's cgroup once the leader is in it
+    move: str | None = None  # cgroup move: "queued", "moving" (write in flight: do not reap), or None
+    reap_after_move: bool = False  # exit collected (WNOWAIT) during the move: reap once it is done
     fail_message: str | None = None  # why the executor itself killed it (reported with the exit)
     pending: list[int] = field(default_factory=list)  # signals for the watcher thread to sweep with
 
@@ -402,13 +407,16 @@ class LocalExecutor:
         self._on_event = on_event
         self._limits = AttemptLimits(max_log_bytes=None, max_processes=None)
         self._cgroups: CgroupTree | None = None
-        self._to_adopt: list[_Attempt] = []  # spawned, not yet moved into their cgroup (watcher thread)
         self._to_sweep: list[_Attempt] = []  # attempts with signals for the watcher thread to deliver
+        self._to_move: collections.deque[_Attempt] = collections.deque()  # leaders for the mover thread
+        self._to_reap: list[_Attempt] = []  # exited during their move, reapable now (watcher thread)
+        self._mover: threading.Thread | None = None
         self._stale: dict[str, tuple[int, logcap.LogState | None]] = {}  # exited, group still busy
         self._log_check_at: float | None = None
         self._log_check_delay = _LOG_CHECK_SECONDS
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)  # signalled when an in-flight start() finishes
+        self._move_ready = threading.Condition(self._lock)  # signalled when a leader is queued for a move
         self._running: dict[str, _Attempt] = {}
         self._starting: set[str] = set()
         self._lingering: set[_Attempt] = set()  # exited leaders kept as zombies until SIGKILL deadline
@@ -450,6 +458,9 @@ class LocalExecutor:
         with self._lock:
             self._limits = limits
             self._cgroups = cgroups
+            if cgroups is not None and self._mover is None:
+                self._mover = threading.Thread(target=self._move_loop, name="trigflow-cgroup-mover", daemon=True)
+                self._mover.start()
 
     @property
     def cgroups(self) -> CgroupTree | None:
@@ -485,6 +496,7 @@ class LocalExecutor:
             proc_start = read_proc_start(pid)
             attempt = _Attempt(attempt_id, pid, pidfd, proc_start, sweep_value=spec.env.get(SWEEP_ENV),
                                log_fd=log_fd, log_state=log_state)  # fmt: skip
+            wake = False
             with self._lock:
                 if self._stopping:  # shutdown() raced with us: nobody would ever report this exit
                     os.close(pidfd)
@@ -494,10 +506,16 @@ class LocalExecutor:
                 self._running[attempt_id] = attempt
                 self._selector.register(pidfd, selectors.EVENT_READ, attempt)
                 if self._cgroups is not None:
-                    self._to_adopt.append(attempt)
+                    # The move runs on the mover thread (see _move_loop for why neither here nor on the
+                    # watcher); until it is done the leader is never reaped, so its pid stays its own.
+                    attempt.move = "queued"
+                    self._to_move.append(attempt)
+                    self._move_ready.notify()
                 if attempt.log_state is not None and self._log_check_at is None:
+                    # Only arming the timer needs the watcher to recompute its select() timeout.
                     self._log_check_at = time.monotonic() + self._log_check_delay
-            if self._cgroups is not None or attempt.log_state is not None:
+                    wake = True
+            if wake:
                 self._wake()
         finally:
             with self._lock:
@@ -573,11 +591,20 @@ class LocalExecutor:
             self._wake()
             self._thread.join()
         with self._lock:
+            self._move_ready.notify_all()
+        if self._mover is not None:
+            self._mover.join()  # it drains its queue (each move takes microseconds to one RCU grace period)
+        with self._lock:
             while self._starting:
                 self._idle.wait()
             if self._closed:
                 return
             self._closed = True
+            for attempt in self._to_reap:
+                _reap_quietly(attempt.pid)
+                attempt.reaped = True
+                self._release(attempt)
+            self._to_reap.clear()
             for attempt in self._lingering:
                 _signal_group(attempt.pid, signal.SIGKILL)
                 self._kill_descendants(attempt)
@@ -702,17 +729,21 @@ class LocalExecutor:
                 next_at = min(due) if due else None
             timeout = None if next_at is None else max(next_at - time.monotonic(), 0.0)
             events: list[ExecutorEvent] = []
+            exited: list[_Attempt] = []
             ready = selector.select(timeout)
-            # Before any exit is processed: a leader is only ever reaped on this thread, so an attempt
-            # not yet reaped here still owns its pid while it is moved into its cgroup.
-            self._adopt_into_cgroups()
             self._deliver_sweeps()
+            if self._to_reap:
+                exited.extend(self._reap_moved())
             for key, _mask in ready:
                 if key.fd == wake_r:
                     _drain(wake_r)
                     continue
                 try:
-                    event = self._on_exit(key.data)
+                    event = self._collect_exit(key.data)
+                    if event is not None:
+                        self._trim_final(key.data)
+                        if key.data.reaped:
+                            exited.append(key.data)
                 except Exception:  # a bug here must not stop exit detection for everyone else
                     log.exception("failed to process exit of attempt %s", key.data.attempt_id)
                     event = self._give_up(key.data)
@@ -729,18 +760,55 @@ class LocalExecutor:
                     self._on_event(event)
                 except Exception:
                     log.exception("on_event callback failed for %s", event)
+            # After the events: the caller reacts to an exit (e.g. starts a dependant) while the cgroup
+            # release (a read of cgroup.procs) runs here, off that critical path. The log was trimmed above,
+            # before the event, so outputs are always read from the bounded log.
+            for attempt in exited:
+                try:
+                    self._release(attempt, trimmed=True)
+                except Exception:
+                    log.exception("failed to release attempt %s", attempt.attempt_id)
 
-    def _adopt_into_cgroups(self) -> None:
-        """Move freshly spawned leaders into their own cgroup (see cgroups.py for why not in start())."""
-        cgroups = self._cgroups
+    def _move_loop(self) -> None:
+        """Move freshly started leaders into their cgroups, on a thread of its own.
+
+        A cgroup v1/v2 migration takes the kernel's global threadgroup rwsem for writing; when no
+        migration happened for ~20 ms that first waits for an RCU grace period (measured here: 6-15 ms,
+        against ~20 us when migrations are frequent; bench/isolation_probe.py). On the thread that starts
+        attempts it stalled the scheduler for that long on every start of a sparse workload; on the
+        watcher thread it held up exit detection for everyone (and its wake-up per start cost 8-13% of the
+        50-task chain). Here it delays nothing but the move itself. The price is a window of at most one
+        grace period in which a task's first children are born outside its group (the kill's process-group
+        signal and environment sweep still reach them; docs/adr/0003-attempt-isolation.md).
+        """
+        while True:
+            with self._lock:
+                while not self._to_move and not self._stopping:
+                    self._move_ready.wait()
+                if not self._to_move:
+                    return
+                attempt = self._to_move.popleft()
+                if attempt.move != "queued":
+                    continue  # it exited first: nothing to contain
+                attempt.move = "moving"
+                cgroups = self._cgroups
+            path = cgroups.enter(attempt.pid) if cgroups is not None else None
+            with self._lock:
+                attempt.cgroup, attempt.move = path, None
+                reap = attempt.reap_after_move
+                if reap:
+                    self._to_reap.append(attempt)
+            if reap:
+                self._wake()
+
+    def _reap_moved(self) -> list[_Attempt]:
+        """Reap leaders whose exit was reported while their move was in flight (watcher thread)."""
         with self._lock:
-            todo, self._to_adopt = self._to_adopt, []
-        if cgroups is None:
-            return
-        for attempt in todo:
-            if attempt.reaped:
-                continue
-            attempt.cgroup = cgroups.enter(attempt.pid)
+            todo, self._to_reap = self._to_reap, []
+            for attempt in todo:
+                _reap_quietly(attempt.pid)
+                attempt.reaped = True
+        return todo
 
     def _deliver_sweeps(self) -> None:
         """Signals kill() asked for beyond the process group: the attempt's cgroup and its environment."""
@@ -769,15 +837,20 @@ class LocalExecutor:
         env_pids = find_pids_by_env(SWEEP_ENV, attempt.sweep_value) if attempt.sweep_value else []
         self._signal_descendants(attempt, signal.SIGKILL, env_pids)
 
-    def _release(self, attempt: _Attempt) -> None:
-        """The leader is reaped: drop its cgroup when empty, else keep watching it (and its log) for later."""
-        path, attempt.cgroup = attempt.cgroup, None
-        fd, attempt.log_fd = attempt.log_fd, -1
-        if fd >= 0 and attempt.log_state is not None:  # what it wrote since the last timer check
+    def _trim_final(self, attempt: _Attempt) -> None:
+        """Bound what the exited attempt wrote since the last timer check, before anyone reads its outputs."""
+        if attempt.log_fd >= 0 and attempt.log_state is not None:
             try:
-                logcap.trim(fd, attempt.log_state)
+                logcap.trim(attempt.log_fd, attempt.log_state)
             except OSError as exc:
                 log.warning("cannot trim the log of attempt %s after its exit: %s", attempt.attempt_id, exc)
+
+    def _release(self, attempt: _Attempt, *, trimmed: bool = False) -> None:
+        """The leader is reaped: drop its cgroup when empty, else keep watching it (and its log) for later."""
+        if not trimmed:
+            self._trim_final(attempt)
+        path, attempt.cgroup = attempt.cgroup, None
+        fd, attempt.log_fd = attempt.log_fd, -1
         if path is not None and self._cgroups is not None and not self._cgroups.release(path):
             self._stale[path] = (fd, attempt.log_state)  # a daemonised descendant outlived the attempt
             if self._log_check_at is None:  # the same timer retries the group (and bounds its log)
@@ -830,24 +903,18 @@ class LocalExecutor:
             self._sweep_later(attempt, signal.SIGKILL)
         self._wake()
 
-    def _on_exit(self, attempt: _Attempt) -> ExecutorEvent | None:
-        """The attempt's pidfd is readable: collect the exit status and stop watching it.
-
-        Its cgroup and log are released outside the lock (a last trim and an rmdir must not hold up start()).
-        """
-        event = self._collect_exit(attempt)
-        if event is not None and attempt.reaped:
-            self._release(attempt)
-        return event
-
     def _collect_exit(self, attempt: _Attempt) -> ExecutorEvent | None:
         with self._lock:
             pid = attempt.pid
-            keep_zombie = attempt.kill_deadline is not None
+            if attempt.move == "queued":
+                attempt.move = None  # not moved yet and nothing left to contain: the mover skips it
+            defer = attempt.move == "moving"  # the mover is writing this pid: reap only once it is done
+            keep_zombie = attempt.kill_deadline is not None or defer
             try:
                 if keep_zombie:
                     # A kill is in progress: read the status but leave the zombie, which pins the pgid
-                    # until the escalation SIGKILL has swept up any stragglers in the group.
+                    # until the escalation SIGKILL has swept up any stragglers in the group; or the
+                    # mover is writing this pid into its cgroup, which a reap now could hand to a stranger.
                     result = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
                     if result is None:
                         return None
@@ -869,11 +936,13 @@ class LocalExecutor:
                     message="exit status was collected by someone else (waitpid elsewhere or SIGCHLD ignored)",
                 )
             self._forget(attempt)
-            if keep_zombie:
+            if attempt.kill_deadline is not None:
                 self._lingering.add(attempt)
                 if self._probe_at is None:
                     self._probe_delay = _PROBE_FIRST_SECONDS
                     self._probe_at = time.monotonic() + self._probe_delay
+            elif defer:
+                attempt.reap_after_move = True
             else:
                 attempt.reaped = True
             return ExecutorEvent(
@@ -934,7 +1003,7 @@ class LocalExecutor:
             self._signal_descendants(attempt, signal.SIGKILL, by_env.get(attempt.sweep_value or "", ()))
         with self._lock:
             for attempt in expired:
-                if attempt in self._lingering:
+                if attempt in self._lingering and attempt.move != "moving":  # else: the probe, later
                     self._lingering.discard(attempt)
                     _reap_quietly(attempt.pid)
                     attempt.reaped = True
@@ -958,7 +1027,8 @@ class LocalExecutor:
         done = [
             a
             for a in candidates
-            if not by_env.get(a.sweep_value or "")
+            if a.move != "moving"
+            and not by_env.get(a.sweep_value or "")
             and not (a.cgroup is not None and cgroups is not None and _any_alive(cgroups.pids(a.cgroup), a.pid))
         ]
         with self._lock:
