@@ -1,11 +1,12 @@
 # Two commands: `make run` installs trigflow into .venv and starts it; `make test` installs the test
 # extras and runs the whole suite (lint, unit, store on SQLite+PostgreSQL, integration via the SDK).
+# `make client` adds the official SDK and tccli to try the examples with.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean client
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "trigflow needs Python >= 3.11"'
@@ -19,6 +20,18 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $@ $(VENV)/.installed
+
+# A client to try the README's and docs' examples with: the official SDK and tccli, at the versions
+# pyproject.toml pins (read from it, so the two never drift). A stamp makes a second call instant.
+CLIENT_REQS := import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
+	print(" ".join(r for r in p["dependencies"] + p["optional-dependencies"]["test"] \
+	if r.startswith(("tencentcloud-", "tccli"))))
+$(VENV)/.installed-client: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q $$($(BIN)/python -c '$(CLIENT_REQS)')
+	touch $@
+
+client: $(VENV)/.installed-client
+	@echo "SDK and tccli in $(VENV); tccli: $(BIN)/tccli (README: a tccli profile for trigflow)"
 
 run: $(VENV)/.installed
 	$(BIN)/trigflow up $(ARGS)
