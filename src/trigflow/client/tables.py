@@ -33,8 +33,8 @@ def cell(value: object) -> str:
 
 
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """Left-aligned columns two spaces apart, a header line, no trailing spaces; "" for no rows
-    is avoided by the callers printing a sentence instead."""
+    """Left-aligned columns two spaces apart under a header line, no trailing spaces (callers print a
+    sentence instead of a table without rows)."""
     cells = [[cell(v) for v in row] for row in rows]
     widths = [display_width(h) for h in headers]
     for row in cells:
@@ -79,6 +79,8 @@ def format_duration(start: object, end: object) -> str:
     if a is None or b is None or b < a:
         return EMPTY
     seconds = (b - a) / 1000
+    if seconds < 1:
+        return f"{seconds:.2f}s"
     if seconds < 60:
         return f"{seconds:.1f}s"
     whole = int(seconds)
