@@ -113,6 +113,22 @@ def test_time_expression_table_of_parameters_md_is_what_the_code_computes() -> N
         assert evaluate_time_expression(expr, baseline) == shown, f"${{{expr}}} at {baseline}"
 
 
+def slug(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_links_of_the_wire_shape_pages_resolve_to_files_and_headings() -> None:
+    for page in MUST_HAVE_EXAMPLES:
+        text = (ROOT / page).read_text(encoding="utf-8")
+        for target, anchor in re.findall(r"\]\(([\w./-]+\.md)?(?:#([\w-]+))?\)", text):
+            path = (ROOT / page).parent / target if target else ROOT / page
+            assert path.exists(), f"{page} links to {target}, which does not exist"
+            if anchor:
+                headings = re.findall(r"^#+ (.+)$", path.read_text(encoding="utf-8"), re.M)
+                assert anchor in {slug(h) for h in headings}, f"{page}: no heading #{anchor} in {target or page}"
+
+
 def test_ellipsis_matches_within_a_line_only() -> None:
     assert matches("run ... done", "run 3 tasks done") and matches("a...", "a") and not matches("a", "ab")
     assert not matches("x ... y", "x 1\n2 y") and matches("(1) [x]", "(1) [x]")
