@@ -10,9 +10,9 @@ The pages mark what runs, so nothing is copied into the tests and nothing can dr
 * the next block tagged ```` ```text output ```` (before the next example) is what the example prints, line
   for line; `...` in it matches any text within a line (doctest's ELLIPSIS) and stands for IDs, dates and paths.
 
-Examples get the session server through the variables the pages tell a user to set: `TRIGFLOW_ENDPOINT`,
-`TRIGFLOW_SECRET_ID`, `TRIGFLOW_SECRET_KEY` and `TRIGFLOW_DATA_DIR` (where the examples read task logs);
-in sh examples the README's default endpoint `http://127.0.0.1:8090` is replaced by the server's.
+Examples get the session server through the variables the pages name: `TRIGFLOW_ENDPOINT`,
+`TRIGFLOW_SECRET_ID` and `TRIGFLOW_SECRET_KEY`; in sh examples the README's default endpoint
+`http://127.0.0.1:8090` is replaced by the server's.
 """
 
 from __future__ import annotations
@@ -153,7 +153,6 @@ def run_example(example: Example, server: Server, home: Path, cwd: Path) -> subp
         "TRIGFLOW_ENDPOINT": f"http://{server.endpoint}",
         "TRIGFLOW_SECRET_ID": SECRET_ID,
         "TRIGFLOW_SECRET_KEY": SECRET_KEY,
-        "TRIGFLOW_DATA_DIR": str(server.data_dir),
     }
     if "TMPDIR" in os.environ:  # the server's default FILE_ARRIVAL root is its temp dir: use the same one
         env["TMPDIR"] = os.environ["TMPDIR"]
