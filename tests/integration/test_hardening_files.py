@@ -285,3 +285,32 @@ def test_launch_failures_do_not_show_server_paths(own_server: Server) -> None:
     for e in errors:
         assert data_dir not in (e or "") and "/root" not in (e or "") and "/tmp" not in (e or ""), e
     assert data_dir in own_server.output()  # the detail is in the server log
+
+
+# ---- the run directory is the task's own: planted FIFOs and symlinks ----------------------------------
+
+
+def test_a_fifo_planted_in_the_run_dir_never_blocks_the_scheduler(own_server: Server) -> None:
+    """The run directory is the task's working directory. On 3982f9c's successors a task that replaced its
+    outputs file with a FIFO, or put one where its retry's log would be opened, blocked the scheduler's
+    thread in open() for good: no task of any run started again. Now the FIFO is refused, the attack
+    fails only its own task, and the server keeps scheduling."""
+    client, project_id = _client_and_project(own_server)
+    wf = new_workflow(client, project_id, "fifo")
+    new_task(client, project_id, wf, "outputs_fifo", 'mkfifo "$WEDATA_OUTPUT_FILE"; echo planted')
+    new_task(
+        client, project_id, wf, "log_fifo",
+        'mkfifo "$TRIGFLOW_TASK_ID.1.0.log" "$TRIGFLOW_TASK_ID.1.0.value.0" 2>/dev/null; exit 1',
+        MaxRetryNumber=1, RetryWaitMinute=0,
+    )  # fmt: skip
+    data = wait_run(client, project_id, start_run(client, project_id, wf), timeout=60)
+    states = task_states(data)
+    assert states["outputs_fifo"] == "SUCCESS", states  # no outputs read from a FIFO, nothing blocked
+    assert states["log_fifo"] == "FAILED", states
+    retry = next(t for t in data.TriggerTaskRuns if t.TaskName == "log_fifo")
+    assert "LaunchFailed" in (retry.ErrorCodeStr or ""), retry.ErrorCodeStr
+    # The scheduler is alive: a fresh run of a plain workflow finishes.
+    ok = new_workflow(client, project_id, "after_fifo")
+    new_task(client, project_id, ok, "t", "true")
+    after = wait_run(client, project_id, start_run(client, project_id, ok), timeout=30)
+    assert after.TriggerWorkflowRun.ExecutionState == "SUCCESS"

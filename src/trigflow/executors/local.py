@@ -54,6 +54,7 @@ from trigflow.executors import logcap
 from trigflow.executors.base import AttemptLimits, EventCallback, ExecutorEvent, LaunchError, LaunchSpec
 from trigflow.executors.cgroups import CgroupTree
 from trigflow.executors.cgroups import detect as detect_cgroups
+from trigflow.executors.files import open_regular
 
 __all__ = [
     "LocalExecutor",
@@ -313,15 +314,16 @@ def kill_process_group(pgid: int, grace_seconds: float) -> None:
 
 
 def _open_creating_parent(path: str, flags: int, mode: int) -> int:
-    """Open, creating missing parent directories only on failure (the common case costs one syscall)."""
+    """Open a regular file in the run directory (files.py: the task's own directory, so no symlink and no
+    FIFO), creating missing parent directories only on failure (the common case costs one open)."""
     try:
-        return os.open(path, flags, mode)
+        return open_regular(path, flags, mode)
     except FileNotFoundError:
         parent = os.path.dirname(path)
         if not parent:
             raise
         os.makedirs(parent, exist_ok=True)
-        return os.open(path, flags, mode)
+        return open_regular(path, flags, mode)
 
 
 def _sealed_memfd(name: str, data: bytes) -> int:
@@ -654,7 +656,7 @@ class LocalExecutor:
             log_fd = _open_creating_parent(spec.log_path, _LOG_FLAGS, 0o600)
             limit = self._limits.max_log_bytes
             if limit is not None:
-                watch_fd = os.open(spec.log_path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+                watch_fd = open_regular(spec.log_path, os.O_RDWR)
         except OSError as exc:
             for fd in (*sealed, log_fd, watch_fd):
                 _close(fd)

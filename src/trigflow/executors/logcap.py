@@ -21,6 +21,8 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from trigflow.executors.files import open_regular
+
 __all__ = ["LogState", "iter_lines", "punch_hole", "trim"]
 
 _FALLOC_FL_KEEP_SIZE = 0x01
@@ -135,7 +137,7 @@ def iter_lines(path: str, max_line: int, max_bytes: int | None = None, needle: b
     limit keeps small). A missing or unreadable file has no lines; a symlink is not followed.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        fd = open_regular(path, os.O_RDONLY)  # the task's directory: no symlink, no FIFO (files.py)
     except OSError:
         return
     try:

@@ -35,6 +35,7 @@ from trigflow.domain.params import (
     resolve_inputs,
 )
 from trigflow.domain.task_env import PARAMS_FILE_ENV, RUN_PARAMS_ENV, param_env_name
+from trigflow.executors.files import open_regular
 
 DEFAULT_TZ = "Asia/Shanghai"
 # One environment string (NAME=value) trigflow puts in a task's environment at most, and all of them together:
@@ -227,7 +228,7 @@ def _shell_loader(values: Mapping[str, str], run_dir: Path, attempt: str) -> byt
 
 def _write_private(path: Path, data: bytes) -> None:
     """Write a file only the server's user can read (0600), replacing an older one."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    fd = open_regular(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC)  # in the task's directory
     try:
         os.fchmod(fd, 0o600)
         view = memoryview(data)

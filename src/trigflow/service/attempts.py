@@ -9,6 +9,7 @@ the attempt's script for humans (what runs is a sealed memfd: docs/adr/0003-atte
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 from trigflow.domain.params import OUTPUT_FILE_ENV, OUTPUT_MARKER, parse_output_file, parse_outputs
 from trigflow.domain.task_env import task_base_env
 from trigflow.executors.base import LaunchSpec
+from trigflow.executors.files import open_regular
 from trigflow.executors.logcap import iter_lines
 from trigflow.service.attempt_params import (
     DEFAULT_LIMITS,
@@ -115,8 +117,13 @@ class Launcher:
         loader = place_params(prepared, spec["kind"], run_dir, attempt, env)  # sealed, never on disk
         if notes:
             run_dir.mkdir(parents=True, exist_ok=True)
-            with open(log_path, "a", encoding="utf-8") as log_file:
-                log_file.writelines(f"[trigflow] {n}\n" for n in notes)
+            # The run directory is the task's own: a planted FIFO or symlink must not block or redirect us.
+            # If the log cannot be opened the notes are skipped; the executor's own open then fails the
+            # launch with a clear LaunchError.
+            with contextlib.suppress(OSError):
+                fd = open_regular(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+                with os.fdopen(fd, "a", encoding="utf-8") as log_file:
+                    log_file.writelines(f"[trigflow] {n}\n" for n in notes)
         return LaunchSpec(
             attempt_id=row["execution_id"],
             argv=tuple(spec["interpreter"]),

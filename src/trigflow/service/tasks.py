@@ -26,7 +26,6 @@ Choices where WeData is silent (also in docs/api.md):
 from __future__ import annotations
 
 import base64
-import binascii
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -663,5 +662,5 @@ def _decode_code(code: str | None, path: str, max_bytes: int = DEFAULT_MAX_CODE_
         if len(raw) > max_bytes:
             raise too_big
         return raw.decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, UnicodeDecodeError, and non-ASCII text (found by the fuzz suite)
         raise InvalidParameterValue(f"{path} must be base64-encoded UTF-8 text") from None
