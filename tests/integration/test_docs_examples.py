@@ -11,7 +11,7 @@ The pages mark what runs, so nothing is copied into the tests and nothing can dr
   for line; `...` in it matches any text within a line (doctest's ELLIPSIS) and stands for IDs, dates and paths.
 
 Examples get the session server through the variables the pages name: `TRIGFLOW_ENDPOINT`,
-`TRIGFLOW_SECRET_ID` and `TRIGFLOW_SECRET_KEY`; in sh examples the README's default endpoint
+`TRIGFLOW_SECRET_ID`, `TRIGFLOW_SECRET_KEY` and `TRIGFLOW_PROJECT_ID`; in sh examples the README's default endpoint
 `http://127.0.0.1:8090` is replaced by the server's.
 """
 
@@ -144,7 +144,9 @@ def tccli_home(tmp_path_factory: pytest.TempPathFactory, server: Server) -> Path
     return home
 
 
-def run_example(example: Example, server: Server, home: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run_example(
+    example: Example, server: Server, home: Path, cwd: Path, project_id: str = ""
+) -> subprocess.CompletedProcess[str]:
     env = {
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
         "HOME": str(home),
@@ -153,6 +155,7 @@ def run_example(example: Example, server: Server, home: Path, cwd: Path) -> subp
         "TRIGFLOW_ENDPOINT": f"http://{server.endpoint}",
         "TRIGFLOW_SECRET_ID": SECRET_ID,
         "TRIGFLOW_SECRET_KEY": SECRET_KEY,
+        "TRIGFLOW_PROJECT_ID": project_id,  # the session's project (examples fall back to the first one)
     }
     if "TMPDIR" in os.environ:  # the server's default FILE_ARRIVAL root is its temp dir: use the same one
         env["TMPDIR"] = os.environ["TMPDIR"]
@@ -184,9 +187,9 @@ def test_docs_client_falls_back_to_the_client_json_trigflow_up_writes(server: Se
 
 @pytest.mark.parametrize("example", ALL, ids=[e.id for e in ALL])
 def test_docs_example_runs_and_prints_what_its_page_says(
-    example: Example, server: Server, tccli_home: Path, tmp_path: Path
+    example: Example, server: Server, tccli_home: Path, tmp_path: Path, project_id: str
 ) -> None:
-    proc = run_example(example, server, tccli_home, tmp_path)
+    proc = run_example(example, server, tccli_home, tmp_path, project_id)
     where = f"{example.page} line {example.line}"
     assert proc.returncode == 0, f"{where} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
     if example.output is None:
