@@ -357,3 +357,49 @@ def test_project_must_be_named_when_the_key_sees_several(remote: Server, sdk: An
         assert (named.returncode, named.stdout.strip()) == (0, "no runs"), named.stderr
     finally:
         call(sdk, "DeleteProject", {"ProjectId": other})
+
+
+def test_runs_wait_and_logs_follow_ride_out_a_server_restart(tmp_path: Path, home: Path) -> None:
+    """A script waiting on a long run survives a server upgrade: once the server has answered, no answer
+    is retried (one stderr line) until it answers again. The run's task dies with the server, so the run
+    ends FAILED (ExecutorLost) and the waiter exits 4."""
+    data = tmp_path / "srv"
+    extra = ["--kill-grace", "1", "--minute-seconds", "0.2"]
+    srv = start_server(data, extra=extra)
+    port = srv.port
+    try:
+        sdk = make_client(srv.endpoint)
+        project = str(call(sdk, "ListProjects", {}).Items[0].ProjectId)
+        wf = new_workflow(sdk, project, f"restart_{uid()}")
+        new_task(sdk, project, wf, "long", "echo started; sleep 60")
+        run_id = start_run(sdk, project, wf)
+        task = task_run_ids(sdk, project, run_id)["long"]
+        wait_run(sdk, project, run_id, {"RUNNING"})
+
+        env = {"PATH": os.environ.get("PATH", ""), "HOME": str(home), "TRIGFLOW_ENDPOINT": f"http://{srv.endpoint}",
+               "TRIGFLOW_SECRET_ID": SECRET_ID, "TRIGFLOW_SECRET_KEY": SECRET_KEY}  # fmt: skip
+        argv = [TRIGFLOW] if TRIGFLOW else [sys.executable, "-m", "trigflow.cli"]
+        outs = {name: (tmp_path / f"{name}.out", tmp_path / f"{name}.err") for name in ("wait", "logs")}
+        procs = {}
+        for name, args in (("wait", ["runs", "wait", run_id, "--timeout", "120"]), ("logs", ["logs", task, "-f"])):
+            with open(outs[name][0], "wb") as o, open(outs[name][1], "wb") as e:
+                procs[name] = subprocess.Popen([*argv, *args], stdout=o, stderr=e, env=env, cwd=home)
+        wait_for(lambda: outs["logs"][0].read_text() == "started\n", what="the follower read the log")
+
+        srv.stop()
+        wait_for(lambda: "still trying" in outs["wait"][1].read_text(), timeout=30, what="the waiter noticed")
+        assert procs["wait"].poll() is None and procs["logs"].poll() is None
+        srv = start_server(data, extra=extra, port=port)
+
+        assert procs["wait"].wait(timeout=60) == 4, outs["wait"][1].read_text()
+        assert procs["logs"].wait(timeout=60) == 0, outs["logs"][1].read_text()
+        wait_out, wait_err = outs["wait"][0].read_text(), outs["wait"][1].read_text()
+        assert "State:       FAILED" in wait_out and "ExecutorLost" in wait_out
+        assert wait_err.splitlines()[0].startswith("trigflow: ClientNetworkError: cannot reach")
+        assert wait_err.splitlines()[-1] == "trigflow: the server answers again"
+        assert outs["logs"][0].read_text().startswith("started\n")  # the first page is not printed twice
+    finally:
+        for p in locals().get("procs", {}).values():
+            if p.poll() is None:
+                p.kill()
+        srv.stop()

@@ -13,7 +13,9 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 OK = 0
 API_ERROR = 1  # the server refused the request (`Code: message`), or an operation it ran reported failure
@@ -47,6 +49,46 @@ class Failure(Exception):
     def __init__(self, code: str, message: str, exit_code: int = API_ERROR) -> None:
         super().__init__(f"{code}: {message}")
         self.exit_code = exit_code
+
+
+# Answers a long poll rides out once the server has answered: it is restarting (no answer) or busy.
+TRANSIENT_CODES = frozenset({"RequestLimitExceeded", "ServiceUnavailable"})
+
+
+class Patience:
+    """Keeps a long poll (`runs wait`, `runs rerun`, `logs --follow`) alive across a server restart or a
+    rate limit: once the server has answered, a transient failure is reported once on stderr and the
+    poll goes on (bounded by the command's --timeout), instead of ending a wait a script may have been
+    in for an hour. Before the first answer every failure ends the command, so a wrong endpoint or key
+    still fails fast."""
+
+    def __init__(self) -> None:
+        self.answered = False
+        self.failing = False
+
+    def first(self, fn: Callable[[], T]) -> T:
+        value = fn()
+        self.answered = True
+        return value
+
+    def attempt(self, fn: Callable[[], T]) -> T | None:
+        """`fn()`, or None after a transient failure (the caller polls again)."""
+        from trigflow.client.api import ApiError
+
+        try:
+            value = fn()
+        except ApiError as e:
+            if not (self.answered and (e.network or e.code in TRANSIENT_CODES)):
+                raise
+            if not self.failing:
+                print(f"trigflow: {e}; still trying", file=sys.stderr, flush=True)
+                self.failing = True
+            return None
+        if self.failing:
+            print("trigflow: the server answers again", file=sys.stderr, flush=True)
+            self.failing = False
+        self.answered = True
+        return value
 
 
 def add_client_flags(p: argparse.ArgumentParser) -> None:

@@ -15,27 +15,30 @@ import sys
 import time
 from typing import Any
 
-from trigflow.cli.clientbase import OK, TASK_TERMINAL, add_client_flags, client_command, non_negative_int
+from trigflow.cli.clientbase import OK, TASK_TERMINAL, Patience, add_client_flags, client_command, non_negative_int
 
 
 class _Reader:
-    """Prints the pages of one task run's log; `read` drains what exists from the current cursor."""
+    """Prints the pages of one attempt of a task run's log, keeping its place (the cursor) across calls,
+    so a call that fails half-way is resumed without printing a page twice."""
 
-    def __init__(self, api: Any, task_execution_id: str, json_out: bool) -> None:
+    def __init__(self, api: Any, task_execution_id: str, attempt: int | None, json_out: bool) -> None:
         self.api = api
         self.key = task_execution_id
         self.json_out = json_out
+        self.attempt = attempt
+        self.cursor: str | None = None
+        self.drained = False  # NextCursor came back null: never read this attempt again (that restarts it)
 
-    def read(self, attempt: int | None, cursor: str | None) -> tuple[str | None, bool]:
-        """Pages from `cursor` until the end so far. Returns (cursor to resume from or None when the
-        attempt is drained for good, whether any text came)."""
+    def read(self) -> bool:
+        """Pages from the cursor until the end so far; whether any text came."""
         got = False
-        while True:
+        while not self.drained:
             params: dict[str, Any] = {"ProjectId": self.api.project_id, "InstanceKey": self.key}
-            if attempt is not None:
-                params["LifeRoundNum"] = attempt
-            if cursor:
-                params["NextCursor"] = cursor
+            if self.attempt is not None:
+                params["LifeRoundNum"] = self.attempt
+            if self.cursor:
+                params["NextCursor"] = self.cursor
             resp = self.api.call("GetTaskInstanceLog", params)
             text, nxt = resp.Data.LogInfo or "", resp.Data.NextCursor or None
             if self.json_out:
@@ -44,9 +47,15 @@ class _Reader:
                 sys.stdout.write(text)
                 sys.stdout.flush()
             got = got or bool(text)
-            if nxt is None or not text:
-                return nxt, got
-            cursor = nxt
+            self.drained = nxt is None
+            self.cursor = nxt or self.cursor
+            if not text:
+                break
+        return got
+
+    def next_attempt(self) -> None:
+        assert self.attempt is not None
+        self.attempt, self.cursor, self.drained = self.attempt + 1, None, False
 
     def task_run(self) -> Any:
         return self.api.call("GetTriggerTaskRun", {"ProjectId": self.api.project_id, "TaskExecutionId": self.key}).Data
@@ -55,37 +64,36 @@ class _Reader:
 def cmd_logs(api: Any, args: argparse.Namespace) -> int:
     from trigflow.client.api import ApiError
 
-    reader = _Reader(api, args.task_execution_id, args.json)
     if not args.follow:
-        reader.read(args.attempt, None)
+        _Reader(api, args.task_execution_id, args.attempt, args.json).read()
         return OK
+    patience = Patience()
+    reader = _Reader(api, args.task_execution_id, args.attempt, args.json)
     pinned = args.attempt is not None
-    attempt = args.attempt if pinned else int(reader.task_run().RetryTimes or 0)
-    cursor: str | None = None
-    drained = False  # the attempt's NextCursor came back null: never read it again (that restarts it)
-    delay = 0.2
+    if not pinned:
+        reader.attempt = int(patience.first(reader.task_run).RetryTimes or 0)  # the latest attempt
+    start, delay = reader.attempt, 0.2
     while True:
-        got = False
-        if not drained:
-            try:
-                cursor, got = reader.read(attempt, cursor)
-            except ApiError as e:
-                # an attempt we moved on to that never ran (the task run was killed waiting for its retry)
-                moved_on = not pinned and e.code == "InvalidParameterValue"
-                if moved_on and reader.task_run().ExecutionState in TASK_TERMINAL:
-                    return OK
-                raise
-            drained = cursor is None
-        if drained:
+        try:
+            got = patience.attempt(reader.read)
+        except ApiError as e:
+            # an attempt we moved on to that never ran (the task run was killed waiting for its retry)
+            if reader.attempt != start and e.code == "InvalidParameterValue" and (
+                reader.task_run().ExecutionState in TASK_TERMINAL
+            ):
+                return OK
+            raise
+        if reader.drained:
             if pinned:
                 return OK
-            tr = reader.task_run()
-            if int(tr.RetryTimes or 0) > attempt:  # a retry exists: follow it
-                attempt, cursor, drained, delay = attempt + 1, None, False, 0.2
+            tr = patience.attempt(reader.task_run)
+            if tr is not None and int(tr.RetryTimes or 0) > (reader.attempt or 0):  # a retry exists: follow it
+                reader.next_attempt()
                 if not args.json:
-                    print(f"[trigflow logs] attempt {attempt}", file=sys.stderr, flush=True)
+                    print(f"[trigflow logs] attempt {reader.attempt}", file=sys.stderr, flush=True)
+                delay = 0.2
                 continue
-            if tr.ExecutionState in TASK_TERMINAL:
+            if tr is not None and tr.ExecutionState in TASK_TERMINAL:
                 return OK
         if got:
             delay = 0.2

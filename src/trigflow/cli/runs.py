@@ -12,6 +12,7 @@ from trigflow.cli.clientbase import (
     RUN_TERMINAL,
     TIMED_OUT,
     Failure,
+    Patience,
     add_client_flags,
     as_dict,
     client_command,
@@ -159,10 +160,11 @@ def cmd_rerun(api: Any, args: argparse.Namespace) -> int:
         return OK
     if not args.json:
         print(f"AsyncId: {async_id}", flush=True)
-    job = None
+    job, patience = None, Patience()
+    patience.answered = True  # the rerun was accepted: ride out a restart from here on
     for _ in polls(args.timeout):
-        job = api.call("GetOpsAsyncJob", {"ProjectId": api.project_id, "AsyncId": async_id})
-        if job.Data.Status in ASYNC_DONE:
+        job = patience.attempt(lambda: api.call("GetOpsAsyncJob", {"ProjectId": api.project_id, "AsyncId": async_id}))
+        if job is not None and job.Data.Status in ASYNC_DONE:
             break
     else:
         raise Failure("Timeout", f"async job {async_id} still {job.Data.Status if job else 'unknown'} "
@@ -181,9 +183,12 @@ def cmd_rerun(api: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_wait(api: Any, args: argparse.Namespace) -> int:
-    resp = None
+    resp, patience = None, Patience()
     for _ in polls(args.timeout):
-        resp = _get_run(api, args.run_id)
+        got = patience.attempt(lambda: _get_run(api, args.run_id))
+        if got is None:
+            continue
+        resp = got
         state = resp.Data.TriggerWorkflowRun.ExecutionState
         if state in RUN_TERMINAL:
             if args.json:
