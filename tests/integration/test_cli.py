@@ -31,10 +31,10 @@ def test_first_start_writes_the_key_to_an_owner_only_file_and_prints_no_secret(t
     port = free_port()
     out = tmp_path / "out.txt"
 
-    def start() -> subprocess.Popen[bytes]:
+    def start(on: int = port) -> subprocess.Popen[bytes]:
         fh = open(out, "wb")  # noqa: SIM115 - handed to the child
         proc = subprocess.Popen(
-            [sys.executable, "-m", "trigflow.cli", "up", "--data-dir", str(tmp_path / "d"), "--port", str(port)],
+            [sys.executable, "-m", "trigflow.cli", "up", "--data-dir", str(tmp_path / "d"), "--port", str(on)],
             stdout=fh,
             stderr=subprocess.STDOUT,
             env=env,
@@ -64,11 +64,21 @@ def test_first_start_writes_the_key_to_an_owner_only_file_and_prints_no_secret(t
         second = out.read_text()
         assert "SecretKey" not in second, "only a first start makes and announces a key"
         assert project_id.group(1) in second
+        assert "client.json names endpoint" not in second
         client = make_client(f"127.0.0.1:{port}", secret_id.group(1), creds["secretKey"])
         assert call(client, "GetProject", {"ProjectId": project_id.group(1)}).ProjectName == "default"
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+    moved = free_port()
+    proc = start(moved)  # a later start elsewhere: the file is the operator's, so it is named, not rewritten
+    proc.terminate()
+    assert proc.wait(timeout=30) == 0
+    assert f"names endpoint http://127.0.0.1:{port} but this server listens on http://127.0.0.1:{moved}" in (
+        out.read_text()
+    )
+    assert json.loads(cred_file.read_text()) == creds
 
 
 def test_keys_create_list_revoke_against_live_server(server: Any) -> None:

@@ -153,6 +153,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"  SecretId:   {boot.admin.secret_id}", flush=True)
     if boot.key_created:
         _announce_created_key(settings, scheme, boot.admin.secret_id, boot.admin.secret_key, boot.project_id)
+    else:
+        _check_client_file(settings, f"{scheme}://{_connect_host(settings.host)}:{settings.port}")
     if scheme == "http" and not _is_loopback(settings.host):
         logging.getLogger("trigflow").warning(
             "serving plain HTTP on %s, which is not a loopback address: the official SDKs do not sign the "
@@ -345,6 +347,23 @@ def _announce_created_key(settings: Settings, scheme: str, secret_id: str, secre
               f"{secret_id} and make one with `trigflow keys create`", file=sys.stderr, flush=True)  # fmt: skip
         return
     print(f"  SecretKey:  in {path} (owner-only; the trigflow client reads it)", flush=True)
+
+
+def _check_client_file(settings: Settings, endpoint: str) -> None:
+    """A later start on another address leaves the client file pointing at the old one; say so (the file
+    is the operator's to edit, e.g. to point at a TLS proxy, so it is not rewritten)."""
+    from trigflow.client.credfile import CREDENTIALS_FILE, read_json_object
+
+    path = settings.data_dir / CREDENTIALS_FILE
+    try:
+        written = read_json_object(path).get("endpoint")
+    except (OSError, ValueError):
+        return
+    if written and written != endpoint:
+        logging.getLogger("trigflow").warning(
+            "%s names endpoint %s but this server listens on %s: clients reading that file will not reach "
+            "it; edit the file or set TRIGFLOW_ENDPOINT", path, written, endpoint,
+        )  # fmt: skip
 
 
 def _connect_host(host: str) -> str:
