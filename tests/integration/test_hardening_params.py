@@ -159,6 +159,33 @@ def test_rerun_parameter_is_not_shell_code(client: Any, project_id: str, server:
     assert f"p={value}\n" in log
 
 
+def test_a_rerun_parameter_stays_data_when_a_later_rerun_reaches_other_tasks(
+    client: Any, project_id: str, server: Any, tmp_path: Path
+) -> None:
+    """A partial rerun's AdvancedParams are data in the records it made; a later rerun of *other* tasks
+    (no AdvancedParams) must keep them data. The data names were taken from one task run only, so the
+    second rerun of `a` treated the first rerun's value as trusted text and ran it (found by a helper)."""
+    marker = tmp_path / "pwned"
+    value = f"x'; touch {marker}; echo '"
+    wf = new_workflow(client, project_id, f"inj_rerun2_{uuid.uuid4().hex[:6]}",
+                      WorkflowParams=[{"ParamKey": "p", "ParamValue": "first"}])  # fmt: skip
+    a = new_task(client, project_id, wf, "a", "echo 'p=${p}'")
+    b = new_task(client, project_id, wf, "b", "echo 'p=${p}'")
+    run_id = start_run(client, project_id, wf)
+    assert wait_run(client, project_id, run_id).TriggerWorkflowRun.ExecutionState == "SUCCESS"
+    base = {"ProjectId": project_id, "WorkflowId": wf, "WorkflowExecutionId": run_id, "ExecuteType": "2"}
+    call(client, "RerunTriggerWorkflowRunAsync",
+         {**base, "TaskIds": [b], "AdvancedParams": [{"ParamKey": "p", "ParamValue": value}]})  # fmt: skip
+    wait_for(lambda: (d := wait_run(client, project_id, run_id)) and by_name(d)["b"].RerunTimes == 1, what="rerun 1")
+    call(client, "RerunTriggerWorkflowRunAsync", {**base, "TaskIds": [a]})
+    data = wait_for(lambda: (d := wait_run(client, project_id, run_id)) and by_name(d)["a"].RerunTimes == 2 and d,
+                    what="rerun 2")  # fmt: skip
+    assert data.TriggerWorkflowRun.ExecutionState == "SUCCESS"
+    assert not marker.exists()
+    assert f"p={value}\n" in (server.data_dir / "runs" / run_id / f"{a}.0.2.log").read_text()
+    assert f"p={value}\n" in (server.data_dir / "runs" / run_id / f"{b}.0.1.log").read_text()
+
+
 def test_parent_run_parameter_stays_data_in_a_nested_run(
     client: Any, project_id: str, server: Any, tmp_path: Path
 ) -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from trigflow.domain.errors import InvalidParameterValue
@@ -693,6 +693,7 @@ def test_expansion_budget_is_shared_by_code_and_values() -> None:
 
 @given(st.text(max_size=40), st.text(max_size=40))
 def test_any_data_value_comes_back_unchanged(text: str, value: str) -> None:
+    assume(not text.endswith("$"))  # "$" + "${v}" is the escape "$${v}", a literal, not a reference
     sub = Substitution({"v": value}, DOC, data={"v"})
     segments = sub.segments(text + "${v}")
     assert segments[-1] == Data("v", value)
@@ -706,7 +707,5 @@ def test_legacy_rows_treat_file_arrival_paths_as_data() -> None:
 def test_code_without_tokens_costs_nothing() -> None:
     sub = Substitution({f"p{i}": "v" for i in range(50)}, DOC)
     code = "true\n" * 100
-    started = time.perf_counter()
-    for _ in range(1000):
-        assert sub.text(code) is code
-    assert time.perf_counter() - started < 0.05
+    for _ in range(3):
+        assert sub.text(code) is code  # no copy, no tokenising: the fast path (speed lives in bench/)

@@ -171,7 +171,10 @@ class Reruns:
                 job["status"] = "PART_SUCCESS"
             params = json.loads(run["params"])
             # Data names (docs/parameters.md): the run's own, plus this rerun's AdvancedParams.
-            data = set(next(iter(latest.values()))["spec"].get("run_data_params") or legacy_data_names(params))
+            # The union over every latest task run: an earlier partial rerun's AdvancedParams are data in the
+            # records it made, and must stay data in the records this rerun makes (not trusted text).
+            data = set().union(*(r["spec"].get("run_data_params") or () for r in latest.values()))
+            data |= legacy_data_names(params)
             if execute_type == "2":
                 data |= apply_run_params(p.get("AdvancedParams"), params, self.max_param_chars)
             rerun_times = int(run["rerun_times"]) + 1
