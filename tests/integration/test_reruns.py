@@ -310,3 +310,23 @@ def test_submit_with_nothing_new_returns_the_current_version(client: Any, projec
     assert [v.VersionId for v in submits().Items] == [changed, first] and attr().TaskLatestSubmitVersionNo == "V2"
     assert call(client, "ListTriggerTaskVersions", body).TotalCount == saves + 1
     assert submit() == changed and submits().TotalCount == 2
+
+
+def test_submit_refuses_to_close_a_cycle_among_submitted_versions(client: Any, project_id: str) -> None:
+    """Saves are checked against saved definitions, so submitted versions could form a cycle: `a` submitted
+    needing `b`, then saved without the edge but not submitted, then `b` saved and submitted needing `a`.
+    A run froze both SUBMIT versions and waited forever. The submit is refused, naming the cycle; once `a`'s
+    fix is submitted, `b`'s goes through and the run finishes."""
+    wf = new_workflow(client, project_id, f"cycle_{uuid.uuid4().hex[:6]}")
+    b = new_task(client, project_id, wf, "b", "true")
+    a = new_task(client, project_id, wf, "a", "true", upstream=[b])
+    update = {"ProjectId": project_id}
+    assert call(client, "UpdateTriggerTask", {**update, "TaskId": a, "Task": task_body("a", "true")}).Status
+    b_needs_a = task_body("b", "true", upstream=(a,))
+    assert call(client, "UpdateTriggerTask", {**update, "TaskId": b, "Task": b_needs_a}).Status
+    fails(client, "SubmitTriggerTask", {"ProjectId": project_id, "TaskId": b, "VersionRemark": "x"},
+          "FailedOperation", "cycle", a, b)  # fmt: skip
+    call(client, "SubmitTriggerTask", {"ProjectId": project_id, "TaskId": a, "VersionRemark": "drop edge"})
+    call(client, "SubmitTriggerTask", {"ProjectId": project_id, "TaskId": b, "VersionRemark": "needs a"})
+    data = wait_run(client, project_id, start_run(client, project_id, wf))
+    assert data.TriggerWorkflowRun.ExecutionState == "SUCCESS"

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from trigflow.domain import ids
+from trigflow.domain.dag import find_cycle
 from trigflow.domain.errors import FailedOperation, InvalidParameterValue, ResourceNotFound
 from trigflow.domain.params import DEFAULT_MAX_PARAM_CHARS
 from trigflow.domain.schedule import TriggerSpec, iana_name
@@ -197,6 +198,7 @@ class Runs(RunReads):
         if data is None:
             data = self._inherited_data(conn, extra or {})
         versions = cq.get_versions(conn, [t["submitted_version_id"] for t in tasks])
+        _refuse_cycles(tasks, versions)
         run_id = ids.new_uuid()
         run = {
             "execution_id": run_id,
@@ -261,6 +263,23 @@ class Runs(RunReads):
                     f"workflow {wf['workflow_id']} has no submitted task; submit tasks with SubmitTriggerTask first"
                 )
         return chosen
+
+
+def _refuse_cycles(tasks: Sequence[Mapping[str, Any]], versions: Mapping[str, Mapping[str, Any]]) -> None:
+    """A run of SUBMIT versions that depend on each other in a cycle would wait forever: refuse it.
+    SubmitTriggerTask refuses to close such a cycle; this backstop covers versions submitted before."""
+    chosen = {str(t["task_id"]) for t in tasks}
+    graph = {
+        str(t["task_id"]): [str(u) for u in versions[t["submitted_version_id"]]["snapshot"]["upstream"]
+                            if str(u) in chosen]
+        for t in tasks
+    }  # fmt: skip
+    cycle = find_cycle(graph)
+    if cycle:
+        raise FailedOperation(
+            f"the submitted versions of tasks {' -> '.join(cycle)} depend on each other in a cycle; submit "
+            "versions that break it"
+        )
 
 
 def run_time_params(

@@ -36,6 +36,7 @@ import sqlalchemy as sa
 from trigflow.domain import ids
 from trigflow.domain.dag import find_cycle
 from trigflow.domain.errors import (
+    FailedOperation,
     InvalidParameter,
     InvalidParameterValue,
     MissingParameter,
@@ -457,6 +458,7 @@ class TaskCatalog(TaskReads):
                     snapshot = {**current["snapshot"], "save_version_no": int(task["version_no"])}
                     q.set_version_snapshot(conn, current["version_id"], snapshot)
                 return str(current["version_id"])
+            self._check_submitted_graph(conn, task)
             no = task["submit_version_no"] + 1
             vrow = self._version_row(task, "SUBMIT", no, remark, caller.uin, now)
             q.insert_version(conn, vrow)
@@ -471,6 +473,27 @@ class TaskCatalog(TaskReads):
                 },
             )
         return str(vrow["version_id"])
+
+    @staticmethod
+    def _check_submitted_graph(conn: sa.Connection, task: Mapping[str, Any]) -> None:
+        """Refuse a submit that would close a dependency cycle among the workflow's SUBMIT versions.
+
+        Saves are checked against saved definitions only, so submitted versions can still form a cycle
+        (A submitted needing B; A saved without that edge but not submitted; B saved and submitted needing
+        A). A run freezes SUBMIT versions, and such a run would wait forever.
+        """
+        others = [t for t in q.tasks_of_workflow(conn, task["workflow_id"]) if t["task_id"] != task["task_id"]]
+        versions = q.get_versions(conn, [t["submitted_version_id"] for t in others if t["submitted_version_id"]])
+        graph = {str(v["task_id"]): [str(u) for u in v["snapshot"]["upstream"]] for v in versions.values()}
+        graph[str(task["task_id"])] = [str(u) for u in task["upstream"]]
+        cycle = find_cycle(graph)
+        if cycle:
+            names = {str(t["task_id"]): t["name"] for t in others} | {str(task["task_id"]): task["name"]}
+            shown = " -> ".join(f"{t} ({names.get(t, '?')})" for t in cycle)
+            raise FailedOperation(
+                f"submitting task {task['task_id']} would close a dependency cycle among submitted versions: "
+                f"{shown}; submit the saved state of the other tasks of the cycle first"
+            )
 
     def _version_row(
         self, task: Mapping[str, Any], kind: str, no: int, remark: str | None, uin: str, now: int
