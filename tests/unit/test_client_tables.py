@@ -34,8 +34,8 @@ def test_columns_line_up_with_wide_characters() -> None:
 
 
 def test_cells() -> None:
-    assert [cell(None), cell(""), cell(True), cell(False), cell(3), cell("a\nb\tc")] == ["-", "-", "yes", "no", "3",
-                                                                                        "a b c"]  # fmt: skip
+    assert [cell(None), cell(""), cell(True), cell(False), cell(3), cell("a\nb\tc"), cell(" \n")] == [
+        "-", "-", "yes", "no", "3", "a b c", "-"]  # fmt: skip
     assert display_width("é") == 1 and display_width("e\u0301") == 1 and display_width("表") == 2
 
 
@@ -45,9 +45,10 @@ def test_a_row_of_the_wrong_length_is_a_bug() -> None:
 
 
 _text = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp", "Mn", "Me")), max_size=12)
+_header = _text.filter(lambda h: bool(h) and h == h.strip())  # headers are fixed words in the code
 
 
-@given(st.integers(1, 4).flatmap(lambda n: st.tuples(st.lists(_text.filter(bool), min_size=n, max_size=n),
+@given(st.integers(1, 4).flatmap(lambda n: st.tuples(st.lists(_header, min_size=n, max_size=n),
                                                      st.lists(st.lists(_text, min_size=n, max_size=n), max_size=5))))
 def test_every_column_starts_at_the_same_display_offset(case: tuple[list[str], list[list[str]]]) -> None:
     headers, rows = case

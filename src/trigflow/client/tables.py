@@ -24,12 +24,11 @@ def display_width(text: str) -> int:
 
 
 def cell(value: object) -> str:
-    """A value as one table cell: None and "" show as `-`, line breaks and tabs as spaces."""
-    if value is None or value == "":
-        return EMPTY
+    """A value as one table cell: None and blank text show as `-`, runs of whitespace as one space."""
     if isinstance(value, bool):
         return "yes" if value else "no"
-    return " ".join(str(value).split())
+    text = "" if value is None else " ".join(str(value).split())
+    return text or EMPTY
 
 
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
