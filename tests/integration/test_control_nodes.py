@@ -103,6 +103,25 @@ def test_bad_merge_conditions_are_refused(client: Any, project_id: str, ext: dic
     assert e.value.get_code() == "InvalidParameterValue"
 
 
+def test_a_merge_node_refuses_upstreams_its_conditions_do_not_name(client: Any, project_id: str) -> None:
+    """Such an edge was accepted and never waited for: the join could succeed while it still ran."""
+    wf = new_workflow(client, project_id, uid("merge_extra"))
+    a, b = new_task(client, project_id, wf, "a", "true"), new_task(client, project_id, wf, "b", "true")
+    cond = json.dumps([{"upstreamTaskId": a, "expectationState": [2]}])
+    with pytest.raises(TencentCloudSDKException) as e:
+        control_task(client, project_id, wf, "join", "131", {"mergeCondition": cond},
+                     UpstreamDependencyConfigList=[{"TaskId": b}])  # fmt: skip
+    assert e.value.get_code() == "InvalidParameterValue"
+    assert "UpstreamDependencyConfigList" in e.value.get_message() and b in e.value.get_message()
+    # What GetTriggerTask shows (the conditions' upstreams) may be sent back as explicit upstreams.
+    same = [{"TaskId": a}]
+    control_task(client, project_id, wf, "join", "131", {"mergeCondition": cond}, UpstreamDependencyConfigList=same)
+    flagged = json.dumps([{"upstreamTaskId": a, "expectationState": [True]}])
+    with pytest.raises(TencentCloudSDKException) as e:
+        control_task(client, project_id, wf, "join2", "131", {"mergeCondition": flagged})
+    assert e.value.get_code() == "InvalidParameterValue"
+
+
 def test_nested_workflow_runs_as_a_child_run_and_the_node_follows_it(
     client: Any, project_id: str, tmp_path: Path
 ) -> None:

@@ -68,7 +68,7 @@ def parse_conditions(text: str, path: str) -> tuple[list[Condition], str]:
             raise InvalidParameterValue(f"{path}[{i}]: upstream task {upstream} appears twice")
         seen.add(upstream)
         codes = item.get("expectationState", list(DEFAULT_EXPECTATION))
-        if not isinstance(codes, list) or not all(isinstance(c, int) for c in codes):
+        if not isinstance(codes, list) or not all(isinstance(c, int) and not isinstance(c, bool) for c in codes):
             raise InvalidParameterValue(f"{path}[{i}].expectationState must be a list of state codes")
         conditions.append(Condition(upstream, accepted_states(codes)))
     return conditions, "OR"

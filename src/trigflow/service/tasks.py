@@ -329,6 +329,13 @@ class TaskCatalog(TaskReads):
             conditions, _ = parse_conditions(ext.get("mergeCondition") or "", f"{ext_path}.mergeCondition")
             relation_of(ext.get("mergeRelation"), f"{ext_path}.mergeRelation")
             merged = [c.upstream_task_id for c in conditions]
+            extra = [u for u in explicit if u not in merged]
+            if extra:  # it would be accepted and never wait for (found writing docs/merge-conditions.md)
+                raise InvalidParameterValue(
+                    f"{sched_path}.{UPSTREAMS}: task {extra[0]} is not named in the merge node's "
+                    f"{ext_path}.mergeCondition; a merge node waits only for the tasks its conditions name "
+                    "(add a condition for it, or drop the dependency)"
+                )
         folder = (d.folder_path or "").strip()
         if len(folder) > MAX_FOLDER_CHARS:
             raise InvalidParameterValue(f"{base_path}.TaskFolderPath is longer than {MAX_FOLDER_CHARS} characters")
