@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
+from tests.conftest import wait_for
 from tests.integration.helpers import call, get_run, new_task, new_workflow, start_run, task_states, wait_run
 
 
@@ -203,3 +204,26 @@ def test_child_runs_bypass_the_child_workflows_concurrency_limit(client: Any, pr
     assert wait_run(client, project_id, run_id).TriggerWorkflowRun.ExecutionState == "SUCCESS"  # Q-N2
     gate.touch()
     assert wait_run(client, project_id, blocker).TriggerWorkflowRun.ExecutionState == "SUCCESS"
+
+
+def test_a_nested_run_reads_time_expressions_in_its_parent_s_zone(client: Any, project_id: str) -> None:
+    """A child run inherits the parent's baseline instant (Q-P1) and, with it, the parent's zone: it used to
+    take the server's default zone, so `${yyyyMMddHH}` in the child named another hour than in the parent."""
+    child = new_workflow(client, project_id, uid("tz_child"))
+    new_task(client, project_id, child, "c", "true")
+    trigger = {"TriggerMode": "TIME_TRIGGER", "SchedulerStatus": "ACTIVE", "ConfigMode": "CRON_EXPRESSION",
+               "CycleType": "CRONTAB_CYCLE", "CrontabExpression": "* * * * * ? *", "ScheduleTimeZone": "UTC-5"}
+    parent = new_workflow(client, project_id, uid("tz_parent"), TriggerWorkflowSchedulerConfigurations=[trigger],
+                          TriggerWorkflowRunConfiguration={"MaxConcurrentNum": 1})  # fmt: skip
+    nested(client, project_id, parent, "node", child)
+    try:
+        first = wait_for(lambda: (r := runs_of_workflow(client, project_id, parent)) and r[-1], timeout=15,
+                         what="a fire")  # fmt: skip
+        parent_run = wait_run(client, project_id, first.ExecutionId)
+    finally:
+        pause = {"ProjectId": project_id, "WorkflowId": parent, "SchedulerStatus": "PAUSED"}
+        call(client, "UpdateTriggerWorkflow", pause)
+    zone = parent_run.TriggerTaskRuns[0].Timezone
+    assert zone not in (None, "", "Asia/Shanghai"), zone
+    child_run = wait_run(client, project_id, runs_of_workflow(client, project_id, child)[0].ExecutionId)
+    assert [t.Timezone for t in child_run.TriggerTaskRuns] == [zone]

@@ -152,6 +152,7 @@ class Runs(RunReads):
             group=parent["resource_group_id"],
             schedule_ms=parent["schedule_ms"],
             now=now,
+            timezone=node.get("timezone"),  # the parent's zone: its baseline is read in the same clock (Q-P1)
             extra={
                 "trigger_id": parent["trigger_id"],
                 "cycle_type": parent["cycle_type"],
