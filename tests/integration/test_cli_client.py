@@ -403,3 +403,43 @@ def test_runs_wait_and_logs_follow_ride_out_a_server_restart(tmp_path: Path, hom
             if p.poll() is None:
                 p.kill()
         srv.stop()
+
+
+def test_https_endpoint_with_a_self_signed_certificate(tmp_path: Path, home: Path) -> None:
+    """The second machine reaches the server over HTTPS (docs/security.md): --ca-bundle / TRIGFLOW_CA_BUNDLE
+    trusts a self-signed certificate; without it the handshake fails as no API answer (exit 3)."""
+    import ssl
+    import urllib.request
+
+    from tests.integration.test_hardening_front_door import self_signed
+
+    cert, key = self_signed(tmp_path)
+    port = free_port()
+    data = tmp_path / "tls"
+    data.mkdir()
+    env = {**os.environ, "TRIGFLOW_SECRET_ID": SECRET_ID, "TRIGFLOW_SECRET_KEY": SECRET_KEY}
+    args = [sys.executable, "-m", "trigflow.cli", "up", "--port", str(port), "--data-dir", str(data),
+            "--tls-cert", str(cert), "--tls-key", str(key)]  # fmt: skip
+    with open(data / "server.out", "ab") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
+    trusted = ssl.create_default_context(cafile=str(cert))
+    try:
+
+        def healthy() -> bool:
+            assert proc.poll() is None, (data / "server.out").read_text()
+            with urllib.request.urlopen(f"https://127.0.0.1:{port}/healthz", timeout=2, context=trusted) as r:
+                return r.status == 200
+
+        wait_for(healthy, timeout=30, interval=0.05, what="trigflow https /healthz")
+        remote = Server(port, data, proc, data / "server.out")
+        https = {"TRIGFLOW_ENDPOINT": f"https://127.0.0.1:{port}"}
+        trusting = cli(remote, home, "runs", "list", extra_env={**https, "TRIGFLOW_CA_BUNDLE": str(cert)})
+        assert (trusting.returncode, trusting.stdout.strip()) == (0, "no runs"), trusting.stderr
+        flag = cli(remote, home, "runs", "list", "--ca-bundle", str(cert), extra_env=https)
+        assert flag.returncode == 0, flag.stderr
+        untrusting = cli(remote, home, "runs", "list", extra_env=https)
+        assert untrusting.returncode == 3 and untrusting.stderr.startswith("ClientNetworkError: cannot reach https://")
+        assert "CERTIFICATE_VERIFY_FAILED" in untrusting.stderr
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -137,3 +137,14 @@ def test_credentials_file_is_owner_only_and_replaced_atomically(tmp_path: Path) 
     server_file(tmp_path, secret_key="rotated")
     assert json.loads(path.read_text())["secretKey"] == "rotated"
     assert [p.name for p in path.parent.iterdir()] == ["client.json"]  # no temporary file left behind
+
+
+def test_ca_bundle_from_flag_environment_or_file(tmp_path: Path) -> None:
+    path = server_file(tmp_path)
+    doc = json.loads(path.read_text())
+    path.write_text(json.dumps({**doc, "caBundle": "~/ca.pem"}))
+    assert resolve(env={}, home=tmp_path).ca_bundle == str(Path("~/ca.pem").expanduser())
+    assert resolve(env={"TRIGFLOW_CA_BUNDLE": "/env.pem"}, home=tmp_path).ca_bundle == "/env.pem"
+    flagged = resolve(ca_bundle="/flag.pem", env={"TRIGFLOW_CA_BUNDLE": "/env.pem"}, home=tmp_path)
+    assert flagged.ca_bundle == "/flag.pem"
+    assert resolve(env=ENV_KEY, home=tmp_path / "empty").ca_bundle is None

@@ -95,6 +95,8 @@ def add_client_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("connection (default: flags, then environment, then the profile file)")
     g.add_argument("--endpoint", help="API endpoint, e.g. http://127.0.0.1:8090 ($TRIGFLOW_ENDPOINT)")
     g.add_argument("--project", help="ProjectId ($TRIGFLOW_PROJECT_ID; default: the key's only project)")
+    g.add_argument("--ca-bundle", metavar="PEM", help="CAs to trust for https, e.g. a self-signed server's "
+                   "certificate ($TRIGFLOW_CA_BUNDLE)")  # fmt: skip
     g.add_argument("--profile", help="read tccli's ~/.tccli/PROFILE.credential/.configure ($TRIGFLOW_PROFILE)")
     g.add_argument("--data-dir", help="read DIR/client.json (default $TRIGFLOW_DATA_DIR or ~/.trigflow)")
     p.add_argument("--json", action="store_true", help="print the API response as JSON (for scripts)")
@@ -110,8 +112,9 @@ def client_command(fn: Callable[[Any, argparse.Namespace], int]) -> Callable[[ar
         from trigflow.domain.errors import ApiError as DomainError
 
         try:
-            config = resolve(endpoint=args.endpoint, project=args.project, profile=args.profile,
-                             data_dir=args.data_dir, env=os.environ, home=Path.home())  # fmt: skip
+            config = resolve(endpoint=args.endpoint, project=args.project, ca_bundle=args.ca_bundle,
+                             profile=args.profile, data_dir=args.data_dir, env=os.environ,
+                             home=Path.home())  # fmt: skip
             return fn(Api(config), args)
         except ConfigError as e:
             return _fail(f"trigflow: {e}", USAGE)

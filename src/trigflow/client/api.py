@@ -43,7 +43,8 @@ class Api:
         from tencentcloud.wedata.v20250806 import wedata_client
 
         self.config = config
-        http = HttpProfile(endpoint=config.endpoint.host, protocol=config.endpoint.protocol, reqTimeout=timeout)
+        http = HttpProfile(endpoint=config.endpoint.host, protocol=config.endpoint.protocol, reqTimeout=timeout,
+                           certification=config.ca_bundle)  # fmt: skip
         self._client = wedata_client.WedataClient(
             credential.Credential(config.secret_id, config.secret_key), config.region, ClientProfile(httpProfile=http)
         )

@@ -2,9 +2,10 @@
 
 Each setting is taken from the first source that has it, in this order:
 
-1. flags (`--endpoint`, `--project`);
+1. flags (`--endpoint`, `--project`, `--ca-bundle`);
 2. the environment (`TRIGFLOW_ENDPOINT`, `TRIGFLOW_SECRET_ID` + `TRIGFLOW_SECRET_KEY`, `TRIGFLOW_PROJECT_ID`,
-   `TRIGFLOW_REGION`) — the same key variables `trigflow up` honours, so a server's environment works as is;
+   `TRIGFLOW_REGION`, `TRIGFLOW_CA_BUNDLE`) — the same key variables `trigflow up` honours, so a server's
+   environment works as is;
 3. one profile file: a tccli profile when one is named (`--profile NAME` or `TRIGFLOW_PROFILE`: reads
    `~/.tccli/NAME.credential` and `NAME.configure`, so a WeData user's existing profiles work), otherwise
    trigflow's credentials file (`--data-dir DIR`, else `$TRIGFLOW_DATA_DIR`, else `~/.trigflow`, then
@@ -55,6 +56,7 @@ class ClientConfig:
     region: str
     key_source: str  # where the key pair came from, for error messages ("environment", a file path)
     endpoint_is_default: bool = False
+    ca_bundle: str | None = None  # PEM file of CAs to trust for https (a self-signed server's certificate)
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class _Source:
     secret_key: str | None = None
     project_id: str | None = None
     region: str | None = None
+    ca_bundle: str | None = None
 
 
 def parse_endpoint(text: str) -> Endpoint:
@@ -113,6 +116,7 @@ def _env_source(env: Mapping[str, str]) -> _Source:
         secret_key=skey,
         project_id=_text(env.get("TRIGFLOW_PROJECT_ID")),
         region=_text(env.get("TRIGFLOW_REGION")),
+        ca_bundle=_text(env.get("TRIGFLOW_CA_BUNDLE")),
     )
 
 
@@ -164,6 +168,7 @@ def trigflow_source(path: Path) -> _Source:
         secret_key=_text(doc.get("secretKey")),
         project_id=_text(doc.get("projectId")),
         region=_text(doc.get("region")),
+        ca_bundle=_text(doc.get("caBundle")),
     )
 
 
@@ -171,13 +176,15 @@ def resolve(
     *,
     endpoint: str | None = None,
     project: str | None = None,
+    ca_bundle: str | None = None,
     profile: str | None = None,
     data_dir: str | None = None,
     env: Mapping[str, str],
     home: Path,
 ) -> ClientConfig:
     """The client's settings from flags, environment and one profile file (see the module docstring)."""
-    sources = [_Source("flags", endpoint=_text(endpoint), project_id=_text(project)), _env_source(env)]
+    sources = [_Source("flags", endpoint=_text(endpoint), project_id=_text(project), ca_bundle=_text(ca_bundle)),
+               _env_source(env)]  # fmt: skip
     profile = _text(profile) or _text(env.get("TRIGFLOW_PROFILE"))
     if profile:
         sources.append(tccli_source(profile, home))
@@ -202,4 +209,5 @@ def resolve(
         region=next((s.region for s in sources if s.region), None) or DEFAULT_REGION,
         key_source=keyed.name,
         endpoint_is_default=url is None,
+        ca_bundle=next((str(Path(s.ca_bundle).expanduser()) for s in sources if s.ca_bundle), None),
     )
