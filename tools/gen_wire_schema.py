@@ -91,6 +91,12 @@ COMPANION_ACTIONS: tuple[str, ...] = (
     "CreateTaskFolder",
     "ListTaskFolders",
     "GetTaskInstanceLog",
+    "CreateDataSource",
+    "GetDataSource",
+    "ListDataSources",
+    "UpdateDataSource",
+    "DeleteDataSource",
+    "GetDataSourceRelatedTasks",
 )
 
 SCALARS = frozenset({"string", "int64", "uint64", "bool", "float"})

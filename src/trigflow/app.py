@@ -20,6 +20,7 @@ from trigflow.executors.base import AttemptLimits
 from trigflow.service.attempt_params import ParamLimits
 from trigflow.service.catalog import Catalog
 from trigflow.service.common import Clock, wall_clock_ms
+from trigflow.service.datasources import DataSources
 from trigflow.service.file_arrival import ScanLimits
 from trigflow.service.folders import Folders
 from trigflow.service.keys import KeyInfo, Keys
@@ -50,6 +51,7 @@ class Services:
     folders: Folders
     workflow_ops: WorkflowOps
     task_logs: TaskLogs
+    datasources: DataSources
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,7 @@ def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
         folders=Folders(db, clock),
         workflow_ops=WorkflowOps(db, default_tz=settings.default_timezone),
         task_logs=TaskLogs(db, settings.data_dir / "runs"),
+        datasources=DataSources(db, clock),
     )
 
 

@@ -33,6 +33,15 @@ def action(name: str) -> Callable[[Handler], Handler]:
 
 def load_all() -> dict[str, Registered]:
     """Import every action module (registration happens at import)."""
-    from trigflow.api.actions import folders, logs, projects, resources, runs, tasks, workflows  # noqa: F401
+    from trigflow.api.actions import (  # noqa: F401
+        datasources,
+        folders,
+        logs,
+        projects,
+        resources,
+        runs,
+        tasks,
+        workflows,
+    )
 
     return ACTIONS

@@ -306,3 +306,26 @@ kill_requests = sa.Table(
     sa.Column("done_ms", MS),
     sa.Column("answer", sa.JSON),  # {"results": [[run_id, ok, message], ...]} or {"error": message}
 )
+
+# Data sources (CreateDataSource...): WeData's connection JSON per environment, stored as validated JSON text,
+# secrets included in clear: the database is the trust boundary, as for api_keys (docs/security.md). `id` is the
+# wire's integer Id; sqlite_autoincrement keeps a deleted id from being handed out again (a task may still name it).
+data_sources = sa.Table(
+    "data_sources",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("project_id", S(32), nullable=False),
+    sa.Column("name", S(200), nullable=False),
+    sa.Column("display_name", S(200)),
+    sa.Column("description", sa.Text),
+    sa.Column("type", S(32), nullable=False),
+    sa.Column("category", S(16), nullable=False, server_default="DB"),
+    sa.Column("prod_properties", sa.Text, nullable=False),
+    sa.Column("dev_properties", sa.Text),
+    sa.Column("create_user", S(32)),
+    sa.Column("modify_user", S(32)),
+    sa.Column("create_ms", MS, nullable=False),
+    sa.Column("update_ms", MS, nullable=False),
+    sa.UniqueConstraint("project_id", "name", name="uq_data_sources_project_name"),
+    sqlite_autoincrement=True,
+)
