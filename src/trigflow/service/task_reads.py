@@ -14,6 +14,7 @@ from trigflow.domain.errors import InvalidParameterValue, ResourceNotFound
 from trigflow.domain.task_edit import category_type_ids
 from trigflow.service.checks import normalise_path, project_row, time_range
 from trigflow.service.common import Page
+from trigflow.service.datasources import describe_services
 from trigflow.store import catalog as q
 from trigflow.store import tasks as tq
 from trigflow.store.engine import Database
@@ -40,6 +41,8 @@ class TaskReads:
             version = tq.task_version(conn, task_id, wanted)
             if version is None or version["kind"] != "SUBMIT":
                 raise ResourceNotFound(f"VersionId {wanted} is not a submitted version of task {task_id}")
+            snap = version["snapshot"]
+            version["snapshot"] = {**snap, "config": describe_services(conn, project_id, snap["config"])}
             return task, version, _group_name(conn, version["snapshot"]["config"])
 
     def list_versions(
@@ -59,6 +62,7 @@ class TaskReads:
         """(task view, its resource group's name)."""
         with self.db.read() as conn:
             task = self._view(conn, project_id, task_id)
+            task["config"] = describe_services(conn, project_id, task["config"])  # SourceServiceType/Name
             return task, _group_name(conn, task["config"])
 
     def _view(self, conn: sa.Connection, project_id: str, task_id: str) -> dict[str, Any]:
