@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from trigflow.domain.code_quoting import SHELL_DIALECT
 from trigflow.domain.task_env import check_extra_names, param_env_name, task_base_env
 from trigflow.service.attempt_params import ENV_VALUE_BYTES, AttemptParams, place_params
 
@@ -52,7 +53,7 @@ def run_with(env: dict[str, str], script: str, tmp_path: Path) -> str:
 
 def test_small_params_are_in_the_environment_and_the_file(tmp_path: Path) -> None:
     env: dict[str, str] = {}
-    place_params(AttemptParams("", {"a": "1", "b-c": "2"}, []), "SHELL", tmp_path, "t.0.0", env)
+    place_params(AttemptParams("", {"a": "1", "b-c": "2"}, []), SHELL_DIALECT, tmp_path, "t.0.0", env)
     assert env["TRIGFLOW_PARAM_a"] == "1" and "TRIGFLOW_PARAM_b-c" not in env
     assert json.loads(env["TRIGFLOW_RUN_PARAMS"]) == {"a": "1", "b-c": "2"}
     assert "TRIGFLOW_PARAMS_FILE" not in env and "BASH_ENV" not in env
@@ -62,7 +63,7 @@ def test_small_params_are_in_the_environment_and_the_file(tmp_path: Path) -> Non
 def test_large_values_reach_bash_through_bash_env(tmp_path: Path) -> None:
     big = "x\n" * 100_000 + "\n\n"  # trailing newlines are kept
     env: dict[str, str] = {}
-    sealed = place_params(AttemptParams("", {"big": big, "nul": "a\0b"}, [], {"TRIGFLOW_VALUE_0": big}), "SHELL",
+    sealed = place_params(AttemptParams("", {"big": big, "nul": "a\0b"}, [], {"TRIGFLOW_VALUE_0": big}), SHELL_DIALECT,
                           tmp_path, "t.0.0", env)  # fmt: skip
     assert "TRIGFLOW_PARAM_big" not in env and "TRIGFLOW_RUN_PARAMS" not in env and "BASH_ENV" not in env
     assert not list(tmp_path.glob("*.sh"))  # the loader is code: returned to be sealed, never written
@@ -80,6 +81,6 @@ def test_large_values_reach_bash_through_bash_env(tmp_path: Path) -> None:
 
 def test_no_params_no_files(tmp_path: Path) -> None:
     env: dict[str, str] = {}
-    place_params(AttemptParams("true", {}, []), "SHELL", tmp_path / "run", "t.0.0", env)
+    place_params(AttemptParams("true", {}, []), SHELL_DIALECT, tmp_path / "run", "t.0.0", env)
     assert env == {"TRIGFLOW_RUN_PARAMS": "{}"}
     assert not (tmp_path / "run").exists()

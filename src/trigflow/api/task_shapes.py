@@ -14,7 +14,7 @@ from typing import Any
 
 from trigflow.api.shapes import page
 from trigflow.domain.timefmt import wall_time
-from trigflow.service.tasks import TASK_TYPE_DESCS
+from trigflow.tasktypes import TASK_TYPES
 
 Row = Mapping[str, Any]
 
@@ -164,6 +164,6 @@ def depend_item(task: Row) -> dict[str, Any]:
         "ProjectId": task["project_id"],
         "Status": task["status"],
         "TaskTypeId": type_id,
-        "TaskTypeDesc": TASK_TYPE_DESCS.get(type_id),
+        "TaskTypeDesc": TASK_TYPES.desc_of(type_id),
         "OwnerUin": task["owner_uin"],
     }

@@ -3,7 +3,8 @@
 `${...}` substitution (trigflow.domain.params) turns a task's code into a sequence of segments: trusted text
 (the definition's own code and parameter values) and `Data` (upstream outputs, file-arrival paths, run-time
 parameters). Trusted text is code by definition; data must never be. How a data value may appear depends on
-the language, so each task kind has its renderer (`RENDERERS`), chosen by `render_code`:
+the language, so each dialect (the task type's language, `TaskType.dialect` in trigflow.tasktypes) has its
+renderer (`RENDERERS`), chosen by `render_code`:
 
 * **SHELL** — a data value never enters the script text. It becomes a reference to an environment variable
   that carries it (`TRIGFLOW_PARAM_<name>`, or `TRIGFLOW_VALUE_<n>` for a name that cannot be a variable
@@ -41,7 +42,9 @@ from trigflow.domain.params import Data, Segment
 from trigflow.domain.task_env import VALUE_ENV_PREFIX, param_env_name
 
 __all__ = [
+    "PYTHON_DIALECT",
     "RENDERERS",
+    "SHELL_DIALECT",
     "RenderedCode",
     "UnsafePlacement",
     "render_code",
@@ -62,13 +65,17 @@ class RenderedCode:
     variables: dict[str, str] = field(default_factory=dict)
 
 
-def render_code(kind: str, segments: Sequence[Segment]) -> RenderedCode:
-    """The code of a task of `kind` (SHELL, PYTHON, ...) with its data values placed safely."""
+SHELL_DIALECT, PYTHON_DIALECT = "shell", "python"
+
+
+def render_code(dialect: str | None, segments: Sequence[Segment]) -> RenderedCode:
+    """The code in `dialect` (SHELL_DIALECT, PYTHON_DIALECT; None: a type without one) with its data values
+    placed safely."""
     if all(isinstance(s, str) for s in segments):  # the common case: no data, nothing to decide
         return RenderedCode("".join(segments))  # type: ignore[arg-type]
-    renderer = RENDERERS.get(kind)
+    renderer = RENDERERS.get(dialect) if dialect is not None else None
     if renderer is None:
-        raise UnsafePlacement(f"a {kind} task has no code in which data values could be placed")
+        raise UnsafePlacement(f"{dialect or 'this'} code has no place where data values could be put safely")
     return renderer(segments)
 
 
@@ -609,6 +616,6 @@ def _python_comment(token: str, placeholder: re.Pattern[str], values: Sequence[D
 
 
 RENDERERS: dict[str, Callable[[Sequence[Segment]], RenderedCode]] = {
-    "SHELL": render_shell,
-    "PYTHON": render_python,
+    SHELL_DIALECT: render_shell,
+    PYTHON_DIALECT: render_python,
 }

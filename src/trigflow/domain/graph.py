@@ -6,10 +6,9 @@ O(its downstream) work instead of re-reading the whole run. Pure: no clock, no I
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from trigflow.domain.merge import Condition, MergeOutcome, evaluate
 from trigflow.domain.policies import Decision, decide
 from trigflow.domain.states import (
     TASK_TERMINAL,
@@ -20,7 +19,9 @@ from trigflow.domain.states import (
     task_transition,
 )
 
-_MERGE_EVENTS = {MergeOutcome.SUCCESS: TaskEvent.MERGE_OK, MergeOutcome.FAILED: TaskEvent.MERGE_FAIL}
+# A control node's decision (a merge node's conditions, trigflow.tasktypes): its upstreams' states by task id
+# -> its own event (e.g. MERGE_OK), or None while it must wait.
+Control = Callable[[Mapping[str, TaskState]], TaskEvent | None]
 
 
 @dataclass(slots=True)
@@ -33,7 +34,7 @@ class Node:
     deps_met: bool = False  # DependenceFinishedTime recorded
     downstream: list[str] = field(default_factory=list)
     not_before: int = 0  # epoch ms before which a retry must not start (RetryWaitMinute)
-    merge: tuple[tuple[Condition, ...], str] | None = None  # a merge node: its conditions and AND/OR
+    control: Control | None = None  # a control node (runs nothing): how it decides from its upstreams
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +99,7 @@ class RunGraph:
         """Pending task runs whose dependencies pass (and whose retry wait is over at `now`)."""
         out = []
         for n in self.nodes.values():
-            if n.state != TaskState.PENDING or n.merge is not None or (now is not None and n.not_before > now):
+            if n.state != TaskState.PENDING or n.control is not None or (now is not None and n.not_before > now):
                 continue
             if self._decision(n) == Decision.RUN:
                 out.append(n)
@@ -121,9 +122,8 @@ class RunGraph:
             n = self.nodes[todo.pop()]
             if n.state != TaskState.PENDING:
                 continue
-            if n.merge is not None:
-                outcome = evaluate(n.merge[0], n.merge[1], {u: self.nodes[u].state for u in n.upstream})
-                event = _MERGE_EVENTS.get(outcome)
+            if n.control is not None:
+                event = n.control({u: self.nodes[u].state for u in n.upstream})
             else:
                 d = self._decision(n)
                 event = {Decision.SKIP: TaskEvent.SKIP, Decision.UPSTREAM_FAILED: TaskEvent.UPSTREAM_FAIL}.get(d)

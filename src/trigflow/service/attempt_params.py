@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trigflow.domain.code_quoting import UnsafePlacement, render_code
+from trigflow.domain.code_quoting import SHELL_DIALECT, UnsafePlacement, render_code
 from trigflow.domain.params import (
     DEFAULT_MAX_EXPANDED_CHARS,
     DEFAULT_MAX_PARAM_CHARS,
@@ -98,11 +98,15 @@ def data_names(spec: Mapping[str, Any], stored: Mapping[str, Any], inputs: Mappi
 
 
 def resolve_attempt(
-    row: Mapping[str, Any], outputs_by_task: Mapping[str, Mapping[str, str]], limits: ParamLimits
+    row: Mapping[str, Any],
+    outputs_by_task: Mapping[str, Mapping[str, str]],
+    limits: ParamLimits,
+    dialect: str | None,
 ) -> AttemptParams:
     """The task's code and parameters as this attempt uses them (decisions.md Q-P1..Q-P3, docs/parameters.md).
 
-    Upstream outputs (ParamTaskInList) override the run's parameters. Raises ParameterRefused when a data
+    Upstream outputs (ParamTaskInList) override the run's parameters; data values are placed into the code
+    for its `dialect` (the task type's, trigflow.tasktypes). Raises ParameterRefused when a data
     value is over the size limit, the expansion would pass its budget, or a value cannot be placed safely.
     """
     spec = row["spec"]
@@ -125,7 +129,7 @@ def resolve_attempt(
     try:
         segments = sub.segments(code)  # the code first: its expansions are the ones the attempt cannot lose
         resolved = {k: sub.value_of(k) for k in merged}
-        rendered = render_code(spec["kind"], segments)
+        rendered = render_code(dialect, segments)
     except ExpansionTooLarge as e:
         raise ParameterRefused(
             f"ScriptTooLarge: substituting parameters into the code and values would produce more than {e.limit} "
@@ -168,7 +172,7 @@ def _env_bytes(name: str, value: str) -> int | None:
 
 
 def place_params(
-    prepared: AttemptParams, kind: str, run_dir: Path, attempt: str, env: dict[str, str]
+    prepared: AttemptParams, dialect: str | None, run_dir: Path, attempt: str, env: dict[str, str]
 ) -> dict[str, bytes]:
     """Put the attempt's parameters into `env` (and files next to its log), within the environment's bounds.
 
@@ -205,7 +209,7 @@ def place_params(
         path = run_dir / f"{attempt}.params.json"
         _write_private(path, json.dumps(params, ensure_ascii=True, separators=(",", ":")).encode("ascii"))
         env[PARAMS_FILE_ENV] = str(path)
-    if spilled and kind == "SHELL":
+    if spilled and dialect == SHELL_DIALECT:  # only bash reads BASH_ENV
         run_dir.mkdir(parents=True, exist_ok=True)
         return {"BASH_ENV": _shell_loader(spilled, run_dir, attempt)}
     return {}

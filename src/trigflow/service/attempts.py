@@ -28,6 +28,9 @@ from trigflow.service.attempt_params import (
     place_params,
     resolve_attempt,
 )
+from trigflow.tasktypes import TASK_TYPES
+from trigflow.tasktypes.base import ProcessTask
+from trigflow.tasktypes.process import Attempt, LaunchedTask
 
 DEFAULT_TZ = "Asia/Shanghai"
 # Output parsing streams with bounded memory (docs/limits.md "Task attempts"): a line is cut past the most an
@@ -44,7 +47,10 @@ def attempt_name(row: Mapping[str, Any], retry_times: int) -> str:
 
 
 def resolve_parameters(
-    row: Mapping[str, Any], outputs_by_task: Mapping[str, Mapping[str, str]], limits: ParamLimits = DEFAULT_LIMITS
+    row: Mapping[str, Any],
+    outputs_by_task: Mapping[str, Mapping[str, str]],
+    limits: ParamLimits = DEFAULT_LIMITS,
+    task_type: LaunchedTask | None = None,
 ) -> AttemptParams:
     """The task's code and parameters as this attempt uses them (decisions.md Q-P1..Q-P3, docs/parameters.md).
 
@@ -54,7 +60,8 @@ def resolve_parameters(
     trigflow.domain.code_quoting. Raises ParameterRefused (service/attempt_params.py) when the attempt
     cannot run with them.
     """
-    return resolve_attempt(row, outputs_by_task, limits)
+    tt = task_type if task_type is not None else launched_type(row["spec"])
+    return resolve_attempt(row, outputs_by_task, limits, tt.dialect)
 
 
 def read_outputs(
@@ -101,8 +108,14 @@ class Launcher:
         attempt: str,
         log_path: str,
         prepared: AttemptParams,
+        task_type: LaunchedTask | None = None,
     ) -> LaunchSpec:
+        """The attempt's LaunchSpec, as its task type builds it from what is decided here (tasktypes/process.py).
+
+        `task_type` is the one the engine resolved when it loaded the task run (resolved from the spec if
+        not given)."""
         spec = row["spec"]
+        tt = task_type if task_type is not None else launched_type(spec)
         code, notes = prepared.code, prepared.notes
         output_file = str(run_dir / f"{attempt}.outputs")
         env = {
@@ -114,7 +127,7 @@ class Launcher:
             "TRIGFLOW_TASK_EXECUTION_ID": row["execution_id"],
             OUTPUT_FILE_ENV: output_file,
         }
-        loader = place_params(prepared, spec["kind"], run_dir, attempt, env)  # sealed, never on disk
+        loader = place_params(prepared, tt.dialect, run_dir, attempt, env)  # sealed, never on disk
         if notes:
             run_dir.mkdir(parents=True, exist_ok=True)
             # The run directory is the task's own: a planted FIFO or symlink must not block or redirect us.
@@ -124,21 +137,35 @@ class Launcher:
                 fd = open_regular(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
                 with os.fdopen(fd, "a", encoding="utf-8") as log_file:
                     log_file.writelines(f"[trigflow] {n}\n" for n in notes)
-        return LaunchSpec(
-            attempt_id=row["execution_id"],
-            argv=tuple(spec["interpreter"]),
-            env=env,
-            cwd=str(run_dir),
-            log_path=log_path,
-            script=code,
-            script_copy_path=self.script_copy_for(run_dir, attempt, spec, code),
-            sealed_env=loader,
+        return tt.launch(
+            spec,
+            Attempt(
+                attempt_id=row["execution_id"],
+                env=env,
+                cwd=str(run_dir),
+                log_path=log_path,
+                outputs_path=output_file,
+                code=code,
+                params=prepared.params,
+                script_copy_path=self.script_copy_for(run_dir, attempt, spec, code, tt),
+                sealed_env=loader,
+            ),
         )
 
     @staticmethod
-    def script_copy_for(run_dir: Path, attempt: str, spec: Mapping[str, Any], code: str) -> str | None:
+    def script_copy_for(
+        run_dir: Path, attempt: str, spec: Mapping[str, Any], code: str, task_type: ProcessTask
+    ) -> str | None:
         """Where a human-readable copy of the attempt's code goes when substitution changed it (None:
         the definition's code is what ran, GetTriggerTaskCode shows it). The copy is never executed."""
         if code == spec["code"]:
             return None
-        return str(run_dir / (attempt + (".py" if spec["kind"] == "PYTHON" else ".sh")))
+        return str(run_dir / (attempt + task_type.code_suffix))
+
+
+def launched_type(spec: Mapping[str, Any]) -> LaunchedTask:
+    """The work type of a frozen spec; a spec of any other runtime never reaches a launcher."""
+    tt = TASK_TYPES.of_spec(spec)
+    if not isinstance(tt, LaunchedTask):
+        raise TypeError(f"task type {tt.type_id} runs no process")
+    return tt

@@ -40,7 +40,7 @@ from trigflow.service.checks import (
 from trigflow.service.common import Caller, Clock, Page
 from trigflow.service.file_arrival import check_watched_path
 from trigflow.service.resources import ResourceGroups
-from trigflow.service.tasks import NESTED_TYPE
+from trigflow.service.tasks import child_run_nodes
 from trigflow.store import catalog as q
 from trigflow.store import runs as rq
 from trigflow.store.criteria import AnyOf, Between, Criterion, Keyword, UnderPath
@@ -318,7 +318,7 @@ class Catalog:
 
     def _nodes_running(self, conn: sa.Connection, wf: Mapping[str, Any]) -> list[dict[str, Any]]:
         """RunWorkflow tasks of other workflows whose saved or submitted configuration targets `wf`."""
-        nodes = q.tasks_of_type(conn, wf["project_id"], NESTED_TYPE)
+        nodes = [t for t, _ in child_run_nodes(conn, wf["project_id"])]
         nodes = [t for t in nodes if t["workflow_id"] != wf["workflow_id"]]
         versions = q.get_versions(conn, [t["submitted_version_id"] for t in nodes if t["submitted_version_id"]])
 

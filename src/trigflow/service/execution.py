@@ -34,7 +34,6 @@ from trigflow.domain import ids
 from trigflow.domain.concurrency import Verdict, WorkflowQueue
 from trigflow.domain.errors import ApiError, InternalError
 from trigflow.domain.graph import Change, Node, RunGraph
-from trigflow.domain.merge import parse_conditions
 from trigflow.domain.slots import GroupQueues
 from trigflow.domain.states import (
     RUN_TERMINAL,
@@ -62,6 +61,10 @@ from trigflow.service.execution_messages import (
 from trigflow.store import catalog as cq
 from trigflow.store import runs as rq
 from trigflow.store.engine import Database
+from trigflow.tasktypes import TASK_TYPES
+from trigflow.tasktypes.base import ControlNode, Runtime, TaskType
+from trigflow.tasktypes.process import LaunchedTask
+from trigflow.tasktypes.shell import SHELL
 
 log = logging.getLogger(__name__)
 
@@ -109,14 +112,13 @@ class TaskInfo:
     retry_times: int
     ever_started: bool
     outputs: dict[str, str] | None = None  # output parameters once it succeeded (Q-P2)
-    kind: str = "SHELL"  # SHELL | PYTHON | MERGE | RUN_WORKFLOW
-    child_run: str | None = None  # RUN_WORKFLOW: the nested run of the current attempt
+    task_type: TaskType = SHELL  # resolved once when the task run is loaded (trigflow.tasktypes)
+    child_run: str | None = None  # a child-run node (RunWorkflow): the nested run of the current attempt
 
     @property
     def holds_slot(self) -> bool:
-        """Only processes take resource-group slots; a RunWorkflow node waits on its child run, whose own
-        tasks take slots (a node holding a slot while its child waits for one could deadlock a group)."""
-        return self.kind in ("SHELL", "PYTHON")
+        """Only processes take resource-group slots (TaskType.holds_slot)."""
+        return self.task_type.holds_slot
 
 
 DEFAULT_GROUP = "__default__"
@@ -235,11 +237,11 @@ class Execution:
                 self._timer(node.not_before, "retry", node.exec_id)
             if node.state == TaskState.PENDING and info.wait_ttl_ms > 0 and not info.ever_started:
                 self._timer(r["create_ms"] + info.wait_ttl_ms, "wait_ttl", node.exec_id)
-            if info.kind == "MERGE":
-                text = r["spec"].get("merge_condition")
-                conditions = parse_conditions(text, "mergeCondition")[0] if text else []
-                node.merge = (tuple(conditions), str(r["spec"].get("merge_relation") or "OR").upper())
-            if node.state == TaskState.RUNNING and info.kind == "RUN_WORKFLOW":
+            runtime = info.task_type.runtime
+            if runtime is Runtime.CONTROL:
+                assert isinstance(info.task_type, ControlNode)
+                node.control = info.task_type.decision(r["spec"])
+            if node.state == TaskState.RUNNING and runtime is Runtime.CHILD_RUN:
                 child = rq.latest_child_run(conn, r["execution_id"])
                 if child is not None:
                     info.child_run = child["execution_id"]
@@ -310,7 +312,7 @@ class Execution:
             dry_run=bool(spec.get("dry_run", False)),
             retry_times=int(r["retry_times"]),
             ever_started=r["start_ms"] is not None,
-            kind=str(spec.get("kind", "SHELL")),
+            task_type=TASK_TYPES.of_spec(spec),
         )
 
     def _started(self, msg: Started) -> None:
@@ -430,7 +432,7 @@ class Execution:
         for a RunWorkflow node, kill its nested run (killing a parent kills its children, Q-N1)."""
         info = self.tasks[exec_id]
         self._release_slot(exec_id)
-        if info.kind != "RUN_WORKFLOW":
+        if info.task_type.runtime is not Runtime.CHILD_RUN:
             eff.kills.append(exec_id)
         elif info.child_run is not None and info.child_run in self.graphs:
             self._kill(conn, (info.child_run,), now, eff)
@@ -542,7 +544,8 @@ class Execution:
     def _start_task(self, conn: sa.Connection, graph: RunGraph, exec_id: str, now: int, eff: Effects) -> None:
         info = self.tasks[exec_id]
         graph.apply(exec_id, TaskEvent.DISPATCH)
-        if info.kind == "RUN_WORKFLOW":
+        task_type = info.task_type
+        if not isinstance(task_type, LaunchedTask):  # a child-run node (control nodes are never dispatched)
             self._start_child_run(conn, graph, exec_id, now)
             return
         self.slots.take(info.group)
@@ -570,7 +573,7 @@ class Execution:
             if self.tasks[e].outputs is not None
         }
         try:
-            prepared = resolve_parameters(row, outputs_by_task, self.param_limits)
+            prepared = resolve_parameters(row, outputs_by_task, self.param_limits, task_type)
         except ParameterRefused as e:  # too large, or a value that cannot be placed safely: never run it
             self._fail_or_retry(conn, graph, exec_id, TaskEvent.LAUNCH_FAIL, now, self._retouch, error=e.message)
             return
@@ -583,7 +586,7 @@ class Execution:
             self._release_slot(exec_id)
             self._retouch.add(graph.run_id)
             return
-        eff.launches.append(self.launcher.spec(row, run_dir, attempt, log_path, prepared))
+        eff.launches.append(self.launcher.spec(row, run_dir, attempt, log_path, prepared, task_type))
 
     def _start_child_run(self, conn: sa.Connection, graph: RunGraph, exec_id: str, now: int) -> None:
         """A RunWorkflow node runs no process: it starts a nested run and follows it (Q-N1)."""

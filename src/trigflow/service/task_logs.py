@@ -26,6 +26,8 @@ from trigflow.service.attempts import attempt_name
 from trigflow.service.log_pages import PAGE_BYTES, Cursor, Page, read_page
 from trigflow.store import runs as rq
 from trigflow.store.engine import Database
+from trigflow.tasktypes import TASK_TYPES
+from trigflow.tasktypes.base import ProcessTask
 
 #: GetTaskInstanceLog's LogLevel values (SDK docstring). Task output carries no levels, so every value
 #: returns the whole log; anything else is refused so a typo is not silently "All".
@@ -158,7 +160,8 @@ def _code_of(row: dict[str, Any], run_dir: Path, name: str) -> str | None:
     """The code the attempt ran: its substituted copy when `${...}` changed it (service/attempts.py), else the
     frozen code of the task version. Null for nodes without code (merge, RunWorkflow)."""
     spec = row.get("spec") or {}
-    fd = _open_regular(run_dir / (name + (".py" if spec.get("kind") == "PYTHON" else ".sh")))
+    tt = TASK_TYPES.of_spec(spec)
+    fd = _open_regular(run_dir / (name + tt.code_suffix)) if isinstance(tt, ProcessTask) else None
     if fd is None:
         code = spec.get("code")
         return code if isinstance(code, str) and code else None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shlex
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -17,12 +16,7 @@ from trigflow.domain import ids
 from trigflow.domain.errors import InvalidParameterValue
 from trigflow.domain.states import TaskState
 from trigflow.service.resources import ResourceGroups
-from trigflow.service.tasks import MERGE_TYPE, NESTED_TYPE, TASK_TYPES
-
-RUN_TASK_TYPES = {
-    MERGE_TYPE: "Dependent",
-    NESTED_TYPE: "RunWorkflow",
-}  # decisions.md Q-TR2: the spelling seen in real data
+from trigflow.tasktypes import TASK_TYPES
 
 
 def task_run_row(
@@ -45,7 +39,7 @@ def task_run_row(
     snap = version["snapshot"]
     sched = snap["scheduler"]
     config = snap["config"]
-    type_id = int(snap["task_type_id"])
+    tt = TASK_TYPES[int(snap["task_type_id"])]
     code = base64.b64decode("".join((config.get("CodeContent") or "").split())).decode("utf-8")
     run_params = {
         **params,
@@ -81,19 +75,9 @@ def task_run_row(
         "extraInfo": json.dumps({"fromMapping": False}, separators=(",", ":")),
         **{k: str(v) for k, v in ext.items()},
     }
-    if type_id == 30:
-        extensions.setdefault("python_type", "python3")
-    if type_id == MERGE_TYPE:  # the seed's merge node shows only its own keys plus mergeCondition
-        extensions = {k: v for k, v in extensions.items() if k not in ("brokerIp",)}
-    if type_id == NESTED_TYPE:  # the seed's RunWorkflow node shows exactly {"workflowId": ...}
-        extensions = {"workflowId": str(ext.get("workflowId", ""))}
+    extensions = tt.extensions(extensions, ext)
     spec = {
-        "kind": TASK_TYPES[type_id],
-        "workflow_id": ext.get("workflowId"),
-        "merge_condition": ext.get("mergeCondition"),
-        "merge_relation": ext.get("mergeRelation") or "OR",
-        "code": code,
-        "interpreter": _interpreter(type_id, ext),
+        **tt.freeze(code, ext),  # kind, code and what the type's runtime needs (tasktypes/)
         # Frozen with the run, so a later edit of the task never changes how this run retries or times out.
         "priority": int(sched.get("RunPriorityType", 6)),
         "max_retry": max(0, int(sched.get("MaxRetryNumber", 0))),
@@ -122,8 +106,8 @@ def task_run_row(
         "task_id": task["task_id"],
         "task_name": snap["name"],
         # Runs show control nodes as TaskType Dependent / RunWorkflow with TaskTypeId 0 (seed, api-notes §15).
-        "task_type": RUN_TASK_TYPES.get(type_id, TASK_TYPES[type_id]),
-        "task_type_id": 0 if type_id in RUN_TASK_TYPES else type_id,
+        "task_type": tt.labels.run_code,
+        "task_type_id": tt.labels.run_id,
         "task_version_id": version["version_id"],
         "state": TaskState.PENDING.value,
         "error_code_str": None,
@@ -166,9 +150,3 @@ def data_provenance(run_data: Collection[str], task_params: Sequence[Mapping[str
     own = {p["ParamKey"] for p in task_params if p.get("ParamValue") is not None}
     return {"data_params": sorted(set(run_data) - own), "run_data_params": sorted(run_data)}
 
-
-def _interpreter(type_id: int, ext: Mapping[str, Any]) -> list[str]:
-    if type_id == 30:
-        wanted = str(ext.get("python_sub_version") or ext.get("python_type") or "python3")
-        return shlex.split(wanted) if wanted.startswith(("python", "/")) else ["python3"]
-    return ["bash"]

@@ -44,7 +44,6 @@ from trigflow.domain.errors import (
     ResourceNotFound,
 )
 from trigflow.domain.keyed_patch import patch_list
-from trigflow.domain.merge import parse_conditions, relation_of
 from trigflow.domain.policies import POLICIES
 from trigflow.domain.task_edit import (
     CONFIG,
@@ -62,12 +61,9 @@ from trigflow.store import catalog as q
 from trigflow.store import runs as rq
 from trigflow.store import tasks as tq
 from trigflow.store.engine import Database
+from trigflow.tasktypes import TASK_TYPES
+from trigflow.tasktypes.base import ChildRunTask, Paths, Runtime, TaskType
 
-MERGE_TYPE, NESTED_TYPE = 131, 140
-TASK_TYPES: dict[int, str] = {35: "SHELL", 30: "PYTHON", MERGE_TYPE: "MERGE", NESTED_TYPE: "RUN_WORKFLOW"}
-# TriggerTaskDependDto.TaskTypeDesc: the documented example is `Shell`; the others follow the type table
-# (enums.md §2: "归并" is the merge node's label there, the nested workflow has none).
-TASK_TYPE_DESCS: dict[int, str] = {35: "Shell", 30: "Python", MERGE_TYPE: "归并", NESTED_TYPE: "Run Workflow"}
 MAX_NESTING_DEPTH = 5  # decisions.md Q-N3
 # Widths of tasks.owner_uin and tasks.folder_path: PostgreSQL refuses longer values, so refuse them by name.
 SCHEDULER_DEFAULTS: dict[str, Any] = {
@@ -167,8 +163,9 @@ class TaskCatalog(TaskReads):
             config=dict(p["TriggerTaskConfiguration"]),
             sched=dict(p["TriggerTaskSchedulerConfiguration"]),
         )
-        type_id = _task_type(base["TaskTypeId"])
-        prepared = self._prepare(type_id, definition, "")
+        task_type = _task_type(base["TaskTypeId"])
+        type_id = task_type.type_id
+        prepared = self._prepare(task_type, definition, "")
         now = self.clock()
         with self.db.write(serial=True) as conn:
             project_row(conn, p["ProjectId"])
@@ -176,7 +173,7 @@ class TaskCatalog(TaskReads):
             task_id = self.stamps.task_id(now)
             while q.task_id_taken(conn, task_id):  # another process took this millisecond's id
                 task_id = self.stamps.task_id(now)
-            values = self._check_in_workflow(conn, wf, task_id, type_id, prepared, "")
+            values = self._check_in_workflow(conn, wf, task_id, task_type, prepared, "")
             row = {
                 "task_id": task_id,
                 "project_id": p["ProjectId"],
@@ -272,20 +269,22 @@ class TaskCatalog(TaskReads):
         `removed_upstreams` (task id -> FieldToRemoveList entry) are edges a partial update removed: one
         that a merge condition still implies cannot be removed that way.
         """
-        prepared = self._prepare(int(task["task_type_id"]), definition, prefix)
+        task_type = TASK_TYPES[int(task["task_type_id"])]
+        prepared = self._prepare(task_type, definition, prefix)
         for key, entry in (removed_upstreams or {}).items():
             if key in prepared.merged and key not in prepared.explicit:
                 raise InvalidParameterValue(_merge_edge(entry, key))
         wf = workflow_row(conn, task["project_id"], task["workflow_id"])
-        values = self._check_in_workflow(conn, wf, task["task_id"], int(task["task_type_id"]), prepared, prefix)
+        values = self._check_in_workflow(conn, wf, task["task_id"], task_type, prepared, prefix)
         now = self.clock()
         no = int(task["version_no"]) + 1
         changes = {**values, "version_no": no, "update_user_uin": caller.uin, "update_ms": now}
         q.update_task(conn, task["task_id"], changes)
         q.insert_version(conn, self._version_row({**task, **changes}, "SAVE", no, None, caller.uin, now))
 
-    def _prepare(self, type_id: int, d: Definition, prefix: str) -> _Prepared:
-        """Checks that need only the request: name, code, enums, keyed lists, merge conditions."""
+    def _prepare(self, task_type: TaskType, d: Definition, prefix: str) -> _Prepared:
+        """Checks that need only the request: name, code, enums, keyed lists, then the type's own
+        (`TaskType.validate`, e.g. a merge node's conditions)."""
         base_path = f"{prefix}TriggerTaskBaseAttribute"
         conf_path = f"{prefix}{CONFIG}"
         sched_path = f"{prefix}{SCHEDULER}"
@@ -318,24 +317,13 @@ class TaskCatalog(TaskReads):
         explicit = [str(dep["TaskId"]) for dep in sched.get(UPSTREAMS) or [] if dep.get("TaskId")]
         sched[UPSTREAMS] = [{"TaskId": u} for u in explicit]
         ext = {e.get("ParamKey"): e.get("ParamValue") for e in config.get("TaskExtConfigurationList") or []}
-        merged: list[str] = []
         for key in PYTHON_KEYS:  # read as an interpreter command line (shlex) when a run starts
             value = ext.get(key)
             if value is not None and not _splittable(str(value)):
                 shown = str(value)[:80]
                 raise InvalidParameterValue(f"{prefix}{EXT_PATH}.{key} is not a valid command line: {shown!r}")
-        if type_id == MERGE_TYPE:  # a merge node's upstreams are its conditions' (semantics.md §4.7)
-            ext_path = f"{prefix}{EXT_PATH}"
-            conditions, _ = parse_conditions(ext.get("mergeCondition") or "", f"{ext_path}.mergeCondition")
-            relation_of(ext.get("mergeRelation"), f"{ext_path}.mergeRelation")
-            merged = [c.upstream_task_id for c in conditions]
-            extra = [u for u in explicit if u not in merged]
-            if extra:  # it would be accepted and never wait for (found writing docs/merge-conditions.md)
-                raise InvalidParameterValue(
-                    f"{sched_path}.{UPSTREAMS}: task {extra[0]} is not named in the merge node's "
-                    f"{ext_path}.mergeCondition; a merge node waits only for the tasks its conditions name "
-                    "(add a condition for it, or drop the dependency)"
-                )
+        # The upstreams the configuration implies (a merge node's are its conditions', semantics.md §4.7).
+        merged = task_type.validate(config, ext, Paths(prefix), explicit)
         folder = (d.folder_path or "").strip()
         if len(folder) > MAX_FOLDER_CHARS:
             raise InvalidParameterValue(f"{base_path}.TaskFolderPath is longer than {MAX_FOLDER_CHARS} characters")
@@ -356,7 +344,7 @@ class TaskCatalog(TaskReads):
         conn: sa.Connection,
         wf: Mapping[str, Any],
         task_id: str,
-        type_id: int,
+        task_type: TaskType,
         d: _Prepared,
         prefix: str,
     ) -> dict[str, Any]:
@@ -399,8 +387,8 @@ class TaskCatalog(TaskReads):
                 raise InvalidParameterValue(
                     f"{sched_path}.AllowDownstreamDependency cannot be 0: {_names(dependants)} depend on task {task_id}"
                 )
-        if type_id == NESTED_TYPE:
-            self._check_nesting(conn, wf, d.ext.get("workflowId"), task_id, prefix)
+        if isinstance(task_type, ChildRunTask):
+            self._check_nesting(conn, wf, task_type.child_workflow(d.ext), task_id, prefix)
         for i, entry in enumerate(d.sched.get("ParamTaskInList") or []):
             source = entry.get("FromTaskId")
             if (entry.get("Type") or "TASK") == "TASK" and source not in siblings:
@@ -431,11 +419,10 @@ class TaskCatalog(TaskReads):
         if q.get_workflow(conn, wf["project_id"], child) is None:
             raise InvalidParameterValue(f"{path}: workflow {child} does not exist in project {wf['project_id']}")
         nests: dict[str, set[str]] = {}
-        for t in q.tasks_of_type(conn, wf["project_id"], NESTED_TYPE):
+        for t, target in child_run_nodes(conn, wf["project_id"]):
             if t["task_id"] == task_id:
                 continue  # the node being edited: its old target no longer counts
-            target = {e.get("ParamKey"): e.get("ParamValue") for e in t["config"].get("TaskExtConfigurationList") or []}
-            nests.setdefault(t["workflow_id"], set()).add(str(target.get("workflowId")))
+            nests.setdefault(t["workflow_id"], set()).add(str(target))
         nests.setdefault(wf["workflow_id"], set()).add(child)
         depth = _nesting_depth(nests, wf["workflow_id"], [])
         if depth is None:
@@ -656,17 +643,29 @@ def _nesting_depth(nests: Mapping[str, set[str]], workflow: str, path: list[str]
     return deepest
 
 
-def _task_type(raw: str) -> int:
+def child_run_nodes(conn: sa.Connection, project_id: str) -> list[tuple[dict[str, Any], Any]]:
+    """The project's tasks of a child-run type (RunWorkflow, ...), each with the workflow it runs."""
+    found = []
+    for task_type in TASK_TYPES.of_runtime(Runtime.CHILD_RUN):
+        assert isinstance(task_type, ChildRunTask)
+        for t in q.tasks_of_type(conn, project_id, task_type.type_id):
+            ext = {e.get("ParamKey"): e.get("ParamValue") for e in t["config"].get("TaskExtConfigurationList") or []}
+            found.append((t, task_type.child_workflow(ext)))
+    return found
+
+
+def _task_type(raw: str) -> TaskType:
     try:
         type_id = int(raw)
     except (TypeError, ValueError):
         raise InvalidParameterValue(
             f"TriggerTaskBaseAttribute.TaskTypeId must be a numeric string, got {raw!r}"
         ) from None
-    if type_id not in TASK_TYPES:
-        supported = ", ".join(f"{k} ({v})" for k, v in TASK_TYPES.items())
+    task_type = TASK_TYPES.get(type_id)
+    if task_type is None or not task_type.runnable:  # a type that does not run yet is refused at save
+        supported = ", ".join(f"{t.type_id} ({t.labels.design})" for t in TASK_TYPES.runnable())
         raise InvalidParameterValue(f"TriggerTaskBaseAttribute.TaskTypeId {type_id} is not supported; use {supported}")
-    return type_id
+    return task_type
 
 
 def _splittable(command: str) -> bool:

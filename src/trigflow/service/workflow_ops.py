@@ -21,10 +21,10 @@ from trigflow.domain.timefmt import ms_str
 from trigflow.service.checks import project_row, workflow_row
 from trigflow.service.common import Page
 from trigflow.service.listing import FilterVocabulary, parse_orders
-from trigflow.service.tasks import TASK_TYPES
 from trigflow.store import catalog as q
 from trigflow.store import runs as rq
 from trigflow.store.engine import Database
+from trigflow.tasktypes import TASK_TYPES
 
 OPS_WORKFLOW_FILTERS = FilterVocabulary(
     names=("Keyword", "WorkflowId", "FolderId", "InChargeUin"),
@@ -74,7 +74,7 @@ class WorkflowOps:
             nodes[task["task_id"]] = {
                 "task_id": task["task_id"],
                 "name": snap["name"],
-                "task_type": TASK_TYPES.get(type_id),
+                "task_type": TASK_TYPES.design_of(type_id),
                 "task_type_id": type_id,
                 "owner_uin": snap.get("owner_uin"),
                 "policy": snap["scheduler"].get("DependencyTriggerPolicy", "ALL_SUCCESS"),

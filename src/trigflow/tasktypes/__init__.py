@@ -1,0 +1,19 @@
+"""Task types: one module per TaskTypeId, one registry (`TASK_TYPES`) that every other layer asks.
+
+Adding a type: a module here with its `TaskType` (labels, `validate`, `freeze`, runtime), registered
+below; a work type other than Shell/Python also gets a runner in trigflow.runner (docs/adr/0004-task-types.md).
+"""
+
+from __future__ import annotations
+
+from trigflow.tasktypes.base import Registry, Runtime, TaskType
+from trigflow.tasktypes.merge import MERGE
+from trigflow.tasktypes.python import PYTHON
+from trigflow.tasktypes.run_workflow import RUN_WORKFLOW
+from trigflow.tasktypes.shell import SHELL, SHELL_FORM
+
+TASK_TYPES = Registry()
+for _t in (SHELL, PYTHON, MERGE, RUN_WORKFLOW, SHELL_FORM):  # Shell first: a spec without a kind ran as Shell
+    TASK_TYPES.register(_t)
+
+__all__ = ["TASK_TYPES", "Registry", "Runtime", "TaskType"]

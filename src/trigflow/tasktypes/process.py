@@ -1,0 +1,107 @@
+"""How a work type's attempt becomes a LaunchSpec: a script under its interpreter, or the worker-side runner.
+
+Shell and Python run their interpreter on the sealed code directly (ADR 0002: the 50-task chain's
+per-task cost is one fork/exec of bash). Every other work type runs `trigflow run-attempt` on a sealed
+workload document (docs/adr/0004-task-types.md): the executor seals `LaunchSpec.script` into a memfd and
+appends `/dev/fd/<n>` to argv exactly as for a shell script, so a data-source password in the workload
+never appears in argv, in the environment or on disk, and any executor that runs a Shell task runs
+every type unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from trigflow.executors.base import LaunchSpec
+from trigflow.runner import base as wl
+from trigflow.tasktypes.base import ProcessTask
+
+# `python -m trigflow.cli run-attempt /dev/fd/<n>`: the interpreter that runs the server (its venv).
+RUNNER_ARGV: tuple[str, ...] = (sys.executable, "-m", "trigflow.cli", "run-attempt")
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """What the launcher decided for one attempt, for the type to turn into a LaunchSpec.
+
+    `code` is the attempt's code with parameters placed; `params` its effective parameters (as data);
+    `sealed_env` what the interpreter reads as code through its environment (e.g. BASH_ENV);
+    `data_source` the connection of the task's data source, secrets included (None: it has none).
+    """
+
+    attempt_id: str
+    env: Mapping[str, str]
+    cwd: str
+    log_path: str
+    outputs_path: str
+    code: str
+    params: Mapping[str, str]
+    script_copy_path: str | None = None
+    sealed_env: Mapping[str, bytes] = field(default_factory=dict)
+    data_source: Mapping[str, Any] | None = None
+    limits: Mapping[str, Any] = field(default_factory=dict)
+
+
+class LaunchedTask(ProcessTask):
+    """A work type whose attempts the executor starts from a LaunchSpec."""
+
+    def launch(self, spec: Mapping[str, Any], attempt: Attempt) -> LaunchSpec:
+        raise NotImplementedError
+
+
+class ScriptTask(LaunchedTask):
+    """The code runs under an interpreter command line frozen with the run (`spec["interpreter"]`)."""
+
+    def interpreter(self, ext: Mapping[str, Any]) -> list[str]:
+        raise NotImplementedError
+
+    def freeze(self, code: str, ext: Mapping[str, Any]) -> dict[str, Any]:
+        return {"kind": self.kind, "code": code, "interpreter": self.interpreter(ext)}
+
+    def launch(self, spec: Mapping[str, Any], attempt: Attempt) -> LaunchSpec:
+        return LaunchSpec(
+            attempt_id=attempt.attempt_id,
+            argv=tuple(spec["interpreter"]),
+            env=attempt.env,
+            cwd=attempt.cwd,
+            log_path=attempt.log_path,
+            script=attempt.code,
+            script_copy_path=attempt.script_copy_path,
+            sealed_env=attempt.sealed_env,
+        )
+
+
+class RunnerTask(LaunchedTask):
+    """The attempt is `trigflow run-attempt` on a sealed workload document; its runner is the one
+    trigflow.runner.registry names for this TaskTypeId."""
+
+    def freeze(self, code: str, ext: Mapping[str, Any]) -> dict[str, Any]:
+        return {"kind": self.kind, "code": code, "config": {k: str(v) for k, v in ext.items()}}
+
+    def workload(self, spec: Mapping[str, Any], attempt: Attempt) -> dict[str, Any]:
+        """The workload document (docs/adr/0004-task-types.md "The workload document")."""
+        return {
+            wl.KEY_TYPE_ID: self.type_id,
+            wl.KEY_CODE: attempt.code,
+            wl.KEY_PARAMS: dict(attempt.params),
+            wl.KEY_CONFIG: dict(spec.get("config") or {}),
+            wl.KEY_DATA_SOURCE: dict(attempt.data_source) if attempt.data_source is not None else None,
+            wl.KEY_OUTPUTS_PATH: attempt.outputs_path,
+            wl.KEY_LIMITS: dict(attempt.limits),
+        }
+
+    def launch(self, spec: Mapping[str, Any], attempt: Attempt) -> LaunchSpec:
+        document = json.dumps(self.workload(spec, attempt), ensure_ascii=False, separators=(",", ":"))
+        return LaunchSpec(
+            attempt_id=attempt.attempt_id,
+            argv=RUNNER_ARGV,
+            env=attempt.env,
+            cwd=attempt.cwd,
+            log_path=attempt.log_path,
+            script=document,  # sealed like a script: /dev/fd/<n> is the runner's workload argument
+            script_copy_path=None,  # never copied: the document may hold a data source's password
+        )
