@@ -38,3 +38,32 @@ KEY_DATA_SOURCE = "dataSource"
 KEY_OUTPUTS_PATH = "outputsPath"
 KEY_LIMITS = "limits"
 KEY_CONFIG = "config"
+
+# Keys of a data-source connection whose values are secrets: they are redacted from anything the runner
+# itself prints (a failing runner's message), and a runner must never print them.
+SECRET_KEY_PARTS = ("password", "passwd", "secret", "token", "privatekey", "private_key", "passphrase", "key")
+
+
+def secrets_of(workload: Mapping[str, Any]) -> list[str]:
+    """The secret values of the workload's data source (longest first, so a longer secret is redacted whole)."""
+    found: set[str] = set()
+
+    def walk(value: Any, key: str) -> None:
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                walk(v, str(k))
+        elif isinstance(value, list):
+            for v in value:
+                walk(v, key)
+        elif isinstance(value, str) and value and any(part in key.lower() for part in SECRET_KEY_PARTS):
+            found.add(value)
+
+    walk(workload.get(KEY_DATA_SOURCE) or {}, "")
+    return sorted(found, key=len, reverse=True)
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """`text` with every secret replaced by `***`."""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
