@@ -164,9 +164,11 @@ def restore_masked(new: Any, old: Any, path: str) -> Any:
 # --- ProdConProperties / DevConProperties -------------------------------------------------------------
 
 
-def parse_properties(text: str, source_type: str, path: str) -> dict[str, Any]:
+def parse_properties(text: str, source_type: str, path: str, stored: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Parse and validate WeData's connection JSON for `source_type`; refusals name `path.<key>`.
 
+    Every MASK in it is first put back to the secret in `stored` (the properties saved before; None or
+    {} for a new data source, where a MASK is refused), so a masked round trip validates as the original.
     Keys trigflow does not use (`deployType`, `region`, `vpcId`, ...) are kept and echoed, as WeData
     stores the JSON whole; only the keys a type needs are checked.
     """
@@ -182,6 +184,7 @@ def parse_properties(text: str, source_type: str, path: str) -> dict[str, Any]:
         ) from None
     if not isinstance(props, dict):
         raise InvalidParameterValue(f"{path} must be a JSON object, not {type(props).__name__}")
+    props = dict(restore_masked(props, stored or {}, path))
     declared = props.get("type")
     if declared is not None and declared != source_type:
         shown = str(declared)[:40]
@@ -215,7 +218,7 @@ def to_connection(source_type: str, props: Mapping[str, Any], path: str = "ProdC
     elif source_type in _FILE_DRIVERS:
         return _connection(source_type, _FILE_DRIVERS[source_type], path=_file_path(props, source_type, path))
     if source_type == "SSH":
-        host_key = "host" if props.get("host") is not None else "ip"  # WeData's redis JSON says `ip`
+        host_key = "ip" if props.get("host") is None and props.get("ip") is not None else "host"  # redis JSON: `ip`
         host = _text(props, host_key, path, required=True) or ""
         if not re.fullmatch(_HOST, host):
             raise InvalidParameterValue(f"{path}.{host_key} must be a host name or an IP address")

@@ -47,8 +47,7 @@ class DataSources:
     def create(self, caller: Caller, p: Mapping[str, Any]) -> int:
         name = required_text(p, "Name")
         source_type = dom.check_type(str(p["Type"]))
-        prod = _no_masks(dom.parse_properties(str(p["ProdConProperties"]), source_type, "ProdConProperties"),
-                         "ProdConProperties")  # fmt: skip
+        prod = dom.parse_properties(str(p["ProdConProperties"]), source_type, "ProdConProperties")
         dev = _dev(p, source_type, None)
         _no_file_upload(p)
         now = self.clock()
@@ -84,8 +83,8 @@ class DataSources:
             values: dict[str, Any] = {}
             if "ProdConProperties" in p:
                 path = "ProdConProperties"
-                new = dom.parse_properties(str(p[path]), source_type, path)
-                values["prod_properties"] = _dump(_restored(new, _load(row["prod_properties"]), source_type, path))
+                prod = dom.parse_properties(str(p[path]), source_type, path, _load(row["prod_properties"]))
+                values["prod_properties"] = _dump(prod)
             if "DevConProperties" in p:
                 dev = _dev(p, source_type, _load(row["dev_properties"]))
                 values["dev_properties"] = None if dev is None else _dump(dev)
@@ -232,20 +231,7 @@ def _dev(p: Mapping[str, Any], source_type: str, stored: dict[str, Any] | None) 
     text = p.get("DevConProperties")
     if text is None or not str(text).strip():
         return None
-    path = "DevConProperties"
-    new = dom.parse_properties(str(text), source_type, path)
-    return _restored(new, stored, source_type, path) if stored is not None else _no_masks(new, path)
-
-
-def _restored(new: dict[str, Any], old: dict[str, Any] | None, source_type: str, path: str) -> dict[str, Any]:
-    props: dict[str, Any] = dom.restore_masked(new, old or {}, path)
-    dom.validate_properties(props, source_type, path)
-    return props
-
-
-def _no_masks(props: dict[str, Any], path: str) -> dict[str, Any]:
-    restored: dict[str, Any] = dom.restore_masked(props, {}, path)  # refuses a mask where nothing is stored
-    return restored
+    return dom.parse_properties(str(text), source_type, "DevConProperties", stored)
 
 
 def _no_file_upload(p: Mapping[str, Any]) -> None:
