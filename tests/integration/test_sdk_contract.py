@@ -717,6 +717,85 @@ def _list_resource_groups(w: World) -> dict[str, Any]:
     return {"Id": w.group_id, "PageNumber": 1, "PageSize": 10}
 
 
+# --- data sources
+
+
+def fresh_data_source(w: World, *, used: bool = False) -> int:
+    """A POSTGRE data source of the world's project; `used`: a saved Shell task names it (SourceServiceId)."""
+    if w.client is None:
+        return 2_000_000_000 - next(w._seq)
+    props = {"url": "jdbc:postgresql://127.0.0.1:5432/test", "username": "postgres", "password": "ct-secret"}
+    source_id = int(
+        w.call(
+            "CreateDataSource",
+            {
+                "ProjectId": w.project_id,
+                "Name": w.name("ct_ds"),
+                "Type": "POSTGRE",
+                "ProdConProperties": json.dumps(props),
+            },
+        ).DataSourceId
+    )
+    if used:
+        task_id = w.fresh_task()
+        w.call(
+            "UpdateTriggerTaskPartially",
+            {
+                "ProjectId": w.project_id,
+                "TaskId": task_id,
+                "NewSetting": {"TriggerTaskConfiguration": {"SourceServiceId": str(source_id)}},
+            },
+        )
+    return source_id
+
+
+@example("CreateDataSource")
+def _create_data_source(w: World) -> dict[str, Any]:
+    props = {
+        "deployType": "CONNSTR_PUBLICDB",
+        "url": "jdbc:mysql://127.0.0.1:3306/test",
+        "username": "root",
+        "type": "MYSQL",
+    }
+    return {
+        "ProjectId": w.project_id,
+        "Name": w.name("ct_ds_new"),
+        "Type": "MYSQL",
+        "ProdConProperties": json.dumps(props),
+        "DevConProperties": json.dumps({**props, "password": "dev"}),
+        "DisplayName": "契约",
+        "Description": "contract",
+    }
+
+
+@example("GetDataSource")
+def _get_data_source(w: World) -> dict[str, Any]:
+    return {"ProjectId": w.project_id, "Id": fresh_data_source(w)}
+
+
+@example("ListDataSources")
+def _list_data_sources(w: World) -> dict[str, Any]:
+    fresh_data_source(w)
+    return {"ProjectId": w.project_id, "PageNumber": 1, "PageSize": 10, "Type": ["POSTGRE"], "Name": "ct_ds"}
+
+
+@example("UpdateDataSource")
+def _update_data_source(w: World) -> dict[str, Any]:
+    props = {"url": "jdbc:postgresql://127.0.0.1:5432/test", "username": "postgres", "password": "******"}
+    return {"ProjectId": w.project_id, "Id": fresh_data_source(w), "ProdConProperties": json.dumps(props),
+            "DisplayName": "renamed"}  # fmt: skip
+
+
+@example("DeleteDataSource")
+def _delete_data_source(w: World) -> dict[str, Any]:
+    return {"ProjectId": w.project_id, "Id": fresh_data_source(w)}
+
+
+@example("GetDataSourceRelatedTasks")
+def _get_data_source_related_tasks(w: World) -> dict[str, Any]:
+    return {"Id": fresh_data_source(w, used=True)}
+
+
 # ------------------------------------------------------------------------------------ tests
 
 REGISTERED = sorted(load_all())
