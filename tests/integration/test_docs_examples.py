@@ -33,7 +33,7 @@ from trigflow.domain.params import evaluate_time_expression
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ("README.md", "docs/merge-conditions.md", "docs/parameters.md", "docs/task-types.md", "docs/triggers.md",
-        "docs/cli.md")
+        "docs/cli.md", "docs/data-sources.md")
 MUST_HAVE_EXAMPLES = DOCS[1:]  # every page about a wire shape a user writes (issue 12 point 4)
 DEFAULT_ENDPOINT = "http://127.0.0.1:8090"
 FENCE = re.compile(r"^```([^`\n]*)$")
