@@ -13,6 +13,7 @@ while the runner waits in a driver call.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -37,6 +38,8 @@ def read_workload(source: str | int) -> dict[str, Any]:
     """The workload document from a descriptor number or a path (e.g. `/dev/fd/5`)."""
     try:
         if isinstance(source, int):
+            with contextlib.suppress(OSError):  # a pipe reads from where it is; a sealed memfd from its start
+                os.lseek(source, 0, os.SEEK_SET)
             with os.fdopen(source, "rb") as f:
                 raw = f.read(MAX_WORKLOAD_BYTES + 1)
         else:

@@ -1,0 +1,210 @@
+"""`trigflow run-attempt` (trigflow.runner), as real processes: the workload contract of docs/adr/0004-task-types.md.
+
+The echo runner (TaskTypeId -1, no wire type) stands in for SQL, SSH, ...: it prints its code, writes its
+parameters as outputs and, when told to, waits for its cancel event like a long query. Nothing sleeps: each
+wait is on a pipe, a queue or a process with a deadline.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import json
+import os
+import queue
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+import pytest
+
+from trigflow.executors.base import ExecutorEvent
+from trigflow.executors.local import LocalExecutor
+from trigflow.runner import main as runner_main
+from trigflow.runner.base import KEY_DATA_SOURCE, redact, secrets_of
+from trigflow.runner.registry import ECHO_TYPE_ID
+from trigflow.tasktypes.base import Labels
+from trigflow.tasktypes.process import Attempt, RunnerTask
+
+WAIT = 20.0
+SECRET = "s3cr3t-pa55word"
+SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
+
+
+def workload(tmp_path: Path, **config: str) -> dict[str, Any]:
+    return {
+        "taskTypeId": ECHO_TYPE_ID,
+        "code": "select 'hello'",
+        "params": {"total": "42", "day": "2026-12-03"},
+        "config": config,
+        "dataSource": {"type": "POSTGRE", "url": "jdbc:postgresql://127.0.0.1:5432/test", "password": SECRET},
+        "outputsPath": str(tmp_path / "a.outputs"),
+        "limits": {},
+    }
+
+
+def sealed(doc: Mapping[str, Any]) -> int:
+    """The workload in a sealed memfd, as the executor hands it over (LaunchSpec.script)."""
+    fd = os.memfd_create("workload", os.MFD_ALLOW_SEALING)
+    os.write(fd, json.dumps(doc).encode())
+    fcntl.fcntl(fd, fcntl.F_ADD_SEALS, SEALS)
+    return fd
+
+
+def start(args: list[str], fd: int, tmp_path: Path) -> subprocess.Popen[bytes]:
+    env = {"PATH": os.environ["PATH"], "WEDATA_OUTPUT_FILE": str(tmp_path / "a.outputs")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "trigflow.cli", "run-attempt", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(fd,), env=env, cwd=tmp_path, bufsize=0,
+    )  # fmt: skip
+
+
+def read_until(proc: subprocess.Popen[bytes], needle: bytes) -> bytes:
+    """stdout up to `needle` at least, within WAIT (unbuffered reads: select sees what is really left)."""
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    seen = b""
+    deadline = time.monotonic() + WAIT
+    while needle not in seen:
+        left = deadline - time.monotonic()
+        assert left > 0, f"no {needle!r} in the runner's log within {WAIT}s: {seen!r}"
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            chunk = os.read(fd, 65536)
+            assert chunk, f"the runner ended before {needle!r}: {seen!r}"
+            seen += chunk
+    return seen
+
+
+@pytest.mark.parametrize("how", ["fd", "path"])
+def test_run_attempt_logs_writes_outputs_and_exits_with_the_runners_code(tmp_path: Path, how: str) -> None:
+    fd = sealed(workload(tmp_path, exit="3"))
+    try:
+        args = ["--workload-fd", str(fd)] if how == "fd" else [f"/dev/fd/{fd}"]
+        proc = start(args, fd, tmp_path)
+        out, err = proc.communicate(timeout=WAIT)
+    finally:
+        os.close(fd)
+    assert (proc.returncode, out, err) == (3, b"select 'hello'\n", b"")
+    assert (tmp_path / "a.outputs").read_text() == "total=42\nday=2026-12-03\n"  # docs/parameters.md format
+
+
+def test_sigterm_cancels_the_work_and_the_attempt_dies_of_it_without_showing_its_secret(tmp_path: Path) -> None:
+    fd = sealed(workload(tmp_path, wait="cancel"))
+    try:
+        proc = start(["--workload-fd", str(fd)], fd, tmp_path)
+        try:
+            before = read_until(proc, b"waiting for cancel")
+            for what in ("cmdline", "environ"):  # the password came through the sealed descriptor only
+                assert SECRET.encode() not in Path(f"/proc/{proc.pid}/{what}").read_bytes()
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=WAIT)
+        finally:
+            proc.kill()
+            proc.communicate()
+    finally:
+        os.close(fd)
+    assert proc.returncode == -signal.SIGTERM  # what the engine sees of any killed attempt
+    assert (before + out).endswith(b"cancelled: stopping the work\n") and err == b""
+
+
+@pytest.mark.parametrize(
+    ("document", "why"),
+    [
+        (b"not json", "not a JSON document"),
+        (b"[]", "must be a JSON object"),
+        (b'{"taskTypeId": "32"}', "taskTypeId must be an integer"),
+        (b'{"taskTypeId": 999}', "no runner for TaskTypeId 999"),
+    ],
+)
+def test_a_bad_workload_runs_nothing_and_says_why(tmp_path: Path, document: bytes, why: str) -> None:
+    path = tmp_path / "w.json"
+    path.write_bytes(document)
+    proc = subprocess.run([sys.executable, "-m", "trigflow.cli", "run-attempt", str(path)],
+                          capture_output=True, text=True, timeout=WAIT)  # fmt: skip
+    assert proc.returncode == 2 and why in proc.stderr and proc.stdout == ""
+
+
+def test_a_failing_runner_exits_1_and_its_message_never_shows_a_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(doc: Mapping[str, Any], log: TextIO, outputs: str | None, cancel: threading.Event) -> int:
+        raise ConnectionError(f"could not connect with password {SECRET}")
+
+    monkeypatch.setattr(runner_main, "runner_for", lambda _type_id: failing)
+    path = tmp_path / "w.json"
+    path.write_text(json.dumps(workload(tmp_path)))
+    log = io.StringIO()
+    assert runner_main.run_attempt(str(path), log) == 1
+    assert log.getvalue() == "[trigflow] the attempt failed: ConnectionError: could not connect with password ***\n"
+
+
+def test_secrets_are_found_under_secret_keys_and_redacted_longest_first() -> None:
+    doc = {KEY_DATA_SOURCE: {"username": "u", "password": "abc", "ssh": {"privateKey": "abcdef"}, "port": 5432}}
+    assert secrets_of(doc) == ["abcdef", "abc"]
+    assert redact("k=abcdef p=abc u=u", secrets_of(doc)) == "k=*** p=*** u=u"
+    assert secrets_of({}) == []
+
+
+# --- through an executor, from the LaunchSpec the task-type layer builds ---------------------------------
+
+ECHO = RunnerTask(Labels(ECHO_TYPE_ID, design="ECHO", desc="echo", category="GENERAL"), "ECHO")
+
+
+@pytest.fixture
+def executor() -> Iterator[tuple[LocalExecutor, queue.Queue[ExecutorEvent]]]:
+    events: queue.Queue[ExecutorEvent] = queue.Queue()
+    ex = LocalExecutor(events.put)
+    yield ex, events
+    ex.shutdown(kill=True, grace_seconds=0.2)
+
+
+def launch(tmp_path: Path, ex: LocalExecutor, attempt_id: str, **config: str) -> Path:
+    doc = workload(tmp_path, **config)
+    spec = ECHO.freeze(doc["code"], config)
+    log = tmp_path / f"{attempt_id}.log"
+    env = {"PATH": os.environ["PATH"], "WEDATA_OUTPUT_FILE": doc["outputsPath"]}
+    attempt = Attempt(attempt_id, env, str(tmp_path), str(log), doc["outputsPath"], doc["code"], doc["params"],
+                      data_source=doc["dataSource"])  # fmt: skip
+    ex.start(ECHO.launch(spec, attempt))
+    return log
+
+
+def next_event(events: queue.Queue[ExecutorEvent]) -> ExecutorEvent:
+    try:
+        return events.get(timeout=WAIT)
+    except queue.Empty:
+        raise AssertionError(f"no executor event within {WAIT}s") from None
+
+
+def test_the_local_executor_runs_a_runner_type_from_its_launch_spec(
+    tmp_path: Path, executor: tuple[LocalExecutor, queue.Queue[ExecutorEvent]]
+) -> None:
+    ex, events = executor
+    log = launch(tmp_path, ex, "ok")
+    event = next_event(events)
+    assert (event.kind, event.exit_code) == ("exited", 0)
+    assert log.read_text() == "select 'hello'\n"
+    assert (tmp_path / "a.outputs").read_text() == "total=42\nday=2026-12-03\n"
+    assert not list(tmp_path.glob("*.sh")) and SECRET not in "".join(p.read_text() for p in tmp_path.iterdir())
+
+
+def test_a_kill_reaches_the_runner_types_cancel_hook(
+    tmp_path: Path, executor: tuple[LocalExecutor, queue.Queue[ExecutorEvent]]
+) -> None:
+    ex, events = executor
+    os.mkfifo(tmp_path / "a.outputs")  # the runner writes its outputs, then waits: reading them is the cue
+    outputs: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: outputs.put((tmp_path / "a.outputs").read_text()), daemon=True).start()
+    log = launch(tmp_path, ex, "slow", wait="cancel")
+    assert outputs.get(timeout=WAIT) == "total=42\nday=2026-12-03\n"
+    assert ex.kill("slow", grace_seconds=WAIT)
+    event = next_event(events)
+    assert (event.kind, event.exit_code) == ("exited", -signal.SIGTERM)
+    assert log.read_text().endswith("cancelled: stopping the work\n")
