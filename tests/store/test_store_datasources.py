@@ -156,3 +156,32 @@ def test_check_reference_for_task_types(svc: DataSources, db: Database) -> None:
         described = describe_services(conn, PROJECT, {"SourceServiceId": f"{pg};{ssh}", "TargetServiceId": "x"})
     assert (described["SourceServiceType"], described["SourceServiceName"]) == ("POSTGRE;SSH", "ref_pg;ref_ssh")
     assert described["TargetServiceType"] is None and described["TargetServiceId"] == "x"
+
+
+def test_check_uses_as_a_task_type_declares_them(svc: DataSources, db: Database) -> None:
+    from trigflow.domain.datasources import SQL_TYPES, SourceUse
+    from trigflow.service.datasources import check_uses
+
+    pg = create(svc, "use_pg", "POSTGRE", PG_PROPS)
+    lake = create(svc, "use_lake", "DUCKDB", {"path": ":memory:"})
+    sql = (SourceUse("SourceServiceId", SQL_TYPES),)
+    sync = (SourceUse("SourceServiceId", SQL_TYPES), SourceUse("TargetServiceId", SQL_TYPES))
+    path = "Task.TriggerTaskConfiguration"
+    with db.read() as conn:
+        got = check_uses(conn, PROJECT, {"SourceServiceId": str(pg)}, sql, path)
+        assert [r.source_id for r in got["SourceServiceId"]] == [pg]
+        got = check_uses(conn, PROJECT, {"SourceServiceId": str(pg), "TargetServiceId": str(lake)}, sync, path)
+        assert [r.type for r in got["TargetServiceId"]] == ["DUCKDB"]
+        for config, words in (
+            ({}, "SourceServiceId is required"),
+            ({"SourceServiceId": ""}, "SourceServiceId is required"),
+            ({"SourceServiceId": f"{pg};{lake}"}, "names 2 data sources"),
+            ({"SourceServiceId": 5}, "must be a string"),
+            ({"SourceServiceId": str(pg)}, "TargetServiceId is required"),
+        ):
+            with pytest.raises(InvalidParameterValue) as exc:
+                check_uses(conn, PROJECT, config, sync, path)
+            assert exc.value.message.startswith(path) and words in exc.value.message, exc.value.message
+        assert check_uses(conn, PROJECT, {}, (SourceUse("SourceServiceId", SQL_TYPES, required=False),), path) == {
+            "SourceServiceId": []
+        }

@@ -375,6 +375,22 @@ def parse_jdbc_url(url: str, source_type: str, path: str) -> JdbcTarget:
 # --- task references --------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class SourceUse:
+    """How a task type uses data sources, declared on the type (tasktypes/ cannot reach the database, so
+    the task service checks the declaration with `service.datasources.check_uses` at save).
+
+    `field` is the TriggerTaskConfiguration key (`SourceServiceId`, `TargetServiceId`), `allowed_types` the
+    data-source types the type can run on, `required` whether the field must name one, `single` whether
+    it names at most one (a SQL task runs on one connection; WeData's field allows a `;` list).
+    """
+
+    field: str
+    allowed_types: tuple[str, ...]
+    required: bool = True
+    single: bool = True
+
+
 def service_ids(value: str | None, path: str) -> list[int]:
     """The data-source ids of `SourceServiceId` / `TargetServiceId` (`;`-separated, actions.md)."""
     if value is None or not value.strip():

@@ -189,6 +189,31 @@ def check_reference(
     return out
 
 
+def check_uses(
+    conn: sa.Connection, project_id: str, config: Mapping[str, Any], uses: Iterable[dom.SourceUse], config_path: str
+) -> dict[str, list[Reference]]:
+    """Save-time check of every data-source use a task type declares (`TaskType` attribute, see
+    docs/data-sources.md): per use, `check_reference` on the field, plus `required` (the field must name
+    one) and `single` (at most one). `config_path` is the wire path of TriggerTaskConfiguration as the
+    action spells it (`Task.TriggerTaskConfiguration` on UpdateTriggerTask). Returns the references by field."""
+    out: dict[str, list[Reference]] = {}
+    for use in uses:
+        path = f"{config_path}.{use.field}"
+        value = config.get(use.field)
+        if value is not None and not isinstance(value, str):
+            raise InvalidParameterValue(f"{path} must be a string of data-source ids")
+        refs = check_reference(conn, project_id, value, path, use.allowed_types)
+        if use.required and not refs:
+            raise InvalidParameterValue(
+                f"{path} is required for this task type: the Id of a data source of type"
+                f" {' or '.join(use.allowed_types)} (ListDataSources shows the ids)"
+            )
+        if use.single and len(refs) > 1:
+            raise InvalidParameterValue(f"{path} names {len(refs)} data sources; this task type runs on one")
+        out[use.field] = refs
+    return out
+
+
 def describe_services(conn: sa.Connection, project_id: str, config: Mapping[str, Any]) -> dict[str, Any]:
     """`config` with SourceServiceType/Name and TargetServiceType/Name filled from the data sources it names
     (`;`-joined like the ids; None when none of its ids names an existing data source). For GetTriggerTask."""
