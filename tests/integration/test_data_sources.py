@@ -247,3 +247,13 @@ def test_tccli_creates_and_lists(server: Server, project_id: str, tmp_path_facto
     body = output_json(listed)
     assert [i["Id"] for i in body["Data"]["Items"]] == [source_id]
     assert "pg-Secret-9x" not in listed.stdout
+
+
+def test_a_project_with_data_sources_is_not_deleted(client: Any) -> None:
+    project = str(
+        call(client, "CreateProject", {"Project": {"ProjectName": f"dsp_{uid()}", "DisplayName": "p"}}).ProjectId
+    )
+    source_id = create(client, project, "keeps_project", "SPARK", {})
+    fails(client, "DeleteProject", {"ProjectId": project}, "ResourceInUse", "keeps_project", "DeleteDataSource")
+    call(client, "DeleteDataSource", {"ProjectId": project, "Id": source_id})
+    call(client, "DeleteProject", {"ProjectId": project})

@@ -23,6 +23,7 @@ from trigflow.domain.errors import InvalidParameterValue, ResourceInUse, Unsuppo
 from trigflow.service.checks import project_row, required_text
 from trigflow.service.common import Page
 from trigflow.store import catalog as q
+from trigflow.store import datasources as dsq
 from trigflow.store.engine import Database
 
 ENABLED, DISABLED = 1, 0
@@ -84,6 +85,13 @@ class Projects:
                 raise ResourceInUse(
                     f"project {project_id} still has {total} workflow(s): {', '.join(map(repr, names))}{more};"
                     " delete them first (DeleteTriggerWorkflow)"
+                )
+            names, total = dsq.names_in_project(conn, project_id, limit=3)
+            if total:  # its data sources (and their secrets) would stay behind, unreachable by any action
+                more = f" and {total - len(names)} more" if total > len(names) else ""
+                raise ResourceInUse(
+                    f"project {project_id} still has {total} data source(s): {', '.join(map(repr, names))}{more};"
+                    " delete them first (DeleteDataSource)"
                 )
             if q.count_projects(conn) <= 1:
                 raise UnsupportedOperation(f"project {project_id} is the last project; the server keeps one")

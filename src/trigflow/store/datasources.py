@@ -54,9 +54,12 @@ def delete(conn: sa.Connection, source_id: int) -> None:
     conn.execute(data_sources.delete().where(data_sources.c.id == source_id))
 
 
-def count_in_project(conn: sa.Connection, project_id: str) -> int:
-    stmt = sa.select(sa.func.count()).select_from(data_sources).where(data_sources.c.project_id == project_id)
-    return int(conn.execute(stmt).scalar_one())
+def names_in_project(conn: sa.Connection, project_id: str, limit: int) -> tuple[list[str], int]:
+    """Up to `limit` data-source names of a project (by name) and how many it has: what blocks deleting it."""
+    where = data_sources.c.project_id == project_id
+    total = conn.execute(sa.select(sa.func.count()).select_from(data_sources).where(where)).scalar_one()
+    stmt = sa.select(data_sources.c.name).where(where).order_by(data_sources.c.name).limit(limit)
+    return list(conn.execute(stmt).scalars()), int(total)
 
 
 def page(
