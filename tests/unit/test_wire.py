@@ -52,7 +52,8 @@ COMPANION_ACTIONS = {
     "CreateProject", "GetProject", "ListProjects", "UpdateProject", "DeleteProject", "EnableProject",
     "DisableProject", "ListProjectMembers", "CreateResourceGroup", "UpdateResourceGroup",
     "DeleteResourceGroup", "ListResourceGroups", "CreateWorkflowFolder", "ListWorkflowFolders",
-    "CreateTaskFolder", "ListTaskFolders", "GetTaskInstanceLog",
+    "CreateTaskFolder", "ListTaskFolders", "GetTaskInstanceLog", "CreateDataSource", "GetDataSource",
+    "ListDataSources", "UpdateDataSource", "DeleteDataSource", "GetDataSourceRelatedTasks",
 }  # fmt: skip
 ALL_MODELS = sorted(RAW["models"])
 ALL_ACTIONS = sorted(RAW["actions"])
@@ -228,9 +229,9 @@ def test_lookups() -> None:
         wire.model_fields("NoSuchModel")
 
 
-def test_only_kill_has_list_data() -> None:
+def test_only_kill_and_related_tasks_have_list_data() -> None:
     listed = {a for a in wire.action_names() if wire.response_data_model(a)[1]}
-    assert listed == {"KillTriggerWorkflowRuns"}
+    assert listed == {"KillTriggerWorkflowRuns", "GetDataSourceRelatedTasks"}
 
 
 # --------------------------------------------------------------------------------------------------
