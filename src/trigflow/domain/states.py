@@ -56,6 +56,7 @@ class TaskEvent(StrEnum):
     WAIT_TIMEOUT = "wait_timeout"  # WaitExecutionTotalTTLMinute exceeded before it ever started (Q-T5)
     MERGE_OK = "merge_ok"  # a merge node's conditions hold (it runs no process)
     MERGE_FAIL = "merge_fail"  # a merge node's conditions can no longer hold (Q-M3)
+    BRANCH_OK = "branch_ok"  # a branch node chose its paths (RunGraph.decide_branch, docs/branch.md)
 
 
 class RunEvent(StrEnum):
@@ -82,6 +83,7 @@ TASK_TRANSITIONS: dict[tuple[TaskState, TaskEvent], TaskState] = {
     (_T.PENDING, TaskEvent.WAIT_TIMEOUT): _T.FAILED,
     (_T.PENDING, TaskEvent.MERGE_OK): _T.SUCCESS,
     (_T.PENDING, TaskEvent.MERGE_FAIL): _T.FAILED,
+    (_T.PENDING, TaskEvent.BRANCH_OK): _T.SUCCESS,  # a condition that cannot be evaluated is a launch_fail
     (_T.RUNNING, TaskEvent.EXIT_OK): _T.SUCCESS,
     (_T.RUNNING, TaskEvent.EXIT_FAIL): _T.FAILED,
     (_T.RUNNING, TaskEvent.LAUNCH_FAIL): _T.FAILED,
