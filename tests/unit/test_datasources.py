@@ -202,3 +202,39 @@ def test_service_ids_and_references() -> None:
     assert ds.references({"TargetServiceId": "12"}, 12)
     assert not ds.references({"SourceServiceId": "112;120"}, 12)
     assert not ds.references({"SourceServiceId": 12}, 12)
+
+
+def test_no_semicolon_options_smuggle_a_password() -> None:
+    """SQL Server-style `;password=` is not a PostgreSQL/MySQL URL: refused, not kept as part of the database."""
+    assert "hunter2" not in refused(
+        "POSTGRE", {"url": "jdbc:postgresql://h/d;password=hunter2", "username": "u"}, "url"
+    )
+
+
+hosts = st.one_of(
+    st.from_regex(r"[a-z][a-z0-9-]{0,10}(\.[a-z][a-z0-9-]{0,10}){0,2}", fullmatch=True).filter(
+        lambda h: not h.endswith("-")
+    ),
+    st.ip_addresses(v=4).map(str),
+)
+option_keys = st.from_regex(r"[a-zA-Z][a-zA-Z0-9_]{0,10}", fullmatch=True).filter(lambda k: not ds.is_secret_key(k))
+
+
+@given(
+    hosts,
+    st.one_of(st.none(), st.integers(1, 65535)),
+    st.one_of(st.none(), st.from_regex(r"[A-Za-z0-9_$-]{1,20}", fullmatch=True)),
+    st.dictionaries(option_keys, st.from_regex(r"[A-Za-z0-9_.-]{0,10}", fullmatch=True), max_size=4),
+    st.sampled_from([("POSTGRE", "postgresql"), ("MYSQL", "mysql"), ("MYSQL", "mariadb")]),
+)
+def test_jdbc_url_parts_come_back(
+    host: str, port: int | None, database: str | None, options: dict[str, str], kind: tuple[str, str]
+) -> None:
+    source_type, driver = kind
+    url = f"jdbc:{driver}://{host}" + (f":{port}" if port else "") + (f"/{database}" if database else "")
+    if options:
+        url += "?" + "&".join(f"{k}={v}" for k, v in options.items())
+    conn = ds.to_connection(source_type, {"url": url, "username": "u"})
+    expected_port = port or ds.DEFAULT_PORTS[source_type]
+    assert (conn["driver"], conn["host"], conn["port"], conn["database"]) == (driver, host, expected_port, database)
+    assert conn["options"] == options

@@ -41,7 +41,7 @@ _SECRET_EXACT = frozenset({"pwd"})
 _HOST = r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)"
 _NET_URL = re.compile(
     r"jdbc:(?P<driver>[a-z]+)://(?P<host>" + _HOST + r")(?::(?P<port>[0-9]{1,5}))?"
-    r"(?:/(?P<db>[^?#/]*))?(?:\?(?P<query>[^#]*))?"
+    r"(?:/(?P<db>[^?#/;=]*))?(?:\?(?P<query>[^#]*))?"
 )
 _SPARK_MASTER = re.compile(
     r"local(?:\[(?:\*|[1-9][0-9]*)(?:,[0-9]+)?\])?"
