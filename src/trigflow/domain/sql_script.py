@@ -74,10 +74,12 @@ DIALECTS: dict[str, Dialect] = {
     "mysql": Dialect("mysql", True, True, True, False, False, False, False, True, True, True, True, False),
     "sqlite": Dialect("sqlite", False, False, True, True, False, False, False, False, False, False, False, False),
 }  # fmt: skip
+DIALECTS["mariadb"] = DIALECTS["mysql"]  # the connection's `driver` says mariadb for a jdbc:mariadb:// URL
 
 
 def dialect(name: str) -> Dialect:
-    """The dialect called `name` (`postgresql`, `mysql`, `sqlite`, `duckdb`); ValueError for any other."""
+    """The dialect called `name` (`postgresql`, `mysql`, `mariadb`, `sqlite`, `duckdb`: a connection's `driver`);
+    ValueError for any other."""
     try:
         return DIALECTS[name]
     except KeyError:
