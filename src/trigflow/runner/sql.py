@@ -14,14 +14,16 @@
   `limits.sqlLogRows` rows, default 20, and `limits.sqlLogCellChars` characters a cell, default 80; the log
   says what was cut) and its outcome: rows returned or affected, and the time it took.
 * **Outputs.** The last statement that returned rows is the task's result. Each entry of `config.outputs`
-  (the task's `ParamTaskOutList`, `[{ParamKey, ParamValue}]`) whose `ParamValue` is an address (`$[0][1]`,
+  (the task's `ParamTaskOutList`, `[{ParamKey, ParamValue}]`, the run spec's `outputs`; a list or its JSON
+  text, since ADR 0004's `config` is key -> string) whose `ParamValue` is an address (`$[0][1]`,
   `$[0][*]`, `$[*][1]`, `$[*][*]`: `trigflow.domain.sql_outputs`) is written to `outputs_path` as a
   `name=value` line. At most `limits.sqlOutputRows` rows (default 10,000) of a result are kept for that.
-* **Data values are bound**, never pasted: `config.bindings` (`[{placeholder, value}]`, produced by
-  `trigflow.domain.sql_binding.render_sql`) become the driver's parameters: psycopg binds them on the server
-  for SELECT/INSERT/UPDATE/DELETE/MERGE/VALUES/WITH/TABLE/CALL, and quotes them on the client for other
-  statements (PostgreSQL cannot take parameters in `SET`, most DDL, ...), escaped by libpq for the live
-  connection; PyMySQL quotes them on the client for the connection's escaping mode; sqlite3 and DuckDB bind.
+* **Data values are bound**, never pasted: `config.bindings` (`[{placeholder, value}]`, list or JSON text,
+  produced by `trigflow.domain.sql_binding.render_sql` with the script in `code`) become the driver's
+  parameters: psycopg binds them on the server for SELECT/INSERT/UPDATE/DELETE/MERGE/VALUES/WITH/TABLE/CALL,
+  and quotes them on the client for other statements (PostgreSQL cannot take parameters in `SET`, most DDL,
+  ...), escaped by libpq for the live connection; PyMySQL quotes them on the client for the connection's
+  escaping mode; sqlite3 and DuckDB bind.
 * **Cancel.** When `cancel` is set (SIGTERM: a kill or an execution timeout), the running query is cancelled
   on the database server, not only abandoned: PostgreSQL through the protocol's cancel request
   (`Connection.cancel_safe`, what `pg_cancel_backend` does), MySQL/MariaDB with `KILL QUERY <connection id>`
@@ -36,6 +38,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 import threading
 import time
@@ -368,6 +371,17 @@ def _where(ds: Mapping[str, Any]) -> str:
     return f"{kind} {ds.get('host')}:{ds.get('port')}/{ds.get('database') or ''} as {ds.get('username') or ''}"
 
 
+def _entries(config: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    """A list of objects from `config[key]`: a list, or its JSON text (the ADR's config is key -> string)."""
+    value = config.get(key)
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else []
+        except ValueError:
+            return []
+    return [e for e in value if isinstance(e, Mapping)] if isinstance(value, list) else []
+
+
 def _limit(limits: Mapping[str, Any], key: str, default: int) -> int:
     value = limits.get(key)
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else default
@@ -466,7 +480,11 @@ def _run_statements(
     cancel: threading.Event,
     fired: threading.Event,
 ) -> int:
-    bindings = [b for b in (config.get(CONFIG_BINDINGS) or []) if isinstance(b, Mapping)]
+    bindings = [
+        {"placeholder": b["placeholder"], "value": b["value"]}
+        for b in _entries(config, CONFIG_BINDINGS)
+        if isinstance(b.get("placeholder"), str) and isinstance(b.get("value"), str)
+    ]
     log_rows = _limit(limits, LIMIT_LOG_ROWS, DEFAULT_LOG_ROWS)
     log_cell = max(_limit(limits, LIMIT_LOG_CELL, DEFAULT_LOG_CELL), 4)
     keep = max(_limit(limits, LIMIT_OUTPUT_ROWS, DEFAULT_OUTPUT_ROWS), log_rows)
@@ -512,7 +530,7 @@ def _run_statements(
 def _write_outputs(
     config: Mapping[str, Any], last: tuple[int, _Result] | None, out: _Masked, outputs_path: str | None, keep: int
 ) -> int:
-    declared = [e for e in (config.get(CONFIG_OUTPUTS) or []) if isinstance(e, Mapping)]
+    declared = _entries(config, CONFIG_OUTPUTS)
     rows = last[1].rows if last is not None else []
     values = output_values(declared, rows)
     if not values:
