@@ -238,3 +238,14 @@ def test_jdbc_url_parts_come_back(
     expected_port = port or ds.DEFAULT_PORTS[source_type]
     assert (conn["driver"], conn["host"], conn["port"], conn["database"]) == (driver, host, expected_port, database)
     assert conn["options"] == options
+
+
+def test_deep_nesting_is_refused_before_masking_recurses() -> None:
+    deep = '{"a": ' + "[" * 900 + "]" * 900 + "}"
+    with pytest.raises(InvalidParameterValue, match="nested deeper"):
+        ds.parse_properties(deep, "SPARK", "ProdConProperties")
+    ok = {"advanceParams": [{"key": "password", "value": "x"}]}
+    assert (
+        ds.parse_properties(json.dumps({**ok, "master": "local"}), "SPARK", "P")["advanceParams"] == ok["advanceParams"]
+    )
+    assert ds.to_connection("SPARK", {"conf": {"spark.ui.enabled": False}})["options"] == {"spark.ui.enabled": "false"}

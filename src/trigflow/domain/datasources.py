@@ -30,6 +30,7 @@ SQL_TYPES = ("POSTGRE", "MYSQL", "SQLITE", "DUCKDB")
 LOCAL_EXTENSIONS = ("SQLITE", "DUCKDB")
 
 MAX_PROPERTIES_CHARS = 64 * 1024  # a connection JSON, private key included, is a few KB
+MAX_DEPTH = 16  # WeData's JSON nests two levels (advanceParams); masking recurses, so depth is bounded
 DEFAULT_PORTS = {"POSTGRE": 5432, "MYSQL": 3306, "SSH": 22}
 _JDBC_DRIVERS = {"POSTGRE": ("postgresql",), "MYSQL": ("mysql", "mariadb")}
 _FILE_DRIVERS = {"SQLITE": "sqlite", "DUCKDB": "duckdb"}
@@ -184,6 +185,8 @@ def parse_properties(text: str, source_type: str, path: str, stored: Mapping[str
         ) from None
     if not isinstance(props, dict):
         raise InvalidParameterValue(f"{path} must be a JSON object, not {type(props).__name__}")
+    if _depth(props) > MAX_DEPTH:  # masking and restoring recurse: bound them before they run
+        raise InvalidParameterValue(f"{path} is nested deeper than {MAX_DEPTH} levels")
     props = dict(restore_masked(props, stored or {}, path))
     declared = props.get("type")
     if declared is not None and declared != source_type:
@@ -191,6 +194,21 @@ def parse_properties(text: str, source_type: str, path: str, stored: Mapping[str
         raise InvalidParameterValue(f"{path}.type {shown!r} differs from the data source's Type {source_type}")
     validate_properties(props, source_type, path)
     return props
+
+
+def _depth(value: Any) -> int:
+    """How deeply objects/arrays nest in `value`, walked without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if level + 1 > MAX_DEPTH:
+                    return level + 1
+                stack.append((child, level + 1))
+        deepest = max(deepest, level)
+    return deepest
 
 
 def validate_properties(props: Mapping[str, Any], source_type: str, path: str) -> None:
@@ -250,7 +268,7 @@ def to_connection(source_type: str, props: Mapping[str, Any], path: str = "ProdC
             not isinstance(conf, dict) or not all(isinstance(v, (str, int, float, bool)) for v in conf.values())
         ):
             raise InvalidParameterValue(f"{path}.conf must be an object of Spark settings (string values)")
-        options = {str(k): str(v) for k, v in (conf or {}).items()}
+        options = {str(k): (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in (conf or {}).items()}
         return _connection(source_type, "spark", master=master, options=options)
     check_type(source_type)
     raise AssertionError(f"type {source_type} is supported but has no connection rule")
