@@ -185,3 +185,13 @@ def test_check_uses_as_a_task_type_declares_them(svc: DataSources, db: Database)
         assert check_uses(conn, PROJECT, {}, (SourceUse("SourceServiceId", SQL_TYPES, required=False),), path) == {
             "SourceServiceId": []
         }
+
+
+def test_long_id_lists_are_bounded(svc: DataSources, db: Database) -> None:
+    """A Shell task may store any SourceServiceId text; reads must not turn 5,000 ids into 5,000 SQL parameters."""
+    pg = create(svc, "many", "POSTGRE", PG_PROPS)
+    many = ";".join([str(pg)] + [str(10_000 + i) for i in range(5000)])
+    with db.read() as conn:
+        assert describe_services(conn, PROJECT, {"SourceServiceId": many})["SourceServiceName"] == "many"
+        with pytest.raises(InvalidParameterValue, match="names 5001 data sources; at most 100"):
+            check_reference(conn, PROJECT, many, "SourceServiceId", ("POSTGRE",))

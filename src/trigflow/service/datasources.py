@@ -26,6 +26,7 @@ from trigflow.store.engine import Database
 MAX_ID = 2**31 - 1  # data_sources.id is an INTEGER: a larger wire Id names nothing (and must not reach SQL)
 MAX_DISPLAY_NAME, MAX_DESCRIPTION, MAX_TYPE_FILTERS = 200, 2000, 100
 IN_USE_NAMES = 5  # tasks named in a ResourceInUse message
+MAX_REFERENCES = 100  # ids one SourceServiceId may name: each is an SQL parameter (SQLite caps them)
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,8 @@ def check_reference(
     An empty value is allowed here; a type that needs one refuses it itself.
     """
     ids = dom.service_ids(value, path)
+    if len(ids) > MAX_REFERENCES:
+        raise InvalidParameterValue(f"{path} names {len(ids)} data sources; at most {MAX_REFERENCES}")
     allowed = tuple(allowed_types)
     found = q.get_many(conn, project_id, [i for i in ids if i <= MAX_ID])
     out: list[Reference] = []
@@ -220,8 +223,8 @@ def describe_services(conn: sa.Connection, project_id: str, config: Mapping[str,
     out = dict(config)
     for side in ("Source", "Target"):
         try:
-            ids = dom.service_ids(config.get(f"{side}ServiceId"), f"{side}ServiceId")
-        except InvalidParameterValue:
+            ids = dom.service_ids(config.get(f"{side}ServiceId"), f"{side}ServiceId")[:MAX_REFERENCES]
+        except (InvalidParameterValue, AttributeError):
             ids = []  # saved by a task type that does not check the field: shown as stored, not described
         rows = q.get_many(conn, project_id, [i for i in ids if i <= MAX_ID])
         known = [rows[i] for i in ids if i in rows]
