@@ -19,6 +19,8 @@ from typing import Any
 import psycopg
 import pymysql
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from trigflow.domain.params import Data, parse_output_file
 from trigflow.domain.sql_binding import render_sql
@@ -316,3 +318,23 @@ def test_sigterm_to_run_attempt_cancels_on_the_server(tmp_path: Path) -> None:
             proc.kill()
     assert proc.returncode != 0
     assert "[trigflow] cancelled: statement 1/1 was cancelled on the server" in out
+
+
+_VALUES = st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), max_size=24)
+
+
+@pytest.mark.parametrize(("ds", "dialect"), [(PG, "postgresql"), (MY, "mysql")], ids=["postgresql", "mariadb"])
+def test_property_any_data_value_comes_back_as_itself(tmp_path: Path, ds: dict[str, Any], dialect: str) -> None:
+    """Whatever a value holds (quotes, backslashes, %, comment markers, any character), it is a value."""
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(_VALUES, _VALUES)
+    def check(v: str, w: str) -> None:
+        rendered = render_sql(["SELECT 0, '", Data("v", v), "' UNION ALL SELECT 1, 'x", Data("w", w),
+                               "%' ORDER BY 1 -- ", Data("v", v), "\n"], dialect)  # fmt: skip
+        rc, log, outputs = run_sql(ds, rendered.text, tmp_path, bindings=rendered.bindings)
+        assert rc == 0, log
+        assert json.loads(outputs["row"]) == [1, f"x{w}%"]
+        assert outputs["first"] == " ".join(v.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+
+    check()
