@@ -145,6 +145,10 @@ def test_delete_in_use_related_tasks_and_task_reads(client: Any, project_id: str
     conf = call(client, "GetTriggerTask", {"ProjectId": project_id, "TaskId": task_id}).TriggerTaskConfiguration
     assert (conf.SourceServiceId, conf.SourceServiceType, conf.SourceServiceName) == (str(source_id), "POSTGRE", name)
     assert conf.TargetServiceType is None
+    call(client, "SubmitTriggerTask", {"ProjectId": project_id, "TaskId": task_id, "VersionRemark": "with ds"})
+    version = call(client, "GetTriggerTaskVersion", {"ProjectId": project_id, "TaskId": task_id})
+    frozen = version.Task.TriggerTaskConfiguration
+    assert (frozen.SourceServiceType, frozen.SourceServiceName) == ("POSTGRE", name)
 
     fails(client, "DeleteDataSource", {"ProjectId": project_id, "Id": source_id}, "ResourceInUse", "reads_pg", task_id)
     (info,) = call(client, "GetDataSourceRelatedTasks", {"Id": source_id})
