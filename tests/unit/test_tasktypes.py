@@ -24,7 +24,7 @@ from trigflow.runner.registry import ECHO_TYPE_ID
 from trigflow.tasktypes import TASK_TYPES
 from trigflow.tasktypes.base import ChildRunTask, ControlNode, Labels, Paths, Registry, Runtime
 from trigflow.tasktypes.merge import MERGE
-from trigflow.tasktypes.process import RUNNER_ARGV, Attempt, RunnerTask, ScriptTask
+from trigflow.tasktypes.process import PACKAGE_ROOT, RUNNER_ARGV, Attempt, RunnerTask, ScriptTask
 from trigflow.tasktypes.python import PYTHON
 from trigflow.tasktypes.run_workflow import RUN_WORKFLOW
 from trigflow.tasktypes.shell import SHELL, SHELL_FORM
@@ -198,6 +198,7 @@ def test_a_runner_type_seals_its_workload_and_keeps_secrets_out_of_argv_env_and_
     launch = echo.launch(spec, _attempt(tmp_path, data_source=source, limits={"maxRows": 10}))
     assert launch.argv == RUNNER_ARGV == (sys.executable, "-m", "trigflow.cli", "run-attempt")
     assert launch.script_copy_path is None and not launch.sealed_env
+    assert launch.env["PYTHONPATH"] == PACKAGE_ROOT and (Path(PACKAGE_ROOT) / "trigflow" / "runner").is_dir()
     assert SECRET not in " ".join(launch.argv) and SECRET not in json.dumps(dict(launch.env))
     assert launch.script is not None
     doc = json.loads(launch.script)

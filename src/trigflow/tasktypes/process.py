@@ -14,14 +14,19 @@ import json
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import trigflow
 from trigflow.executors.base import LaunchSpec
 from trigflow.runner import base as wl
 from trigflow.tasktypes.base import ProcessTask
 
-# `python -m trigflow.cli run-attempt /dev/fd/<n>`: the interpreter that runs the server (its venv).
+# `python -m trigflow.cli run-attempt /dev/fd/<n>`: the interpreter that runs the server (its venv), on the
+# same trigflow package (PYTHONPATH names its root: the task environment is an allow-list, and a server run
+# from a source tree is not importable by name otherwise).
 RUNNER_ARGV: tuple[str, ...] = (sys.executable, "-m", "trigflow.cli", "run-attempt")
+PACKAGE_ROOT = str(Path(trigflow.__file__).resolve().parents[1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +104,7 @@ class RunnerTask(LaunchedTask):
         return LaunchSpec(
             attempt_id=attempt.attempt_id,
             argv=RUNNER_ARGV,
-            env=attempt.env,
+            env={**attempt.env, "PYTHONPATH": PACKAGE_ROOT},
             cwd=attempt.cwd,
             log_path=attempt.log_path,
             script=document,  # sealed like a script: /dev/fd/<n> is the runner's workload argument
