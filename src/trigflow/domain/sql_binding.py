@@ -35,8 +35,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from trigflow.domain.params import Data, Segment
 from trigflow.domain.sql_script import (
     COMMENT,
     DOLLAR,
@@ -48,6 +48,9 @@ from trigflow.domain.sql_script import (
     dialect,
     lex,
 )
+
+if TYPE_CHECKING:  # the runner imports this module: it need not load the parameter machinery (~10 ms)
+    from trigflow.domain.params import Data, Segment
 
 __all__ = ["BoundStatement", "RenderedSql", "UnsafeSqlPlacement", "bind_statement", "render_sql"]
 

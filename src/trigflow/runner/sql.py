@@ -8,7 +8,7 @@
   its transactions. By `driver` (else `type`): `postgresql` / POSTGRE (psycopg), `mysql`, `mariadb` / MYSQL
   (PyMySQL), `sqlite` / SQLITE (sqlite3, the file in `path`), `duckdb` / DUCKDB (duckdb, the file in `path`).
   `options` are the JDBC URL's query parameters; the ones with a driver equivalent are passed on
-  (`_PG_OPTIONS`, `_MYSQL_OPTIONS`), the others are named in the log and ignored.
+  (`sql_backends._PG_OPTIONS`, `_MYSQL_OPTIONS`), the others are named in the log and ignored.
 * **Statements in order**, split by `trigflow.domain.sql_script` for the data source's dialect. For each the
   log gets its number, line and first line, then the first rows of its result as a table (bounded by
   `limits.sqlLogRows` rows, default 20, and `limits.sqlLogCellChars` characters a cell, default 80; the log
@@ -39,16 +39,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TextIO
 
 from trigflow.domain.sql_binding import bind_statement
 from trigflow.domain.sql_outputs import format_output_file, output_values, render_table
 from trigflow.domain.sql_script import Statement, split_statements
 from trigflow.runner.base import KEY_CODE, KEY_CONFIG, KEY_DATA_SOURCE, KEY_LIMITS, redact, secrets_of
+from trigflow.runner.sql_backends import BACKENDS, Backend, Result, backend_class, file_of
 
 __all__ = ["EXIT_CANCELLED", "EXIT_FAILED", "run"]
 
@@ -63,22 +63,9 @@ LIMIT_OUTPUT_ROWS = "sqlOutputRows"
 DEFAULT_LOG_ROWS = 20
 DEFAULT_LOG_CELL = 80
 DEFAULT_OUTPUT_ROWS = 10_000
-CONNECT_TIMEOUT_S = 10
 _FIRST_LINE_CHARS = 200
-_FETCH_CHUNK = 500
 _WATCH_POLL_S = 0.5
 _RECANCEL_S = 1.0
-
-# PostgreSQL accepts protocol-level parameters only in these (PREPARE's list plus CALL); the rest are bound
-# on the client by psycopg's ClientCursor.
-_PG_SERVER_BINDABLE = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "MERGE", "VALUES", "WITH", "TABLE", "CALL"})
-# DuckDB answers DML and DDL with a one-column `Count` result; these first words are real queries.
-_DUCKDB_QUERY_WORDS = frozenset({"SELECT", "WITH", "VALUES", "FROM", "TABLE", "SHOW", "DESCRIBE", "SUMMARIZE",
-                                 "PRAGMA", "EXPLAIN", "CALL"})  # fmt: skip
-
-
-class _Cancelled(Exception):
-    """The attempt was cancelled (the database cancelled the running statement, or it never started)."""
 
 
 class _Masked:
@@ -93,281 +80,10 @@ class _Masked:
         self._log.flush()
 
 
-class _Result:
-    """What one statement gave: rows (when it returned a result set) or a count of affected rows."""
-
-    def __init__(self, columns: list[str] | None, rows: list[tuple[Any, ...]], count: int, total: int | None):
-        self.columns = columns
-        self.rows = rows
-        self.count = count
-        self.total = total
-
-
-# JDBC URL parameters (`options`) with a libpq / PyMySQL equivalent: JDBC name -> driver keyword.
-_PG_OPTIONS = {
-    "sslmode": "sslmode", "sslrootcert": "sslrootcert", "sslcert": "sslcert", "sslkey": "sslkey",
-    "ApplicationName": "application_name", "application_name": "application_name",
-    "connectTimeout": "connect_timeout", "connect_timeout": "connect_timeout",
-    "targetServerType": "target_session_attrs", "target_session_attrs": "target_session_attrs", "options": "options",
-}  # fmt: skip
-_MYSQL_OPTIONS = {"characterEncoding": "charset", "charset": "charset", "connectTimeout": "connect_timeout"}
-
-
-def _driver_options(options: Mapping[str, Any], known: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
-    """The options the driver understands (renamed), and the names of the others."""
-    taken: dict[str, str] = {}
-    ignored: list[str] = []
-    for name, value in options.items():
-        if name in known:
-            taken[known[name]] = str(value)
-        elif name == "currentSchema":  # pgJDBC's search path
-            taken["options"] = f"-c search_path={value}"
-        else:
-            ignored.append(str(name))
-    return taken, ignored
-
-
-class _Backend:
-    """One driver's session: connect, execute one statement, cancel the running one from another thread."""
-
-    dialect = ""
-    style = "qmark"
-
-    def __init__(self, ds: Mapping[str, Any]) -> None:
-        self.ds = ds
-        self.ignored_options: list[str] = []
-
-    def connect(self) -> None:
-        raise NotImplementedError
-
-    def execute(self, text: str, params: list[str] | None, keep: int) -> _Result:
-        raise NotImplementedError
-
-    def cancel(self) -> None:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        raise NotImplementedError
-
-    def is_cancel_error(self, exc: BaseException) -> bool:
-        raise NotImplementedError
-
-    def describe_error(self, exc: BaseException) -> str:
-        return str(exc).strip() or type(exc).__name__
-
-
-def _fetch(fetchmany: Callable[[int], Sequence[Any]], keep: int) -> tuple[list[tuple[Any, ...]], int]:
-    """Up to `keep` rows, then the count of all of them (the rest fetched and dropped)."""
-    rows: list[tuple[Any, ...]] = []
-    total = 0
-    while True:
-        chunk = fetchmany(_FETCH_CHUNK)
-        if not chunk:
-            return rows, total
-        total += len(chunk)
-        room = keep - len(rows)
-        if room > 0:
-            rows.extend(tuple(r) for r in chunk[:room])
-
-
-class _Postgres(_Backend):
-    dialect = "postgresql"
-    style = "format"
-
-    def connect(self) -> None:
-        import psycopg
-
-        ds = self.ds
-        options, self.ignored_options = _driver_options(ds.get("options") or {}, _PG_OPTIONS)
-        if options.get("connect_timeout", "").isdigit() and int(options["connect_timeout"]) > 1000:
-            options["connect_timeout"] = str(int(options["connect_timeout"]) // 1000)  # JDBC gives milliseconds
-        options.setdefault("connect_timeout", str(CONNECT_TIMEOUT_S))
-        options.setdefault("application_name", "trigflow-sql")
-        conninfo = psycopg.conninfo.make_conninfo(
-            host=ds.get("host") or "127.0.0.1", port=int(ds.get("port") or 5432), dbname=ds.get("database") or "",
-            user=ds.get("username") or "", password=ds.get("password") or "", **options,
-        )  # fmt: skip
-        self.conn = psycopg.connect(conninfo, autocommit=True)
-
-    def execute(self, text: str, params: list[str] | None, keep: int) -> _Result:
-        import psycopg
-
-        first = text.lstrip("( \t\n").split(None, 1)[0].upper() if text.strip() else ""
-        cur: Any = self.conn.cursor()
-        if params is not None and first not in _PG_SERVER_BINDABLE:
-            cur = psycopg.ClientCursor(self.conn)
-        with cur:
-            cur.execute(text, params)
-            if cur.description is None:
-                return _Result(None, [], max(cur.rowcount, 0), None)
-            columns = [c.name for c in cur.description]
-            rows, total = _fetch(cur.fetchmany, keep)
-            return _Result(columns, rows, total, total)
-
-    def cancel(self) -> None:
-        cancel_safe = getattr(self.conn, "cancel_safe", None)  # psycopg >= 3.2: no blocking libpq call
-        if cancel_safe is not None:
-            cancel_safe(timeout=CONNECT_TIMEOUT_S)
-        else:
-            self.conn.cancel()
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def is_cancel_error(self, exc: BaseException) -> bool:
-        import psycopg
-
-        return isinstance(exc, psycopg.errors.QueryCanceled)
-
-    def describe_error(self, exc: BaseException) -> str:
-        state = getattr(exc, "sqlstate", None)
-        message = str(exc).strip() or type(exc).__name__
-        return f"{message} (SQLSTATE {state})" if state else message
-
-
-class _MySQL(_Backend):
-    dialect = "mysql"
-    style = "format"
-
-    def _kwargs(self) -> dict[str, Any]:
-        ds = self.ds
-        options, self.ignored_options = _driver_options(ds.get("options") or {}, _MYSQL_OPTIONS)
-        timeout = int(options["connect_timeout"]) if options.get("connect_timeout", "").isdigit() else 0
-        charset = options.get("charset", "utf8mb4")
-        return {
-            "host": ds.get("host") or "127.0.0.1", "port": int(ds.get("port") or 3306),
-            "user": ds.get("username") or "", "password": ds.get("password") or "",
-            "database": ds.get("database") or None,
-            "connect_timeout": max(timeout // 1000, 1) if timeout else CONNECT_TIMEOUT_S,
-            "charset": "utf8mb4" if charset.upper().replace("-", "") == "UTF8" else charset, "autocommit": True,
-        }  # fmt: skip
-
-    def connect(self) -> None:
-        import pymysql
-
-        self.conn = pymysql.connect(**self._kwargs())
-        self.thread_id = self.conn.thread_id()
-
-    def execute(self, text: str, params: list[str] | None, keep: int) -> _Result:
-        with self.conn.cursor() as cur:
-            cur.execute(text, params)
-            if cur.description is None:
-                return _Result(None, [], max(cur.rowcount, 0), None)
-            columns = [c[0] for c in cur.description]
-            rows, total = _fetch(cur.fetchmany, keep)
-            return _Result(columns, rows, total, total)
-
-    def cancel(self) -> None:
-        import pymysql
-
-        killer = pymysql.connect(**self._kwargs())
-        try:
-            with killer.cursor() as cur:
-                cur.execute(f"KILL QUERY {int(self.thread_id)}")
-        finally:
-            killer.close()
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def is_cancel_error(self, exc: BaseException) -> bool:
-        import pymysql
-
-        # 1317 ER_QUERY_INTERRUPTED; MariaDB's SLEEP() returns 1 instead of failing when killed (no error).
-        return isinstance(exc, pymysql.err.OperationalError) and bool(exc.args) and exc.args[0] == 1317
-
-    def describe_error(self, exc: BaseException) -> str:
-        if len(exc.args) >= 2 and isinstance(exc.args[0], int):
-            return f"({exc.args[0]}) {exc.args[1]}"
-        return super().describe_error(exc)
-
-
-class _SQLite(_Backend):
-    dialect = "sqlite"
-
-    def connect(self) -> None:
-        path = _file_of(self.ds)
-        if not path:
-            raise ValueError("a SQLITE data source needs its database file")
-        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-
-    def execute(self, text: str, params: list[str] | None, keep: int) -> _Result:
-        cur = self.conn.cursor()
-        try:
-            cur.execute(text, params or ())
-            if cur.description is None:
-                return _Result(None, [], max(cur.rowcount, 0), None)
-            columns = [c[0] for c in cur.description]
-            rows, total = _fetch(cur.fetchmany, keep)
-            return _Result(columns, rows, total, total)
-        finally:
-            cur.close()
-
-    def cancel(self) -> None:
-        self.conn.interrupt()
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def is_cancel_error(self, exc: BaseException) -> bool:
-        return isinstance(exc, sqlite3.OperationalError) and "interrupted" in str(exc)
-
-
-class _DuckDB(_Backend):
-    dialect = "duckdb"
-
-    def connect(self) -> None:
-        import duckdb
-
-        path = _file_of(self.ds)
-        if not path:
-            raise ValueError("a DUCKDB data source needs its database file")
-        self.conn = duckdb.connect(path)
-
-    def execute(self, text: str, params: list[str] | None, keep: int) -> _Result:
-        first = text.lstrip("( \t\n").split(None, 1)[0].upper() if text.strip() else ""
-        cur = self.conn.execute(text, params) if params is not None else self.conn.execute(text)
-        description = cur.description
-        if description is None:
-            return _Result(None, [], 0, None)
-        columns = [c[0] for c in description]
-        if first not in _DUCKDB_QUERY_WORDS and columns == ["Count"]:
-            row = cur.fetchone()
-            return _Result(None, [], int(row[0]) if row and row[0] is not None else 0, None)
-        rows, total = _fetch(cur.fetchmany, keep)
-        return _Result(columns, rows, total, total)
-
-    def cancel(self) -> None:
-        self.conn.interrupt()
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def is_cancel_error(self, exc: BaseException) -> bool:
-        import duckdb
-
-        return isinstance(exc, duckdb.InterruptException)
-
-
-_BACKENDS: dict[str, type[_Backend]] = {
-    "POSTGRESQL": _Postgres, "POSTGRE": _Postgres, "MYSQL": _MySQL, "MARIADB": _MySQL,
-    "SQLITE": _SQLite, "DUCKDB": _DuckDB,
-}  # fmt: skip
-
-
-def _file_of(ds: Mapping[str, Any]) -> str:
-    return str(ds.get("path") or ds.get("database") or "")
-
-
-def _backend_class(ds: Mapping[str, Any]) -> type[_Backend] | None:
-    """By the connection's `driver` (the dialect), else its data-source `type`."""
-    return _BACKENDS.get(str(ds.get("driver") or "").upper()) or _BACKENDS.get(str(ds.get("type") or "").upper())
-
-
 def _where(ds: Mapping[str, Any]) -> str:
     kind = str(ds.get("type") or ds.get("driver") or "").upper()
     if kind in ("SQLITE", "DUCKDB"):
-        return f"{kind} {_file_of(ds)}"
+        return f"{kind} {file_of(ds)}"
     return f"{kind} {ds.get('host')}:{ds.get('port')}/{ds.get('database') or ''} as {ds.get('username') or ''}"
 
 
@@ -388,7 +104,7 @@ def _limit(limits: Mapping[str, Any], key: str, default: int) -> int:
 
 
 @contextlib.contextmanager
-def _watch(cancel: threading.Event, backend: _Backend, out: _Masked) -> Iterator[threading.Event]:
+def _watch(cancel: threading.Event, backend: Backend, out: _Masked) -> Iterator[threading.Event]:
     """A thread that cancels the running statement on the server as soon as `cancel` is set.
 
     It is not joined (an idle watcher notices the end within `_WATCH_POLL_S`); the lock keeps it from
@@ -441,14 +157,14 @@ def run(workload: Mapping[str, Any], log: TextIO, outputs_path: str | None, canc
     if not isinstance(ds, Mapping) or not ds:
         out.line("[trigflow] a SQL task needs a data source (TriggerTaskConfiguration.SourceServiceId)")
         return EXIT_FAILED
-    backend_class = _backend_class(ds)
-    if backend_class is None:
+    chosen = backend_class(ds)
+    if chosen is None:
         out.line(f"[trigflow] data source type {ds.get('type')!r} cannot run SQL "
-                 f"(known: {', '.join(sorted(_BACKENDS))})")  # fmt: skip
+                 f"(known: {', '.join(sorted(BACKENDS))})")  # fmt: skip
         return EXIT_FAILED
     config = workload.get(KEY_CONFIG) or {}
     limits = workload.get(KEY_LIMITS) or {}
-    backend = backend_class(ds)
+    backend = chosen(ds)
     statements = split_statements(str(workload.get(KEY_CODE) or ""), backend.dialect)
     out.line(f"[trigflow] SQL on {_where(ds)}: {_plural(len(statements), 'statement')}")
     if cancel.is_set():
@@ -471,7 +187,7 @@ def run(workload: Mapping[str, Any], log: TextIO, outputs_path: str | None, canc
 
 
 def _run_statements(
-    backend: _Backend,
+    backend: Backend,
     statements: Sequence[Statement],
     config: Mapping[str, Any],
     limits: Mapping[str, Any],
@@ -488,7 +204,7 @@ def _run_statements(
     log_rows = _limit(limits, LIMIT_LOG_ROWS, DEFAULT_LOG_ROWS)
     log_cell = max(_limit(limits, LIMIT_LOG_CELL, DEFAULT_LOG_CELL), 4)
     keep = max(_limit(limits, LIMIT_OUTPUT_ROWS, DEFAULT_OUTPUT_ROWS), log_rows)
-    last: tuple[int, _Result] | None = None
+    last: tuple[int, Result] | None = None
     n = len(statements)
     started = time.perf_counter()
     for k, stmt in enumerate(statements, 1):
@@ -528,7 +244,7 @@ def _run_statements(
 
 
 def _write_outputs(
-    config: Mapping[str, Any], last: tuple[int, _Result] | None, out: _Masked, outputs_path: str | None, keep: int
+    config: Mapping[str, Any], last: tuple[int, Result] | None, out: _Masked, outputs_path: str | None, keep: int
 ) -> int:
     declared = _entries(config, CONFIG_OUTPUTS)
     rows = last[1].rows if last is not None else []
