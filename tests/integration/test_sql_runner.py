@@ -338,3 +338,12 @@ def test_property_any_data_value_comes_back_as_itself(tmp_path: Path, ds: dict[s
         assert outputs["first"] == " ".join(v.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
 
     check()
+
+
+def test_jdbc_url_options_reach_the_driver_or_are_named_as_ignored(tmp_path: Path) -> None:
+    ds = {**PG, "options": {"currentSchema": "information_schema", "ApplicationName": "tf-opts", "loggerLevel": "x"}}
+    rc, log, outputs = run_sql(ds, "SELECT 0, current_schema() UNION ALL SELECT 1, current_setting('application_name')",
+                               tmp_path)  # fmt: skip
+    assert rc == 0, log
+    assert outputs["first"] == "information_schema" and outputs["row"] == '[1, "tf-opts"]'
+    assert "connection options without a driver equivalent, ignored: loggerLevel" in log
