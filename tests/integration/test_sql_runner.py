@@ -347,3 +347,11 @@ def test_jdbc_url_options_reach_the_driver_or_are_named_as_ignored(tmp_path: Pat
     assert rc == 0, log
     assert outputs["first"] == "information_schema" and outputs["row"] == '[1, "tf-opts"]'
     assert "connection options without a driver equivalent, ignored: loggerLevel" in log
+
+
+def test_cancel_before_the_attempt_connects_runs_nothing(tmp_path: Path) -> None:
+    cancel = threading.Event()
+    cancel.set()
+    rc, log, _ = run_sql(_file_ds("SQLITE", tmp_path / "db"), "CREATE TABLE t (a INT)", tmp_path, cancel=cancel)
+    assert rc == sql.EXIT_CANCELLED and "cancelled before connecting" in log
+    assert not (tmp_path / "db").exists()

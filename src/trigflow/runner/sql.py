@@ -211,10 +211,10 @@ def _run_statements(
         first = stmt.first_line
         if len(first) > _FIRST_LINE_CHARS:
             first = first[: _FIRST_LINE_CHARS - 1] + "…"
-        out.line(f"[trigflow] statement {k}/{n} (line {stmt.line}): {first}")
         if cancel.is_set():
-            out.line(f"[trigflow] cancelled before statement {k}/{n}")
+            out.line(f"[trigflow] cancelled before statement {k}/{n} (line {stmt.line}): {first}")
             return EXIT_CANCELLED
+        out.line(f"[trigflow] statement {k}/{n} (line {stmt.line}): {first}")
         bound = bind_statement(stmt.text, backend.dialect, bindings, backend.style)
         t0 = time.perf_counter()
         try:
