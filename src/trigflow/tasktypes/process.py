@@ -29,7 +29,7 @@ RUNNER_ARGV: tuple[str, ...] = (sys.executable, "-m", "trigflow.cli", "run-attem
 PACKAGE_ROOT = str(Path(trigflow.__file__).resolve().parents[1])
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once per attempt on the hot path, and frozen init costs ~2 us
 class Attempt:
     """What the launcher decided for one attempt, for the type to turn into a LaunchSpec.
 
