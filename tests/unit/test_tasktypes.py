@@ -193,7 +193,8 @@ def test_a_script_type_runs_its_frozen_interpreter_on_the_sealed_code(tmp_path: 
 
 def test_a_runner_type_seals_its_workload_and_keeps_secrets_out_of_argv_env_and_disk(tmp_path: Path) -> None:
     echo = RunnerTask(Labels(ECHO_TYPE_ID, design="ECHO", desc="echo", category="GENERAL"), "ECHO")
-    spec = echo.freeze("select 1", {"wait": "no"})
+    spec = echo.freeze("select 1", {"wait": "no"}, {"SourceServiceId": "7", "CodeContent": "..."})
+    assert (spec["source_service_id"], spec["target_service_id"]) == ("7", None)  # looked up when it starts
     source = {"type": "POSTGRE", "host": "127.0.0.1", "password": SECRET}
     launch = echo.launch(spec, _attempt(tmp_path, data_source=source, limits={"maxRows": 10}))
     assert launch.argv == RUNNER_ARGV == (sys.executable, "-m", "trigflow.cli", "run-attempt")

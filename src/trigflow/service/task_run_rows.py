@@ -77,7 +77,7 @@ def task_run_row(
     }
     extensions = tt.extensions(extensions, ext)
     spec = {
-        **tt.freeze(code, ext),  # kind, code and what the type's runtime needs (tasktypes/)
+        **tt.freeze(code, ext, config),  # kind, code and what the type's runtime needs (tasktypes/)
         # Frozen with the run, so a later edit of the task never changes how this run retries or times out.
         "priority": int(sched.get("RunPriorityType", 6)),
         "max_retry": max(0, int(sched.get("MaxRetryNumber", 0))),

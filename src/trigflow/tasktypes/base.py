@@ -114,8 +114,11 @@ class TaskType:
         Returns the upstream task ids the configuration itself implies (a merge node's conditions)."""
         return []
 
-    def freeze(self, code: str, ext: Mapping[str, Any]) -> dict[str, Any]:
-        """The type's own keys of a task run's `spec`, frozen at run creation (decisions.md Q-R2)."""
+    def freeze(self, code: str, ext: Mapping[str, Any], config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The type's own keys of a task run's `spec`, frozen at run creation (decisions.md Q-R2).
+
+        `code` is the decoded CodeContent, `ext` TaskExtConfigurationList as a dict, `config` the whole
+        TriggerTaskConfiguration of the version (e.g. its SourceServiceId)."""
         return {"kind": self.kind, "code": code}
 
     def extensions(self, common: dict[str, str], ext: Mapping[str, Any]) -> dict[str, str]:

@@ -47,7 +47,7 @@ class MergeNode(ControlNode):
             )
         return merged
 
-    def freeze(self, code: str, ext: Mapping[str, Any]) -> dict[str, Any]:
+    def freeze(self, code: str, ext: Mapping[str, Any], config: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "code": code,

@@ -64,7 +64,7 @@ class ScriptTask(LaunchedTask):
     def interpreter(self, ext: Mapping[str, Any]) -> list[str]:
         raise NotImplementedError
 
-    def freeze(self, code: str, ext: Mapping[str, Any]) -> dict[str, Any]:
+    def freeze(self, code: str, ext: Mapping[str, Any], config: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return {"kind": self.kind, "code": code, "interpreter": self.interpreter(ext)}
 
     def launch(self, spec: Mapping[str, Any], attempt: Attempt) -> LaunchSpec:
@@ -84,8 +84,16 @@ class RunnerTask(LaunchedTask):
     """The attempt is `trigflow run-attempt` on a sealed workload document; its runner is the one
     trigflow.runner.registry names for this TaskTypeId."""
 
-    def freeze(self, code: str, ext: Mapping[str, Any]) -> dict[str, Any]:
-        return {"kind": self.kind, "code": code, "config": {k: str(v) for k, v in ext.items()}}
+    def freeze(self, code: str, ext: Mapping[str, Any], config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        conf = config or {}
+        return {
+            "kind": self.kind,
+            "code": code,
+            "config": {k: str(v) for k, v in ext.items()},
+            # The data sources the attempt connects to (looked up when it starts, so a changed password applies).
+            "source_service_id": conf.get("SourceServiceId") or None,
+            "target_service_id": conf.get("TargetServiceId") or None,
+        }
 
     def workload(self, spec: Mapping[str, Any], attempt: Attempt) -> dict[str, Any]:
         """The workload document (docs/adr/0004-task-types.md "The workload document")."""

@@ -16,7 +16,7 @@ KIND = "RUN_WORKFLOW"
 
 
 class RunWorkflowNode(ChildRunTask):
-    def freeze(self, code: str, ext: Mapping[str, Any]) -> dict[str, Any]:
+    def freeze(self, code: str, ext: Mapping[str, Any], config: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return {"kind": self.kind, "code": code, "workflow_id": ext.get("workflowId")}
 
     def extensions(self, common: dict[str, str], ext: Mapping[str, Any]) -> dict[str, str]:
