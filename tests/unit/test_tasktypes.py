@@ -22,6 +22,7 @@ from trigflow.domain.task_edit import NODE_CATEGORIES
 from trigflow.runner import base as wl
 from trigflow.runner.registry import ECHO_TYPE_ID
 from trigflow.tasktypes import TASK_TYPES
+from trigflow.tasktypes import spec as run_spec
 from trigflow.tasktypes.base import ChildRunTask, ControlNode, Labels, Paths, Registry, Runtime
 from trigflow.tasktypes.merge import MERGE
 from trigflow.tasktypes.process import PACKAGE_ROOT, RUNNER_ARGV, Attempt, RunnerTask, ScriptTask
@@ -224,3 +225,31 @@ def test_no_type_name_is_compared_outside_the_task_type_layer() -> None:
                 if names.search(line):
                     found.append(f"{path.relative_to(SRC)}:{no}: {line.strip()}")
     assert found == []
+
+
+# --- the frozen spec's common keys and accessors ------------------------------------------------------
+
+
+def test_the_common_spec_keys_read_back_through_the_accessors() -> None:
+    scheduler = {
+        "RunPriorityType": 4, "MaxRetryNumber": 2, "RetryWaitMinute": 1, "ExecutionTTLMinute": 30,
+        "WaitExecutionTotalTTLMinute": -1, "ScheduleType": 1, "AllowRedoType": "FAILURE",
+        "ParamTaskOutList": [{"ParamKey": "total", "ParamValue": None}, {"ParamKey": ""}],
+        "ParamTaskInList": [{"ParamKey": "x", "FromTaskId": "t1", "FromParamKey": "total"}],
+    }  # fmt: skip
+    spec = {**SHELL.freeze("echo", {}), **run_spec.common(scheduler, [{"ParamKey": "own", "ParamValue": "1"}],
+                                                          {"own", "path"})}  # fmt: skip
+    assert run_spec.timing(spec) == run_spec.Timing(4, 2, 1, 30, -1, True)
+    assert run_spec.outputs(spec) == [{"ParamKey": "total", "ParamValue": ""}]
+    assert run_spec.inputs(spec) == scheduler["ParamTaskInList"]
+    assert (run_spec.data_params(spec), run_spec.run_data_params(spec)) == (["path"], ["own", "path"])
+    assert run_spec.code(spec) == "echo" and spec[run_spec.ALLOW_REDO] == "FAILURE"
+    assert run_spec.child_workflow_id(RUN_WORKFLOW.freeze("", {"workflowId": "wf"})) == "wf"
+
+
+def test_a_row_frozen_before_a_key_existed_reads_its_default() -> None:
+    old: dict[str, object] = {"kind": "SHELL", "code": "echo hi"}
+    assert run_spec.timing(old) == run_spec.Timing(6, 0, 0, -1, -1, False)
+    assert (run_spec.outputs(old), run_spec.inputs(old), run_spec.run_data_params(old)) == ([], [], [])
+    assert run_spec.data_params(old) is None  # provenance unknown: attempt_params falls back to its legacy rule
+    assert run_spec.code({}) == "" and run_spec.child_workflow_id({}) is None

@@ -29,6 +29,7 @@ from trigflow.service.attempt_params import (
     resolve_attempt,
 )
 from trigflow.tasktypes import TASK_TYPES
+from trigflow.tasktypes import spec as run_spec
 from trigflow.tasktypes.base import ProcessTask
 from trigflow.tasktypes.process import Attempt, LaunchedTask
 
@@ -158,7 +159,7 @@ class Launcher:
     ) -> str | None:
         """Where a human-readable copy of the attempt's code goes when substitution changed it (None:
         the definition's code is what ran, GetTriggerTaskCode shows it). The copy is never executed."""
-        if code == spec["code"]:
+        if code == run_spec.code(spec):
             return None
         return str(run_dir / (attempt + task_type.code_suffix))
 

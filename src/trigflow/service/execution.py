@@ -62,6 +62,7 @@ from trigflow.store import catalog as cq
 from trigflow.store import runs as rq
 from trigflow.store.engine import Database
 from trigflow.tasktypes import TASK_TYPES
+from trigflow.tasktypes import spec as run_spec
 from trigflow.tasktypes.base import ControlNode, Runtime, TaskType
 from trigflow.tasktypes.process import LaunchedTask
 from trigflow.tasktypes.shell import SHELL
@@ -301,15 +302,16 @@ class Execution:
     def _task_info(self, r: Mapping[str, Any]) -> TaskInfo:
         spec = r["spec"]
         minute = self.minute_ms
+        t = run_spec.timing(spec)
         return TaskInfo(
             row={k: r[k] for k in _LAUNCH_COLUMNS},
             group=r["resource_group_id"] or DEFAULT_GROUP,
-            priority=int(spec.get("priority", 6)),
-            max_retry=int(spec.get("max_retry", 0)),
-            retry_wait_ms=int(spec.get("retry_wait_minutes", 0)) * minute,
-            exec_ttl_ms=int(spec.get("exec_ttl_minutes", -1)) * minute,
-            wait_ttl_ms=int(spec.get("wait_ttl_minutes", -1)) * minute,
-            dry_run=bool(spec.get("dry_run", False)),
+            priority=t.priority,
+            max_retry=t.max_retry,
+            retry_wait_ms=t.retry_wait_minutes * minute,
+            exec_ttl_ms=t.exec_ttl_minutes * minute,
+            wait_ttl_ms=t.wait_ttl_minutes * minute,
+            dry_run=t.dry_run,
             retry_times=int(r["retry_times"]),
             ever_started=r["start_ms"] is not None,
             task_type=TASK_TYPES.of_spec(spec),
@@ -400,7 +402,7 @@ class Execution:
 
     def _collect_outputs(self, conn: sa.Connection, graph: RunGraph, exec_id: str, now: int) -> None:
         info = self.tasks[exec_id]
-        declared = info.row["spec"].get("outputs") or []
+        declared = run_spec.outputs(info.row["spec"])
         if not declared:
             return
         attempt = attempt_name(info.row, info.retry_times)

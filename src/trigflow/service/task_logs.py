@@ -27,6 +27,7 @@ from trigflow.service.log_pages import PAGE_BYTES, Cursor, Page, read_page
 from trigflow.store import runs as rq
 from trigflow.store.engine import Database
 from trigflow.tasktypes import TASK_TYPES
+from trigflow.tasktypes import spec as run_spec
 from trigflow.tasktypes.base import ProcessTask
 
 #: GetTaskInstanceLog's LogLevel values (SDK docstring). Task output carries no levels, so every value
@@ -163,8 +164,7 @@ def _code_of(row: dict[str, Any], run_dir: Path, name: str) -> str | None:
     tt = TASK_TYPES.of_spec(spec)
     fd = _open_regular(run_dir / (name + tt.code_suffix)) if isinstance(tt, ProcessTask) else None
     if fd is None:
-        code = spec.get("code")
-        return code if isinstance(code, str) and code else None
+        return run_spec.code(spec) or None
     try:
         with os.fdopen(fd, "rb", closefd=False) as f:
             raw = f.read(MAX_CODE_CONTENT_BYTES + 1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from trigflow.domain import ids
@@ -17,6 +17,7 @@ from trigflow.domain.errors import InvalidParameterValue
 from trigflow.domain.states import TaskState
 from trigflow.service.resources import ResourceGroups
 from trigflow.tasktypes import TASK_TYPES
+from trigflow.tasktypes import spec as run_spec
 
 
 def task_run_row(
@@ -78,25 +79,7 @@ def task_run_row(
     extensions = tt.extensions(extensions, ext)
     spec = {
         **tt.freeze(code, ext, config),  # kind, code and what the type's runtime needs (tasktypes/)
-        # Frozen with the run, so a later edit of the task never changes how this run retries or times out.
-        "priority": int(sched.get("RunPriorityType", 6)),
-        "max_retry": max(0, int(sched.get("MaxRetryNumber", 0))),
-        "retry_wait_minutes": max(0, int(sched.get("RetryWaitMinute", 0))),
-        "exec_ttl_minutes": int(sched.get("ExecutionTTLMinute", -1)),
-        "wait_ttl_minutes": int(sched.get("WaitExecutionTotalTTLMinute", -1)),
-        "dry_run": int(sched.get("ScheduleType", 0)) == 1,
-        "allow_redo": str(sched.get("AllowRedoType") or "ALL"),
-        # Parameters (decisions.md Q-P1..Q-P3): substituted when the task starts, against the run's
-        # baseline time, with upstream outputs resolved then.
-        "outputs": [
-            {"ParamKey": o["ParamKey"], "ParamValue": o.get("ParamValue") or ""}
-            for o in sched.get("ParamTaskOutList") or []
-            if o.get("ParamKey")
-        ],
-        "inputs": [dict(i) for i in sched.get("ParamTaskInList") or []],
-        # Provenance (docs/parameters.md): which run parameters are data, never expanded or pasted as code.
-        # A task's own scheduling parameter of the same name is trusted text and wins.
-        **data_provenance(data, config.get("TaskSchedulingParameterList") or []),
+        **run_spec.common(sched, config.get("TaskSchedulingParameterList") or [], data),
     }
     return {
         "execution_id": ids.new_uuid(),
@@ -142,11 +125,4 @@ def group_of(resources: ResourceGroups, run: Mapping[str, Any], task_name: str, 
     if not resources.exists(group):
         raise InvalidParameterValue(f"resource group {group!r} of task {task_name!r} no longer exists")
     return str(group)
-
-
-def data_provenance(run_data: Collection[str], task_params: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
-    """The spec keys that carry provenance to the attempt: `data_params` (this task run's data names) and
-    `run_data_params` (the run's, inherited by nested runs and kept by reruns)."""
-    own = {p["ParamKey"] for p in task_params if p.get("ParamValue") is not None}
-    return {"data_params": sorted(set(run_data) - own), "run_data_params": sorted(run_data)}
 
