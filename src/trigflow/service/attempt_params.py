@@ -36,6 +36,7 @@ from trigflow.domain.params import (
 )
 from trigflow.domain.task_env import PARAMS_FILE_ENV, RUN_PARAMS_ENV, param_env_name
 from trigflow.executors.files import open_regular
+from trigflow.tasktypes import spec as run_spec
 
 DEFAULT_TZ = "Asia/Shanghai"
 # One environment string (NAME=value) trigflow puts in a task's environment at most, and all of them together:
@@ -92,7 +93,7 @@ class AttemptParams:
 
 def data_names(spec: Mapping[str, Any], stored: Mapping[str, Any], inputs: Mapping[str, str]) -> set[str]:
     """The names whose values are data: the run's (recorded at creation) and every upstream input."""
-    recorded = spec.get("data_params")
+    recorded = run_spec.data_params(spec)
     names = set(recorded) if recorded is not None else legacy_data_names(stored)
     return names | inputs.keys()
 
@@ -110,10 +111,10 @@ def resolve_attempt(
     value is over the size limit, the expansion would pass its budget, or a value cannot be placed safely.
     """
     spec = row["spec"]
-    inputs, notes = resolve_inputs(spec.get("inputs") or [], outputs_by_task)
+    inputs, notes = resolve_inputs(run_spec.inputs(spec), outputs_by_task)
     stored = json.loads(row["run_params"])
     merged = merge_params(stored, inputs)
-    code: str = spec["code"]
+    code = run_spec.code(spec)
     data = data_names(spec, stored, inputs)
     for name in sorted(data):
         value = merged.get(name)

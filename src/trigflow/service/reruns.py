@@ -51,6 +51,7 @@ from trigflow.service.task_run_rows import task_run_row
 from trigflow.store import catalog as cq
 from trigflow.store import runs as rq
 from trigflow.store.engine import Database
+from trigflow.tasktypes import spec as run_spec
 
 Row = Mapping[str, Any]  # a store row, read-only
 
@@ -173,7 +174,7 @@ class Reruns:
             # Data names (docs/parameters.md): the run's own, plus this rerun's AdvancedParams.
             # The union over every latest task run: an earlier partial rerun's AdvancedParams are data in the
             # records it made, and must stay data in the records this rerun makes (not trusted text).
-            data = set().union(*(r["spec"].get("run_data_params") or () for r in latest.values()))
+            data = set().union(*(run_spec.run_data_params(r["spec"]) for r in latest.values()))
             data |= legacy_data_names(params)
             if execute_type == "2":
                 data |= apply_run_params(p.get("AdvancedParams"), params, self.max_param_chars)

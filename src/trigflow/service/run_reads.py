@@ -25,6 +25,7 @@ from trigflow.store import runs as rq
 from trigflow.store.criteria import Criterion
 from trigflow.store.engine import Database
 from trigflow.store.tables import task_runs
+from trigflow.tasktypes import spec as run_spec
 
 Row = Mapping[str, Any]  # a store row, read-only
 MANUAL = "Manual"  # TriggerType of manual runs (decisions.md Q-TR2: the spelling seen in real data)
@@ -160,7 +161,7 @@ def _resolve_params(conn: sa.Connection, runs: Iterable[dict[str, Any]]) -> None
     zones: dict[str, str] = {}
     data: dict[str, set[str]] = {}  # the union: a rerun's AdvancedParams are data in the task runs it made only
     legacy: set[str] = set()  # runs with a task run recorded before provenance
-    stmt = sa.select(task_runs.c.run_id, task_runs.c.timezone, task_runs.c.spec["run_data_params"]).where(
+    stmt = sa.select(task_runs.c.run_id, task_runs.c.timezone, task_runs.c.spec[run_spec.RUN_DATA_PARAMS]).where(
         task_runs.c.run_id.in_(list(pending)), task_runs.c.is_latest.is_(True)
     )
     for run_id, zone, names in conn.execute(stmt):

@@ -28,6 +28,7 @@ from trigflow.store import catalog as cq
 from trigflow.store import runs as rq
 from trigflow.store.engine import Database
 from trigflow.store.tables import workflow_runs
+from trigflow.tasktypes import spec as run_spec
 
 DEFAULT_MAX_NESTED_RUNS = 1000  # nested runs per top-level run (create_child_run)
 
@@ -134,10 +135,10 @@ class Runs(RunReads):
         It inherits the parent's trigger, baseline time (Q-P1) and run parameters (over the child
         workflow's own), and the parent's resource-group override.
         """
-        child_id = node["spec"]["workflow_id"]
+        child_id = run_spec.child_workflow_id(node["spec"])
         root = parent.get("root_run_id") or parent["execution_id"]
         self._check_nested_quota(conn, root)
-        wf = cq.get_workflow(conn, parent["project_id"], child_id)
+        wf = cq.get_workflow(conn, parent["project_id"], child_id) if child_id is not None else None
         if wf is None:
             raise ResourceNotFound(f"nested workflow {child_id} no longer exists")
         tasks = self._selected_tasks(conn, wf, None)
@@ -239,7 +240,7 @@ class Runs(RunReads):
         """A nested run inherits its parent's parameters, and with them which of them are data."""
         node_id = extra.get("parent_task_exec_id")
         node = rq.get_task_run(conn, node_id) if node_id else None
-        return list(node["spec"].get("run_data_params") or []) if node else []
+        return run_spec.run_data_params(node["spec"]) if node else []
 
     def _selected_tasks(
         self, conn: sa.Connection, wf: Mapping[str, Any], task_ids: Sequence[str] | None
