@@ -39,6 +39,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from trigflow.domain.params import Data, Segment
+from trigflow.domain.stand_ins import with_stand_ins
 from trigflow.domain.task_env import VALUE_ENV_PREFIX, param_env_name
 
 __all__ = [
@@ -438,19 +439,7 @@ _STRING_PREFIX_RE = re.compile(r"[A-Za-z]*")
 
 def render_python(segments: Sequence[Segment]) -> RenderedCode:
     """Python code in which every data value is a correctly escaped literal (see the module docstring)."""
-    trusted = "".join(s for s in segments if isinstance(s, str))
-    base = "__trigflow_value_"
-    while base in trusted:
-        base += "x"
-    values: list[Data] = []
-    parts: list[str] = []
-    for seg in segments:
-        if isinstance(seg, str):
-            parts.append(seg)
-        else:
-            parts.append(f"{base}{len(values)}_")
-            values.append(seg)
-    source = "".join(parts)
+    source, base, values = with_stand_ins(segments, "__trigflow_value_", "_")
     placeholder = re.compile(_PLACEHOLDER_RE_TEMPLATE.format(base=re.escape(base)))
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))

@@ -48,6 +48,7 @@ from trigflow.domain.sql_script import (
     dialect,
     lex,
 )
+from trigflow.domain.stand_ins import with_stand_ins
 
 if TYPE_CHECKING:  # the runner imports this module: it need not load the parameter machinery (~10 ms)
     from trigflow.domain.params import Data, Segment
@@ -82,19 +83,7 @@ def render_sql(segments: Sequence[Segment], dialect_name: str) -> RenderedSql:
     d = dialect(dialect_name)
     if all(isinstance(s, str) for s in segments):
         return RenderedSql("".join(segments))  # type: ignore[arg-type]
-    trusted = "".join(s for s in segments if isinstance(s, str))
-    base = PLACEHOLDER_BASE
-    while base in trusted:
-        base += "x"
-    values: list[Data] = []
-    parts: list[str] = []
-    for seg in segments:
-        if isinstance(seg, str):
-            parts.append(seg)
-        else:
-            parts.append(f"{base}{len(values)}__")
-            values.append(seg)
-    source = "".join(parts)
+    source, base, values = with_stand_ins(segments, PLACEHOLDER_BASE, "__")
     names = {f"{base}{i}__": v for i, v in enumerate(values)}
     used: dict[str, Data] = {}
     out: list[str] = []

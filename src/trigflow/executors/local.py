@@ -47,7 +47,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from trigflow.executors import logcap
@@ -217,29 +217,14 @@ def find_process_groups_by_env(name: str, values: set[str]) -> dict[str, set[int
     /proc/<pid>/environ, which only our own user's processes expose; others are skipped.
     """
     found: dict[str, set[int]] = {}
-    if not values:
-        return found
-    prefix = name.encode() + b"="
     own_group = os.getpgrp()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for pid, value in _environ_matches(name, values):
         try:
-            with open(f"/proc/{entry}/environ", "rb") as fh:
-                environ = fh.read()
+            pgid = os.getpgid(pid)
         except OSError:
             continue
-        for item in environ.split(b"\0"):
-            if item.startswith(prefix):
-                value = item[len(prefix) :].decode(errors="replace")
-                if value in values:
-                    try:
-                        pgid = os.getpgid(int(entry))
-                    except OSError:
-                        break
-                    if pgid > 1 and pgid != own_group:
-                        found.setdefault(value, set()).add(pgid)
-                break
+        if pgid > 1 and pgid != own_group:
+            found.setdefault(value, set()).add(pgid)
     return found
 
 
@@ -255,13 +240,24 @@ def find_pids_by_env(name: str, value: str) -> list[int]:
 def find_pids_by_env_values(name: str, values: set[str]) -> dict[str, list[int]]:
     """`find_pids_by_env` for several values in one pass over /proc (a pass reads every environ)."""
     found: dict[str, list[int]] = {}
+    me = os.getpid()
+    for pid, value in _environ_matches(name, values):
+        if pid == me:
+            continue
+        stat = _read_stat(pid)
+        if stat is not None and stat[0] not in _DEAD_STATES:
+            found.setdefault(value, []).append(pid)
+    return found
+
+
+def _environ_matches(name: str, values: set[str]) -> Iterator[tuple[int, str]]:
+    """(pid, value) for every process whose environment sets `name` to one of `values`: one pass over /proc."""
     if not values:
-        return found
+        return
     prefix = name.encode() + b"="
     wanted = {prefix + v.encode(): v for v in values}
-    me = os.getpid()
     for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == me:
+        if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/environ", "rb") as fh:
@@ -271,13 +267,11 @@ def find_pids_by_env_values(name: str, values: set[str]) -> dict[str, list[int]]
         if prefix not in environ:
             continue
         for item in environ.split(b"\0"):
-            value = wanted.get(item)
-            if value is not None:
-                stat = _read_stat(int(entry))
-                if stat is not None and stat[0] not in _DEAD_STATES:
-                    found.setdefault(value, []).append(int(entry))
+            if item.startswith(prefix):
+                value = wanted.get(item)
+                if value is not None:
+                    yield int(entry), value
                 break
-    return found
 
 
 def kill_process_group(pgid: int, grace_seconds: float) -> None:
