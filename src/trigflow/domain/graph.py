@@ -2,11 +2,18 @@
 
 Kept in memory by the scheduler (it is the only writer of task-run states), so a finished task costs
 O(its downstream) work instead of re-reading the whole run. Pure: no clock, no I/O.
+
+A branch node (`Node.branch`, docs/branch.md) is offered by `ready()` like a task, but the caller evaluates
+its conditions (they need parameter values) and reports the outcome with `decide_branch` (or `LAUNCH_FAIL`
+when a condition cannot be evaluated). Its *targets* (the downstream tasks its conditions name) are gated:
+neither started nor decided while the branch node has not ended, so the decision always comes first whatever
+a target's policy (`ONE_SUCCESS` with another finished parent, or a merge node, would otherwise race it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from trigflow.domain.policies import Decision, decide
@@ -35,6 +42,8 @@ class Node:
     downstream: list[str] = field(default_factory=list)
     not_before: int = 0  # epoch ms before which a retry must not start (RetryWaitMinute)
     control: Control | None = None  # a control node (runs nothing): how it decides from its upstreams
+    branch: frozenset[str] | None = None  # a branch node: the task ids its conditions name (domain.branch)
+    gates: tuple[str, ...] = ()  # branch nodes naming this task: it waits for their decision (rebuilt)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +71,9 @@ class RunGraph:
             n.upstream = tuple(u for u in n.upstream if u in self.nodes)
             for u in n.upstream:
                 self.nodes[u].downstream.append(n.task_id)
+            # A target is a direct downstream its branch node names; other names (not in this run, or no
+            # longer downstream) are ignored.
+            n.gates = tuple(u for u in n.upstream if (b := self.nodes[u].branch) is not None and n.task_id in b)
 
     def apply(self, exec_id: str, event: TaskEvent) -> list[Change]:
         """Apply one event to a task run and cascade the dependency decisions it causes.
@@ -70,7 +82,7 @@ class RunGraph:
         event was refused (e.g. a late exit of an already killed task) and nothing changed.
         """
         node = self.by_exec.get(exec_id)
-        if node is None:
+        if node is None or event is TaskEvent.BRANCH_OK:  # only decide_branch, which also skips the unchosen
             return []
         t = task_transition(node.state, event)
         if not t.accepted:
@@ -79,6 +91,35 @@ class RunGraph:
         changes = [Change(exec_id, node.task_id, event, t.before, t.after)]
         if t.after in TASK_TERMINAL:
             changes.extend(self._cascade(node.downstream))
+        return changes
+
+    def decide_branch(self, exec_id: str, chosen: AbstractSet[str]) -> list[Change]:
+        """A branch node's decision: it ends SUCCESS, each target not in `chosen` is skipped, the cascade follows.
+
+        `chosen` is `domain.branch.decide`'s answer; ids that are not targets are ignored, and downstream
+        tasks no condition names run as after any success. Returns [] (nothing changed) for a node that is not
+        a pending branch node. What the skipped targets lead to is decided by the usual rules: an
+        `ALL_SUCCESS` task with a skipped upstream is skipped, a merge node accepting 21 re-joins.
+        """
+        node = self.by_exec.get(exec_id)
+        if node is None or node.branch is None:
+            return []
+        t = task_transition(node.state, TaskEvent.BRANCH_OK)
+        if not t.accepted:
+            return []
+        node.state = t.after
+        changes = [Change(exec_id, node.task_id, TaskEvent.BRANCH_OK, t.before, t.after)]
+        follow: list[str] = []
+        for d in node.downstream:
+            if d in chosen or d not in node.branch:
+                continue
+            target = self.nodes[d]
+            s = task_transition(target.state, TaskEvent.SKIP)
+            if s.accepted:  # a target is gated, so it is still PENDING unless it was killed
+                target.state = s.after
+                changes.append(Change(target.exec_id, d, TaskEvent.SKIP, s.before, s.after))
+                follow.extend(target.downstream)
+        changes.extend(self._cascade(follow + node.downstream))
         return changes
 
     def kill_all(self) -> list[Change]:
@@ -101,6 +142,8 @@ class RunGraph:
         for n in self.nodes.values():
             if n.state != TaskState.PENDING or n.control is not None or (now is not None and n.not_before > now):
                 continue
+            if n.gates and self._gated(n):
+                continue
             if self._decision(n) == Decision.RUN:
                 out.append(n)
         return out
@@ -115,12 +158,16 @@ class RunGraph:
     def _decision(self, n: Node) -> Decision:
         return decide(n.policy, [self.nodes[u].state for u in n.upstream])
 
+    def _gated(self, n: Node) -> bool:
+        """Whether a branch node naming `n` has not ended yet (its decision comes before anything else)."""
+        return any(self.nodes[b].state not in TASK_TERMINAL for b in n.gates)
+
     def _cascade(self, start: list[str]) -> list[Change]:
         changes: list[Change] = []
         todo = list(start)
         while todo:
             n = self.nodes[todo.pop()]
-            if n.state != TaskState.PENDING:
+            if n.state != TaskState.PENDING or (n.gates and self._gated(n)):
                 continue
             if n.control is not None:
                 event = n.control({u: self.nodes[u].state for u in n.upstream})
