@@ -7,6 +7,7 @@ wait is on a pipe, a queue or a process with a deadline.
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import io
 import json
@@ -24,13 +25,21 @@ from typing import Any, TextIO
 
 import pytest
 
+from trigflow.app import bootstrap, build
+from trigflow.config import Settings
+from trigflow.domain.datasources import SourceUse
+from trigflow.domain.errors import InvalidParameterValue
 from trigflow.executors.base import ExecutorEvent
 from trigflow.executors.local import LocalExecutor
 from trigflow.runner import main as runner_main
 from trigflow.runner.base import KEY_DATA_SOURCE, redact, secrets_of
 from trigflow.runner.registry import ECHO_TYPE_ID
+from trigflow.service.common import Caller
+from trigflow.service.execution_messages import Adopt
+from trigflow.store import runs as rq
+from trigflow.tasktypes import TASK_TYPES
 from trigflow.tasktypes.base import Labels
-from trigflow.tasktypes.process import Attempt, RunnerTask
+from trigflow.tasktypes.process import RUNNER_ARGV, Attempt, RunnerTask
 
 WAIT = 20.0
 SECRET = "s3cr3t-pa55word"
@@ -208,3 +217,102 @@ def test_a_kill_reaches_the_runner_types_cancel_hook(
     event = next_event(events)
     assert (event.kind, event.exit_code) == ("exited", -signal.SIGTERM)
     assert log.read_text().endswith("cancelled: stopping the work\n")
+
+
+# --- through the engine: a runner type's save check, frozen data source and sealed workload -------------
+
+
+class ProbeType(RunnerTask):
+    """A runner type on a PostgreSQL data source, registered only inside the test below (TaskTypeId -1)."""
+
+    sources = (SourceUse("SourceServiceId", ("POSTGRE",)),)
+
+
+@pytest.fixture
+def services(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    probe = ProbeType(Labels(ECHO_TYPE_ID, design="PROBE", desc="probe", category="GENERAL"), "PROBE")
+    monkeypatch.setitem(TASK_TYPES._by_id, ECHO_TYPE_ID, probe)
+    monkeypatch.setitem(TASK_TYPES._by_kind, "PROBE", probe)
+    built = build(Settings(data_dir=tmp_path / "data"), clock=lambda: 1_700_000_000_000)
+    try:
+        yield built
+    finally:
+        built.scheduler.executor.shutdown(kill=False, grace_seconds=0)
+        built.db.dispose()
+
+
+def test_a_runner_type_checks_its_data_source_at_save_and_its_attempt_gets_the_connection_sealed(
+    services: Any,
+) -> None:
+    boot = bootstrap(services)
+    caller, project = Caller(boot.admin.secret_id, boot.admin.uin), boot.project_id
+    props = json.dumps({"url": "jdbc:postgresql://127.0.0.1:5432/test", "username": "probe", "password": SECRET})
+    source_id = services.datasources.create(
+        caller, {"ProjectId": project, "Name": "probe_db", "Type": "POSTGRE", "ProdConProperties": props}
+    )
+    wf = services.catalog.create_workflow(
+        caller, {"ProjectId": project, "WorkflowName": "probe", "ParentFolderPath": "/p"}
+    )
+
+    def create(config: dict[str, Any]) -> str:
+        return str(services.tasks.create_task(caller, {
+            "ProjectId": project,
+            "TriggerTaskBaseAttribute": {"TaskName": f"probe{len(config)}", "TaskTypeId": str(ECHO_TYPE_ID),
+                                         "WorkflowId": wf},
+            "TriggerTaskConfiguration": {"CodeContent": base64.b64encode(b"select 1").decode(), **config},
+            "TriggerTaskSchedulerConfiguration": {},
+        }))  # fmt: skip
+
+    with pytest.raises(InvalidParameterValue, match=r"^TriggerTaskConfiguration\.SourceServiceId is required"):
+        create({})
+    with pytest.raises(InvalidParameterValue, match=r"SourceServiceId: data source 999 does not exist"):
+        create({"SourceServiceId": "999"})
+    task_id = create({"SourceServiceId": str(source_id)})
+    services.tasks.submit_task(caller, project, task_id, "probe")
+    run_id = services.runs.create_manual_run(caller, {"ProjectId": project, "WorkflowId": wf})
+    effects = services.scheduler.execution.process([Adopt(run_id)])
+    (launch,) = effects.launches
+    assert launch.argv == RUNNER_ARGV and launch.script_copy_path is None
+    assert SECRET not in " ".join(launch.argv) + json.dumps(dict(launch.env))
+    assert launch.script is not None
+    doc = json.loads(launch.script)
+    source = doc[KEY_DATA_SOURCE]
+    assert (source["driver"], source["host"], source["port"], source["username"]) == ("postgresql", "127.0.0.1", 5432,
+                                                                                     "probe")  # fmt: skip
+    assert source["password"] == SECRET  # only here, in the sealed document
+    assert (doc["taskTypeId"], doc["code"]) == (ECHO_TYPE_ID, "select 1")
+
+
+def test_an_attempt_whose_data_source_is_gone_fails_to_launch_saying_so(services: Any) -> None:
+    boot = bootstrap(services)
+    caller, project = Caller(boot.admin.secret_id, boot.admin.uin), boot.project_id
+    props = json.dumps({"url": "jdbc:postgresql://127.0.0.1:5432/test", "username": "probe", "password": SECRET})
+    old, new = (
+        services.datasources.create(
+            caller, {"ProjectId": project, "Name": name, "Type": "POSTGRE", "ProdConProperties": props}
+        )
+        for name in ("old_db", "new_db")
+    )
+    wf = services.catalog.create_workflow(
+        caller, {"ProjectId": project, "WorkflowName": "gone", "ParentFolderPath": "/p"}
+    )
+    task = {
+        "TriggerTaskBaseAttribute": {"TaskName": "probe", "TaskTypeId": str(ECHO_TYPE_ID), "WorkflowId": wf,
+                                     "OwnerUin": boot.admin.uin},
+        "TriggerTaskConfiguration": {"CodeContent": base64.b64encode(b"select 1").decode(),
+                                     "SourceServiceId": str(old)},
+        "TriggerTaskSchedulerConfiguration": {"MaxRetryNumber": 0},
+    }  # fmt: skip
+    task_id = services.tasks.create_task(caller, {"ProjectId": project, **task})
+    services.tasks.submit_task(caller, project, task_id, "v1")
+    run_id = services.runs.create_manual_run(caller, {"ProjectId": project, "WorkflowId": wf})  # freezes `old`
+    task["TriggerTaskConfiguration"]["SourceServiceId"] = str(new)
+    services.tasks.update_task(caller, {"ProjectId": project, "TaskId": task_id, "Task": task})
+    services.tasks.submit_task(caller, project, task_id, "v2")
+    services.datasources.delete(project, old)  # no task names it any more
+    effects = services.scheduler.execution.process([Adopt(run_id)])
+    assert effects.launches == []
+    with services.db.read() as conn:
+        (row,) = rq.task_runs_of(conn, run_id)
+    assert row["state"] == "FAILED"
+    assert row["error_code_str"] == f"DataSourceUnavailable: data source {old} of task 'probe' no longer exists"

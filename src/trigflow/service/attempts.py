@@ -110,11 +110,13 @@ class Launcher:
         log_path: str,
         prepared: AttemptParams,
         task_type: LaunchedTask | None = None,
+        data_source: Mapping[str, Any] | None = None,
     ) -> LaunchSpec:
         """The attempt's LaunchSpec, as its task type builds it from what is decided here (tasktypes/process.py).
 
         `task_type` is the one the engine resolved when it loaded the task run (resolved from the spec if
-        not given)."""
+        not given); `data_source` the connection of the data source it runs on, secrets included (it only
+        ever reaches the sealed workload of a runner type)."""
         spec = row["spec"]
         tt = task_type if task_type is not None else launched_type(spec)
         code, notes = prepared.code, prepared.notes
@@ -150,6 +152,7 @@ class Launcher:
                 params=prepared.params,
                 script_copy_path=self.script_copy_for(run_dir, attempt, spec, code, tt),
                 sealed_env=loader,
+                data_source=data_source,
             ),
         )
 

@@ -32,7 +32,8 @@ import sqlalchemy as sa
 
 from trigflow.domain import ids
 from trigflow.domain.concurrency import Verdict, WorkflowQueue
-from trigflow.domain.errors import ApiError, InternalError
+from trigflow.domain.datasources import service_ids
+from trigflow.domain.errors import ApiError, InternalError, ResourceNotFound
 from trigflow.domain.graph import Change, Node, RunGraph
 from trigflow.domain.slots import GroupQueues
 from trigflow.domain.states import (
@@ -48,6 +49,7 @@ from trigflow.domain.states import (
 from trigflow.service.attempt_params import DEFAULT_LIMITS, DEFAULT_TZ, ParameterRefused, ParamLimits
 from trigflow.service.attempts import Launcher, attempt_name, read_outputs, resolve_parameters
 from trigflow.service.common import Clock
+from trigflow.service.datasources import connection_of
 from trigflow.service.execution_messages import (
     Adopt,
     Effects,
@@ -59,6 +61,7 @@ from trigflow.service.execution_messages import (
     Wake,
 )
 from trigflow.store import catalog as cq
+from trigflow.store import datasources as ds_store
 from trigflow.store import runs as rq
 from trigflow.store.engine import Database
 from trigflow.tasktypes import TASK_TYPES
@@ -580,6 +583,14 @@ class Execution:
             self._fail_or_retry(conn, graph, exec_id, TaskEvent.LAUNCH_FAIL, now, self._retouch, error=e.message)
             return
         self._update(exec_id, {"run_params": prepared.run_params})
+        data_source = None
+        if task_type.sources:
+            try:  # looked up now, so an attempt runs with the data source's current connection
+                data_source = self._data_source(conn, row)
+            except ApiError as e:
+                error = f"DataSourceUnavailable: {e.message}"
+                self._fail_or_retry(conn, graph, exec_id, TaskEvent.LAUNCH_FAIL, now, self._retouch, error=error)
+                return
         if info.dry_run:  # ScheduleType 1: marked successful without executing the code
             info.ever_started = True
             self._update(exec_id, {"start_ms": now})
@@ -588,7 +599,18 @@ class Execution:
             self._release_slot(exec_id)
             self._retouch.add(graph.run_id)
             return
-        eff.launches.append(self.launcher.spec(row, run_dir, attempt, log_path, prepared, task_type))
+        eff.launches.append(self.launcher.spec(row, run_dir, attempt, log_path, prepared, task_type, data_source))
+
+    @staticmethod
+    def _data_source(conn: sa.Connection, row: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The connection (secrets included) of the data source a runner type's task run names, or None."""
+        ids = service_ids(run_spec.source_service_id(row["spec"]), "SourceServiceId")
+        if not ids:
+            return None
+        found = ds_store.get_many(conn, row["project_id"], ids[:1])
+        if ids[0] not in found:
+            raise ResourceNotFound(f"data source {ids[0]} of task {row['task_name']!r} no longer exists")
+        return dict(connection_of(found[ids[0]]))
 
     def _start_child_run(self, conn: sa.Connection, graph: RunGraph, exec_id: str, now: int) -> None:
         """A RunWorkflow node runs no process: it starts a nested run and follows it (Q-N1)."""

@@ -55,6 +55,7 @@ from trigflow.domain.task_edit import (
 )
 from trigflow.service.checks import normalise_path, project_row, required_text, workflow_row
 from trigflow.service.common import Caller, Clock
+from trigflow.service.datasources import check_uses
 from trigflow.service.resources import ResourceGroups
 from trigflow.service.task_reads import MAX_FOLDER_CHARS, MAX_OWNER_CHARS, TaskReads
 from trigflow.store import catalog as q
@@ -389,6 +390,8 @@ class TaskCatalog(TaskReads):
                 )
         if isinstance(task_type, ChildRunTask):
             self._check_nesting(conn, wf, task_type.child_workflow(d.ext), task_id, prefix)
+        if task_type.sources:  # in this transaction: a concurrent DeleteDataSource cannot slip between
+            check_uses(conn, wf["project_id"], d.config, task_type.sources, f"{prefix}{CONFIG}")
         for i, entry in enumerate(d.sched.get("ParamTaskInList") or []):
             source = entry.get("FromTaskId")
             if (entry.get("Type") or "TASK") == "TASK" and source not in siblings:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from trigflow.domain.datasources import SourceUse
 from trigflow.domain.states import TaskEvent, TaskState
 
 
@@ -90,6 +91,9 @@ class TaskType:
     kind: str
     # Whether CreateTriggerTask accepts it (a registered type that does not run yet is refused at save).
     runnable: bool = True
+    # The data sources its configuration names (SourceServiceId, TargetServiceId): checked at save by the task
+    # service (service/datasources.py check_uses), and their connections handed to the attempt's workload.
+    sources: tuple[SourceUse, ...] = ()
 
     def __init__(self, labels: Labels, kind: str) -> None:
         self.labels = labels

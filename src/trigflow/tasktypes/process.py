@@ -20,6 +20,7 @@ from typing import Any
 import trigflow
 from trigflow.executors.base import LaunchSpec
 from trigflow.runner import base as wl
+from trigflow.tasktypes import spec as run_spec
 from trigflow.tasktypes.base import ProcessTask
 
 # `python -m trigflow.cli run-attempt /dev/fd/<n>`: the interpreter that runs the server (its venv), on the
@@ -91,8 +92,8 @@ class RunnerTask(LaunchedTask):
             "code": code,
             "config": {k: str(v) for k, v in ext.items()},
             # The data sources the attempt connects to (looked up when it starts, so a changed password applies).
-            "source_service_id": conf.get("SourceServiceId") or None,
-            "target_service_id": conf.get("TargetServiceId") or None,
+            run_spec.SOURCE_SERVICE_ID: conf.get("SourceServiceId") or None,
+            run_spec.TARGET_SERVICE_ID: conf.get("TargetServiceId") or None,
         }
 
     def workload(self, spec: Mapping[str, Any], attempt: Attempt) -> dict[str, Any]:

@@ -29,6 +29,8 @@ INPUTS = "inputs"
 DATA_PARAMS = "data_params"
 RUN_DATA_PARAMS = "run_data_params"  # also read by a SQL JSON path (service/run_reads.py)
 WORKFLOW_ID = "workflow_id"  # a child-run node's target
+SOURCE_SERVICE_ID = "source_service_id"  # a runner type's data sources, as TriggerTaskConfiguration names them
+TARGET_SERVICE_ID = "target_service_id"
 
 
 def common(
@@ -119,3 +121,9 @@ def child_workflow_id(spec: Mapping[str, Any]) -> str | None:
     """The workflow a child-run node runs, as frozen."""
     value = spec.get(WORKFLOW_ID)
     return str(value) if value is not None else None
+
+
+def source_service_id(spec: Mapping[str, Any]) -> str | None:
+    """The SourceServiceId a runner type froze (`;`-separated data-source ids), None when it names none."""
+    value = spec.get(SOURCE_SERVICE_ID)
+    return str(value) if value else None
