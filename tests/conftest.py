@@ -70,7 +70,12 @@ class Server:
 
 
 def start_server(
-    data_dir: Path, *, db_url: str | None = None, extra: list[str] | None = None, port: int | None = None
+    data_dir: Path,
+    *,
+    db_url: str | None = None,
+    extra: list[str] | None = None,
+    port: int | None = None,
+    **popen: Any,
 ) -> Server:
     port = port or free_port()
     env = {**os.environ, "TRIGFLOW_SECRET_ID": SECRET_ID, "TRIGFLOW_SECRET_KEY": SECRET_KEY}
@@ -81,7 +86,7 @@ def start_server(
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / f"server-{port}.out"
     out = open(log_path, "ab")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
+    proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, **popen)
     out.close()
     server = Server(port, data_dir, proc, log_path, db_url)
 

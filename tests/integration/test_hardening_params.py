@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -353,6 +354,29 @@ def test_tasks_do_not_see_the_servers_secrets(tmp_path: Path, monkeypatch: pytes
         assert leaked not in text
     assert not {"TRIGFLOW_SECRET_KEY", "TRIGFLOW_SECRET_ID", "DATABASE_URL", "TRIGFLOW_DB_PASSWORD"} & env.keys()
     assert env["PATH"] and env["TRIGFLOW_TASK_ID"] and env["WEDATA_OUTPUT_FILE"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to start the server with another group")
+def test_tasks_cannot_read_the_servers_environment_through_proc(tmp_path: Path) -> None:
+    """A task runs as the server's user, and `/proc/$PPID/environ` of a same-user process is readable:
+    it printed TRIGFLOW_SECRET_KEY, whatever the task's own (allow-listed) environment held. The server is
+    now non-dumpable, so the kernel refuses that without CAP_SYS_PTRACE. The tests run as root, which holds
+    that capability, so the flag is read where the kernel shows it: a non-dumpable process's /proc files are
+    owned by root:root instead of its own uid:gid. The server runs here with group nogroup to tell them apart."""
+    srv = start_server(tmp_path / "data", extra=["--rate-limit", "1000"], group=65534)
+    try:
+        client = make_client(srv.endpoint)
+        project_id = str(call(client, "ListProjects", {}).Items[0].ProjectId)
+        assert os.stat(f"/proc/{srv.proc.pid}/environ").st_gid == 0  # not dumpable: kernel-owned
+        wf = new_workflow(client, project_id, "proc_environ")
+        code = 'stat -c "self=%g" /proc/self/environ; stat -c "parent=%g" /proc/$PPID/environ'
+        new_task(client, project_id, wf, "t", code)
+        data = wait_run(client, project_id, start_run(client, project_id, wf))
+        assert data.TriggerWorkflowRun.ExecutionState == "SUCCESS"
+        log = log_of(srv, data.TriggerWorkflowRun.ExecutionId, data.TriggerTaskRuns[0].TaskId)
+        assert "self=65534" in log and "parent=0" in log, log  # the task itself stays dumpable (reset by exec)
+    finally:
+        srv.stop()
 
 
 def test_the_operator_adds_task_variables_with_task_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -124,6 +124,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from trigflow.api.http import create_app
     from trigflow.api.server import ConnectionLimits, effective_max_connections, raise_nofile_limit, uvicorn_config
     from trigflow.app import bootstrap, build
+    from trigflow.cli.process_guard import forbid_inspection
     from trigflow.service.keys import RevokedKeyError
 
     settings = settings_from_args(args)
@@ -162,6 +163,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             "five minutes. Use --tls-cert/--tls-key, or bind 127.0.0.1 behind a TLS proxy (docs/security.md)",
             settings.host,
         )
+    forbid_inspection()  # before any task starts: a task must not read our environment (process_guard.py)
     nofile = raise_nofile_limit()
     limits = ConnectionLimits(
         max_connections=effective_max_connections(settings.max_connections, nofile),
