@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from trigflow.domain import branch as br
 from trigflow.domain.graph import Change, Control, Node, RunGraph
 from trigflow.domain.merge import Condition as MergeCondition
 from trigflow.domain.merge import MergeOutcome, accepted_states, evaluate
@@ -415,3 +416,37 @@ def test_random_branch_runs_end_as_the_rules_say(specs: list[Spec], data: st.Dat
     assert final == expected
     if any(x in TASK_FAILED_LIKE for x in final.values()):
         assert g.rollup() is RunEvent.FINISH_FAIL
+
+
+# --- docs/branch.md's example, decided by the pure parts -----------------------------------------------
+
+
+def test_the_docs_example_ends_as_documented() -> None:
+    conditions = br.parse_branch_conditions(
+        '[{"condition": "${flag} == \'a\'", "taskId": "path_a", "description": "the A files"},'
+        ' {"condition": "${flag} == \'b\' and ${rows} > 10", "taskId": "path_b"},'
+        ' {"taskId": "fallback", "default": true, "description": "anything else"}]',
+        "TriggerTaskConfiguration.TaskExtConfigurationList.branchConditions",
+    )
+    br.check_targets(conditions, {"path_a", "path_b", "fallback"}, "branchConditions")
+    joined = tuple((t, DEFAULT) for t in ("after_a", "path_b", "fallback"))
+    specs = [task("check"), Spec("route", ("check",), targets=br.targets(conditions)), task("path_a", "route"),
+             task("after_a", "path_a"), task("path_b", "route"), task("fallback", "route"),
+             merge("join", *joined, relation="AND"), task("publish", "join")]  # fmt: skip
+    printed = []
+    for values in ({"flag": "b", "rows": "12"}, {"flag": "a' or 'a' == 'a", "rows": "12"}):
+        g = build(specs)
+        while todo := g.ready():
+            for n in todo:
+                if n.branch is not None:
+                    g.decide_branch(n.exec_id, br.decide(conditions, values))
+                else:
+                    run_ok(g, n.task_id)
+        assert g.rollup() is RunEvent.FINISH_OK
+        printed.append(" ".join(f"{t}={s}" for t, s in sorted(states(g).items())))
+    assert printed == [  # the two lines docs/branch.md shows, without "run: SUCCESS"
+        "after_a=SKIP check=SUCCESS fallback=SKIP join=SUCCESS path_a=SKIP path_b=SUCCESS publish=SUCCESS"
+        " route=SUCCESS",
+        "after_a=SKIP check=SUCCESS fallback=SUCCESS join=SUCCESS path_a=SKIP path_b=SKIP publish=SUCCESS"
+        " route=SUCCESS",
+    ]
