@@ -358,6 +358,7 @@ def test_templates_are_bounded() -> None:
 def test_huge_numbers_in_values_stay_text() -> None:
     assert holds("${a} != 1", a="9" * 1000)  # never parsed as a 1000-digit number
     assert holds("${a} == ${a}", a="9" * 1000)
+    assert holds("${a} == 1", a=" " * 399 + "1") and holds("${a} != 1", a=" " * 400 + "1")  # blanks count
 
 
 # --- the wire list ----------------------------------------------------------------------------------------

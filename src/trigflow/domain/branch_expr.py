@@ -36,10 +36,11 @@ value "false" can never be silently truthy.
 
 **Values and types** (WeData parameters are text): a quoted reference `'${x}'` is always text. A bare
 reference `${x}` is text that *reads as a number* (optional sign, digits, optional fraction and exponent,
-surrounding blanks ignored) when compared with a number or with another bare reference that reads as one:
-that is what WeData's textual substitution would have produced (`${n} == 1` with n = "1" holds, `${a} > ${b}`
-compares 9 and 10 numerically). Otherwise values compare as text. Ordering text against a number, or anything
-against `None`/`True`/`False`, is an evaluation error, never a guess; `int()` / `float()` convert explicitly.
+surrounding blanks ignored, at most 400 characters in all) when compared with a number or with another bare
+reference that reads as one: that is what WeData's textual substitution would have produced (`${n} == 1` with
+n = "1" holds, `${a} > ${b}` compares 9 and 10 numerically). Otherwise values compare as text. Ordering text
+against a number, or anything against `None`/`True`/`False`, is an evaluation error, never a guess; `int()` /
+`float()` convert explicitly.
 Methods on a bare reference see its text; their results are plain text.
 
 Pure: no I/O.
@@ -73,7 +74,7 @@ MAX_CONDITION_CHARS = 2000  # a condition as written; real ones are one comparis
 MAX_SYNTAX_NODES = 256
 MAX_NESTING = 32
 MAX_TEXT_CHARS = 1 << 21  # text a template may build at run time: two of the engine's largest values
-_MAX_NUMBER_CHARS = 400  # a longer value is never read as a number (no 4300-digit int parsing)
+_MAX_NUMBER_CHARS = 400  # a longer value (blanks included) is never read as a number: no 4300-digit parsing
 
 FUNCTIONS = ("int", "float", "str", "len")
 METHODS: dict[str, int] = {"startswith": 1, "endswith": 1, "isdigit": 0, "lower": 0, "upper": 0, "strip": 0}
@@ -475,8 +476,10 @@ def _is_number(v: object) -> TypeGuard[int | float]:
 
 def _read_number(text: str) -> int | float | None:
     """The number a text reads as (module docstring), or None."""
+    if len(text) > _MAX_NUMBER_CHARS:  # checked first: a long value is compared often (`in` lists), stripped never
+        return None
     s = text.strip()
-    if len(s) > _MAX_NUMBER_CHARS or not _NUMBER_RE.fullmatch(s):
+    if not _NUMBER_RE.fullmatch(s):
         return None
     return int(s) if _INT_RE.fullmatch(s) else float(s)
 
