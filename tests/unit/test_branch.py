@@ -274,6 +274,26 @@ def test_any_text_is_refused_cleanly_or_compiles(text: str) -> None:
         assert isinstance(expr.evaluate(dict.fromkeys(expr.names, "1")), bool)
 
 
+_TOKENS = ["${a}", "${b}", "'x'", "'${a}'", "$${a}", "1", "-", "2.5", "True", "None", "(", ")", "[", "]", "{", "}",
+           ",", ".", "__class__", "startswith", "strip", "lower", "int", "len", "str", "eval", "==", "!=", "<", ">=",
+           "in", "not", "and", "or", "is", "+", "*", "**", "~", "lambda", ":", ":=", "if", "else", "for", "f'{1}'",
+           "b'x'", "1j", "#", "\n", "\\", "'", "x"]  # fmt: skip
+
+
+@settings(max_examples=500)
+@given(tokens=st.lists(st.sampled_from(_TOKENS), max_size=14), a=st.sampled_from(["", "1", " 2 ", "x", "1e5"]))
+def test_token_soup_is_refused_or_evaluates_without_any_other_exception(tokens: list[str], a: str) -> None:
+    try:
+        expr = compile_condition(" ".join(tokens))
+    except ConditionSyntaxError as e:
+        assert str(e)
+        return
+    try:
+        assert isinstance(expr.evaluate({"a": a, "b": "abc"}), bool)
+    except ConditionEvaluationError as e:
+        assert str(e)
+
+
 _ATOMS = st.sampled_from(["${a}", "${b}", "'${a}'", "'x'", "1", "-2.5", "None", "True", "int(${a})", "len(${b})"])
 _OPS = st.sampled_from(["==", "!=", "<", "<=", ">", ">=", "in", "not in"])
 
