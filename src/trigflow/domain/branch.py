@@ -30,8 +30,7 @@ only those lead to follows by the dependency rules; docs/branch.md "How skips sp
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from collections.abc import Set as AbstractSet
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from trigflow.domain.branch_expr import (
@@ -137,7 +136,7 @@ def parse_branch_conditions(text: str, path: str) -> list[BranchCondition]:
     return out
 
 
-def check_targets(conditions: Sequence[BranchCondition], downstream_ids: AbstractSet[str], path: str) -> None:
+def check_targets(conditions: Sequence[BranchCondition], downstream_ids: Collection[str], path: str) -> None:
     """Refuse a target that is not a direct downstream of the branch node (`downstream_ids`, from the DAG).
 
     A direct downstream can never also be an upstream in a DAG, which covers WeData's "the associated task may
