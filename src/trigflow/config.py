@@ -34,10 +34,10 @@ class Settings:
     # What a "minute" of RetryWaitMinute / ExecutionTTLMinute / WaitExecutionTotalTTLMinute lasts, in ms.
     # 60000 in production; tests and demos shrink it so retry and timeout behaviour is observable quickly.
     minute_ms: int = 60_000
-    default_slots: int = 64
+    default_slots: int = 64  # capacity of the default resource group created at first start
     # A fire due at most this long before the scheduler (re)started still happens, once (Quartz's
     # misfire threshold); older missed fires are not caught up unless a trigger opts in (Q-TR3).
-    misfire_grace_ms: int = 60_000  # capacity of the default resource group created at first start
+    misfire_grace_ms: int = 60_000
     # --- front door hardening (docs/security.md, docs/limits.md "HTTP server") ---
     allow_unsigned_payload: bool = False  # X-TC-Content-SHA256: UNSIGNED-PAYLOAD turns one capture into a pass
     allow_v1_signing: bool = False  # legacy HmacSHA1/HmacSHA256 `Signature` parameter

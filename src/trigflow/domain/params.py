@@ -444,8 +444,9 @@ def legacy_data_names(params: Mapping[str, object]) -> set[str]:
 def merge_params(*layers: Mapping[str, str | None]) -> dict[str, str]:
     """Flatten parameter layers, later layers overriding earlier ones; None never overrides.
 
-    Callers pass layers lowest first (decisions.md Q-P3): project, workflow, task scheduling params, run
-    AdvancedParams, inputs from upstream. An empty string is a value and does override.
+    Callers pass layers lowest first. The order trigflow uses (docs/decisions.md Q-P3, which differs from
+    the reference): workflow params, run AdvancedParams, the task's own scheduling params, inputs from
+    upstream. An empty string is a value and does override.
     """
     merged: dict[str, str] = {}
     for layer in layers:
