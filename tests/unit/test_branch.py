@@ -321,6 +321,48 @@ def test_evaluation_is_total_a_bool_or_a_named_error(condition: str, a: str, b: 
         assert str(e)  # always says why
 
 
+_QUOTED = ["'${a}'", "'${b}'", "'x'", "''", "1", "-2.5", "0", "None", "len('${a}')", "int(1.5)", "str(3)",
+           "'${a}'.lower()", "'${b}'.strip()", "float('2')"]  # fmt: skip
+
+
+@st.composite
+def _python_tests(draw: st.DrawFn, depth: int = 0) -> str:
+    atom = st.sampled_from(_QUOTED)
+    kind = draw(st.integers(0, 5 if depth < 3 else 2))
+    if kind == 0:
+        ops = draw(st.lists(st.sampled_from(["==", "!=", "<", "<=", ">", ">="]), min_size=1, max_size=3))
+        return draw(atom) + "".join(f" {op} {draw(atom)}" for op in ops)
+    if kind == 1:
+        items = "".join(f"{x}, " for x in draw(st.lists(atom, max_size=3)))
+        return f"{draw(atom)} {draw(st.sampled_from(['in', 'not in']))} ({items})"
+    if kind == 2:
+        return f"{draw(atom)} {draw(st.sampled_from(['in', 'not in']))} {draw(atom)}"
+    if kind == 3:
+        return f"not ({draw(_python_tests(depth + 1))})"
+    if kind == 4:
+        return f"({draw(atom)}).{draw(st.sampled_from(['startswith', 'endswith']))}({draw(atom)})"
+    word = draw(st.sampled_from(["and", "or"]))
+    return f"({draw(_python_tests(depth + 1))}) {word} ({draw(_python_tests(depth + 1))})"
+
+
+@settings(max_examples=500)
+@given(condition=_python_tests(), a=st.text(max_size=4), b=st.sampled_from(["", " 1 ", "x", "2"]))
+def test_quoted_conditions_mean_what_python_says(condition: str, a: str, b: str) -> None:
+    """With quoted references only (always text) and no booleans among the operands, a condition means exactly
+    what Python's expression over the values means, errors included (text ordered against a number, a number
+    looked for in text, a method on a number)."""
+    pasted = condition.replace("'${a}'", repr(a)).replace("'${b}'", repr(b))  # the test's own text, not user text
+    try:
+        python: object = eval(pasted, {"__builtins__": {"len": len, "int": int, "str": str, "float": float}})
+    except (TypeError, ValueError, AttributeError):
+        python = TypeError
+    try:
+        ours: object = compile_condition(condition).evaluate({"a": a, "b": b})
+    except ConditionEvaluationError:
+        ours = TypeError
+    assert ours == python, pasted
+
+
 def test_conditions_are_parsed_never_compiled_to_code(monkeypatch: pytest.MonkeyPatch) -> None:
     real_compile = builtins.compile
 
