@@ -259,7 +259,9 @@ def test_a_runner_type_checks_its_data_source_at_save_and_its_attempt_gets_the_c
             "ProjectId": project,
             "TriggerTaskBaseAttribute": {"TaskName": f"probe{len(config)}", "TaskTypeId": str(ECHO_TYPE_ID),
                                          "WorkflowId": wf},
-            "TriggerTaskConfiguration": {"CodeContent": base64.b64encode(b"select 1").decode(), **config},
+            "TriggerTaskConfiguration": {"CodeContent": base64.b64encode(b"select '${day}'").decode(),
+                                         "TaskSchedulingParameterList": [{"ParamKey": "day", "ParamValue": "d1"}],
+                                         **config},
             "TriggerTaskSchedulerConfiguration": {},
         }))  # fmt: skip
 
@@ -280,7 +282,10 @@ def test_a_runner_type_checks_its_data_source_at_save_and_its_attempt_gets_the_c
     assert (source["driver"], source["host"], source["port"], source["username"]) == ("postgresql", "127.0.0.1", 5432,
                                                                                      "probe")  # fmt: skip
     assert source["password"] == SECRET  # only here, in the sealed document
-    assert (doc["taskTypeId"], doc["code"]) == (ECHO_TYPE_ID, "select 1")
+    assert (doc["taskTypeId"], doc["code"]) == (ECHO_TYPE_ID, "select 'd1'")
+    # The substituted code is kept for GetTaskInstanceLog (the executor copies nothing of a sealed workload).
+    (copy,) = (services.scheduler.execution.runs_dir / run_id).glob("*.txt")
+    assert copy.read_text() == "select 'd1'" and copy.stat().st_mode & 0o777 == 0o600
 
 
 def test_an_attempt_whose_data_source_is_gone_fails_to_launch_saying_so(services: Any) -> None:

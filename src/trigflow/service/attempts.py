@@ -140,7 +140,8 @@ class Launcher:
                 fd = open_regular(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
                 with os.fdopen(fd, "a", encoding="utf-8") as log_file:
                     log_file.writelines(f"[trigflow] {n}\n" for n in notes)
-        return tt.launch(
+        copy_path = self.script_copy_for(run_dir, attempt, spec, code, tt)
+        launch = tt.launch(
             spec,
             Attempt(
                 attempt_id=row["execution_id"],
@@ -150,11 +151,16 @@ class Launcher:
                 outputs_path=output_file,
                 code=code,
                 params=prepared.params,
-                script_copy_path=self.script_copy_for(run_dir, attempt, spec, code, tt),
+                script_copy_path=copy_path,
                 sealed_env=loader,
                 data_source=data_source,
             ),
         )
+        if copy_path is not None and launch.script_copy_path is None:
+            # The type seals something other than its code (a runner's workload, secrets included), so the
+            # executor copies nothing: keep the substituted code for GetTaskInstanceLog here.
+            _write_copy(copy_path, code)
+        return launch
 
     @staticmethod
     def script_copy_for(
@@ -173,3 +179,14 @@ def launched_type(spec: Mapping[str, Any]) -> LaunchedTask:
     if not isinstance(tt, LaunchedTask):
         raise TypeError(f"task type {tt.type_id} runs no process")
     return tt
+
+
+def _write_copy(path: str, code: str) -> None:
+    """A 0600 human-readable copy of an attempt's code; skipped if the run directory refuses it (the task's
+    own directory: a planted FIFO or symlink is never followed)."""
+    with contextlib.suppress(OSError):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fd = open_regular(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogatepass") as f:
+            os.fchmod(f.fileno(), 0o600)
+            f.write(code)
