@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import pytest
+import sqlalchemy as sa
 
 from trigflow.app import bootstrap, build
 from trigflow.config import Settings
@@ -37,6 +38,7 @@ from trigflow.runner.registry import ECHO_TYPE_ID
 from trigflow.service.common import Caller
 from trigflow.service.execution_messages import Adopt
 from trigflow.store import runs as rq
+from trigflow.store.tables import task_runs
 from trigflow.tasktypes import TASK_TYPES
 from trigflow.tasktypes.base import Labels
 from trigflow.tasktypes.process import RUNNER_ARGV, Attempt, RunnerTask
@@ -321,3 +323,31 @@ def test_an_attempt_whose_data_source_is_gone_fails_to_launch_saying_so(services
         (row,) = rq.task_runs_of(conn, run_id)
     assert row["state"] == "FAILED"
     assert row["error_code_str"] == f"DataSourceUnavailable: data source {old} of task 'probe' no longer exists"
+
+
+def test_a_task_run_of_a_kind_this_server_does_not_know_fails_to_launch_instead_of_running_as_shell(
+    services: Any,
+) -> None:
+    boot = bootstrap(services)
+    caller, project = Caller(boot.admin.secret_id, boot.admin.uin), boot.project_id
+    wf = services.catalog.create_workflow(
+        caller, {"ProjectId": project, "WorkflowName": "future", "ParentFolderPath": "/p"}
+    )
+    task_id = services.tasks.create_task(caller, {
+        "ProjectId": project,
+        "TriggerTaskBaseAttribute": {"TaskName": "future", "TaskTypeId": "35", "WorkflowId": wf},
+        "TriggerTaskConfiguration": {"CodeContent": base64.b64encode(b"echo never").decode()},
+        "TriggerTaskSchedulerConfiguration": {"MaxRetryNumber": 0},
+    })  # fmt: skip
+    services.tasks.submit_task(caller, project, task_id, "v1")
+    run_id = services.runs.create_manual_run(caller, {"ProjectId": project, "WorkflowId": wf})
+    with services.db.write() as conn:  # as a newer server would have frozen it
+        (row,) = rq.task_runs_of(conn, run_id)
+        spec = {**row["spec"], "kind": "FUTURE_SQL"}
+        conn.execute(sa.update(task_runs).where(task_runs.c.execution_id == row["execution_id"]).values(spec=spec))
+    effects = services.scheduler.execution.process([Adopt(run_id)])
+    assert effects.launches == []
+    with services.db.read() as conn:
+        (row,) = rq.task_runs_of(conn, run_id)
+    assert row["state"] == "FAILED"
+    assert row["error_code_str"] == "LaunchFailed: task type 'FUTURE_SQL' is not known to this server; it was not run"

@@ -23,7 +23,7 @@ from trigflow.runner import base as wl
 from trigflow.runner.registry import ECHO_TYPE_ID
 from trigflow.tasktypes import TASK_TYPES
 from trigflow.tasktypes import spec as run_spec
-from trigflow.tasktypes.base import ChildRunTask, ControlNode, Labels, Paths, Registry, Runtime
+from trigflow.tasktypes.base import ChildRunTask, ControlNode, Labels, Paths, Registry, Runtime, UnknownKind
 from trigflow.tasktypes.merge import MERGE
 from trigflow.tasktypes.process import PACKAGE_ROOT, RUNNER_ARGV, Attempt, RunnerTask, ScriptTask
 from trigflow.tasktypes.python import PYTHON
@@ -76,6 +76,9 @@ def test_a_frozen_spec_resolves_to_its_type_and_old_rows_without_a_kind_ran_as_s
     assert TASK_TYPES.of_spec(SHELL_FORM.freeze("echo", {})) is SHELL  # form mode runs exactly as Shell
     assert TASK_TYPES.of_spec({}) is SHELL
     assert TASK_TYPES.of_spec({"kind": 7}) is SHELL
+    future = TASK_TYPES.of_spec({"kind": "FUTURE_SQL"})  # frozen by a newer server: never run as Shell
+    assert isinstance(future, UnknownKind) and future.kind == "FUTURE_SQL" and not isinstance(future, ScriptTask)
+    assert TASK_TYPES.of_spec({"kind": "FUTURE_SQL"}) is future
 
 
 def test_registering_a_type_id_twice_is_refused() -> None:

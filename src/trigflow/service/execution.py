@@ -550,7 +550,7 @@ class Execution:
         info = self.tasks[exec_id]
         graph.apply(exec_id, TaskEvent.DISPATCH)
         task_type = info.task_type
-        if not isinstance(task_type, LaunchedTask):  # a child-run node (control nodes are never dispatched)
+        if task_type.runtime is Runtime.CHILD_RUN:  # control nodes are never dispatched
             self._start_child_run(conn, graph, exec_id, now)
             return
         self.slots.take(info.group)
@@ -577,6 +577,10 @@ class Execution:
             for e in graph.by_exec
             if self.tasks[e].outputs is not None
         }
+        if not isinstance(task_type, LaunchedTask):  # frozen by a server that knew a type this one does not
+            error = f"LaunchFailed: task type {task_type.kind!r} is not known to this server; it was not run"
+            self._fail_or_retry(conn, graph, exec_id, TaskEvent.LAUNCH_FAIL, now, self._retouch, error=error)
+            return
         try:
             prepared = resolve_parameters(row, outputs_by_task, self.param_limits, task_type)
         except ParameterRefused as e:  # too large, or a value that cannot be placed safely: never run it

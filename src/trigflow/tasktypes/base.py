@@ -159,12 +159,21 @@ class ChildRunTask(TaskType):
         return ext.get("workflowId")
 
 
+class UnknownKind(ProcessTask):
+    """A frozen spec whose `kind` this server does not know (frozen by a newer server, say): its attempts
+    fail to launch, naming the kind; it never runs as another type (SQL code must not reach bash)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(Labels(0, design=kind, desc=kind, category="GENERAL"), kind)
+
+
 class Registry:
     """The task types by TaskTypeId, plus the run spec's `kind` -> type (first registered wins)."""
 
     def __init__(self) -> None:
         self._by_id: dict[int, TaskType] = {}
         self._by_kind: dict[str, TaskType] = {}
+        self._unknown: dict[str, TaskType] = {}
 
     def register(self, task_type: TaskType) -> TaskType:
         if task_type.type_id in self._by_id:
@@ -196,10 +205,15 @@ class Registry:
         return t.labels.desc if t is not None else None
 
     def of_spec(self, spec: Mapping[str, Any]) -> TaskType:
-        """The type of a frozen task-run spec (by its `kind`; rows without one ran as Shell)."""
+        """The type of a frozen task-run spec by its `kind`: rows without one ran as Shell; a kind this
+        server does not know is an `UnknownKind`, whose attempts fail to launch."""
         kind = spec.get("kind")
-        found = self._by_kind.get(kind) if isinstance(kind, str) else None
-        return found if found is not None else self._default
+        if not isinstance(kind, str):
+            return self._default
+        found = self._by_kind.get(kind)
+        if found is None:
+            found = self._unknown.setdefault(kind, UnknownKind(kind))
+        return found
 
     @property
     def _default(self) -> TaskType:
