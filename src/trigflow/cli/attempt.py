@@ -24,6 +24,10 @@ def add_parser(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from trigflow.cli.process_guard import forbid_inspection
     from trigflow.runner.main import run_attempt  # only the attempt's process pays for the runner
 
+    # The workload holds data-source secrets: other tasks of the same user must not read them through
+    # /proc/<pid>/fd or /proc/<pid>/mem (process_guard.py). execve made this process dumpable again.
+    forbid_inspection()
     return run_attempt(args.workload_fd if args.workload_fd is not None else args.workload)

@@ -1,12 +1,14 @@
-"""Keep the server's own memory and environment out of reach of the tasks it starts.
+"""Keep the server's (and a runner's) memory and environment out of reach of the tasks it starts.
 
 Tasks run as the server's user, and a process can read `/proc/<pid>/environ` (and `mem`, via ptrace) of
 any process of its own user: `cat /proc/$PPID/environ` in a task would print TRIGFLOW_SECRET_KEY and a
 database URL, whatever the task's own environment holds. `PR_SET_DUMPABLE 0` makes the kernel refuse that
 to anyone without CAP_SYS_PTRACE (the /proc files become root-owned, ptrace attach fails) and turns off
 core dumps of the server, which would hold the same secrets. Children get the flag back at `execve`, so
-tasks are unaffected. `/proc/<pid>/cmdline` stays world-readable on Linux: secrets never belong in argv
-(use TRIGFLOW_DB rather than `--db` for a URL with a password).
+tasks are unaffected; `trigflow run-attempt`, whose sealed workload holds data-source secrets, sets it
+again first thing (a window of its interpreter's start-up remains). `/proc/<pid>/cmdline` stays
+world-readable on Linux: secrets never belong in argv (use TRIGFLOW_DB rather than `--db` for a URL with
+a password).
 """
 
 from __future__ import annotations
