@@ -7,13 +7,16 @@ below; a work type other than Shell/Python also gets a runner in trigflow.runner
 from __future__ import annotations
 
 from trigflow.tasktypes.base import Registry, Runtime, TaskType
+from trigflow.tasktypes.branch import BRANCH
 from trigflow.tasktypes.merge import MERGE
 from trigflow.tasktypes.python import PYTHON
 from trigflow.tasktypes.run_workflow import RUN_WORKFLOW
 from trigflow.tasktypes.shell import SHELL, SHELL_FORM
+from trigflow.tasktypes.sql import SQL
 
 TASK_TYPES = Registry()
-for _t in (SHELL, PYTHON, MERGE, RUN_WORKFLOW, SHELL_FORM):  # Shell first: a spec without a kind ran as Shell
+# Shell first: a spec without a kind ran as Shell
+for _t in (SHELL, PYTHON, MERGE, RUN_WORKFLOW, SHELL_FORM, BRANCH, SQL):
     TASK_TYPES.register(_t)
 
 __all__ = ["TASK_TYPES", "Registry", "Runtime", "TaskType"]

@@ -8,7 +8,9 @@ what a run freezes of it into the task run's `spec`, and its runtime, which is o
   their interpreter on the sealed code, ADR 0002; other work types run `trigflow run-attempt` on a sealed
   workload document, `RunnerTask`);
 - `ControlNode`: no process; the node decides from its upstreams' states (merge);
-- `ChildRunTask`: no process; the node starts a child run of another workflow and follows it.
+- `ChildRunTask`: no process; the node starts a child run of another workflow and follows it;
+- `Runtime.BRANCH` (tasktypes/branch.py): no process; the node evaluates conditions over parameter values and
+  chooses which of its downstream tasks run.
 
 Services ask the registry (`get(type_id)`, `of_spec(spec)`) instead of comparing type names, so a new type
 is one module here plus its runner. Resolution costs one dict lookup and is done once per task run, when
@@ -17,7 +19,7 @@ the engine loads it, never per event.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -30,6 +32,7 @@ class Runtime(StrEnum):
     PROCESS = "process"  # a Workload the executor runs
     CONTROL = "control"  # a decision from upstream states
     CHILD_RUN = "child_run"  # a run of another workflow
+    BRANCH = "branch"  # a decision from parameter values, choosing which downstream tasks run (tasktypes/branch.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +120,11 @@ class TaskType:
         `ext` is TaskExtConfigurationList as a dict, `explicit` the UpstreamDependencyConfigList task ids.
         Returns the upstream task ids the configuration itself implies (a merge node's conditions)."""
         return []
+
+    def check_submit(self, ext: Mapping[str, Any], downstream: Collection[str], path: str) -> None:
+        """Refuse a SubmitTriggerTask whose configuration does not fit the workflow's submitted DAG
+        (InvalidParameterValue naming the field under `path`, TaskExtConfigurationList). `downstream` is the
+        task ids whose submitted versions depend directly on this task. Most types need nothing here."""
 
     def freeze(self, code: str, ext: Mapping[str, Any], config: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The type's own keys of a task run's `spec`, frozen at run creation (decisions.md Q-R2).
