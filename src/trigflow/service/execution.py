@@ -48,6 +48,7 @@ from trigflow.domain.states import (
 )
 from trigflow.service.attempt_params import DEFAULT_LIMITS, DEFAULT_TZ, ParameterRefused, ParamLimits
 from trigflow.service.attempts import Launcher, attempt_name, read_outputs, resolve_parameters
+from trigflow.service.branch_decisions import BranchUndecided, choose
 from trigflow.service.common import Clock
 from trigflow.service.datasources import connection_of
 from trigflow.service.execution_messages import (
@@ -67,6 +68,7 @@ from trigflow.store.engine import Database
 from trigflow.tasktypes import TASK_TYPES
 from trigflow.tasktypes import spec as run_spec
 from trigflow.tasktypes.base import ControlNode, Runtime, TaskType
+from trigflow.tasktypes.branch import BranchNode
 from trigflow.tasktypes.process import LaunchedTask
 from trigflow.tasktypes.shell import SHELL
 
@@ -245,6 +247,9 @@ class Execution:
             if runtime is Runtime.CONTROL:
                 assert isinstance(info.task_type, ControlNode)
                 node.control = info.task_type.decision(r["spec"])
+            elif runtime is Runtime.BRANCH:  # decided when ready (_decide_branch); its targets wait for it
+                assert isinstance(info.task_type, BranchNode)
+                node.branch = info.task_type.targets(r["spec"])
             if node.state == TaskState.RUNNING and runtime is Runtime.CHILD_RUN:
                 child = rq.latest_child_run(conn, r["execution_id"])
                 if child is not None:
@@ -489,7 +494,7 @@ class Execution:
             for run_id in sorted(work):
                 info = self.runs.get(run_id)
                 if info is not None and info.admitted:
-                    self._enqueue_ready(run_id, now)
+                    self._enqueue_ready(conn, run_id, now)
             self._dispatch(conn, now, eff)
             # Runs changed while dispatching (dry runs, nested runs started) get another pass.
             work |= self._retouch
@@ -525,12 +530,16 @@ class Execution:
             admitted.add(run_id)
         return admitted
 
-    def _enqueue_ready(self, run_id: str, now: int) -> None:
+    def _enqueue_ready(self, conn: sa.Connection, run_id: str, now: int) -> None:
         graph = self.graphs[run_id]
         for node in graph.ready(now):
             if self.slots.is_waiting(node.exec_id):
                 continue
             info = self.tasks[node.exec_id]
+            if info.task_type.runtime is Runtime.BRANCH:  # no slot, no process: it decides here and now
+                if node.state == TaskState.PENDING:
+                    self._decide_branch(conn, graph, node.exec_id, now)
+                continue
             if not node.deps_met:
                 node.deps_met = True
                 self._update(node.exec_id, {"deps_ms": now})
@@ -572,11 +581,7 @@ class Execution:
         self._start_run(conn, graph.run_id, now)
         if info.exec_ttl_ms > 0:
             self._timer(now + info.exec_ttl_ms, "exec_ttl", exec_id, info.retry_times)
-        outputs_by_task = {
-            self.tasks[e].row["task_id"]: self.tasks[e].outputs or {}
-            for e in graph.by_exec
-            if self.tasks[e].outputs is not None
-        }
+        outputs_by_task = self._outputs_by_task(graph)
         if not isinstance(task_type, LaunchedTask):  # frozen by a server that knew a type this one does not
             error = f"LaunchFailed: task type {task_type.kind!r} is not known to this server; it was not run"
             self._fail_or_retry(conn, graph, exec_id, TaskEvent.LAUNCH_FAIL, now, self._retouch, error=error)
@@ -604,6 +609,38 @@ class Execution:
             self._retouch.add(graph.run_id)
             return
         eff.launches.append(self.launcher.spec(row, run_dir, attempt, log_path, prepared, task_type, data_source))
+
+    def _outputs_by_task(self, graph: RunGraph) -> dict[str, dict[str, str]]:
+        """The outputs of the run's succeeded task runs by task id (what ParamTaskInList reads, Q-P2)."""
+        return {
+            self.tasks[e].row["task_id"]: self.tasks[e].outputs or {}
+            for e in graph.by_exec
+            if self.tasks[e].outputs is not None
+        }
+
+    def _decide_branch(self, conn: sa.Connection, graph: RunGraph, exec_id: str, now: int) -> None:
+        """A ready branch node evaluates its conditions and ends SUCCESS, skipping its unchosen targets (one
+        change list, persisted in this batch, so a restart keeps the skips), or fails when a condition cannot be
+        evaluated (docs/branch.md). Its chosen targets go into its TaskTypeExtensions."""
+        info = self.tasks[exec_id]
+        assert isinstance(info.task_type, BranchNode)
+        self._start_run(conn, graph.run_id, now)
+        info.ever_started = True
+        try:
+            choice = choose(info.task_type, info.row, self._outputs_by_task(graph), self.param_limits)
+        except BranchUndecided as e:
+            self._update(exec_id, {"deps_ms": now, "start_ms": now})
+            self._persist(conn, graph.apply(exec_id, TaskEvent.LAUNCH_FAIL), now, error=e.message)
+        else:
+            changes = graph.decide_branch(exec_id, choice.chosen)
+            if changes:
+                current = rq.get_task_run(conn, exec_id)
+                extensions = BranchNode.chosen_extensions(
+                    current["extensions"] if current else "{}", choice.conditions, choice.chosen
+                )
+                self._update(exec_id, {"extensions": extensions})
+            self._persist(conn, changes, now)
+        self._retouch.add(graph.run_id)
 
     @staticmethod
     def _data_source(conn: sa.Connection, row: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -750,7 +787,7 @@ class Execution:
         for i, ch in enumerate(changes):
             own = i == 0  # the first change is the event itself; the rest are cascaded decisions
             values: dict[str, Any] = {"state": ch.after.value, "update_ms": at_ms}
-            if ch.event in (TaskEvent.MERGE_OK, TaskEvent.MERGE_FAIL):
+            if ch.event in (TaskEvent.MERGE_OK, TaskEvent.MERGE_FAIL, TaskEvent.BRANCH_OK):
                 values.update(deps_ms=at_ms, start_ms=at_ms, end_ms=at_ms)
                 values["error_code_str"] = MERGE_FAILED if ch.event == TaskEvent.MERGE_FAIL else None
                 self._unqueue(ch.exec_id)

@@ -473,7 +473,9 @@ class TaskCatalog(TaskReads):
 
     @staticmethod
     def _check_submitted_graph(conn: sa.Connection, task: Mapping[str, Any]) -> None:
-        """Refuse a submit that would close a dependency cycle among the workflow's SUBMIT versions.
+        """Refuse a submit that would close a dependency cycle among the workflow's SUBMIT versions, or whose
+        type's configuration does not fit that DAG (`TaskType.check_submit`: a branch node's targets must be
+        its direct downstream tasks there, docs/branch.md).
 
         Saves are checked against saved definitions only, so submitted versions can still form a cycle
         (A submitted needing B; A saved without that edge but not submitted; B saved and submitted needing
@@ -483,6 +485,12 @@ class TaskCatalog(TaskReads):
         versions = q.get_versions(conn, [t["submitted_version_id"] for t in others if t["submitted_version_id"]])
         graph = {str(v["task_id"]): [str(u) for u in v["snapshot"]["upstream"]] for v in versions.values()}
         graph[str(task["task_id"])] = [str(u) for u in task["upstream"]]
+        this = str(task["task_id"])
+        task_type = TASK_TYPES.get(int(task["task_type_id"]))
+        if task_type is not None:
+            downstream = {t for t, ups in graph.items() if this in ups and t != this}
+            ext = {e.get("ParamKey"): e.get("ParamValue") for e in task["config"].get("TaskExtConfigurationList") or []}
+            task_type.check_submit(ext, downstream, EXT_PATH)
         cycle = find_cycle(graph)
         if cycle:
             names = {str(t["task_id"]): t["name"] for t in others} | {str(task["task_id"]): task["name"]}
