@@ -28,15 +28,18 @@ from trigflow.domain.params import (
     DEFAULT_MAX_EXPANDED_CHARS,
     DEFAULT_MAX_PARAM_CHARS,
     ExpansionTooLarge,
+    Segment,
     Substitution,
     baseline_for,
     legacy_data_names,
     merge_params,
     resolve_inputs,
 )
+from trigflow.domain.sql_binding import UnsafeSqlPlacement
 from trigflow.domain.task_env import PARAMS_FILE_ENV, RUN_PARAMS_ENV, param_env_name
 from trigflow.executors.files import open_regular
 from trigflow.tasktypes import spec as run_spec
+from trigflow.tasktypes.sql import SQL_DIALECT, check_placements, display_text
 
 DEFAULT_TZ = "Asia/Shanghai"
 # One environment string (NAME=value) trigflow puts in a task's environment at most, and all of them together:
@@ -84,6 +87,8 @@ class AttemptParams:
     params: dict[str, str]
     notes: list[str]
     variables: dict[str, str] = field(default_factory=dict)
+    # SQL: the code as trusted text and data values, bound by the task type for its data source's dialect.
+    segments: tuple[Segment, ...] | None = None
 
     @property
     def run_params(self) -> str:
@@ -103,12 +108,15 @@ def resolve_attempt(
     outputs_by_task: Mapping[str, Mapping[str, str]],
     limits: ParamLimits,
     dialect: str | None,
+    sql_dialect: str | None = None,
 ) -> AttemptParams:
     """The task's code and parameters as this attempt uses them (decisions.md Q-P1..Q-P3, docs/parameters.md).
 
     Upstream outputs (ParamTaskInList) override the run's parameters; data values are placed into the code
     for its `dialect` (the task type's, trigflow.tasktypes). Raises ParameterRefused when a data
     value is over the size limit, the expansion would pass its budget, or a value cannot be placed safely.
+    For the SQL dialect the segments are kept (the type binds the data values when it knows the data source's
+    driver) and checked now, for `sql_dialect` when the caller knows it, else for every SQL dialect.
     """
     spec = row["spec"]
     inputs, notes = resolve_inputs(run_spec.inputs(spec), outputs_by_task)
@@ -130,13 +138,17 @@ def resolve_attempt(
     try:
         segments = sub.segments(code)  # the code first: its expansions are the ones the attempt cannot lose
         resolved = {k: sub.value_of(k) for k in merged}
+        if dialect == SQL_DIALECT:
+            check_placements(segments, sql_dialect)
+            notes += sub.warnings  # an unknown ${x} stays in the SQL text as written: worth a note
+            return AttemptParams(display_text(segments), resolved, notes, segments=tuple(segments))
         rendered = render_code(dialect, segments)
     except ExpansionTooLarge as e:
         raise ParameterRefused(
             f"ScriptTooLarge: substituting parameters into the code and values would produce more than {e.limit} "
             "characters (trigflow up --max-expanded-size)"
         ) from None
-    except UnsafePlacement as e:
+    except (UnsafePlacement, UnsafeSqlPlacement) as e:
         raise ParameterRefused(f"UnsafeParameter: {e}") from None
     notes += [w for w in sub.warnings if not w.startswith("unknown parameter")]  # ${HOME} etc. are the shell's
     return AttemptParams(rendered.text, resolved, notes, rendered.variables)

@@ -154,6 +154,7 @@ class Launcher:
                 script_copy_path=copy_path,
                 sealed_env=loader,
                 data_source=data_source,
+                segments=prepared.segments,
             ),
         )
         if copy_path is not None and launch.script_copy_path is None:

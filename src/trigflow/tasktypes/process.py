@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,9 @@ class Attempt:
 
     `code` is the attempt's code with parameters placed; `params` its effective parameters (as data);
     `sealed_env` what the interpreter reads as code through its environment (e.g. BASH_ENV);
-    `data_source` the connection of the task's data source, secrets included (None: it has none).
+    `data_source` the connection of the task's data source, secrets included (None: it has none);
+    `segments` the code as trusted text and data values when the type binds data itself (SQL: rendered for
+    the data source's dialect by the type, tasktypes/sql.py), else None.
     """
 
     attempt_id: str
@@ -50,6 +52,7 @@ class Attempt:
     sealed_env: Mapping[str, bytes] = field(default_factory=dict)
     data_source: Mapping[str, Any] | None = None
     limits: Mapping[str, Any] = field(default_factory=dict)
+    segments: Sequence[Any] | None = None
 
 
 class LaunchedTask(ProcessTask):
