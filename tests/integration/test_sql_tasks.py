@@ -327,6 +327,7 @@ def test_execution_timeout_cancels_the_query_on_the_server(slow_minutes: Any, db
     wait_for(lambda: active(marker), timeout=20, what=f"{marker} running on the server")
     data = wait_run(client, project_id, run_id, timeout=20)
     assert task_states(data) == {"sleeper": "FAILED"}
+    assert str(task_run(client, project_id, run_id, "sleeper").ErrorCodeStr).startswith("ExecutionTimeout")
     wait_for(lambda: not active(marker), timeout=5, what=f"{marker} gone from the server")
     wait_for(lambda: "was cancelled on the server" in run_log(client, project_id, run_id, "sleeper"),
              timeout=10, what="the runner's cancel lines in the log")  # fmt: skip
