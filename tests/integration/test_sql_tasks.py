@@ -129,6 +129,9 @@ def test_source_service_id_is_required_known_and_of_a_sql_type(client: Any, proj
     fails(client, "CreateTriggerTask", task_params(project_id, wf, "two", "SELECT 1", f"{pg};{pg}"),
           "InvalidParameterValue", field)  # fmt: skip
     task_id = sql_task(client, project_id, wf, "ok", "SELECT 1", pg)
+    fails(client, "UpdateTriggerTaskPartially",
+          {"ProjectId": project_id, "TaskId": task_id, "NewSetting": {CONFIG: {"SourceServiceId": ssh}}},
+          "InvalidParameterValue", f"NewSetting.{field}", "SSH")  # fmt: skip
     got = call(client, "GetTriggerTask", {"ProjectId": project_id, "TaskId": task_id})
     assert got.TriggerTaskBaseAttribute.TaskTypeId == 32
     assert got.TriggerTaskConfiguration.SourceServiceType == "POSTGRE"
@@ -251,9 +254,9 @@ def test_a_value_that_would_name_a_table_fails_the_attempt_unsafe(client: Any, p
     assert "${v}" in run.ErrorCodeStr
 
 
-def test_sqlite_runs_on_the_embedded_default(client: Any, project_id: str, tmp_path: Path) -> None:
-    db = tmp_path / "local.db"
-    source = data_source(client, project_id, "SQLITE", {"path": str(db)})
+@pytest.mark.parametrize("kind", ["SQLITE", "DUCKDB"])
+def test_local_files_run_on_the_embedded_default(client: Any, project_id: str, tmp_path: Path, kind: str) -> None:
+    source = data_source(client, project_id, kind, {"path": str(tmp_path / f"local.{kind.lower()}")})
     wf = new_workflow(client, project_id, f"sql_lite_{uid()}")
     sql_task(client, project_id, wf, "q",
              "CREATE TABLE t (id INTEGER, name TEXT);\nINSERT INTO t VALUES (1, 'a'), (2, 'b');\n"
@@ -263,7 +266,7 @@ def test_sqlite_runs_on_the_embedded_default(client: Any, project_id: str, tmp_p
     data = wait_run(client, project_id, run_id)
     log = run_log(client, project_id, run_id, "q")
     assert data.TriggerWorkflowRun.ExecutionState == "SUCCESS", log
-    assert "SQLITE" in log and "statement 3/3: 1 row returned" in log
+    assert kind in log and "statement 3/3: 1 row returned" in log
     assert "outputs from the result of statement 3: name" in log
 
 
