@@ -94,14 +94,17 @@ def read_until(proc: subprocess.Popen[bytes], needle: bytes) -> bytes:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to start the runner with another group")
-def test_the_runner_is_not_dumpable_so_other_tasks_cannot_read_its_workload(tmp_path: Path) -> None:
+@pytest.mark.parametrize("entry", [RUNNER_ARGV[1:], ("-m", "trigflow.cli", "run-attempt")])
+def test_the_runner_is_not_dumpable_so_other_tasks_cannot_read_its_workload(
+    tmp_path: Path, entry: tuple[str, ...]
+) -> None:
     """The sealed workload holds data-source secrets; a same-user task could read it through
     /proc/<runner>/fd/N or /proc/<runner>/mem. A non-dumpable process's /proc files are owned by root:root
     instead of its own uid:gid (the tests run as root, so the group tells the two apart)."""
     fd = sealed(workload(tmp_path, wait="cancel"))
     try:
         env = {"PATH": os.environ["PATH"], "WEDATA_OUTPUT_FILE": str(tmp_path / "a.outputs")}
-        proc = subprocess.Popen([sys.executable, "-m", "trigflow.cli", "run-attempt", "--workload-fd", str(fd)],
+        proc = subprocess.Popen([sys.executable, *entry, "--workload-fd", str(fd)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(fd,), env=env,
                                 cwd=tmp_path, bufsize=0, group=65534)  # fmt: skip
         try:

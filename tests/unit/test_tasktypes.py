@@ -203,7 +203,7 @@ def test_a_runner_type_seals_its_workload_and_keeps_secrets_out_of_argv_env_and_
     assert (spec["source_service_id"], spec["target_service_id"]) == ("7", None)  # looked up when it starts
     source = {"type": "POSTGRE", "host": "127.0.0.1", "password": SECRET}
     launch = echo.launch(spec, _attempt(tmp_path, data_source=source, limits={"maxRows": 10}))
-    assert launch.argv == RUNNER_ARGV == (sys.executable, "-m", "trigflow.cli", "run-attempt")
+    assert launch.argv == RUNNER_ARGV == (sys.executable, "-m", "trigflow.runner")
     assert launch.script_copy_path is None and not launch.sealed_env
     assert launch.env["PYTHONPATH"] == PACKAGE_ROOT and (Path(PACKAGE_ROOT) / "trigflow" / "runner").is_dir()
     assert SECRET not in " ".join(launch.argv) and SECRET not in json.dumps(dict(launch.env))

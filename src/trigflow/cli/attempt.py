@@ -24,7 +24,7 @@ def add_parser(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from trigflow.cli.process_guard import forbid_inspection
+    from trigflow.process_guard import forbid_inspection
     from trigflow.runner.main import run_attempt  # only the attempt's process pays for the runner
 
     # The workload holds data-source secrets: other tasks of the same user must not read them through

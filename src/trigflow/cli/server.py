@@ -124,7 +124,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from trigflow.api.http import create_app
     from trigflow.api.server import ConnectionLimits, effective_max_connections, raise_nofile_limit, uvicorn_config
     from trigflow.app import bootstrap, build
-    from trigflow.cli.process_guard import forbid_inspection
+    from trigflow.process_guard import forbid_inspection
     from trigflow.service.keys import RevokedKeyError
 
     settings = settings_from_args(args)

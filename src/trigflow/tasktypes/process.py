@@ -23,10 +23,11 @@ from trigflow.runner import base as wl
 from trigflow.tasktypes import spec as run_spec
 from trigflow.tasktypes.base import ProcessTask
 
-# `python -m trigflow.cli run-attempt /dev/fd/<n>`: the interpreter that runs the server (its venv), on the
-# same trigflow package (PYTHONPATH names its root: the task environment is an allow-list, and a server run
-# from a source tree is not importable by name otherwise).
-RUNNER_ARGV: tuple[str, ...] = (sys.executable, "-m", "trigflow.cli", "run-attempt")
+# `python -m trigflow.runner /dev/fd/<n>` (= `trigflow run-attempt`, without the CLI's imports): the
+# interpreter that runs the server (its venv), on the same trigflow package (PYTHONPATH names its root:
+# the task environment is an allow-list, and a server run from a source tree is not importable by name
+# otherwise).
+RUNNER_ARGV: tuple[str, ...] = (sys.executable, "-m", "trigflow.runner")
 PACKAGE_ROOT = str(Path(trigflow.__file__).resolve().parents[1])
 
 
