@@ -5,6 +5,7 @@ the official SDK; everything the CLI reports is checked against the API."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -385,6 +386,9 @@ def test_runs_wait_and_logs_follow_ride_out_a_server_restart(tmp_path: Path, hom
             with open(outs[name][0], "wb") as o, open(outs[name][1], "wb") as e:
                 procs[name] = subprocess.Popen([*argv, *args], stdout=o, stderr=e, env=env, cwd=home)
         wait_for(lambda: outs["logs"][0].read_text() == "started\n", what="the follower read the log")
+        # The waiter must have been answered once (before that, a failure ends it, by design): its SDK
+        # connection is open once its first call went out, and a stopping server still answers it.
+        wait_for(lambda: _has_socket(procs["wait"].pid), what="the waiter's first call")
 
         srv.stop()
         wait_for(lambda: "still trying" in outs["wait"][1].read_text(), timeout=30, what="the waiter noticed")
@@ -402,7 +406,15 @@ def test_runs_wait_and_logs_follow_ride_out_a_server_restart(tmp_path: Path, hom
         for p in locals().get("procs", {}).values():
             if p.poll() is None:
                 p.kill()
+            p.wait()  # reaped: no ResourceWarning lands on a later test
         srv.stop()
+
+
+def _has_socket(pid: int) -> bool:
+    fds = Path(f"/proc/{pid}/fd")
+    with contextlib.suppress(OSError):
+        return any(os.readlink(fd).startswith("socket:") for fd in fds.iterdir())
+    return False
 
 
 def test_https_endpoint_with_a_self_signed_certificate(tmp_path: Path, home: Path) -> None:
