@@ -303,9 +303,9 @@ def test_kill_cancels_the_query_on_the_server(client: Any, project_id: str, pg: 
     wait_for(lambda: not active(marker), timeout=5, what=f"{marker} gone from the server")
     data = wait_run(client, project_id, run_id)
     assert task_states(data) == {"sleeper": "KILLED"}
-    # The run is KILLED when the kill is taken; the runner's own lines follow as it cancels and exits.
-    wait_for(lambda: "was cancelled on the server" in run_log(client, project_id, run_id, "sleeper"),
-             timeout=10, what="the runner's cancel lines in the log")  # fmt: skip
+    # Not asserted: the runner's own "cancelled" line. With the session server's 1 s kill grace a loaded
+    # machine can SIGKILL the runner before it writes it (seen once for MariaDB, whose KILL QUERY needs a
+    # second connection); what the issue asks, the query gone from the server, is checked above.
 
 
 @pytest.fixture(scope="module")
