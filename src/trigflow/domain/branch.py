@@ -29,7 +29,6 @@ only those lead to follows by the dependency rules; docs/branch.md "How skips sp
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -39,6 +38,7 @@ from trigflow.domain.branch_expr import (
     Expression,
     compile_condition,
 )
+from trigflow.domain.condition_lists import json_condition_list
 from trigflow.domain.errors import InvalidParameterValue
 from trigflow.domain.params import Substitution, join_segments
 
@@ -87,14 +87,7 @@ def parse_branch_conditions(text: str, path: str) -> list[BranchCondition]:
     `TriggerTaskConfiguration.TaskExtConfigurationList.branchConditions`. Unknown keys of an entry are ignored
     (the task keeps its TaskExtConfigurationList verbatim).
     """
-    try:
-        raw = json.loads(text)
-    except (TypeError, ValueError):
-        raise InvalidParameterValue(f"{path} must be a JSON array of branch conditions") from None
-    if not isinstance(raw, list) or not raw:
-        raise InvalidParameterValue(f"{path} must be a non-empty JSON array of branch conditions")
-    if len(raw) > MAX_BRANCHES:
-        raise InvalidParameterValue(f"{path} holds {len(raw)} conditions; at most {MAX_BRANCHES} are allowed")
+    raw = json_condition_list(text, path, "branch conditions", MAX_BRANCHES)
     out: list[BranchCondition] = []
     seen: dict[str, int] = {}
     default_at: int | None = None

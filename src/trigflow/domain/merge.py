@@ -10,11 +10,11 @@ listed upstream ends in a state not accepted, succeed when all hold. Pure: no I/
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from trigflow.domain.condition_lists import json_condition_list
 from trigflow.domain.errors import InvalidParameterValue
 from trigflow.domain.states import TASK_TERMINAL, TaskState
 
@@ -50,14 +50,7 @@ def accepted_states(codes: Sequence[int]) -> frozenset[TaskState]:
 
 def parse_conditions(text: str, path: str) -> tuple[list[Condition], str]:
     """Conditions and relation from `mergeCondition` JSON; refuses what could never be evaluated."""
-    try:
-        raw = json.loads(text)
-    except (TypeError, ValueError):
-        raise InvalidParameterValue(f"{path} must be a JSON array of merge conditions") from None
-    if not isinstance(raw, list) or not raw:
-        raise InvalidParameterValue(f"{path} must be a non-empty JSON array of merge conditions")
-    if len(raw) > MAX_CONDITIONS:
-        raise InvalidParameterValue(f"{path} holds {len(raw)} conditions; at most {MAX_CONDITIONS} are allowed")
+    raw = json_condition_list(text, path, "merge conditions", MAX_CONDITIONS)
     conditions: list[Condition] = []
     seen: set[str] = set()
     for i, item in enumerate(raw):
