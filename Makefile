@@ -42,6 +42,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/mypy --strict src
 
 test: $(VENV)/.installed-test lint
+	sh scripts/ensure-system-packages.sh
 	sh scripts/ensure-services.sh
 	$(BIN)/python -m pytest $(ARGS)
 
