@@ -21,8 +21,8 @@ from typing import Any
 
 from trigflow.app import bootstrap, build
 from trigflow.config import Settings
+from trigflow.engine.execution_messages import Adopt, Exited, Message, Started
 from trigflow.service.common import Caller
-from trigflow.service.execution_messages import Adopt, Exited, Message, Started
 
 SCRATCH = "/dev/shm" if Path("/dev/shm").is_dir() else None
 

@@ -42,9 +42,8 @@ from trigflow.app import bootstrap, build
 from trigflow.config import Settings
 from trigflow.domain.policies import POLICIES, Decision, decide
 from trigflow.domain.states import TaskState
-from trigflow.service.common import Caller
-from trigflow.service.execution import QUEUE_LIMIT_MS
-from trigflow.service.execution_messages import (
+from trigflow.engine.execution import QUEUE_LIMIT_MS
+from trigflow.engine.execution_messages import (
     Adopt,
     Effects,
     Exited,
@@ -54,6 +53,7 @@ from trigflow.service.execution_messages import (
     Started,
     Wake,
 )
+from trigflow.service.common import Caller
 from trigflow.store import runs as rq
 from trigflow.store.tables import task_runs, workflow_runs
 

@@ -30,13 +30,13 @@ from trigflow.app import bootstrap, build
 from trigflow.config import Settings
 from trigflow.domain.datasources import SourceUse
 from trigflow.domain.errors import InvalidParameterValue
+from trigflow.engine.execution_messages import Adopt
 from trigflow.executors.base import ExecutorEvent
 from trigflow.executors.local import LocalExecutor
 from trigflow.runner import main as runner_main
 from trigflow.runner.base import KEY_DATA_SOURCE, redact, secrets_of
 from trigflow.runner.registry import ECHO_TYPE_ID
 from trigflow.service.common import Caller
-from trigflow.service.execution_messages import Adopt
 from trigflow.store import runs as rq
 from trigflow.store.tables import task_runs
 from trigflow.tasktypes import TASK_TYPES

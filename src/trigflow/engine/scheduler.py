@@ -25,17 +25,8 @@ import sqlalchemy as sa
 from trigflow.domain import ids
 from trigflow.domain.errors import FailedOperation
 from trigflow.domain.states import RunState
-from trigflow.executors.base import ExecutorEvent, LaunchError
-from trigflow.executors.local import (
-    LocalExecutor,
-    find_process_groups_by_env,
-    is_same_process_alive,
-    kill_process_group,
-)
-from trigflow.service.attempt_params import DEFAULT_LIMITS, ParamLimits
-from trigflow.service.common import Clock
-from trigflow.service.execution import ChildRunFactory, Execution
-from trigflow.service.execution_messages import (
+from trigflow.engine.execution import ChildRunFactory, Execution
+from trigflow.engine.execution_messages import (
     Adopt,
     Effects,
     Exited,
@@ -46,6 +37,15 @@ from trigflow.service.execution_messages import (
     Started,
     Wake,
 )
+from trigflow.executors.base import ExecutorEvent, LaunchError
+from trigflow.executors.local import (
+    LocalExecutor,
+    find_process_groups_by_env,
+    is_same_process_alive,
+    kill_process_group,
+)
+from trigflow.service.attempt_params import DEFAULT_LIMITS, ParamLimits
+from trigflow.service.common import Clock
 from trigflow.service.triggers import Triggers
 from trigflow.store import kill_requests as kq
 from trigflow.store import runs as rq

@@ -2,7 +2,7 @@
 workflow `TaskExtConfigurationList.workflowId` names and ends as it ends (decisions.md Q-N1..Q-N3).
 
 The checks that need the store (the workflow exists, nesting stays acyclic and at most 5 deep) run in
-service/tasks.py for every child-run type; the engine's handling is in service/execution.py.
+service/tasks.py for every child-run type; the engine's handling is in engine/execution.py.
 """
 
 from __future__ import annotations

@@ -46,12 +46,7 @@ from trigflow.domain.states import (
     retry_notice,
     run_transition,
 )
-from trigflow.service.attempt_params import DEFAULT_LIMITS, DEFAULT_TZ, ParameterRefused, ParamLimits
-from trigflow.service.attempts import Launcher, attempt_name, read_outputs, resolve_parameters
-from trigflow.service.branch_decisions import BranchUndecided, choose
-from trigflow.service.common import Clock
-from trigflow.service.datasources import connection_of
-from trigflow.service.execution_messages import (
+from trigflow.engine.execution_messages import (
     Adopt,
     Effects,
     Exited,
@@ -61,6 +56,11 @@ from trigflow.service.execution_messages import (
     Started,
     Wake,
 )
+from trigflow.service.attempt_params import DEFAULT_LIMITS, DEFAULT_TZ, ParameterRefused, ParamLimits
+from trigflow.service.attempts import Launcher, attempt_name, read_outputs, resolve_parameters
+from trigflow.service.branch_decisions import BranchUndecided, choose
+from trigflow.service.common import Clock
+from trigflow.service.datasources import connection_of
 from trigflow.store import catalog as cq
 from trigflow.store import datasources as ds_store
 from trigflow.store import runs as rq
