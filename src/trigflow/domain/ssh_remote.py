@@ -66,9 +66,7 @@ def _dir(token: str) -> str:
     return _DIR % token
 
 
-_PLAIN = frozenset(
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 !\"#$%&()*+,-./:;<=>?@[]^_`{|}~"
-)
+_PLAIN = frozenset('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 !"#$%&()*+,-./:;<=>?@[]^_`{|}~')
 _ESCAPES = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 
@@ -185,7 +183,7 @@ def kill_command(token: str, grace_seconds: int = KILL_GRACE_SECONDS) -> str:
     d = _dir(token)
     g = int(grace_seconds)
     return (
-        f"d={d}; pg=$(cat -- \"$d/pgid\" 2>/dev/null) || exit 0; printf '%s\\n' \"$pg\"; "
+        f'd={d}; pg=$(cat -- "$d/pgid" 2>/dev/null) || exit 0; printf \'%s\\n\' "$pg"; '
         'kill -TERM -- "-$pg" 2>/dev/null; '
         f'{{ sleep {g}; kill -KILL -- "-$pg"; rm -rf -- "$d"; }} </dev/null >/dev/null 2>&1 &'
     )
@@ -213,7 +211,9 @@ def parse_marker(token: str, line: str) -> tuple[str, int | None]:
 
 # --- host keys ------------------------------------------------------------------------------------------
 
-_KEY_TYPE = r"(?:ssh-(?:ed25519|rsa|dss)|ecdsa-sha2-nistp(?:256|384|521)|sk-(?:ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com)"
+_KEY_TYPE = (
+    r"(?:ssh-(?:ed25519|rsa|dss)|ecdsa-sha2-nistp(?:256|384|521)|sk-(?:ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com)"
+)
 _KEY = _KEY_TYPE + r"(?:-cert-v01@openssh\.com)?[ \t]+[A-Za-z0-9+/]+={0,3}(?:[ \t]+[^\n]*)?"
 _HOST_KEY_LINE = re.compile(_KEY)
 _KNOWN_HOSTS_LINE = re.compile(r"(?:@(?:cert-authority|revoked)[ \t]+)?[^\s#@][^\s]*[ \t]+" + _KEY)

@@ -227,31 +227,42 @@ async def _attempt(workload: Mapping[str, Any], out: _Log, outputs_path: str | N
         return EXIT_CANCELLED
     try:
         conn = connecting.result()
-    except (OSError, asyncssh.Error, asyncssh.KeyImportError, asyncio.TimeoutError, ValueError) as e:
+    except (TimeoutError, OSError, asyncssh.Error, asyncssh.KeyImportError, ValueError) as e:
         hint = ""
         if isinstance(e, asyncssh.HostKeyNotVerifiable):
             hint = " (the server's key matches neither hostKey nor knownHosts of the data source)"
         out.line(f"[trigflow] cannot connect to {_who(ds)}: {_error(e)}{hint}")
         return EXIT_CONNECT
-    async with conn:
-        key = conn.get_server_host_key()
-        shown = f"{key.get_algorithm()} {key.get_fingerprint('sha256')}" if key is not None else "unknown"
-        checked = "verified against the data source" if _known_hosts(ds) is not None else (
-            "NOT verified: no hostKey/knownHosts in the data source; pin it to refuse another")  # fmt: skip
-        took = (time.perf_counter() - started) * 1000
-        out.line(f"[trigflow] connected in {took:.1f} ms; host key {shown} {checked}")
-        chan, session = await conn.create_session(lambda: _Session(out), remote.BOOTSTRAP_COMMAND, encoding=None)
-        chan.write(text.encode("utf-8", "surrogateescape"))  # stdin stays open: its end tells the host we left
-        exited = asyncio.ensure_future(session.exited.wait())
-        if not await _first(exited, cancel):
-            return await _kill(conn, session, out, token)
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(session.closed.wait(), _DRAIN_S)
-        out.finish()
-        chan.close()
-        code = _exit_code(session, out)
-        await _collect(conn, out, outputs_path, token)
-        return code
+    try:
+        return await _session(conn, ds, text, started, out, outputs_path, cancel, token)
+    finally:
+        conn.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(conn.wait_closed(), _COMMAND_TIMEOUT_S)
+
+
+async def _session(conn: asyncssh.SSHClientConnection, ds: Mapping[str, Any], text: str, started: float, out: _Log,
+                   outputs_path: str | None, cancel: threading.Event, token: str) -> int:  # fmt: skip
+    """The attempt on an open connection: log the host key, run the program, then kill or collect."""
+    key = conn.get_server_host_key()
+    shown = f"{key.get_algorithm()} {key.get_fingerprint('sha256')}" if key is not None else "unknown"
+    checked = "verified against the data source" if _known_hosts(ds) is not None else (
+        "NOT verified: no hostKey/knownHosts in the data source; pin it to refuse another")  # fmt: skip
+    took = (time.perf_counter() - started) * 1000
+    out.line(f"[trigflow] connected in {took:.1f} ms; host key {shown} {checked}")
+    session = _Session(out)
+    chan, _ = await conn.create_session(lambda: session, remote.BOOTSTRAP_COMMAND, encoding=None)
+    chan.write(text.encode("utf-8", "surrogateescape"))  # stdin stays open: its end tells the host we left
+    exited = asyncio.ensure_future(session.exited.wait())
+    if not await _first(exited, cancel):
+        return await _kill(conn, session, out, token)
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(session.closed.wait(), _DRAIN_S)
+    out.finish()
+    chan.close()
+    code = _exit_code(session, out)
+    await _collect(conn, out, outputs_path, token)
+    return code
 
 
 def _exit_code(session: _Session, out: _Log) -> int:
@@ -274,7 +285,7 @@ async def _kill(conn: asyncssh.SSHClientConnection, session: _Session, out: _Log
     out.line(f"[trigflow] cancel requested: TERM to {group}, KILL after {remote.KILL_GRACE_SECONDS} s")
     try:
         await asyncio.wait_for(conn.run(remote.kill_command(token), check=False), _COMMAND_TIMEOUT_S)
-    except (OSError, asyncssh.Error, asyncio.TimeoutError) as e:
+    except (TimeoutError, OSError, asyncssh.Error) as e:
         out.line(f"[trigflow] killing on the host failed: {_error(e)}; the host's watcher kills it when we leave")
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(session.exited.wait(), _CANCEL_WAIT_S)
@@ -292,7 +303,7 @@ async def _collect(conn: asyncssh.SSHClientConnection, out: _Log, outputs_path: 
         result = await asyncio.wait_for(
             conn.run(remote.collect_command(token), check=False, encoding=None), _COMMAND_TIMEOUT_S
         )
-    except (OSError, asyncssh.Error, asyncio.TimeoutError) as e:
+    except (TimeoutError, OSError, asyncssh.Error) as e:
         out.line(f"[trigflow] reading the remote outputs failed: {_error(e)}")
         return
     data = result.stdout if isinstance(result.stdout, bytes) else b""
