@@ -34,8 +34,8 @@ def main() -> None:
             client = make_client(server.endpoint)
             project = str(call(client, "ListProjects", {}).Items[0].ProjectId)
             props = {"host": "127.0.0.1", "port": sshd.port, "username": "root", "privateKey": sshd.client_key}
-            source = str(call(client, "CreateDataSource", {"ProjectId": project, "Name": "bench_ssh", "Type": "SSH",
-                                                           "ProdConProperties": json.dumps(props)}).DataSourceId)  # fmt: skip
+            params = {"ProjectId": project, "Name": "bench_ssh", "Type": "SSH", "ProdConProperties": json.dumps(props)}
+            source = str(call(client, "CreateDataSource", params).DataSourceId)
             wf = new_workflow(client, project, "bench_ssh_task")
             ssh_task(client, project, wf, "hi", "echo hi", source)
             key = Path(tmp) / "sshd" / "client_key"
