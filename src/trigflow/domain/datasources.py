@@ -17,6 +17,7 @@ from typing import Any, TypedDict
 from urllib.parse import parse_qsl, unquote
 
 from trigflow.domain.errors import InvalidParameterValue
+from trigflow.domain.ssh_remote import check_host_keys, check_known_hosts
 
 #: What every secret is replaced by in a response (WeData's console shows stars; the length is fixed so
 #: it tells nothing about the secret). Sending it back in UpdateDataSource keeps the stored secret.
@@ -255,6 +256,7 @@ def to_connection(source_type: str, props: Mapping[str, Any], path: str = "ProdC
             password=password,
             private_key=key,
             passphrase=_text(props, "passphrase", path),
+            options=_ssh_pins(props, path),
         )
     if source_type == "SPARK":
         master = _text(props, "master", path) or "local[*]"
@@ -303,6 +305,21 @@ def _connection(
         master=master,
         options=options or {},
     )
+
+
+def _ssh_pins(props: Mapping[str, Any], path: str) -> dict[str, str]:
+    """The host keys an SSH task checks the server against (`hostKey`: public key lines; `knownHosts`:
+    known_hosts text), as `options`; refused at save when they cannot be read (domain/ssh_remote.py)."""
+    pins: dict[str, str] = {}
+    for key, check in (("hostKey", check_host_keys), ("knownHosts", check_known_hosts)):
+        text = _text(props, key, path)
+        if text is None:
+            continue
+        problem = check(text)
+        if problem is not None:
+            raise InvalidParameterValue(f"{path}.{key} {problem}")
+        pins[key] = text
+    return pins
 
 
 def _text(props: Mapping[str, Any], key: str, path: str, *, required: bool = False) -> str | None:

@@ -155,6 +155,7 @@ class Launcher:
                 sealed_env=loader,
                 data_source=data_source,
                 segments=prepared.segments,
+                variables=prepared.variables,
             ),
         )
         if copy_path is not None and launch.script_copy_path is None:

@@ -13,10 +13,11 @@ from trigflow.tasktypes.python import PYTHON
 from trigflow.tasktypes.run_workflow import RUN_WORKFLOW
 from trigflow.tasktypes.shell import SHELL, SHELL_FORM
 from trigflow.tasktypes.sql import SQL
+from trigflow.tasktypes.ssh import SSH
 
 TASK_TYPES = Registry()
 # Shell first: a spec without a kind ran as Shell
-for _t in (SHELL, PYTHON, MERGE, RUN_WORKFLOW, SHELL_FORM, BRANCH, SQL):
+for _t in (SHELL, PYTHON, MERGE, RUN_WORKFLOW, SHELL_FORM, BRANCH, SQL, SSH):
     TASK_TYPES.register(_t)
 
 __all__ = ["TASK_TYPES", "Registry", "Runtime", "TaskType"]

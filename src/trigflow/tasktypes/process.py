@@ -39,7 +39,9 @@ class Attempt:
     `sealed_env` what the interpreter reads as code through its environment (e.g. BASH_ENV);
     `data_source` the connection of the task's data source, secrets included (None: it has none);
     `segments` the code as trusted text and data values when the type binds data itself (SQL: rendered for
-    the data source's dialect by the type, tasktypes/sql.py), else None.
+    the data source's dialect by the type, tasktypes/sql.py), else None; `variables` the values the Shell
+    dialect's code references by name (`TRIGFLOW_VALUE_<n>`, ...), for a type that hands them over itself
+    (SSH exports them on the remote host, tasktypes/ssh.py).
     """
 
     attempt_id: str
@@ -54,6 +56,7 @@ class Attempt:
     data_source: Mapping[str, Any] | None = None
     limits: Mapping[str, Any] = field(default_factory=dict)
     segments: Sequence[Any] | None = None
+    variables: Mapping[str, str] = field(default_factory=dict)
 
 
 class LaunchedTask(ProcessTask):
