@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shlex
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -252,6 +253,32 @@ def test_a_value_that_would_name_a_table_fails_the_attempt_unsafe(client: Any, p
     assert data.TriggerWorkflowRun.ExecutionState == "FAILED"
     assert run.ErrorCodeStr is not None and run.ErrorCodeStr.startswith("UnsafeParameter:"), run.ErrorCodeStr
     assert "${v}" in run.ErrorCodeStr
+
+
+def test_double_quotes_follow_the_data_source_dialect(client: Any, project_id: str, pg: str, my: str,
+                                                      tmp_path: Path) -> None:  # fmt: skip
+    """The placement check is the data source's own dialect (looked up before parameters are resolved): in
+    MySQL `"${v}"` is a string literal, so the upstream value is bound and comes back exactly; in PostgreSQL it
+    is a quoted name, which no value may be, so that attempt is refused naming the parameter."""
+    value = "a\"b'c \\ ${x} %s"
+    got = tmp_path / "got"
+    wf = new_workflow(client, project_id, f"sql_dq_{uid()}")
+    emit = new_task(client, project_id, wf, "emit", f"printf 'v=%s\\n' {shlex.quote(value)} >> \"$WEDATA_OUTPUT_FILE\"",
+                    ParamTaskOutList=[{"ParamKey": "v", "ParamValue": ""}])  # fmt: skip
+    inputs = [{"ParamKey": "v", "ParamDesc": "p.emit.v", "FromTaskId": emit, "FromParamKey": "v"}]
+    q_my = sql_task(client, project_id, wf, "q_my", 'SELECT "${v}" AS v', my, upstream=[emit],
+                    ParamTaskInList=inputs, ParamTaskOutList=[{"ParamKey": "got", "ParamValue": "$[0][0]"}])
+    new_task(client, project_id, wf, "consumer", f"printf '%s' \"${{g}}\" > {got}", upstream=[q_my],
+             ParamTaskInList=[{"ParamKey": "g", "ParamDesc": "p.q_my.got", "FromTaskId": q_my, "FromParamKey": "got"}])
+    sql_task(client, project_id, wf, "q_pg", 'SELECT "${v}"', pg, upstream=[emit], ParamTaskInList=inputs)
+    run_id = start_run(client, project_id, wf)
+    data = wait_run(client, project_id, run_id)
+    assert task_states(data) == {"emit": "SUCCESS", "q_my": "SUCCESS", "consumer": "SUCCESS", "q_pg": "FAILED"}, (
+        run_log(client, project_id, run_id, "q_my"))  # fmt: skip
+    assert got.read_text() == value
+    assert "statement 1/1: 1 row returned" in run_log(client, project_id, run_id, "q_my")
+    error = task_run(client, project_id, run_id, "q_pg").ErrorCodeStr
+    assert error == "UnsafeParameter: a data value cannot be a quoted SQL name (${v})", error
 
 
 @pytest.mark.parametrize("kind", ["SQLITE", "DUCKDB"])

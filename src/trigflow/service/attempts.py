@@ -52,6 +52,7 @@ def resolve_parameters(
     outputs_by_task: Mapping[str, Mapping[str, str]],
     limits: ParamLimits = DEFAULT_LIMITS,
     task_type: LaunchedTask | None = None,
+    sql_driver: str | None = None,
 ) -> AttemptParams:
     """The task's code and parameters as this attempt uses them (decisions.md Q-P1..Q-P3, docs/parameters.md).
 
@@ -59,10 +60,11 @@ def resolve_parameters(
     and in the code is substituted against the run's baseline time in its time zone, data values (run-time
     parameters, file-arrival paths, upstream outputs) are never expanded and are placed into the code by
     trigflow.domain.code_quoting. Raises ParameterRefused (service/attempt_params.py) when the attempt
-    cannot run with them.
+    cannot run with them. `sql_driver` is the `driver` of a SQL task's data source (its dialect): the
+    placement check is then that dialect's, not the strictest of all.
     """
     tt = task_type if task_type is not None else launched_type(row["spec"])
-    return resolve_attempt(row, outputs_by_task, limits, tt.dialect)
+    return resolve_attempt(row, outputs_by_task, limits, tt.dialect, sql_driver)
 
 
 def read_outputs(
