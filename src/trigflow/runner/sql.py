@@ -52,7 +52,15 @@ from trigflow.domain.sql_binding import bind_statement
 from trigflow.domain.sql_outputs import format_output_file, render_table
 from trigflow.domain.sql_result import ResultDigest
 from trigflow.domain.sql_script import Statement, split_statements
-from trigflow.runner.base import KEY_CODE, KEY_CONFIG, KEY_DATA_SOURCE, KEY_LIMITS, redact, secrets_of
+from trigflow.runner.base import (
+    KEY_CODE,
+    KEY_CONFIG,
+    KEY_DATA_SOURCE,
+    KEY_LIMITS,
+    LIMIT_MAX_PARAM_CHARS,
+    redact,
+    secrets_of,
+)
 from trigflow.runner.sql_backends import BACKENDS, Backend, backend_class, file_of
 
 __all__ = ["EXIT_CANCELLED", "EXIT_FAILED", "run"]
@@ -64,7 +72,6 @@ CONFIG_BINDINGS = "bindings"
 CONFIG_OUTPUTS = "outputs"
 LIMIT_LOG_ROWS = "sqlLogRows"
 LIMIT_LOG_CELL = "sqlLogCellChars"
-LIMIT_PARAM_CHARS = "maxParamChars"  # set by the server from `trigflow up --max-param-size`
 DEFAULT_LOG_ROWS = 20
 DEFAULT_LOG_CELL = 80
 DEFAULT_PARAM_CHARS = 1 << 20  # the server's default (trigflow.domain.params, not imported: ~10 ms)
@@ -208,7 +215,7 @@ def _run_statements(
     ]
     log_rows = _limit(limits, LIMIT_LOG_ROWS, DEFAULT_LOG_ROWS)
     log_cell = max(_limit(limits, LIMIT_LOG_CELL, DEFAULT_LOG_CELL), 4)
-    max_chars = _limit(limits, LIMIT_PARAM_CHARS, DEFAULT_PARAM_CHARS)
+    max_chars = _limit(limits, LIMIT_MAX_PARAM_CHARS, DEFAULT_PARAM_CHARS)
     declared = _entries(config, CONFIG_OUTPUTS)
     last: tuple[int, ResultDigest] | None = None
     n = len(statements)

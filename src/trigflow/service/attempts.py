@@ -20,6 +20,7 @@ from trigflow.domain.task_env import task_base_env
 from trigflow.executors.base import LaunchSpec
 from trigflow.executors.files import open_regular
 from trigflow.executors.logcap import iter_lines
+from trigflow.runner.base import LIMIT_MAX_PARAM_CHARS
 from trigflow.service.attempt_params import (
     DEFAULT_LIMITS,
     AttemptParams,
@@ -98,11 +99,18 @@ class Launcher:
     """
 
     def __init__(
-        self, scripts_dir: Path, base_env: Mapping[str, str] | None = None, *, task_env: Iterable[str] = ()
+        self,
+        scripts_dir: Path,
+        base_env: Mapping[str, str] | None = None,
+        *,
+        task_env: Iterable[str] = (),
+        limits: ParamLimits = DEFAULT_LIMITS,
     ) -> None:
         self.legacy_scripts_dir = scripts_dir
         # An allow-list of the server's environment, never its secrets (domain/task_env.py, docs/parameters.md).
         self.base_env = task_base_env(os.environ if base_env is None else base_env, task_env)
+        # The bounds a runner type's workload carries (`limits`): one shared dict, nothing built per attempt.
+        self.runner_limits = {LIMIT_MAX_PARAM_CHARS: limits.max_param_chars}
 
     def spec(
         self,
@@ -156,6 +164,7 @@ class Launcher:
                 script_copy_path=copy_path,
                 sealed_env=loader,
                 data_source=data_source,
+                limits=self.runner_limits,
                 segments=prepared.segments,
             ),
         )

@@ -168,7 +168,7 @@ class Execution:
         self._finished_workflows: dict[str, str] = {}  # run id -> workflow id, runs finished in this batch
         self._retouch: set[str] = set()  # runs changed during dispatch (dry runs) that need another pass
         self.param_limits = param_limits
-        self.launcher = Launcher(runs_dir.parent / "scripts", task_env=task_env)
+        self.launcher = Launcher(runs_dir.parent / "scripts", task_env=task_env, limits=param_limits)
 
     # --- public -----------------------------------------------------------------------------
 
