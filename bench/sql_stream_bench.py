@@ -67,8 +67,10 @@ def main(rows: int, repeats: int, srcs: list[str]) -> None:
         for src in srcs:
             took = statistics.median(t for t, _ in results[src])
             rss = statistics.median(r for _, r in results[src])
-            print(f"{name:10s} {rows} rows  {src:28s} wall {took:6.2f} s  peak RSS {rss / 1024:6.1f} MiB  "
-                  f"({said[src].strip()})")
+            print(
+                f"{name:10s} {rows} rows  {src:28s} wall {took:6.2f} s  peak RSS {rss / 1024:6.1f} MiB  "
+                f"({said[src].strip()})"
+            )
 
 
 if __name__ == "__main__":

@@ -370,7 +370,9 @@ print(json.dumps([os.waitstatus_to_exitcode(status), usage.ru_maxrss]), file=sys
 """
 
 
-def _runner_process(tmp_path: Path, ds: dict[str, Any], code: str, outputs: list[dict[str, str]]) -> tuple[int, int, str]:
+def _runner_process(
+    tmp_path: Path, ds: dict[str, Any], code: str, outputs: list[dict[str, str]]
+) -> tuple[int, int, str]:
     """(exit code, peak RSS in KiB, log) of one `python -m trigflow.runner` process (what a SQL task runs)."""
     workload = tmp_path / f"workload-{uuid.uuid4().hex[:6]}.json"
     out_file = tmp_path / f"out-{uuid.uuid4().hex[:6]}"
@@ -413,8 +415,10 @@ def test_a_list_output_over_the_parameter_limit_fails_naming_it(tmp_path: Path) 
     code = "SELECT g, 'x' FROM generate_series(1, 100000) g"
     rc, log, outputs = run_sql(PG, code, tmp_path, limits={"maxParamChars": 1000})
     assert rc == sql.EXIT_FAILED
-    assert ("output parameter ids ($[*][0]) of statement 1's result would be longer than 1000 characters, the limit "
-            "of one parameter value (trigflow up --max-param-size), after 222 rows; no output is written") in log
+    assert (
+        "output parameter ids ($[*][0]) of statement 1's result would be longer than 1000 characters, the limit "
+        "of one parameter value (trigflow up --max-param-size), after 222 rows; no output is written"
+    ) in log
     assert "statement 1/1: 100000 rows returned in" in log  # the count stays exact
     assert outputs == {}
 
@@ -430,8 +434,13 @@ def test_only_the_last_result_feeds_the_outputs(tmp_path: Path) -> None:
 
 def _pg_running_for(marker: str, seconds: float) -> bool:
     with psycopg.connect("host=127.0.0.1 dbname=test user=postgres", autocommit=True) as c:
-        return bool(c.execute("SELECT 1 FROM pg_stat_activity WHERE application_name = %s AND state = 'active' "
-                              "AND now() - query_start > make_interval(secs => %s)", [marker, seconds]).fetchall())
+        return bool(
+            c.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE application_name = %s AND state = 'active' "
+                "AND now() - query_start > make_interval(secs => %s)",
+                [marker, seconds],
+            ).fetchall()
+        )
 
 
 def _my_running_for(marker: str, seconds: int) -> bool:

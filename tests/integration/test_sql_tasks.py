@@ -267,9 +267,11 @@ def test_double_quotes_follow_the_data_source_dialect(client: Any, project_id: s
                     ParamTaskOutList=[{"ParamKey": "v", "ParamValue": ""}])  # fmt: skip
     inputs = [{"ParamKey": "v", "ParamDesc": "p.emit.v", "FromTaskId": emit, "FromParamKey": "v"}]
     q_my = sql_task(client, project_id, wf, "q_my", 'SELECT "${v}" AS v', my, upstream=[emit],
-                    ParamTaskInList=inputs, ParamTaskOutList=[{"ParamKey": "got", "ParamValue": "$[0][0]"}])
+                    ParamTaskInList=inputs,
+                    ParamTaskOutList=[{"ParamKey": "got", "ParamValue": "$[0][0]"}])  # fmt: skip
     new_task(client, project_id, wf, "consumer", f"printf '%s' \"${{g}}\" > {got}", upstream=[q_my],
-             ParamTaskInList=[{"ParamKey": "g", "ParamDesc": "p.q_my.got", "FromTaskId": q_my, "FromParamKey": "got"}])
+             ParamTaskInList=[{"ParamKey": "g", "ParamDesc": "p.q_my.got", "FromTaskId": q_my,
+                               "FromParamKey": "got"}])  # fmt: skip
     sql_task(client, project_id, wf, "q_pg", 'SELECT "${v}"', pg, upstream=[emit], ParamTaskInList=inputs)
     run_id = start_run(client, project_id, wf)
     data = wait_run(client, project_id, run_id)
@@ -371,9 +373,10 @@ def test_execution_timeout_cancels_the_query_on_the_server(slow_minutes: Any, db
              timeout=10, what="the runner's cancel lines in the log")  # fmt: skip
 
 
-def test_a_list_output_is_bounded_by_the_servers_parameter_size(client: Any, project_id: str, pg: str,
-                                                                 slow_minutes: Any, tmp_path: Path) -> None:  # fmt: skip
-    """`$[*][0]` over 30,000 rows is ~180,000 characters: a downstream task takes it under the default
+def test_a_list_output_is_bounded_by_the_servers_parameter_size(
+    client: Any, project_id: str, pg: str, slow_minutes: Any, tmp_path: Path
+) -> None:
+    """`$[*][0]` over 30,000 rows is 240,000 characters: a downstream task takes it under the default
     --max-param-size (1 Mi), while a server started with 100,000 fails the SQL task naming the output."""
     sql = "SELECT g FROM generate_series(100000, 129999) g"
     outputs = [{"ParamKey": "ids", "ParamValue": "$[*][0]"}]
@@ -381,7 +384,8 @@ def test_a_list_output_is_bounded_by_the_servers_parameter_size(client: Any, pro
     q = sql_task(client, project_id, wf, "q", sql, pg, ParamTaskOutList=outputs)
     got = tmp_path / "got"
     new_task(client, project_id, wf, "consumer", f"printf '%s' \"${{i}}\" > {got}", upstream=[q],
-             ParamTaskInList=[{"ParamKey": "i", "ParamDesc": "p.q.ids", "FromTaskId": q, "FromParamKey": "ids"}])
+             ParamTaskInList=[{"ParamKey": "i", "ParamDesc": "p.q.ids", "FromTaskId": q,
+                               "FromParamKey": "ids"}])  # fmt: skip
     run_id = start_run(client, project_id, wf)
     data = wait_run(client, project_id, run_id)
     assert task_states(data) == {"q": "SUCCESS", "consumer": "SUCCESS"}, run_log(client, project_id, run_id, "q")
@@ -397,5 +401,6 @@ def test_a_list_output_is_bounded_by_the_servers_parameter_size(client: Any, pro
     log = run_log(small, small_project, run_id, "q")
     assert task_states(data) == {"q": "FAILED"}, log
     assert (f"output parameter ids ($[*][0]) of statement 1's result would be longer than {SMALL_PARAM_CHARS} "
-            "characters, the limit of one parameter value (trigflow up --max-param-size), after 12501 rows") in log
+            "characters, the limit of one parameter value (trigflow up --max-param-size), after 12501 rows"
+            ) in log  # fmt: skip
     assert "statement 1/1: 30000 rows returned" in log

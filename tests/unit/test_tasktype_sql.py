@@ -149,5 +149,7 @@ def test_with_a_driver_the_check_refuses_exactly_what_that_dialect_refuses(piece
 
 def test_a_postgresql_quoted_name_is_refused_naming_the_parameter_with_its_driver_known() -> None:
     r = row('SELECT "${v}"', {"v": "x"}, ["v"])
-    with pytest.raises(ParameterRefused, match=r"^UnsafeParameter: a data value cannot be a quoted SQL name \(\$\{v\}\)$"):
+    with pytest.raises(
+        ParameterRefused, match=r"^UnsafeParameter: a data value cannot be a quoted SQL name \(\$\{v\}\)$"
+    ):
         resolve_attempt(r, {}, DEFAULT_LIMITS, SQL_DIALECT, sql_dialect="postgresql")

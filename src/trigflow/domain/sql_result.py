@@ -80,9 +80,7 @@ class _ListOutput:
 class ResultDigest:
     """What is kept of one result while its rows stream through `add` (module docstring)."""
 
-    def __init__(
-        self, declared: Sequence[Mapping[str, object]], *, preview_rows: int, max_chars: int
-    ) -> None:
+    def __init__(self, declared: Sequence[Mapping[str, object]], *, preview_rows: int, max_chars: int) -> None:
         self.count = 0
         self.preview: list[tuple[object, ...]] = []
         self._preview_rows = preview_rows

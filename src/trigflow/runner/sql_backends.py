@@ -134,7 +134,7 @@ def _stream_end_class(base: type[Any]) -> type[Any]:
     row_statuses = {pq.ExecStatus.SINGLE_TUPLE, getattr(pq.ExecStatus, "TUPLES_CHUNK", pq.ExecStatus.SINGLE_TUPLE)}
     end_statuses = {pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK}
 
-    class _StreamEnd(base):  # type: ignore[misc, valid-type]
+    class _StreamEnd(base):  # type: ignore[misc]
         stream_end: Any = None
 
         def _stream_fetchone_gen(self, first: bool) -> Any:
