@@ -595,7 +595,7 @@ class Execution:
                 self._fail_or_retry(conn, graph, exec_id, TaskEvent.LAUNCH_FAIL, now, self._retouch, error=error)
                 return
         try:  # after the lookup: a SQL task's data values are checked for its data source's own dialect
-            driver = (data_source or {}).get("driver")
+            driver = data_source.get("driver") if data_source else None
             prepared = resolve_parameters(row, outputs_by_task, self.param_limits, task_type, driver)
         except ParameterRefused as e:  # too large, or a value that cannot be placed safely: never run it
             self._fail_or_retry(conn, graph, exec_id, TaskEvent.LAUNCH_FAIL, now, self._retouch, error=e.message)
