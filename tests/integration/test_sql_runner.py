@@ -355,3 +355,125 @@ def test_cancel_before_the_attempt_connects_runs_nothing(tmp_path: Path) -> None
     rc, log, _ = run_sql(_file_ds("SQLITE", tmp_path / "db"), "CREATE TABLE t (a INT)", tmp_path, cancel=cancel)
     assert rc == sql.EXIT_CANCELLED and "cancelled before connecting" in log
     assert not (tmp_path / "db").exists()
+
+
+# ------------------------------------------------------------------------------------------ streaming
+
+
+# Starts the runner and reports its exit code and peak RSS. Linux carries a process's peak RSS across exec, so
+# a runner spawned by pytest itself would report at least pytest's own size: this small process is between.
+_MEASURE = """
+import json, os, sys
+pid = os.posix_spawn(sys.executable, [sys.executable, "-m", "trigflow.runner", sys.argv[1]], os.environ)
+_, status, usage = os.wait4(pid, 0)
+print(json.dumps([os.waitstatus_to_exitcode(status), usage.ru_maxrss]), file=sys.stderr)
+"""
+
+
+def _runner_process(
+    tmp_path: Path, ds: dict[str, Any], code: str, outputs: list[dict[str, str]]
+) -> tuple[int, int, str]:
+    """(exit code, peak RSS in KiB, log) of one `python -m trigflow.runner` process (what a SQL task runs)."""
+    workload = tmp_path / f"workload-{uuid.uuid4().hex[:6]}.json"
+    out_file = tmp_path / f"out-{uuid.uuid4().hex[:6]}"
+    workload.write_text(json.dumps({"taskTypeId": 32, "code": code, "params": {}, "dataSource": ds, "limits": {},
+                                    "outputsPath": str(out_file), "config": {"outputs": outputs}}))  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", _MEASURE, str(workload)], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(sql.__file__).parents[2])})  # fmt: skip
+    rc, peak = json.loads(done.stderr.strip().splitlines()[-1])
+    return int(rc), int(peak), done.stdout + (out_file.read_text() if out_file.exists() else "")
+
+
+@pytest.mark.parametrize(
+    ("ds", "code", "rows"),
+    [
+        (PG, "SELECT g, repeat('x', 100) FROM generate_series(1, {n}) g", 3_000_000),
+        # PyMySQL parses rows in Python (~5 us each): fewer, wider rows keep the test short for as many bytes
+        (MY, "SELECT seq, REPEAT('x', 300) FROM seq_1_to_{n}", 600_000),
+    ],
+    ids=["postgresql", "mariadb"],
+)
+def test_a_huge_result_streams_through_the_runner_in_bounded_memory(
+    tmp_path: Path, ds: dict[str, Any], code: str, rows: int
+) -> None:
+    """Hundreds of MB of rows pass through a runner whose peak memory stays that of a one-row SELECT: the
+    drivers stream (nothing buffers the result whole), the log keeps its 20 rows and the exact count, and an
+    output still addresses the last row."""
+    outputs = [{"ParamKey": "last", "ParamValue": f"$[{rows - 1}][0]"}, {"ParamKey": "first", "ParamValue": "$[0]"}]
+    rc, baseline, log = _runner_process(tmp_path, ds, code.format(n=1), outputs)
+    assert rc == 0, log
+    rc, peak, log = _runner_process(tmp_path, ds, code.format(n=rows), outputs)
+    assert rc == 0, log
+    # the result is 200+ MB; buffered it took 300-400 MB here, streamed the runner grows by a few MB at most
+    assert peak < baseline * 1.3, f"peak RSS {peak} KiB against {baseline} KiB for one row"
+    assert f"statement 1/1: {rows} rows returned in" in log
+    assert f"(first 20 of {rows} rows shown; cells cut at 80 characters)" in log
+    assert f"last={rows}\n" in log and 'first=[1, "xxx' in log
+
+
+def test_a_list_output_over_the_parameter_limit_fails_naming_it(tmp_path: Path) -> None:
+    code = "SELECT g, 'x' FROM generate_series(1, 100000) g"
+    rc, log, outputs = run_sql(PG, code, tmp_path, limits={"maxParamChars": 1000})
+    assert rc == sql.EXIT_FAILED
+    assert (
+        "output parameter ids ($[*][0]) of statement 1's result would be longer than 1000 characters, the limit "
+        "of one parameter value (trigflow up --max-param-size), after 222 rows; no output is written"
+    ) in log
+    assert "statement 1/1: 100000 rows returned in" in log  # the count stays exact
+    assert outputs == {}
+
+
+def test_only_the_last_result_feeds_the_outputs(tmp_path: Path) -> None:
+    """An earlier result too large for a list output is only logged and counted; the last one is the result."""
+    code = "SELECT g FROM generate_series(1, 100000) g; SELECT 1 AS id, 'one' UNION ALL SELECT 2, 'two'; SET x.y = 1"
+    rc, log, outputs = run_sql(PG, code, tmp_path, limits={"maxParamChars": 1000})
+    assert rc == 0, log
+    assert "statement 1/3: 100000 rows returned" in log and "statement 3/3: 0 rows affected" in log
+    assert outputs == {"first": "one", "row": '[2, "two"]', "ids": "[1, 2]"}
+
+
+def _pg_running_for(marker: str, seconds: float) -> bool:
+    with psycopg.connect("host=127.0.0.1 dbname=test user=postgres", autocommit=True) as c:
+        return bool(
+            c.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE application_name = %s AND state = 'active' "
+                "AND now() - query_start > make_interval(secs => %s)",
+                [marker, seconds],
+            ).fetchall()
+        )
+
+
+def _my_running_for(marker: str, seconds: int) -> bool:
+    c = pymysql.connect(host="127.0.0.1", user="root", database="test")
+    try:
+        with c.cursor() as cur:
+            cur.execute("SELECT 1 FROM information_schema.PROCESSLIST WHERE INFO LIKE %s AND ID <> CONNECTION_ID() "
+                        "AND TIME_MS >= %s", [f"%{marker}%", seconds * 1000])  # fmt: skip
+            return bool(cur.fetchall())
+    finally:
+        c.close()
+
+
+def test_cancel_stops_a_streaming_query_on_postgresql(tmp_path: Path) -> None:
+    marker = f"tf-stream-{uuid.uuid4().hex[:8]}"
+    ds = {**PG, "options": {"ApplicationName": marker}}
+    # in the select list generate_series is computed row by row as the rows are sent (in FROM it is
+    # materialised first): rows flow to the runner from the start
+    cancel, finish = _run_in_thread(ds, "SELECT generate_series(1, 1000000000000), 'x'", tmp_path)
+    wait_for("rows to stream for a second", lambda: _pg_running_for(marker, 1.0), deadline_s=20)
+    cancel.set()
+    wait_for("the server to stop the query", lambda: not _pg_sleepers(marker), deadline_s=5)
+    rc, log, _ = finish()
+    assert rc == sql.EXIT_CANCELLED
+    assert "[trigflow] cancelled: statement 1/1 was cancelled on the server" in log
+
+
+def test_cancel_stops_a_streaming_query_on_mariadb(tmp_path: Path) -> None:
+    marker = f"tf_stream_{uuid.uuid4().hex[:8]}"
+    cancel, finish = _run_in_thread(MY, f"SELECT seq, '{marker}' FROM seq_1_to_1000000000000", tmp_path)
+    wait_for("rows to stream for a second", lambda: _my_running_for(marker, 1), deadline_s=20)
+    cancel.set()
+    wait_for("the server to stop the query", lambda: not _my_sleepers(marker), deadline_s=5)
+    rc, log, _ = finish()
+    assert rc == sql.EXIT_CANCELLED
+    assert "[trigflow] cancelled: statement 1/1 was cancelled on the server" in log

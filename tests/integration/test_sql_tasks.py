@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shlex
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -254,6 +255,34 @@ def test_a_value_that_would_name_a_table_fails_the_attempt_unsafe(client: Any, p
     assert "${v}" in run.ErrorCodeStr
 
 
+def test_double_quotes_follow_the_data_source_dialect(client: Any, project_id: str, pg: str, my: str,
+                                                      tmp_path: Path) -> None:  # fmt: skip
+    """The placement check is the data source's own dialect (looked up before parameters are resolved): in
+    MySQL `"${v}"` is a string literal, so the upstream value is bound and comes back exactly; in PostgreSQL it
+    is a quoted name, which no value may be, so that attempt is refused naming the parameter."""
+    value = "a\"b'c \\ ${x} %s"
+    got = tmp_path / "got"
+    wf = new_workflow(client, project_id, f"sql_dq_{uid()}")
+    emit = new_task(client, project_id, wf, "emit", f"printf 'v=%s\\n' {shlex.quote(value)} >> \"$WEDATA_OUTPUT_FILE\"",
+                    ParamTaskOutList=[{"ParamKey": "v", "ParamValue": ""}])  # fmt: skip
+    inputs = [{"ParamKey": "v", "ParamDesc": "p.emit.v", "FromTaskId": emit, "FromParamKey": "v"}]
+    q_my = sql_task(client, project_id, wf, "q_my", 'SELECT "${v}" AS v', my, upstream=[emit],
+                    ParamTaskInList=inputs,
+                    ParamTaskOutList=[{"ParamKey": "got", "ParamValue": "$[0][0]"}])  # fmt: skip
+    new_task(client, project_id, wf, "consumer", f"printf '%s' \"${{g}}\" > {got}", upstream=[q_my],
+             ParamTaskInList=[{"ParamKey": "g", "ParamDesc": "p.q_my.got", "FromTaskId": q_my,
+                               "FromParamKey": "got"}])  # fmt: skip
+    sql_task(client, project_id, wf, "q_pg", 'SELECT "${v}"', pg, upstream=[emit], ParamTaskInList=inputs)
+    run_id = start_run(client, project_id, wf)
+    data = wait_run(client, project_id, run_id)
+    assert task_states(data) == {"emit": "SUCCESS", "q_my": "SUCCESS", "consumer": "SUCCESS", "q_pg": "FAILED"}, (
+        run_log(client, project_id, run_id, "q_my"))  # fmt: skip
+    assert got.read_text() == value
+    assert "statement 1/1: 1 row returned" in run_log(client, project_id, run_id, "q_my")
+    error = task_run(client, project_id, run_id, "q_pg").ErrorCodeStr
+    assert error == "UnsafeParameter: a data value cannot be a quoted SQL name (${v})", error
+
+
 @pytest.mark.parametrize("kind", ["SQLITE", "DUCKDB"])
 def test_local_files_run_on_the_embedded_default(client: Any, project_id: str, tmp_path: Path, kind: str) -> None:
     source = data_source(client, project_id, kind, {"path": str(tmp_path / f"local.{kind.lower()}")})
@@ -286,15 +315,18 @@ def my_active(marker: str) -> list[tuple[Any, ...]]:
 SLEEPERS = {
     "pg": ("SELECT pg_sleep(60), '{marker}'", pg_active),
     "my": ("SELECT SLEEP(60), '{marker}'", my_active),
+    # rows streaming to the runner the whole time (endless results: only a cancel ends them)
+    "pg-stream": ("SELECT generate_series(1, 1000000000000), '{marker}'", pg_active),
+    "my-stream": ("SELECT seq, '{marker}' FROM seq_1_to_1000000000000", my_active),
 }
 
 
-@pytest.mark.parametrize("db", ["pg", "my"])
+@pytest.mark.parametrize("db", ["pg", "my", "pg-stream", "my-stream"])
 def test_kill_cancels_the_query_on_the_server(client: Any, project_id: str, pg: str, my: str, db: str) -> None:
     marker = f"tf_kill_{uuid.uuid4().hex[:10]}"
     sql, active = SLEEPERS[db]
     wf = new_workflow(client, project_id, f"sql_kill_{uid()}")
-    sql_task(client, project_id, wf, "sleeper", sql.format(marker=marker), pg if db == "pg" else my)
+    sql_task(client, project_id, wf, "sleeper", sql.format(marker=marker), pg if db.startswith("pg") else my)
     run_id = start_run(client, project_id, wf)
     wait_for(lambda: active(marker), timeout=20, what=f"{marker} running on the server")
     res = call(client, "KillTriggerWorkflowRuns",
@@ -308,10 +340,15 @@ def test_kill_cancels_the_query_on_the_server(client: Any, project_id: str, pg: 
     # second connection); what the issue asks, the query gone from the server, is checked above.
 
 
+SMALL_PARAM_CHARS = 100_000
+
+
 @pytest.fixture(scope="module")
 def slow_minutes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A server whose minute is 2 s, so ExecutionTTLMinute 1 fires after the query reached the database."""
-    extra = ["--rate-limit", "1000", "--kill-grace", "1", "--minute-seconds", "2"]
+    """A server whose minute is 2 s, so ExecutionTTLMinute 1 fires after the query reached the database, and
+    whose parameter values are at most SMALL_PARAM_CHARS long."""
+    extra = ["--rate-limit", "1000", "--kill-grace", "1", "--minute-seconds", "2",
+             "--max-param-size", str(SMALL_PARAM_CHARS)]  # fmt: skip
     srv = start_server(tmp_path_factory.mktemp("trigflow_ttl"), extra=extra)
     yield make_client(srv.endpoint)
     srv.stop()
@@ -334,3 +371,36 @@ def test_execution_timeout_cancels_the_query_on_the_server(slow_minutes: Any, db
     wait_for(lambda: not active(marker), timeout=5, what=f"{marker} gone from the server")
     wait_for(lambda: "was cancelled on the server" in run_log(client, project_id, run_id, "sleeper"),
              timeout=10, what="the runner's cancel lines in the log")  # fmt: skip
+
+
+def test_a_list_output_is_bounded_by_the_servers_parameter_size(
+    client: Any, project_id: str, pg: str, slow_minutes: Any, tmp_path: Path
+) -> None:
+    """`$[*][0]` over 30,000 rows is 240,000 characters: a downstream task takes it under the default
+    --max-param-size (1 Mi), while a server started with 100,000 fails the SQL task naming the output."""
+    sql = "SELECT g FROM generate_series(100000, 129999) g"
+    outputs = [{"ParamKey": "ids", "ParamValue": "$[*][0]"}]
+    wf = new_workflow(client, project_id, f"sql_big_{uid()}")
+    q = sql_task(client, project_id, wf, "q", sql, pg, ParamTaskOutList=outputs)
+    got = tmp_path / "got"
+    new_task(client, project_id, wf, "consumer", f"printf '%s' \"${{i}}\" > {got}", upstream=[q],
+             ParamTaskInList=[{"ParamKey": "i", "ParamDesc": "p.q.ids", "FromTaskId": q,
+                               "FromParamKey": "ids"}])  # fmt: skip
+    run_id = start_run(client, project_id, wf)
+    data = wait_run(client, project_id, run_id)
+    assert task_states(data) == {"q": "SUCCESS", "consumer": "SUCCESS"}, run_log(client, project_id, run_id, "q")
+    assert json.loads(got.read_text()) == list(range(100000, 130000))
+
+    small = slow_minutes
+    small_project = str(call(small, "ListProjects", {}).Items[0].ProjectId)
+    source = data_source(small, small_project, "POSTGRE", PG_PROPS)
+    wf = new_workflow(small, small_project, f"sql_big_{uid()}")
+    sql_task(small, small_project, wf, "q", sql, source, ParamTaskOutList=outputs)
+    run_id = start_run(small, small_project, wf)
+    data = wait_run(small, small_project, run_id)
+    log = run_log(small, small_project, run_id, "q")
+    assert task_states(data) == {"q": "FAILED"}, log
+    assert (f"output parameter ids ($[*][0]) of statement 1's result would be longer than {SMALL_PARAM_CHARS} "
+            "characters, the limit of one parameter value (trigflow up --max-param-size), after 12501 rows"
+            ) in log  # fmt: skip
+    assert "statement 1/1: 30000 rows returned" in log

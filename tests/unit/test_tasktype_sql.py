@@ -126,3 +126,30 @@ def test_the_resolve_time_check_refuses_iff_some_dialect_refuses_then_every_driv
         doc = SQL.workload(row("", {}, [])["spec"], attempt(display_text(pieces), pieces, ds))
         rendered = render_sql(pieces, str(ds["driver"]))  # what ran is the driver's rendering, not the fallback
         assert (doc[wl.KEY_CODE], json.loads(doc[wl.KEY_CONFIG]["bindings"])) == (rendered.text, rendered.bindings)
+
+
+@given(_pieces, st.sampled_from([*DIALECTS, "oracle", None]))
+def test_with_a_driver_the_check_refuses_exactly_what_that_dialect_refuses(pieces: list[Any], driver: Any) -> None:
+    """The engine passes the data source's driver: the check is then that dialect's rendering (an unknown
+    driver, or none, falls back to the strictest of all, never to an error other than the refusal)."""
+    names = [driver] if driver in DIALECTS else list(DIALECTS)
+    refused = False
+    for name in names:
+        try:
+            render_sql(pieces, name)
+        except UnsafeSqlPlacement:
+            refused = True
+    try:
+        check_placements(pieces, driver)
+    except UnsafeSqlPlacement:
+        assert refused
+        return
+    assert not refused
+
+
+def test_a_postgresql_quoted_name_is_refused_naming_the_parameter_with_its_driver_known() -> None:
+    r = row('SELECT "${v}"', {"v": "x"}, ["v"])
+    with pytest.raises(
+        ParameterRefused, match=r"^UnsafeParameter: a data value cannot be a quoted SQL name \(\$\{v\}\)$"
+    ):
+        resolve_attempt(r, {}, DEFAULT_LIMITS, SQL_DIALECT, sql_dialect="postgresql")

@@ -168,7 +168,7 @@ class Execution:
         self._finished_workflows: dict[str, str] = {}  # run id -> workflow id, runs finished in this batch
         self._retouch: set[str] = set()  # runs changed during dispatch (dry runs) that need another pass
         self.param_limits = param_limits
-        self.launcher = Launcher(runs_dir.parent / "scripts", task_env=task_env)
+        self.launcher = Launcher(runs_dir.parent / "scripts", task_env=task_env, limits=param_limits)
 
     # --- public -----------------------------------------------------------------------------
 
@@ -586,12 +586,6 @@ class Execution:
             error = f"LaunchFailed: task type {task_type.kind!r} is not known to this server; it was not run"
             self._fail_or_retry(conn, graph, exec_id, TaskEvent.LAUNCH_FAIL, now, self._retouch, error=error)
             return
-        try:
-            prepared = resolve_parameters(row, outputs_by_task, self.param_limits, task_type)
-        except ParameterRefused as e:  # too large, or a value that cannot be placed safely: never run it
-            self._fail_or_retry(conn, graph, exec_id, TaskEvent.LAUNCH_FAIL, now, self._retouch, error=e.message)
-            return
-        self._update(exec_id, {"run_params": prepared.run_params})
         data_source = None
         if task_type.sources:
             try:  # looked up now, so an attempt runs with the data source's current connection
@@ -600,6 +594,13 @@ class Execution:
                 error = f"DataSourceUnavailable: {e.message}"
                 self._fail_or_retry(conn, graph, exec_id, TaskEvent.LAUNCH_FAIL, now, self._retouch, error=error)
                 return
+        try:  # after the lookup: a SQL task's data values are checked for its data source's own dialect
+            driver = data_source.get("driver") if data_source else None
+            prepared = resolve_parameters(row, outputs_by_task, self.param_limits, task_type, driver)
+        except ParameterRefused as e:  # too large, or a value that cannot be placed safely: never run it
+            self._fail_or_retry(conn, graph, exec_id, TaskEvent.LAUNCH_FAIL, now, self._retouch, error=e.message)
+            return
+        self._update(exec_id, {"run_params": prepared.run_params})
         if info.dry_run:  # ScheduleType 1: marked successful without executing the code
             info.ever_started = True
             self._update(exec_id, {"start_ms": now})

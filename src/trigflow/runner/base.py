@@ -38,6 +38,9 @@ KEY_DATA_SOURCE = "dataSource"
 KEY_OUTPUTS_PATH = "outputsPath"
 KEY_LIMITS = "limits"
 KEY_CONFIG = "config"
+# `limits` keys every runner type gets from the server: the longest value one parameter may have
+# (`trigflow up --max-param-size`), so a runner refuses an output no downstream task could take.
+LIMIT_MAX_PARAM_CHARS = "maxParamChars"
 
 # Keys of a data-source connection whose values are secrets: they are redacted from anything the runner
 # itself prints (a failing runner's message), and a runner must never print them.

@@ -13,11 +13,15 @@
   log gets its number, line and first line, then the first rows of its result as a table (bounded by
   `limits.sqlLogRows` rows, default 20, and `limits.sqlLogCellChars` characters a cell, default 80; the log
   says what was cut) and its outcome: rows returned or affected, and the time it took.
+* **Rows are streamed** (`sql_backends`): a result of any size passes through in chunks and only its digest
+  is kept (`trigflow.domain.sql_result.ResultDigest`): the exact row count, the log table's rows, and what the
+  declared outputs address. The digest of a result is dropped as soon as a later statement returns rows.
 * **Outputs.** The last statement that returned rows is the task's result. Each entry of `config.outputs`
   (the task's `ParamTaskOutList`, `[{ParamKey, ParamValue}]`, the run spec's `outputs`; a list or its JSON
   text, since ADR 0004's `config` is key -> string) whose `ParamValue` is an address (`$[0][1]`,
   `$[0][*]`, `$[*][1]`, `$[*][*]`: `trigflow.domain.sql_outputs`) is written to `outputs_path` as a
-  `name=value` line. At most `limits.sqlOutputRows` rows (default 10,000) of a result are kept for that.
+  `name=value` line. A value longer than `limits.maxParamChars` (the server's `--max-param-size`, default
+  1 Mi characters: no downstream task could take it) fails the attempt (exit 1) with a line naming the output.
 * **Data values are bound**, never pasted: `config.bindings` (`[{placeholder, value}]`, list or JSON text,
   produced by `trigflow.domain.sql_binding.render_sql` with the script in `code`) become the driver's
   parameters: psycopg binds them on the server for SELECT/INSERT/UPDATE/DELETE/MERGE/VALUES/WITH/TABLE/CALL,
@@ -45,10 +49,19 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TextIO
 
 from trigflow.domain.sql_binding import bind_statement
-from trigflow.domain.sql_outputs import format_output_file, output_values, render_table
+from trigflow.domain.sql_outputs import format_output_file, render_table
+from trigflow.domain.sql_result import ResultDigest
 from trigflow.domain.sql_script import Statement, split_statements
-from trigflow.runner.base import KEY_CODE, KEY_CONFIG, KEY_DATA_SOURCE, KEY_LIMITS, redact, secrets_of
-from trigflow.runner.sql_backends import BACKENDS, Backend, Result, backend_class, file_of
+from trigflow.runner.base import (
+    KEY_CODE,
+    KEY_CONFIG,
+    KEY_DATA_SOURCE,
+    KEY_LIMITS,
+    LIMIT_MAX_PARAM_CHARS,
+    redact,
+    secrets_of,
+)
+from trigflow.runner.sql_backends import BACKENDS, Backend, backend_class, file_of
 
 __all__ = ["EXIT_CANCELLED", "EXIT_FAILED", "run"]
 
@@ -59,10 +72,9 @@ CONFIG_BINDINGS = "bindings"
 CONFIG_OUTPUTS = "outputs"
 LIMIT_LOG_ROWS = "sqlLogRows"
 LIMIT_LOG_CELL = "sqlLogCellChars"
-LIMIT_OUTPUT_ROWS = "sqlOutputRows"
 DEFAULT_LOG_ROWS = 20
 DEFAULT_LOG_CELL = 80
-DEFAULT_OUTPUT_ROWS = 10_000
+DEFAULT_PARAM_CHARS = 1 << 20  # the server's default (trigflow.domain.params, not imported: ~10 ms)
 _FIRST_LINE_CHARS = 200
 _WATCH_POLL_S = 0.5
 _RECANCEL_S = 1.0
@@ -203,8 +215,9 @@ def _run_statements(
     ]
     log_rows = _limit(limits, LIMIT_LOG_ROWS, DEFAULT_LOG_ROWS)
     log_cell = max(_limit(limits, LIMIT_LOG_CELL, DEFAULT_LOG_CELL), 4)
-    keep = max(_limit(limits, LIMIT_OUTPUT_ROWS, DEFAULT_OUTPUT_ROWS), log_rows)
-    last: tuple[int, Result] | None = None
+    max_chars = _limit(limits, LIMIT_MAX_PARAM_CHARS, DEFAULT_PARAM_CHARS)
+    declared = _entries(config, CONFIG_OUTPUTS)
+    last: tuple[int, ResultDigest] | None = None
     n = len(statements)
     started = time.perf_counter()
     for k, stmt in enumerate(statements, 1):
@@ -216,9 +229,17 @@ def _run_statements(
             return EXIT_CANCELLED
         out.line(f"[trigflow] statement {k}/{n} (line {stmt.line}): {first}")
         bound = bind_statement(stmt.text, backend.dialect, bindings, backend.style)
+        digest: ResultDigest | None = None
+
+        def open_digest(_columns: list[str]) -> ResultDigest:
+            nonlocal digest, last
+            last = None  # this statement's rows replace the previous result: its digest goes now
+            digest = ResultDigest(declared, preview_rows=log_rows, max_chars=max_chars)
+            return digest
+
         t0 = time.perf_counter()
         try:
-            result = backend.execute(bound.text, bound.params, keep)
+            result = backend.execute(bound.text, bound.params, open_digest)
         except Exception as e:
             took = _ms(time.perf_counter() - t0)
             if fired.is_set() or cancel.is_set():
@@ -231,32 +252,41 @@ def _run_statements(
         if cancel.is_set():  # a statement the server ended early without an error (MariaDB's SLEEP)
             out.line(f"[trigflow] cancelled: statement {k}/{n} was cancelled on the server after {took}")
             return EXIT_CANCELLED
-        if result.columns is None:
+        if result.columns is None or digest is None:
             out.line(f"[trigflow] statement {k}/{n}: {_plural(result.count, 'row')} affected in {took}")
             continue
-        for line in render_table(result.columns, result.rows, max_rows=log_rows, max_cell=log_cell,
-                                 total_rows=result.total):  # fmt: skip
+        for line in render_table(result.columns, digest.preview, max_rows=log_rows, max_cell=log_cell,
+                                 total_rows=digest.count):  # fmt: skip
             out.line(line)
         out.line(f"[trigflow] statement {k}/{n}: {_plural(result.count, 'row')} returned in {took}")
-        last = (k, result)
+        last = (k, digest)
     out.line(f"[trigflow] {_plural(n, 'statement')} done in {_ms(time.perf_counter() - started)}")
-    return _write_outputs(config, last, out, outputs_path, keep)
+    return _write_outputs(declared, last, out, outputs_path, max_chars)
 
 
 def _write_outputs(
-    config: Mapping[str, Any], last: tuple[int, Result] | None, out: _Masked, outputs_path: str | None, keep: int
+    declared: Sequence[Mapping[str, Any]],
+    last: tuple[int, ResultDigest] | None,
+    out: _Masked,
+    outputs_path: str | None,
+    max_chars: int,
 ) -> int:
-    declared = _entries(config, CONFIG_OUTPUTS)
-    rows = last[1].rows if last is not None else []
-    values = output_values(declared, rows)
+    digest = last[1] if last is not None else ResultDigest(declared, preview_rows=0, max_chars=max_chars)
+    values, over = digest.values()
+    if over:
+        k = last[0] if last is not None else 0
+        for o in over:
+            out.line(f"[trigflow] output parameter {o.key} ({o.spec}) of statement {k}'s result would be longer "
+                     f"than {max_chars} characters, the limit of one parameter value (trigflow up "
+                     f"--max-param-size), after {_plural(o.rows, 'row')}; no output is written")  # fmt: skip
+        out.line(f"[trigflow] failed: output {', '.join(o.key for o in over)} over the parameter size limit")
+        return EXIT_FAILED
     if not values:
         return 0
     if last is None:
         out.line("[trigflow] outputs: no statement returned rows; addressed outputs are empty")
     else:
-        k, result = last
-        note = f" (only the first {keep} of {result.total} rows kept)" if (result.total or 0) > keep else ""
-        out.line(f"[trigflow] outputs from the result of statement {k}{note}: {', '.join(values)}")
+        out.line(f"[trigflow] outputs from the result of statement {last[0]}: {', '.join(values)}")
     if outputs_path is None:
         out.line("[trigflow] outputs: no output file given; values not written")
         return 0

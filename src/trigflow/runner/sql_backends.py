@@ -4,17 +4,33 @@ Each `Backend` connects once (autocommit), executes one statement with optional 
 marker style (`style`: `format` %s or `qmark` ?), and cancels the running statement from another thread
 on the server: psycopg's cancel request, `KILL QUERY` from a second MySQL connection, `interrupt()` for
 SQLite and DuckDB. Drivers are imported inside the methods, so an attempt loads only its own.
+
+Result rows are **streamed**, never buffered whole: `execute` hands them to the caller's `RowSink` in chunks
+of `FETCH_CHUNK` as they arrive, so a SELECT of millions of rows costs the runner one chunk of memory (the
+sink decides what it keeps). Each driver has to be told, since their defaults buffer everything:
+
+* PostgreSQL: libpq keeps a whole result in memory unless asked for it in pieces, so statements go through
+  psycopg's `Cursor.stream()` (libpq's chunked-rows mode, single-row mode before libpq 17). It works for every
+  statement, not only the SELECTs a server-side cursor (`DECLARE`) would take: `INSERT ... RETURNING`,
+  `SHOW`, data-modifying `WITH`. `stream()` itself ends a statement without rows (DDL, plain `INSERT`) with an
+  error and drops its row count, and an empty result without its columns; `_StreamEnd` keeps the final result
+  instead, so both stay exact. Streaming uses the extended protocol for every statement (one statement a
+  call, which the script splitter guarantees).
+* MySQL/MariaDB: PyMySQL's unbuffered `SSCursor` (the rows are read off the socket by `fetchmany`).
+* SQLite and DuckDB: `fetchmany` already steps through the result.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+import contextlib
+import itertools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
-__all__ = ["BACKENDS", "CONNECT_TIMEOUT_S", "Backend", "Result", "backend_class", "file_of"]
+__all__ = ["BACKENDS", "CONNECT_TIMEOUT_S", "FETCH_CHUNK", "Backend", "Result", "RowSink", "backend_class", "file_of"]
 
 CONNECT_TIMEOUT_S = 10
-_FETCH_CHUNK = 500
+FETCH_CHUNK = 1000  # rows per driver call: large enough to amortise the call, small enough to be nothing
 
 # PostgreSQL accepts protocol-level parameters only in these (PREPARE's list plus CALL); the rest are bound
 # on the client by psycopg's ClientCursor.
@@ -25,13 +41,22 @@ _DUCKDB_QUERY_WORDS = frozenset({"SELECT", "WITH", "VALUES", "FROM", "TABLE", "S
 
 
 class Result:
-    """What one statement gave: rows (when it returned a result set) or a count of affected rows."""
+    """What one statement gave: its columns and row count when it returned a result set (the rows went to the
+    sink), else None and the count of affected rows."""
 
-    def __init__(self, columns: list[str] | None, rows: list[tuple[Any, ...]], count: int, total: int | None):
+    def __init__(self, columns: list[str] | None, count: int):
         self.columns = columns
-        self.rows = rows
         self.count = count
-        self.total = total
+
+
+class RowSink(Protocol):
+    """Where a result's rows go, chunk by chunk, in order (trigflow.domain.sql_result.ResultDigest)."""
+
+    def add(self, rows: Sequence[Sequence[Any]]) -> None: ...
+
+
+# Called once a statement is known to return rows, with its column names: the sink for its rows.
+OpenSink = Callable[[list[str]], RowSink]
 
 
 # JDBC URL parameters (`options`) with a libpq / PyMySQL equivalent: JDBC name -> driver keyword.
@@ -71,7 +96,8 @@ class Backend:
     def connect(self) -> None:
         raise NotImplementedError
 
-    def execute(self, text: str, params: list[str] | None, keep: int) -> Result:
+    def execute(self, text: str, params: list[str] | None, open_sink: OpenSink) -> Result:
+        """Run one statement; its rows, if it returns any, go to `open_sink(columns)` as they arrive."""
         raise NotImplementedError
 
     def cancel(self) -> None:
@@ -84,18 +110,68 @@ class Backend:
         return str(exc).strip() or type(exc).__name__
 
 
-def _fetch(fetchmany: Callable[[int], Sequence[Any]], keep: int) -> tuple[list[tuple[Any, ...]], int]:
-    """Up to `keep` rows, then the count of all of them (the rest fetched and dropped)."""
-    rows: list[tuple[Any, ...]] = []
+def _drain(fetchmany: Callable[[int], Sequence[Any]], sink: RowSink) -> int:
+    """Every row of a cursor into `sink`, a chunk at a time; the count of them."""
     total = 0
     while True:
-        chunk = fetchmany(_FETCH_CHUNK)
+        chunk = fetchmany(FETCH_CHUNK)
         if not chunk:
-            return rows, total
+            return total
         total += len(chunk)
-        room = keep - len(rows)
-        if room > 0:
-            rows.extend(tuple(r) for r in chunk[:room])
+        sink.add(chunk)
+
+
+def _stream_end_class(base: type[Any]) -> type[Any]:
+    """`base` (psycopg's Cursor or ClientCursor) whose `stream()` keeps a statement's final result.
+
+    psycopg's own `_stream_fetchone_gen` (the step `stream()` repeats) raises on a result without rows and
+    never exposes the final one; this copy of it (psycopg 3.1-3.3) keeps it in `stream_end` instead, so a
+    command's row count and an empty result's columns survive.
+    """
+    from psycopg import pq
+    from psycopg.generators import fetch
+
+    row_statuses = {pq.ExecStatus.SINGLE_TUPLE, getattr(pq.ExecStatus, "TUPLES_CHUNK", pq.ExecStatus.SINGLE_TUPLE)}
+    end_statuses = {pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK}
+
+    class _StreamEnd(base):  # type: ignore[misc]
+        stream_end: Any = None
+
+        def _stream_fetchone_gen(self, first: bool) -> Any:
+            res = yield from fetch(self._pgconn)
+            if res is None:
+                return None
+            if res.status in row_statuses:
+                self.pgresult = res
+                self._tx.set_pgresult(res, set_loaders=first)
+                if first:
+                    self._make_row = self._make_row_maker()
+                return res
+            if res.status in end_statuses:
+                if self.stream_end is None:
+                    self.stream_end = res
+                while res:  # the rest of this statement's results (none for one statement)
+                    res = yield from fetch(self._pgconn)
+                return None
+            return self._raise_for_result(res)
+
+    return _StreamEnd
+
+
+_PG_CURSORS: dict[bool, type[Any]] = {}
+
+
+def _pg_cursor(conn: Any, client_side: bool) -> Any:
+    if client_side not in _PG_CURSORS:
+        import psycopg
+
+        _PG_CURSORS[client_side] = _stream_end_class(psycopg.ClientCursor if client_side else psycopg.Cursor)
+    return _PG_CURSORS[client_side](conn)
+
+
+def _chunks(rows: Iterator[Any]) -> Iterator[list[Any]]:
+    while chunk := list(itertools.islice(rows, FETCH_CHUNK)):
+        yield chunk
 
 
 class _Postgres(Backend):
@@ -117,20 +193,37 @@ class _Postgres(Backend):
         )  # fmt: skip
         self.conn = psycopg.connect(conninfo, autocommit=True)
 
-    def execute(self, text: str, params: list[str] | None, keep: int) -> Result:
-        import psycopg
+    def execute(self, text: str, params: list[str] | None, open_sink: OpenSink) -> Result:
+        from psycopg import pq
 
         first = text.lstrip("( \t\n").split(None, 1)[0].upper() if text.strip() else ""
-        cur: Any = self.conn.cursor()
-        if params is not None and first not in _PG_SERVER_BINDABLE:
-            cur = psycopg.ClientCursor(self.conn)
+        cur = _pg_cursor(self.conn, params is not None and first not in _PG_SERVER_BINDABLE)
+        size = FETCH_CHUNK if self._chunked() else 1
         with cur:
-            cur.execute(text, params)
-            if cur.description is None:
-                return Result(None, [], max(cur.rowcount, 0), None)
-            columns = [c.name for c in cur.description]
-            rows, total = _fetch(cur.fetchmany, keep)
-            return Result(columns, rows, total, total)
+            sink: RowSink | None = None
+            total = 0
+            for chunk in _chunks(cur.stream(text, params, size=size)):
+                if sink is None:
+                    sink = open_sink([c.name for c in cur.description])
+                total += len(chunk)
+                sink.add(chunk)
+            end = cur.stream_end
+            if sink is not None:
+                return Result([c.name for c in cur.description], total)
+            if end is not None and end.status == pq.ExecStatus.TUPLES_OK:  # a result set without rows
+                cur.pgresult = end
+                columns = [c.name for c in cur.description or ()]
+                open_sink(columns)
+                return Result(columns, 0)
+            return Result(None, max(end.command_tuples or 0, 0) if end is not None else 0)
+
+    @staticmethod
+    def _chunked() -> bool:
+        """libpq >= 17 sends rows in chunks; before, one at a time (slower, as bounded)."""
+        import psycopg
+
+        caps = getattr(psycopg, "capabilities", None)
+        return bool(caps is not None and caps.has_stream_chunked())
 
     def cancel(self) -> None:
         cancel_safe = getattr(self.conn, "cancel_safe", None)  # psycopg >= 3.2: no blocking libpq call
@@ -171,14 +264,19 @@ class _MySQL(Backend):
         self.conn = pymysql.connect(**self._kwargs())
         self.thread_id = self.conn.thread_id()
 
-    def execute(self, text: str, params: list[str] | None, keep: int) -> Result:
-        with self.conn.cursor() as cur:
+    def execute(self, text: str, params: list[str] | None, open_sink: OpenSink) -> Result:
+        import pymysql.cursors
+
+        cur = self.conn.cursor(pymysql.cursors.SSCursor)  # unbuffered: rows are read as fetched
+        try:
             cur.execute(text, params)
             if cur.description is None:
-                return Result(None, [], max(cur.rowcount, 0), None)
+                return Result(None, max(cur.rowcount, 0))
             columns = [c[0] for c in cur.description]
-            rows, total = _fetch(cur.fetchmany, keep)
-            return Result(columns, rows, total, total)
+            return Result(columns, _drain(cur.fetchmany, open_sink(columns)))
+        finally:
+            with contextlib.suppress(Exception):  # after a failed read the session is done with anyway
+                cur.close()
 
     def cancel(self) -> None:
         import pymysql
@@ -210,15 +308,14 @@ class _SQLite(Backend):
             raise ValueError("a SQLITE data source needs its database file")
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
 
-    def execute(self, text: str, params: list[str] | None, keep: int) -> Result:
+    def execute(self, text: str, params: list[str] | None, open_sink: OpenSink) -> Result:
         cur = self.conn.cursor()
         try:
             cur.execute(text, params or ())
             if cur.description is None:
-                return Result(None, [], max(cur.rowcount, 0), None)
+                return Result(None, max(cur.rowcount, 0))
             columns = [c[0] for c in cur.description]
-            rows, total = _fetch(cur.fetchmany, keep)
-            return Result(columns, rows, total, total)
+            return Result(columns, _drain(cur.fetchmany, open_sink(columns)))
         finally:
             cur.close()
 
@@ -241,18 +338,17 @@ class _DuckDB(Backend):
             raise ValueError("a DUCKDB data source needs its database file")
         self.conn = duckdb.connect(path)
 
-    def execute(self, text: str, params: list[str] | None, keep: int) -> Result:
+    def execute(self, text: str, params: list[str] | None, open_sink: OpenSink) -> Result:
         first = text.lstrip("( \t\n").split(None, 1)[0].upper() if text.strip() else ""
         cur = self.conn.execute(text, params) if params is not None else self.conn.execute(text)
         description = cur.description
         if description is None:
-            return Result(None, [], 0, None)
+            return Result(None, 0)
         columns = [c[0] for c in description]
         if first not in _DUCKDB_QUERY_WORDS and columns == ["Count"]:
             row = cur.fetchone()
-            return Result(None, [], int(row[0]) if row and row[0] is not None else 0, None)
-        rows, total = _fetch(cur.fetchmany, keep)
-        return Result(columns, rows, total, total)
+            return Result(None, int(row[0]) if row and row[0] is not None else 0)
+        return Result(columns, _drain(cur.fetchmany, open_sink(columns)))
 
     def cancel(self) -> None:
         self.conn.interrupt()

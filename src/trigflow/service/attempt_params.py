@@ -116,7 +116,7 @@ def resolve_attempt(
     for its `dialect` (the task type's, trigflow.tasktypes). Raises ParameterRefused when a data
     value is over the size limit, the expansion would pass its budget, or a value cannot be placed safely.
     For the SQL dialect the segments are kept (the type binds the data values when it knows the data source's
-    driver) and checked now, for `sql_dialect` when the caller knows it, else for every SQL dialect.
+    driver) and checked now, for `sql_dialect` (the data source's driver) when known, else for every SQL dialect.
     """
     spec = row["spec"]
     inputs, notes = resolve_inputs(run_spec.inputs(spec), outputs_by_task)

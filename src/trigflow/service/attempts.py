@@ -20,6 +20,7 @@ from trigflow.domain.task_env import task_base_env
 from trigflow.executors.base import LaunchSpec
 from trigflow.executors.files import open_regular
 from trigflow.executors.logcap import iter_lines
+from trigflow.runner.base import LIMIT_MAX_PARAM_CHARS
 from trigflow.service.attempt_params import (
     DEFAULT_LIMITS,
     AttemptParams,
@@ -52,6 +53,7 @@ def resolve_parameters(
     outputs_by_task: Mapping[str, Mapping[str, str]],
     limits: ParamLimits = DEFAULT_LIMITS,
     task_type: LaunchedTask | None = None,
+    sql_driver: str | None = None,
 ) -> AttemptParams:
     """The task's code and parameters as this attempt uses them (decisions.md Q-P1..Q-P3, docs/parameters.md).
 
@@ -59,10 +61,11 @@ def resolve_parameters(
     and in the code is substituted against the run's baseline time in its time zone, data values (run-time
     parameters, file-arrival paths, upstream outputs) are never expanded and are placed into the code by
     trigflow.domain.code_quoting. Raises ParameterRefused (service/attempt_params.py) when the attempt
-    cannot run with them.
+    cannot run with them. `sql_driver` is the `driver` of a SQL task's data source (its dialect): the
+    placement check is then that dialect's, not the strictest of all.
     """
     tt = task_type if task_type is not None else launched_type(row["spec"])
-    return resolve_attempt(row, outputs_by_task, limits, tt.dialect)
+    return resolve_attempt(row, outputs_by_task, limits, tt.dialect, sql_driver)
 
 
 def read_outputs(
@@ -96,11 +99,18 @@ class Launcher:
     """
 
     def __init__(
-        self, scripts_dir: Path, base_env: Mapping[str, str] | None = None, *, task_env: Iterable[str] = ()
+        self,
+        scripts_dir: Path,
+        base_env: Mapping[str, str] | None = None,
+        *,
+        task_env: Iterable[str] = (),
+        limits: ParamLimits = DEFAULT_LIMITS,
     ) -> None:
         self.legacy_scripts_dir = scripts_dir
         # An allow-list of the server's environment, never its secrets (domain/task_env.py, docs/parameters.md).
         self.base_env = task_base_env(os.environ if base_env is None else base_env, task_env)
+        # The bounds a runner type's workload carries (`limits`): one shared dict, nothing built per attempt.
+        self.runner_limits = {LIMIT_MAX_PARAM_CHARS: limits.max_param_chars}
 
     def spec(
         self,
@@ -154,6 +164,7 @@ class Launcher:
                 script_copy_path=copy_path,
                 sealed_env=loader,
                 data_source=data_source,
+                limits=self.runner_limits,
                 segments=prepared.segments,
                 variables=prepared.variables,
             ),

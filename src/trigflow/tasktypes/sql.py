@@ -10,7 +10,7 @@ SQLITE or DUCKDB (required, single): the task service refuses an unknown or wron
 
 * trusted parameters are pasted into the SQL text, data values (upstream outputs, run-time parameters)
   become placeholders plus `bindings` (domain/sql_binding.py `render_sql`, docs/parameters.md "SQL tasks"),
-  rendered here for the dialect of the data source's driver, which is known only when the attempt starts;
+  checked and rendered here for the dialect of the data source's driver, looked up when the attempt starts;
 * the workload's `config.outputs` is the task's `ParamTaskOutList` (the runner writes addressed outputs
   such as `$[0][1]` from the last result), `config.bindings` the data values;
 * the runner (trigflow.runner.sql) runs it statement by statement in one session.
@@ -44,12 +44,13 @@ CONFIG_BINDINGS = "bindings"
 def check_placements(segments: Sequence[Segment], dialect_name: str | None = None) -> None:
     """Raise UnsafeSqlPlacement when a data value of `segments` sits where it cannot be bound.
 
-    With `dialect_name` None (the engine resolves parameters before it looks the data source up, so the
-    driver is not known yet) the script must be safe in every SQL dialect trigflow connects to: the check is
-    the strictest of them (a MySQL `"${v}"` string is refused, since in the others it is a quoted name),
-    and the rendering when the attempt starts, for the actual driver, then cannot refuse.
+    `dialect_name` is the `driver` of the task's data source (the engine looks it up before it resolves
+    parameters), so a MySQL `"${v}"` string is bound there while a PostgreSQL `"${v}"`, a quoted name, is
+    refused. Without a known dialect (a caller that has no data source) the script must be safe in every SQL
+    dialect trigflow connects to: the strictest of them.
     """
-    for name in (dialect_name,) if dialect_name is not None else tuple(DIALECTS):
+    names = (dialect_name,) if dialect_name in DIALECTS else tuple(DIALECTS)
+    for name in names:
         render_sql(segments, name)
 
 
@@ -72,7 +73,7 @@ class SqlTask(RunnerTask):
             try:
                 rendered = render_sql(attempt.segments, driver)
             except (UnsafeSqlPlacement, ValueError):
-                # Not reached: check_placements passed for every dialect. Should it be, the data values
+                # Not reached: check_placements passed for this driver. Should it be, the data values
                 # stay out of the text (their `${name}` references fail as SQL), never pasted.
                 pass
             else:
