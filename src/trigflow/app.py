@@ -85,6 +85,7 @@ def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
         create_child=runs.create_child_run,
         param_limits=ParamLimits(settings.max_expanded_chars, settings.max_param_chars),
         task_env=settings.task_env,
+        keeper_dir=settings.data_dir if settings.keeper else None,
         triggers=Triggers(
             db,
             clock,

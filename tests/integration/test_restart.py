@@ -20,9 +20,10 @@ def _pid_alive(pid: int) -> bool:
     return stat.exists() and stat.read_text().split(") ")[-1].split()[0] != "Z"
 
 
-def test_crash_mid_run_kills_orphans_marks_them_lost_and_continues(tmp_path: Path) -> None:
+def test_without_a_keeper_a_crash_kills_orphans_marks_them_lost_and_continues(tmp_path: Path) -> None:
+    """`--no-keeper` keeps the old contract (ADR 0005): a task that outlives the crash is killed and lost."""
     data = tmp_path / "data"
-    server = start_server(data, extra=["--kill-grace", "1"])
+    server = start_server(data, extra=["--kill-grace", "1", "--no-keeper"])
     pidfile = tmp_path / "slow.pid"
     try:
         client = make_client(server.endpoint)
@@ -41,7 +42,7 @@ def test_crash_mid_run_kills_orphans_marks_them_lost_and_continues(tmp_path: Pat
         server.stop(signal.SIGKILL)  # a crash: no shutdown code runs
 
     assert _pid_alive(task_pid), "the task should survive the crash of the server (own session)"
-    restarted = start_server(data, port=server.port, extra=["--kill-grace", "1"])
+    restarted = start_server(data, port=server.port, extra=["--kill-grace", "1", "--no-keeper"])
     try:
         client = make_client(restarted.endpoint)
         result = wait_run(client, project_id, run_id)

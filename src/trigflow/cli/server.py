@@ -34,6 +34,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         kwargs["rate_limit_per_second"] = args.rate_limit
     if getattr(args, "kill_grace", None) is not None:
         kwargs["kill_grace_seconds"] = args.kill_grace
+    if getattr(args, "no_keeper", False):
+        kwargs["keeper"] = False
     if getattr(args, "slots", None) is not None:
         kwargs["default_slots"] = args.slots
     if getattr(args, "minute_seconds", None) is not None:
@@ -128,6 +130,15 @@ def cmd_up(args: argparse.Namespace) -> int:
     from trigflow.service.keys import RevokedKeyError
 
     settings = settings_from_args(args)
+    forbid_inspection()  # first: the launcher and the keeper hold the same environment (process_guard.py)
+    if settings.keeper:
+        from trigflow.app import make_data_dir_private
+        from trigflow.executors.keeper import split, watch_launcher
+
+        make_data_dir_private(settings.data_dir)  # the keeper's records live in it: private before they exist
+        launcher = split(settings.data_dir)  # returns here only in the server process (ADR 0005)
+        if launcher is not None:
+            watch_launcher(launcher)
     logthrottle.install(settings.log_lines_per_second)
     if bool(settings.tls_cert) != bool(settings.tls_key):
         print("trigflow: --tls-cert and --tls-key go together (PEM certificate chain and key)", file=sys.stderr)
@@ -163,7 +174,6 @@ def cmd_up(args: argparse.Namespace) -> int:
             "five minutes. Use --tls-cert/--tls-key, or bind 127.0.0.1 behind a TLS proxy (docs/security.md)",
             settings.host,
         )
-    forbid_inspection()  # before any task starts: a task must not read our environment (process_guard.py)
     nofile = raise_nofile_limit()
     limits = ConnectionLimits(
         max_connections=effective_max_connections(settings.max_connections, nofile),
@@ -309,6 +319,12 @@ def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> N
     up.add_argument("--port", type=int, default=8090)
     up.add_argument("--rate-limit", type=float, help="requests per second per action per key (default 20)")
     up.add_argument("--kill-grace", type=float, help="seconds between SIGTERM and SIGKILL on kill (default 5)")
+    up.add_argument(
+        "--no-keeper",
+        action="store_true",
+        help="no keeper process: tasks still running when the server crashes are killed and lost on restart "
+        "(docs/adr/0005-durable-local-attempts.md)",
+    )
     up.add_argument(
         "--slots", type=int, help="capacity of the default resource group at first start (concurrent tasks, default 64)"
     )

@@ -134,6 +134,18 @@ MERGE_FAILED = "MergeConditionNotMet"
 ChildRunFactory = Callable[[sa.Connection, Mapping[str, Any], Mapping[str, Any], int], str]
 
 
+def exit_event(code: int | None, message: str | None) -> tuple[TaskEvent, str | None]:
+    """The task event and error text of an attempt's end: exit code 0 succeeds; None is a lost process;
+    a negative code is the signal that ended it (the executor's message says why when it killed it)."""
+    if code == 0:
+        return TaskEvent.EXIT_OK, None
+    if code is None:
+        return TaskEvent.LOST, f"{EXECUTOR_LOST}: {message or 'process lost'}"
+    if code < 0:
+        return TaskEvent.EXIT_FAIL, message or f"killed by signal {-code}"
+    return TaskEvent.EXIT_FAIL, f"exit code {code}"
+
+
 class Execution:
     def __init__(
         self,
@@ -234,6 +246,7 @@ class Execution:
         outputs = rq.outputs_of_run(conn, msg.run_id)
         ended: list[tuple[str, RunState]] = []
         nodes = []
+        recovered = msg.attempts or {}
         for r in rows:
             info = self._task_info(r)
             node = Node(r["execution_id"], r["task_id"], TaskState(r["state"]), tuple(r["depend_on"]), r["policy"],
@@ -259,7 +272,8 @@ class Execution:
                         ended.append((child["execution_id"], RunState(child["state"])))
             if node.state == TaskState.RUNNING and info.holds_slot:
                 self.slots.take(info.group)
-                if info.exec_ttl_ms > 0 and r["issue_ms"] is not None and not msg.recovering:
+                adopted = r["execution_id"] in recovered and recovered[r["execution_id"]].running
+                if info.exec_ttl_ms > 0 and r["issue_ms"] is not None and (not msg.recovering or adopted):
                     # Measured from this attempt's dispatch, as when it was armed (start_ms may be unset
                     # or belong to the previous attempt of a retried task).
                     self._timer(r["issue_ms"] + info.exec_ttl_ms, "exec_ttl", node.exec_id, info.retry_times)
@@ -290,9 +304,19 @@ class Execution:
         self._persist(conn, graph.initial_changes(), now)
         if msg.recovering:
             for node in list(graph.nodes.values()):
-                if node.state == TaskState.RUNNING and self.tasks[node.exec_id].holds_slot:
-                    error = f"{EXECUTOR_LOST}: the trigflow server stopped while this task was running"
-                    self._fail_or_retry(conn, graph, node.exec_id, TaskEvent.LOST, now, touched, error=error)
+                if node.state != TaskState.RUNNING or not self.tasks[node.exec_id].holds_slot:
+                    continue
+                found = recovered.get(node.exec_id)
+                if found is not None and found.running:
+                    continue  # adopted: its exit arrives from the executor like any other
+                if found is not None and found.exit_code is not None:  # it ended while no server ran
+                    event, error = exit_event(found.exit_code, None)
+                    at_ms = found.at_ms if found.at_ms is not None else now
+                    self._fail_or_retry(conn, graph, node.exec_id, event, at_ms, touched,
+                                        exit_code=found.exit_code, error=error)  # fmt: skip
+                    continue
+                error = f"{EXECUTOR_LOST}: the trigflow server stopped while this task was running"
+                self._fail_or_retry(conn, graph, node.exec_id, TaskEvent.LOST, now, touched, error=error)
         for child_id, state in ended:
             self._child_finished(conn, child_id, state, now)
 
@@ -331,18 +355,8 @@ class Execution:
         self._update(msg.exec_id, {"pid": msg.pid, "proc_start": msg.proc_start, "start_ms": msg.at_ms})
 
     def _exited(self, conn: sa.Connection, msg: Exited, touched: set[str], eff: Effects) -> None:
-        code = msg.exit_code
-        if code == 0:
-            self._event(conn, msg.exec_id, TaskEvent.EXIT_OK, msg.at_ms, touched, eff, exit_code=0)
-            return
-        if code is None:
-            error, event = f"{EXECUTOR_LOST}: {msg.message or 'process lost'}", TaskEvent.LOST
-        elif code < 0:
-            # The executor says why when it killed the attempt itself (e.g. a log it could not bound).
-            error, event = msg.message or f"killed by signal {-code}", TaskEvent.EXIT_FAIL
-        else:
-            error, event = f"exit code {code}", TaskEvent.EXIT_FAIL
-        self._event(conn, msg.exec_id, event, msg.at_ms, touched, eff, exit_code=code, error=error)
+        event, error = exit_event(msg.exit_code, msg.message)
+        self._event(conn, msg.exec_id, event, msg.at_ms, touched, eff, exit_code=msg.exit_code, error=error)
 
     def _event(
         self,

@@ -6,6 +6,7 @@ share these small value types without reaching into the engine's internals.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -13,11 +14,24 @@ from trigflow.executors.base import LaunchSpec
 
 
 @dataclass(frozen=True)
+class Recovered:
+    """What start-up recovery found of a RUNNING attempt of a previous server process (ADR 0005): still
+    running (`running`: the executor adopted it and reports its exit later), or ended with the status the
+    keeper recorded (`exit_code`, `at_ms`). An attempt recovery found neither way is lost."""
+
+    running: bool
+    exit_code: int | None = None
+    at_ms: int | None = None
+
+
+@dataclass(frozen=True)
 class Adopt:
     """Load a non-terminal run into memory and start what is ready (new run, restart, missed wake-up)."""
 
     run_id: str
-    recovering: bool = False  # on startup RUNNING task runs have no live process: they are lost
+    # On start-up: RUNNING task runs are lost unless `attempts` (by execution id) says otherwise.
+    recovering: bool = False
+    attempts: Mapping[str, Recovered] | None = None
 
 
 @dataclass(frozen=True)

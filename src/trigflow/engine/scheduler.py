@@ -34,10 +34,13 @@ from trigflow.engine.execution_messages import (
     KillResult,
     LaunchFailed,
     Message,
+    Recovered,
     Started,
     Wake,
 )
+from trigflow.executors.adopted import LOST_MESSAGE
 from trigflow.executors.base import ExecutorEvent, LaunchError
+from trigflow.executors.keeper import ExitRecord, prune_exits, read_exit
 from trigflow.executors.local import (
     LocalExecutor,
     find_process_groups_by_env,
@@ -126,14 +129,18 @@ class Scheduler:
         stall_after_seconds: float | None = None,
         param_limits: ParamLimits = DEFAULT_LIMITS,
         task_env: tuple[str, ...] = (),
+        keeper_dir: Path | None = None,
     ) -> None:
         self.db = db
+        # Where the keeper records how attempts left behind by a dead server ended (ADR 0005); None: no
+        # keeper, so such attempts are lost.
+        self.keeper_dir = keeper_dir
         self.clock = clock
         self.execution = Execution(
             db, clock, stamps, runs_dir, minute_ms=minute_ms, group_slots=group_slots, create_child=create_child,
             param_limits=param_limits, task_env=task_env,
         )  # fmt: skip
-        self.executor = LocalExecutor(on_event=self._on_executor_event)
+        self.executor = LocalExecutor(on_event=self._on_executor_event, read_exit=self._read_exit)
         self.kill_grace = kill_grace_seconds
         self.tick = fallback_tick_seconds
         self._q: queue.SimpleQueue[object] = queue.SimpleQueue()
@@ -249,11 +256,57 @@ class Scheduler:
     def _recover(self) -> None:
         if self.triggers is not None:
             self.triggers.reload(self.clock(), starting=True)
-        self._kill_orphans()
+        attempts, survivors = self._recover_attempts()
         with self.db.read() as conn:
             live = rq.runs_in_states(conn, [RunState.QUEUED.value, RunState.RUNNING.value])
         for run in live:
-            self._q.put(Adopt(run["execution_id"], recovering=True))
+            self._q.put(Adopt(run["execution_id"], recovering=True, attempts=attempts))
+        # After the Adopts: an adopted attempt that ends at once reports to a run already loaded.
+        for exec_id, pid, token in survivors:
+            if not self.executor.adopt(exec_id, pid, token):
+                # It ended between the check and the adoption: read the keeper's record as the watcher would.
+                self._q.put(self._late_exit(exec_id, pid, token))
+
+    def _read_exit(self, pid: int, proc_start: str) -> ExitRecord | None:
+        return read_exit(self.keeper_dir, pid, proc_start) if self.keeper_dir is not None else None
+
+    def _late_exit(self, exec_id: str, pid: int, token: str) -> Exited:
+        record = self._read_exit(pid, token)
+        if record is None:
+            return Exited(exec_id, None, int(self.clock()), LOST_MESSAGE)
+        return Exited(exec_id, record.exit_code, record.at_ms)
+
+    def _recover_attempts(self) -> tuple[dict[str, Recovered], list[tuple[str, int, str]]]:
+        """What became of the RUNNING attempts of the previous server process (ADR 0005): those still
+        running (same pid and start time) are adopted; those that ended have the keeper's record of their
+        exit; the rest are lost. Processes of attempts whose pid was never committed (a crash between
+        spawn and commit) are found by their environment and killed: nobody knows which attempt they are."""
+        with self.db.read() as conn:
+            rows = rq.running_task_runs(conn)
+        attempts: dict[str, Recovered] = {}
+        survivors: list[tuple[str, int, str]] = []
+        unknown: set[str] = set()
+        for row in rows:
+            exec_id, pid, token = row["execution_id"], row["pid"], row["proc_start"]
+            if not pid or not token:
+                unknown.add(exec_id)
+            elif is_same_process_alive(pid, token):
+                if self.keeper_dir is None:  # nobody will learn how it ends: stop it, record it lost (retried)
+                    log.warning("killing orphaned task process group %s left by a previous server process", pid)
+                    kill_process_group(pid, self.kill_grace)
+                    continue
+                attempts[exec_id] = Recovered(running=True)
+                survivors.append((exec_id, pid, token))
+            elif (record := self._read_exit(pid, token)) is not None:
+                attempts[exec_id] = Recovered(running=False, exit_code=record.exit_code, at_ms=record.at_ms)
+        if self.keeper_dir is not None:
+            prune_exits(self.keeper_dir, {(r["pid"], r["proc_start"]) for r in rows if r["pid"] and r["proc_start"]})
+        if unknown:
+            for pgids in find_process_groups_by_env("TRIGFLOW_TASK_EXECUTION_ID", unknown).values():
+                for pgid in sorted(pgids):
+                    log.warning("killing task process group %s: its start was never recorded", pgid)
+                    kill_process_group(pgid, self.kill_grace)
+        return attempts, survivors
 
     # --- entry points (any thread) ----------------------------------------------------------
 
@@ -486,21 +539,3 @@ class Scheduler:
                 kq.finish(conn, request_id, answer, self.clock())
         except Exception:
             log.exception("answering forwarded kill request %s failed", request_id)
-
-    def _kill_orphans(self) -> None:
-        """Processes of a previous server process still running: stop them before marking them lost."""
-        with self.db.read() as conn:
-            rows = rq.running_task_runs(conn)
-        groups: set[int] = set()
-        for row in rows:
-            pid, token = row["pid"], row["proc_start"]
-            if pid and is_same_process_alive(pid, token):
-                groups.add(pid)
-        # A crash between starting a process and committing its pid leaves no pid: find those by the
-        # task-run id every attempt carries in its environment.
-        by_env = find_process_groups_by_env("TRIGFLOW_TASK_EXECUTION_ID", {r["execution_id"] for r in rows})
-        for pgids in by_env.values():
-            groups |= pgids
-        for pgid in sorted(groups):
-            log.warning("killing orphaned task process group %s left by a previous server process", pgid)
-            kill_process_group(pgid, self.kill_grace)

@@ -51,6 +51,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from trigflow.executors import logcap
+from trigflow.executors.adopted import AdoptedAttempts, ExitReader
 from trigflow.executors.base import AttemptLimits, EventCallback, ExecutorEvent, LaunchError, LaunchSpec
 from trigflow.executors.cgroups import CgroupTree
 from trigflow.executors.cgroups import detect as detect_cgroups
@@ -399,8 +400,12 @@ class LocalExecutor:
     `os.waitpid(-1, ...)` elsewhere in the server, or set SIGCHLD to SIG_IGN: both steal exit statuses.
     """
 
-    def __init__(self, on_event: EventCallback, limits: AttemptLimits | None = None) -> None:
+    def __init__(
+        self, on_event: EventCallback, limits: AttemptLimits | None = None, read_exit: ExitReader | None = None
+    ) -> None:
         self._on_event = on_event
+        # Attempts of a previous server process that outlived it (executors/adopted.py, ADR 0005).
+        self._adopted = AdoptedAttempts(on_event, read_exit or (lambda _pid, _start: None))
         self._limits = AttemptLimits(max_log_bytes=None, max_processes=None)
         self._cgroups: CgroupTree | None = None
         self._to_sweep: list[_Attempt] = []  # attempts with signals for the watcher thread to deliver
@@ -520,6 +525,12 @@ class LocalExecutor:
                     self._idle.notify_all()
         return ExecutorEvent(attempt_id, "started", _now_ms(), pid=pid, proc_start=proc_start)
 
+    def adopt(self, attempt_id: str, pid: int, proc_start: str) -> bool:
+        """Watch an attempt a previous server process started and that still runs (same pid and start
+        time: the caller checked): its exit, with the status the keeper recorded, arrives as for any
+        attempt, and `kill` reaches it. False if it is gone already."""
+        return self._adopted.adopt(attempt_id, pid, proc_start)
+
     def kill(self, attempt_id: str, grace_seconds: float) -> bool:
         """SIGTERM the attempt's process group now, SIGKILL it when the grace period ends.
 
@@ -529,7 +540,7 @@ class LocalExecutor:
         with self._lock:
             attempt = self._running.get(attempt_id)
             if attempt is None:
-                return False
+                return self._adopted.kill(attempt_id, grace_seconds)
             # Safe against pid reuse: the leader is not reaped while it is in _running, and reaping
             # happens under this same lock.
             if grace_seconds <= 0:
@@ -552,7 +563,7 @@ class LocalExecutor:
     def running(self) -> set[str]:
         """Snapshot of attempts started and not yet reported as exited or lost."""
         with self._lock:
-            return set(self._running)
+            return set(self._running) | self._adopted.running()
 
     def shutdown(self, kill: bool, grace_seconds: float) -> None:
         """Stop the watcher thread and release every descriptor; idempotent.
@@ -564,6 +575,7 @@ class LocalExecutor:
         """
         if threading.current_thread() is self._thread:
             raise RuntimeError("shutdown() cannot be called from on_event (it waits for that thread)")
+        self._adopted.shutdown(kill, grace_seconds)
         with self._lock:
             first = not self._stopping
             self._stopping = True

@@ -1,0 +1,188 @@
+"""Tasks outlive a server SIGKILL (issue 10 point 2, docs/adr/0005-durable-local-attempts.md).
+
+`trigflow up` runs its attempts under a keeper process that outlives the server. After a SIGKILL of
+`trigflow up` and a restart on the same data dir: an attempt that still runs is adopted and watched to its
+end (and can be killed); one that ended while no server ran is recorded with its real exit code and its
+outputs; only one that ended with no keeper left to see it is ExecutorLost. Tasks are gated on files the
+test creates, so each one ends exactly when the test says, never after a sleep.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Server, make_client, start_server, wait_for
+from tests.integration.helpers import call, get_run, new_task, new_workflow, start_run, task_states, wait_run
+
+
+@pytest.fixture
+def gates(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
+    """Gate files for tasks to wait on; all opened at teardown, so a failed test leaves no task waiting."""
+    made: list[Path] = []
+
+    def gate(name: str) -> Path:
+        made.append(tmp_path / name)
+        return made[-1]
+
+    yield gate
+    for path in made:
+        path.touch()
+
+
+def _alive(pid: int) -> bool:
+    """Running (not a zombie): a zombie has ended, whoever is yet to reap it."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _ppid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _session_leader(pid: int) -> int | None:
+    return pid if pid != 1 and os.getsid(pid) == pid else None
+
+
+def _gated(pidfile: Path, gate: Path, then: str) -> str:
+    """A task that records its pid, waits for `gate` to exist (polling the file system, not the clock
+    of the test), then runs `then`."""
+    return f'echo $$ > {pidfile}; while [ ! -e {gate} ]; do sleep 0.05; done; {then}'
+
+
+def _pid(pidfile: Path) -> int:
+    text = wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), what=f"{pidfile.name} written")
+    return int(text)
+
+
+def _project(server: Server) -> tuple[Any, str]:
+    client = make_client(server.endpoint)
+    return client, str(call(client, "ListProjects", {}).Items[0].ProjectId)
+
+
+def _server_gone(server: Server) -> None:
+    """After a SIGKILL of the launcher the server process ends by itself (it watches the launcher)."""
+    import urllib.request
+
+    def down() -> bool:
+        try:
+            urllib.request.urlopen(f"{server.endpoint}/healthz", timeout=0.5)
+        except OSError:
+            return True
+        return False
+
+    wait_for(down, timeout=15, what="the server to stop after its launcher was killed")
+
+
+def test_a_server_sigkill_neither_fails_nor_reruns_tasks_that_ran_on(tmp_path: Path, gates: Any) -> None:
+    data = tmp_path / "data"
+    gate, late_gate = gates("gate"), gates("late_gate")
+    files = {n: tmp_path / f"{n}.pid" for n in ("ok", "bad", "long")}
+    runs_file = tmp_path / "ok.runs"  # one line per execution of `ok`: a re-run would add a second
+    server = start_server(data, extra=["--kill-grace", "1"])
+    try:
+        client, project_id = _project(server)
+        wf = new_workflow(client, project_id, "durable_wf")
+        ok = new_task(client, project_id, wf, "ok",
+                      _gated(files["ok"], gate, f'echo ran >> {runs_file}; echo "##wedata_output total=42"'),
+                      ParamTaskOutList=[{"ParamKey": "total", "ParamValue": ""}])  # fmt: skip
+        new_task(client, project_id, wf, "bad", _gated(files["bad"], gate, "exit 3"))
+        new_task(client, project_id, wf, "long", _gated(files["long"], late_gate, "echo long done"))
+        got = tmp_path / "got"
+        new_task(client, project_id, wf, "after", f'echo "${{t}}" > {got}', upstream=[ok],
+                 ParamTaskInList=[{"ParamKey": "t", "ParamDesc": "p.ok.total", "FromTaskId": ok,
+                                   "FromParamKey": "total"}])  # fmt: skip
+        run_id = start_run(client, project_id, wf)
+        pids = {n: _pid(f) for n, f in files.items()}
+    finally:
+        server.stop(signal.SIGKILL)  # the launcher: the operator's `kill -9` of `trigflow up`
+    _server_gone(server)
+    assert all(_alive(p) for p in pids.values()), "the tasks run on without the server"
+
+    gate.touch()  # `ok` and `bad` end while no server runs
+    wait_for(lambda: not _alive(pids["ok"]) and not _alive(pids["bad"]), what="ok and bad to end")
+    restarted = start_server(data, port=server.port, extra=["--kill-grace", "1"])
+    try:
+        client, project_id = _project(restarted)
+
+        def settled() -> Any:
+            data_ = get_run(client, project_id, run_id)
+            states = task_states(data_)
+            return data_ if states["ok"] == "SUCCESS" and states["bad"] == "FAILED" else None
+
+        data_ = wait_for(settled, what="ok and bad recorded with their real ends")
+        by_name = {t.TaskName: t for t in data_.TriggerTaskRuns}
+        assert task_states(data_)["long"] == "RUNNING"  # adopted, not lost
+        assert by_name["bad"].ErrorCodeStr == "exit code 3", by_name["bad"].ErrorCodeStr
+        assert "ExecutorLost" not in (by_name["ok"].ErrorCodeStr or "")
+
+        late_gate.touch()
+        result = wait_run(client, project_id, run_id)
+        assert task_states(result) == {"ok": "SUCCESS", "bad": "FAILED", "long": "SUCCESS", "after": "SUCCESS"}
+        assert got.read_text().strip() == "42"  # the output written while no server ran reached `after`
+        assert runs_file.read_text().splitlines() == ["ran"]  # ran once: nothing was re-run
+    finally:
+        restarted.stop()
+
+
+def test_an_adopted_task_can_be_killed(tmp_path: Path, gates: Any) -> None:
+    data = tmp_path / "data"
+    pidfile, never = tmp_path / "t.pid", gates("never")
+    server = start_server(data, extra=["--kill-grace", "1"])
+    try:
+        client, project_id = _project(server)
+        wf = new_workflow(client, project_id, "adopted_kill_wf")
+        new_task(client, project_id, wf, "t", _gated(pidfile, never, "true"))
+        run_id = start_run(client, project_id, wf)
+        pid = _pid(pidfile)
+    finally:
+        server.stop(signal.SIGKILL)
+    _server_gone(server)
+    restarted = start_server(data, port=server.port, extra=["--kill-grace", "1"])
+    try:
+        client, project_id = _project(restarted)
+        assert task_states(get_run(client, project_id, run_id))["t"] == "RUNNING"
+        call(client, "KillTriggerWorkflowRuns", {"ProjectId": project_id, "WorkflowId": wf, "All": True})
+        result = wait_run(client, project_id, run_id)
+        assert result.TriggerWorkflowRun.ExecutionState == "KILLED"
+        wait_for(lambda: not _alive(pid), timeout=10, what="the adopted task's process to be killed")
+    finally:
+        restarted.stop()
+
+
+def test_a_task_that_ends_with_no_keeper_left_is_lost_not_guessed(tmp_path: Path, gates: Any) -> None:
+    data = tmp_path / "data"
+    pidfile, gate = tmp_path / "t.pid", gates("gate")
+    server = start_server(data, extra=["--kill-grace", "1"])
+    try:
+        client, project_id = _project(server)
+        wf = new_workflow(client, project_id, "no_keeper_left_wf")
+        new_task(client, project_id, wf, "t", _gated(pidfile, gate, "exit 0"))
+        run_id = start_run(client, project_id, wf)
+        pid = _pid(pidfile)
+    finally:
+        server.stop(signal.SIGKILL)
+    _server_gone(server)
+    # The keeper leads a session of its own (the server does not): wait until the task's parent is it.
+    keeper = wait_for(lambda: _session_leader(_ppid(pid)), what="the task re-parented to its keeper")
+    assert b"trigflow" in Path(f"/proc/{keeper}/cmdline").read_bytes()
+    os.kill(keeper, signal.SIGKILL)  # nobody is left to see how the task ends
+    gate.touch()
+    wait_for(lambda: not _alive(pid), what="the task to end")
+    restarted = start_server(data, port=server.port, extra=["--kill-grace", "1"])
+    try:
+        client, project_id = _project(restarted)
+        result = wait_run(client, project_id, run_id)
+        t = result.TriggerTaskRuns[0]
+        assert task_states(result) == {"t": "FAILED"}
+        assert t.ErrorCodeStr.startswith("ExecutorLost"), t.ErrorCodeStr
+    finally:
+        restarted.stop()
