@@ -75,11 +75,16 @@ def start_server(
     db_url: str | None = None,
     extra: list[str] | None = None,
     port: int | None = None,
+    kill_on_stop: bool = True,
     **popen: Any,
 ) -> Server:
+    """A real `trigflow up`. Unlike the default, a test server kills its tasks when stopped (`kill_on_stop`),
+    so no test leaves a process behind; a test of what survives a stop says so."""
     port = port or free_port()
     env = {**os.environ, "TRIGFLOW_SECRET_ID": SECRET_ID, "TRIGFLOW_SECRET_KEY": SECRET_KEY}
     args = [sys.executable, "-m", "trigflow.cli", "up", "--port", str(port), "--data-dir", str(data_dir)]
+    if kill_on_stop:
+        args.append("--kill-on-stop")
     if db_url:
         args += ["--db", db_url]
     args += extra or []

@@ -62,6 +62,8 @@ class Settings:
     max_param_chars: int = 1 << 20  # longest data value (run-time parameter, upstream output, file list)
     # Attempts outlive a crash of the server under a keeper process that records their exits (ADR 0005).
     keeper: bool = True
+    # A graceful stop (SIGTERM) kills running tasks only when asked, or when no keeper can hand them on.
+    kill_on_stop: bool = False
     task_env: tuple[str, ...] = ()  # server variables passed to tasks beyond the allow-list (NAME or PREFIX*)
     # --- task attempts (docs/limits.md "Task attempts", docs/adr/0003-attempt-isolation.md) ---
     max_log_bytes: int = 64 << 20  # log kept per attempt; past it the middle is dropped (0 = unbounded)

@@ -9,6 +9,7 @@ test creates, so each one ends exactly when the test says, never after a sleep.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from collections.abc import Callable, Iterator
@@ -186,3 +187,47 @@ def test_a_task_that_ends_with_no_keeper_left_is_lost_not_guessed(tmp_path: Path
         assert t.ErrorCodeStr.startswith("ExecutorLost"), t.ErrorCodeStr
     finally:
         restarted.stop()
+
+
+def test_a_graceful_stop_leaves_tasks_running_for_the_next_server(tmp_path: Path, gates: Any) -> None:
+    """SIGTERM (an upgrade, a restart) does not kill running tasks unless `--kill-on-stop`: the next
+    `trigflow up` on the data dir adopts them and records how they end."""
+    data = tmp_path / "data"
+    pidfile, gate = tmp_path / "t.pid", gates("gate")
+    server = start_server(data, extra=["--kill-grace", "1"], kill_on_stop=False)
+    try:
+        client, project_id = _project(server)
+        wf = new_workflow(client, project_id, "graceful_wf")
+        new_task(client, project_id, wf, "t", _gated(pidfile, gate, 'echo "##wedata_output n=7"'),
+                 ParamTaskOutList=[{"ParamKey": "n", "ParamValue": ""}])  # fmt: skip
+        run_id = start_run(client, project_id, wf)
+        pid = _pid(pidfile)
+    finally:
+        assert server.stop(signal.SIGTERM) == 0
+    assert _alive(pid), "a graceful stop left the task running"
+    gate.touch()
+    wait_for(lambda: not _alive(pid), what="the task to end while no server runs")
+    restarted = start_server(data, port=server.port, extra=["--kill-grace", "1"])
+    try:
+        client, project_id = _project(restarted)
+        result = wait_run(client, project_id, run_id)
+        assert task_states(result) == {"t": "SUCCESS"}
+        ext = json.loads(result.TriggerTaskRuns[0].TaskTypeExtensions)
+        assert json.loads(ext["taskOutputs"]) == {"n": "7"}  # written while no server ran
+    finally:
+        restarted.stop()
+
+
+def test_kill_on_stop_kills_running_tasks_at_a_graceful_stop(tmp_path: Path, gates: Any) -> None:
+    data = tmp_path / "data"
+    pidfile, never = tmp_path / "t.pid", gates("never")
+    server = start_server(data, extra=["--kill-grace", "1"], kill_on_stop=True)
+    try:
+        client, project_id = _project(server)
+        wf = new_workflow(client, project_id, "kill_on_stop_wf")
+        new_task(client, project_id, wf, "t", _gated(pidfile, never, "true"))
+        start_run(client, project_id, wf)
+        pid = _pid(pidfile)
+    finally:
+        assert server.stop(signal.SIGTERM) == 0
+    wait_for(lambda: not _alive(pid), timeout=10, what="the task killed by the graceful stop")

@@ -36,6 +36,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         kwargs["kill_grace_seconds"] = args.kill_grace
     if getattr(args, "no_keeper", False):
         kwargs["keeper"] = False
+    if getattr(args, "kill_on_stop", False):
+        kwargs["kill_on_stop"] = True
     if getattr(args, "slots", None) is not None:
         kwargs["default_slots"] = args.slots
     if getattr(args, "minute_seconds", None) is not None:
@@ -201,7 +203,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         server.run()
     finally:
-        services.scheduler.stop()
+        # Without a keeper nobody would learn how a task left running ends: kill it as before.
+        services.scheduler.stop(kill=settings.kill_on_stop or not settings.keeper)
         services.db.dispose()
     return 0
 
@@ -319,6 +322,12 @@ def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> N
     up.add_argument("--port", type=int, default=8090)
     up.add_argument("--rate-limit", type=float, help="requests per second per action per key (default 20)")
     up.add_argument("--kill-grace", type=float, help="seconds between SIGTERM and SIGKILL on kill (default 5)")
+    up.add_argument(
+        "--kill-on-stop",
+        action="store_true",
+        help="a graceful stop (SIGTERM, Ctrl-C) kills running tasks; by default they run on and the next "
+        "`trigflow up` on this data dir adopts them",
+    )
     up.add_argument(
         "--no-keeper",
         action="store_true",

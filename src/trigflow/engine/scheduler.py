@@ -184,14 +184,15 @@ class Scheduler:
         self.last_tick_ms = self.clock()
         self._thread.start()
 
-    def stop(self) -> None:
-        """Stop the loop; running tasks are killed and recorded as lost, so nothing stays RUNNING."""
+    def stop(self, kill: bool = True) -> None:
+        """Stop the loop. `kill`: running tasks are killed (and found lost by the next start); otherwise they
+        run on under the keeper and the next server adopts them (ADR 0005)."""
         self._stopping.set()
         self._q.put(_STOP)
         self._thread.join(timeout=30)
         if self.triggers is not None:
             self.triggers.stop()
-        self.executor.shutdown(kill=True, grace_seconds=self.kill_grace)
+        self.executor.shutdown(kill=kill, grace_seconds=self.kill_grace)
         self.leader.release()
 
     def _run(self) -> None:
