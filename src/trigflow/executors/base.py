@@ -133,6 +133,13 @@ class Executor(Protocol):
         """
         ...
 
+    def adopt(self, attempt_id: str, pid: int, proc_start: str) -> bool:
+        """Watch an attempt that a previous server process started and that still runs (the caller checked
+        pid and proc_start): its one terminal event ("exited" with the status its keeper recorded, or "lost"
+        when nobody saw it end) follows like any attempt's, on the executor's threads, and `kill` reaches it.
+        Returns False, emitting nothing, if it is already gone. Restart recovery only (ADR 0005)."""
+        ...
+
     def running(self) -> set[str]:
         """Attempt ids started and not yet reported as exited or lost (a snapshot)."""
         ...
