@@ -55,6 +55,27 @@ class Server:
     def endpoint(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def server_pid(self) -> int:
+        """The process that serves the API and runs the scheduler. `proc` is the launcher: with the keeper
+        (ADR 0005) the server is its grandchild (launcher -> keeper -> server); with --no-keeper, itself."""
+
+        def parent(pid: int) -> int | None:
+            try:
+                return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                return None
+
+        def grandchild() -> int | None:
+            for entry in Path("/proc").iterdir():
+                if entry.name.isdigit() and (p := parent(int(entry.name))) is not None and parent(p) == self.proc.pid:
+                    return int(entry.name)
+            return None
+
+        if "--no-keeper" in (self.proc.args or []):  # type: ignore[operator]
+            return self.proc.pid
+        return int(wait_for(grandchild, timeout=10, what="the server process under the keeper"))
+
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
 

@@ -398,7 +398,7 @@ def test_stalled_uploads_are_refused_on_their_headers_and_memory_stays_bounded(t
     flags = ["--body-timeout", "2", "--body-min-rate", "100000000", "--auth-failures-per-minute", "1000"]
     with running(tmp_path / "stall", *flags) as srv:
         assert sdk_ok(srv)
-        rss_before = vm_rss_kb(srv.proc.pid)
+        rss_before = vm_rss_kb(srv.server_pid)
         cases = []
         for i in range(50):
             if i % 2:
@@ -415,7 +415,7 @@ def test_stalled_uploads_are_refused_on_their_headers_and_memory_stays_bounded(t
         for s, code in cases:  # answered while 9 MiB - 1 KiB of each body has not even been sent
             assert read_reply(s, timeout=10)["Error"]["Code"] == code
         assert time.monotonic() - started < 5
-        assert vm_rss_kb(srv.proc.pid) - rss_before < 30_000
+        assert vm_rss_kb(srv.server_pid) - rss_before < 30_000
         # The stalled remainder is not waited for forever: the body deadline closes each connection.
         wait_for(lambda: all(closed_by_peer(s) for s, _ in cases), timeout=15, what="stalled uploads closed")
         for s, _ in cases:
@@ -426,7 +426,7 @@ def test_stalled_uploads_are_refused_on_their_headers_and_memory_stays_bounded(t
 def test_concurrent_large_bodies_are_bounded(tmp_path: Path) -> None:
     with running(tmp_path / "large", "--max-large-bodies", "3", "--body-timeout", "30") as srv:
         assert sdk_ok(srv)
-        rss_before = vm_rss_kb(srv.proc.pid)
+        rss_before = vm_rss_kb(srv.server_pid)
         sockets = [socket.create_connection(("127.0.0.1", srv.port), timeout=30) for _ in range(10)]
         body = b"{" + b" " * (NINE_MIB - 2)  # all but the last byte
 
@@ -444,7 +444,7 @@ def test_concurrent_large_bodies_are_bounded(tmp_path: Path) -> None:
         assert sorted(answers, key=str) == [None] * 3 + ["RequestLimitExceeded"] * 7, answers
         waiting = [s for s, a in zip(sockets, answers, strict=True) if a is None]
         # Three 9 MiB bodies in memory at most (plus parsing slack), not ten.
-        assert vm_rss_kb(srv.proc.pid) - rss_before < 3 * 9 * 1024 * 3, vm_rss_kb(srv.proc.pid) - rss_before
+        assert vm_rss_kb(srv.server_pid) - rss_before < 3 * 9 * 1024 * 3, vm_rss_kb(srv.server_pid) - rss_before
         assert sdk_ok(srv)  # small requests do not queue behind large ones
         for s in waiting:  # finishing a body: it is checked (and its signature over "{}" fails)
             s.sendall(b"}")
@@ -466,7 +466,7 @@ def test_connections_beyond_the_cap_are_refused_and_tasks_still_get_descriptors(
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     try:
-        limits = Path(f"/proc/{srv.proc.pid}/limits").read_text()
+        limits = Path(f"/proc/{srv.server_pid}/limits").read_text()
         assert re.search(rf"Max open files\s+{hard}\s+{hard}", limits), limits  # soft raised to hard
         client = make_client(srv.endpoint)
         project_id = str(call(client, "ListProjects", {}).Items[0].ProjectId)

@@ -52,7 +52,7 @@ def test_a_runner_killed_outright_leaves_nothing_running_on_the_host(sshd: Sshd,
     def directory_gone() -> bool:
         return not any(duration in p.read_text() for p in Path("/tmp").glob("trigflow-ssh-*/script"))
 
-    wait_for(directory_gone, timeout=10, what="the remote directory removed after the grace")
+    wait_for(directory_gone, timeout=30, what="the remote directory removed after the grace")
 
 
 def test_an_encrypted_key_needs_its_passphrase_and_none_of_it_reaches_the_log(sshd: Sshd, tmp_path: Path) -> None:
