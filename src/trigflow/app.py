@@ -17,6 +17,7 @@ from trigflow.config import Settings
 from trigflow.domain import ids
 from trigflow.engine.scheduler import Scheduler
 from trigflow.executors.base import AttemptLimits
+from trigflow.executors.local import LocalExecutor
 from trigflow.service.attempt_params import ParamLimits
 from trigflow.service.catalog import Catalog
 from trigflow.service.common import Clock, wall_clock_ms
@@ -86,6 +87,7 @@ def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
         param_limits=ParamLimits(settings.max_expanded_chars, settings.max_param_chars),
         task_env=settings.task_env,
         keeper_dir=settings.data_dir if settings.keeper else None,
+        executor=lambda on_event, read_exit: LocalExecutor(on_event, attempt_limits(settings), read_exit),
         triggers=Triggers(
             db,
             clock,
@@ -99,7 +101,6 @@ def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
         ),
     )
     resources.on_change = scheduler.wake
-    scheduler.executor.configure(attempt_limits(settings))
     return Services(
         settings=settings,
         db=db,

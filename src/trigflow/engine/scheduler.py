@@ -38,8 +38,8 @@ from trigflow.engine.execution_messages import (
     Started,
     Wake,
 )
-from trigflow.executors.adopted import LOST_MESSAGE
-from trigflow.executors.base import ExecutorEvent, LaunchError
+from trigflow.executors.adopted import LOST_MESSAGE, ExitReader
+from trigflow.executors.base import EventCallback, Executor, ExecutorEvent, LaunchError
 from trigflow.executors.keeper import ExitRecord, prune_exits, read_exit
 from trigflow.executors.local import (
     LocalExecutor,
@@ -56,6 +56,9 @@ from trigflow.store.engine import Database
 from trigflow.store.leader import LeaderLock
 
 log = logging.getLogger(__name__)
+
+# Builds the executor from the scheduler's event callback and the keeper's exit records (ADR 0005).
+ExecutorFactory = Callable[[EventCallback, ExitReader], Executor]
 
 _STOP = object()
 FIRE_CHUNK = 50  # trigger fires per loop pass: their runs start before the next chunk is fired
@@ -130,6 +133,7 @@ class Scheduler:
         param_limits: ParamLimits = DEFAULT_LIMITS,
         task_env: tuple[str, ...] = (),
         keeper_dir: Path | None = None,
+        executor: ExecutorFactory | None = None,
     ) -> None:
         self.db = db
         # Where the keeper records how attempts left behind by a dead server ended (ADR 0005); None: no
@@ -140,7 +144,10 @@ class Scheduler:
             db, clock, stamps, runs_dir, minute_ms=minute_ms, group_slots=group_slots, create_child=create_child,
             param_limits=param_limits, task_env=task_env,
         )  # fmt: skip
-        self.executor = LocalExecutor(on_event=self._on_executor_event, read_exit=self._read_exit)
+        # Injected by the composition root (app.py); the scheduler only hands it its event callback and the
+        # keeper's records. The local executor is the default, for tests that build a Scheduler directly.
+        make = executor or (lambda on_event, read_exit: LocalExecutor(on_event=on_event, read_exit=read_exit))
+        self.executor: Executor = make(self._on_executor_event, self._read_exit)
         self.kill_grace = kill_grace_seconds
         self.tick = fallback_tick_seconds
         self._q: queue.SimpleQueue[object] = queue.SimpleQueue()
