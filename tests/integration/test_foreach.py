@@ -12,7 +12,17 @@ from typing import Any
 import pytest
 
 from tests.conftest import make_client, start_server, wait_for
-from tests.integration.helpers import call, fails, get_run, new_task, new_workflow, start_run, task_states, uid, wait_run
+from tests.integration.helpers import (
+    call,
+    fails,
+    get_run,
+    new_task,
+    new_workflow,
+    start_run,
+    task_states,
+    uid,
+    wait_run,
+)
 
 EXT = "TriggerTaskConfiguration.TaskExtConfigurationList"
 
@@ -79,8 +89,8 @@ def test_serial_loop_over_a_literal_array_hands_each_iteration_its_element(
     client: Any, project_id: str, tmp_path: Path
 ) -> None:
     trace = tmp_path / "trace"
-    code = (f'echo "it ${{dag.offset}}/${{dag.loopTimes}}=${{dag.foreach.current}}|$TRIGFLOW_PARAM_dag_offset" >> {trace}\n'
-            'echo "log ${dag.offset}: ${dag.foreach.current}"')  # fmt: skip
+    line = "it ${dag.offset}/${dag.loopTimes}=${dag.foreach.current}|$TRIGFLOW_PARAM_dag_offset"
+    code = f'echo "{line}" >> {trace}\necho "log ${{dag.offset}}: ${{dag.foreach.current}}"\n'
     body = body_workflow(client, project_id, code)
     wf = new_workflow(client, project_id, f"loop_{uid()}")
     node = foreach(client, project_id, wf, "each", body, json.dumps(["a", 2, {"k": [1, "ü"]}, None]))
@@ -269,8 +279,8 @@ def test_a_rerun_of_the_failed_node_reruns_every_iteration(client: Any, project_
     assert task_states(first) == {"each": "FAILED"}
     assert first.TriggerWorkflowRun.SupportRerun is True
     flag.touch()
-    job = call(client, "RerunTriggerWorkflowRunAsync",
-               {"ProjectId": project_id, "WorkflowId": wf, "WorkflowExecutionId": run_id, "ExecuteType": "1"})  # fmt: skip
+    rerun = {"ProjectId": project_id, "WorkflowId": wf, "WorkflowExecutionId": run_id, "ExecuteType": "1"}
+    job = call(client, "RerunTriggerWorkflowRunAsync", rerun)
     assert call(client, "GetOpsAsyncJob", {"ProjectId": project_id, "AsyncId": job.AsyncId}).Status == "SUCCESS"
     done = wait_run(client, project_id, run_id)
     assert task_states(done) == {"each": "SUCCESS"}
