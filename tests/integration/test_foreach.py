@@ -4,6 +4,7 @@ a server crash mid-loop, and the refusals at save (docs/task-types.md "For-each 
 
 from __future__ import annotations
 
+import base64
 import json
 import signal
 from pathlib import Path
@@ -162,6 +163,34 @@ def test_the_array_can_come_from_an_upstream_output(client: Any, project_id: str
     assert trace.read_text().splitlines() == ["0 x", "1 y z", "2 3"]
 
 
+def test_the_array_can_be_a_sql_task_s_column(client: Any, project_id: str, tmp_path: Path) -> None:
+    trace = tmp_path / "trace"
+    source = call(client, "CreateDataSource", {
+        "ProjectId": project_id, "Name": f"loop_sqlite_{uid()}", "Type": "SQLITE",
+        "ProdConProperties": json.dumps({"path": str(tmp_path / "rows.sqlite")}),
+    }).DataSourceId  # fmt: skip
+    sql = ("CREATE TABLE t (id INTEGER, name TEXT);\nINSERT INTO t VALUES (1, 'a b'), (2, 'c''d');\n"
+           "SELECT name, id FROM t ORDER BY id;")  # fmt: skip
+    wf = new_workflow(client, project_id, f"loop_sql_{uid()}")
+    up = call(client, "CreateTriggerTask", {
+        "ProjectId": project_id,
+        "TriggerTaskBaseAttribute": {"TaskName": "q", "TaskTypeId": "32", "WorkflowId": wf},
+        "TriggerTaskConfiguration": {"CodeContent": base64.b64encode(sql.encode()).decode(),
+                                     "SourceServiceId": str(source)},
+        "TriggerTaskSchedulerConfiguration": {"MaxRetryNumber": 0,
+                                              "ParamTaskOutList": [{"ParamKey": "names", "ParamValue": "$[*][0]"}]},
+    }).TaskId  # fmt: skip
+    call(client, "SubmitTriggerTask", {"ProjectId": project_id, "TaskId": up, "VersionRemark": "v1"})
+    body = body_workflow(client, project_id, f'echo "${{dag.offset}} ${{dag.foreach.current}}" >> {trace}')
+    foreach(client, project_id, wf, "each", body, "${names}", sched={
+        "UpstreamDependencyConfigList": [{"TaskId": up}],
+        "ParamTaskInList": [{"ParamKey": "names", "ParamDesc": "p.q.names", "FromTaskId": up, "FromParamKey": "names"}],
+    })  # fmt: skip
+    data = wait_run(client, project_id, start_run(client, project_id, wf))
+    assert task_states(data) == {"q": "SUCCESS", "each": "SUCCESS"}
+    assert trace.read_text().splitlines() == ["0 a b", "1 c'd"]
+
+
 def test_a_run_parameter_array_is_data_and_an_element_never_becomes_code(
     client: Any, project_id: str, tmp_path: Path
 ) -> None:
@@ -287,6 +316,23 @@ def test_a_rerun_of_the_failed_node_reruns_every_iteration(client: Any, project_
     assert trace.read_text().splitlines() == ["a", "b", "a", "b", "c"]  # the rerun ran every element again
     again = progress(node_of(done, "each"))
     assert (again["started"], again["ok"]) == (3, 3)
+    assert len(child_runs(client, project_id, body)) == 5
+
+
+def test_a_node_retry_runs_the_whole_loop_again(client: Any, project_id: str, tmp_path: Path) -> None:
+    once = tmp_path / "failed_once"
+    trace = tmp_path / "trace"
+    body = body_workflow(client, project_id, f'echo "${{dag.foreach.current}}" >> {trace}\n'
+                                             f'[ "${{dag.foreach.current}}" != b ] || [ -e {once} ] || '
+                                             f'{{ touch {once}; exit 1; }}')  # fmt: skip
+    wf = new_workflow(client, project_id, f"loop_retry_{uid()}")
+    foreach(client, project_id, wf, "each", body, '["a", "b", "c"]', sched={"MaxRetryNumber": 1, "RetryWaitMinute": 0})
+    data = wait_run(client, project_id, start_run(client, project_id, wf))
+    each = node_of(data, "each")
+    assert (each.ExecutionState, each.RetryTimes) == ("SUCCESS", 1)
+    assert trace.read_text().splitlines() == ["a", "b", "a", "b", "c"]
+    got = progress(each)
+    assert (got["started"], got["ok"], len(got["children"])) == (3, 3, 3)  # the retry's own child runs
     assert len(child_runs(client, project_id, body)) == 5
 
 
