@@ -34,7 +34,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "trigflow"
 
 
 def test_the_registry_holds_the_types_that_run_keyed_by_task_type_id() -> None:
-    assert sorted(t.type_id for t in TASK_TYPES.runnable()) == [30, 32, 35, 38, 130, 131, 133, 140]
+    assert sorted(t.type_id for t in TASK_TYPES.runnable()) == [30, 32, 35, 38, 130, 131, 133, 137, 140]
     for t in TASK_TYPES:
         assert TASK_TYPES[t.type_id] is t and t.type_id in TASK_TYPES
     assert TASK_TYPES.get(26) is None and 26 not in TASK_TYPES
@@ -51,6 +51,7 @@ def test_labels_design_run_side_desc_and_category() -> None:
         130: ("BRANCH", "BRANCH", 130, "分支"),  # the run-side label is unpublished: trigflow keeps the design one
         131: ("MERGE", "Dependent", 0, "归并"),
         140: ("RUN_WORKFLOW", "RunWorkflow", 0, "Run Workflow"),
+        137: ("FOR_EACH", "FOR_EACH", 137, "For-each"),  # unpublished run-side label: the design one, as 130
     }
     got = {t.type_id: (t.labels.design, t.labels.run_code, t.labels.run_id, t.labels.desc) for t in TASK_TYPES}
     assert got == want
@@ -67,10 +68,11 @@ def test_runtimes_and_slots() -> None:
     assert {t.type_id: t.runtime for t in TASK_TYPES} == {
         35: Runtime.PROCESS, 38: Runtime.PROCESS, 30: Runtime.PROCESS, 32: Runtime.PROCESS,
         130: Runtime.BRANCH, 131: Runtime.CONTROL, 140: Runtime.CHILD_RUN, 133: Runtime.PROCESS,
+        137: Runtime.CHILD_RUN,
     }  # fmt: skip
     assert [t.type_id for t in TASK_TYPES if t.holds_slot] == [35, 30, 38, 32, 133]  # a child run's tasks take slots
     assert isinstance(MERGE, ControlNode) and isinstance(RUN_WORKFLOW, ChildRunTask)
-    assert [t.type_id for t in TASK_TYPES.of_runtime(Runtime.CHILD_RUN)] == [140]
+    assert [t.type_id for t in TASK_TYPES.of_runtime(Runtime.CHILD_RUN)] == [140, 137]
 
 
 def test_a_frozen_spec_resolves_to_its_type_and_old_rows_without_a_kind_ran_as_shell() -> None:

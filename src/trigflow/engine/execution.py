@@ -61,6 +61,7 @@ from trigflow.service.attempts import Launcher, attempt_name, read_outputs, reso
 from trigflow.service.branch_decisions import BranchUndecided, choose
 from trigflow.service.common import Clock
 from trigflow.service.datasources import connection_of
+from trigflow.service.loops import LoopRefused, LoopRun, prepare
 from trigflow.store import catalog as cq
 from trigflow.store import datasources as ds_store
 from trigflow.store import runs as rq
@@ -69,6 +70,7 @@ from trigflow.tasktypes import TASK_TYPES
 from trigflow.tasktypes import spec as run_spec
 from trigflow.tasktypes.base import ControlNode, Runtime, TaskType
 from trigflow.tasktypes.branch import BranchNode
+from trigflow.tasktypes.foreach import ForEachNode, iteration_params
 from trigflow.tasktypes.process import LaunchedTask
 from trigflow.tasktypes.shell import SHELL
 
@@ -130,8 +132,9 @@ class TaskInfo:
 DEFAULT_GROUP = "__default__"
 MERGE_FAILED = "MergeConditionNotMet"
 
-# (conn, parent run row, RunWorkflow task-run row, now) -> the new child run's id; raises ApiError.
-ChildRunFactory = Callable[[sa.Connection, Mapping[str, Any], Mapping[str, Any], int], str]
+# (conn, parent run row, RunWorkflow/For-each task-run row, now, a For-each iteration's parameters or None)
+# -> the new child run's id; raises ApiError.
+ChildRunFactory = Callable[[sa.Connection, Mapping[str, Any], Mapping[str, Any], int, Mapping[str, str] | None], str]
 
 
 def exit_event(code: int | None, message: str | None) -> tuple[TaskEvent, str | None]:
@@ -167,7 +170,8 @@ class Execution:
         self.minute_ms = minute_ms
         self.group_slots = group_slots  # None = unlimited
         self.create_child = create_child
-        self.child_of: dict[str, str] = {}  # nested run id -> the RunWorkflow task run waiting on it
+        self.child_of: dict[str, str] = {}  # nested run id -> the RunWorkflow / For-each task run waiting on it
+        self.loops: dict[str, LoopRun] = {}  # RUNNING For-each task runs (service/loops.py)
         self.graphs: dict[str, RunGraph] = {}
         self.runs: dict[str, RunInfo] = {}
         self.tasks: dict[str, TaskInfo] = {}  # by task-run id, live runs only
@@ -204,6 +208,7 @@ class Execution:
         self._finished_workflows.clear()
         self._retouch.clear()
         self.child_of.clear()
+        self.loops.clear()
 
     def next_deadline(self) -> int | None:
         return self.timers[0][0] if self.timers else None
@@ -245,6 +250,7 @@ class Execution:
         rows = rq.task_runs_of(conn, msg.run_id)
         outputs = rq.outputs_of_run(conn, msg.run_id)
         ended: list[tuple[str, RunState]] = []
+        loops: list[Mapping[str, Any]] = []
         nodes = []
         recovered = msg.attempts or {}
         for r in rows:
@@ -263,7 +269,9 @@ class Execution:
             elif runtime is Runtime.BRANCH:  # decided when ready (_decide_branch); its targets wait for it
                 assert isinstance(info.task_type, BranchNode)
                 node.branch = info.task_type.targets(r["spec"])
-            if node.state == TaskState.RUNNING and runtime is Runtime.CHILD_RUN:
+            if node.state == TaskState.RUNNING and isinstance(info.task_type, ForEachNode):
+                loops.append(r)  # rebuilt once the run's outputs are known (_adopt_loop)
+            elif node.state == TaskState.RUNNING and runtime is Runtime.CHILD_RUN:
                 child = rq.latest_child_run(conn, r["execution_id"])
                 if child is not None:
                     info.child_run = child["execution_id"]
@@ -319,6 +327,8 @@ class Execution:
                 self._fail_or_retry(conn, graph, node.exec_id, TaskEvent.LOST, now, touched, error=error)
         for child_id, state in ended:
             self._child_finished(conn, child_id, state, now)
+        for loop_row in loops:
+            self._adopt_loop(conn, graph, loop_row, now)
 
     def _workflow_slots(self, conn: sa.Connection, run: Mapping[str, Any]) -> WorkflowQueue:
         slots = self.workflows.get(run["workflow_id"])
@@ -458,6 +468,10 @@ class Execution:
         self._release_slot(exec_id)
         if info.task_type.runtime is not Runtime.CHILD_RUN:
             eff.kills.append(exec_id)
+        elif exec_id in self.loops:  # a For-each node: every running iteration (none starts after)
+            for child in self.loops.pop(exec_id).running_children():
+                if child in self.graphs:
+                    self._kill(conn, (child,), now, eff)
         elif info.child_run is not None and info.child_run in self.graphs:
             self._kill(conn, (info.child_run,), now, eff)
 
@@ -679,10 +693,13 @@ class Execution:
         if info.exec_ttl_ms > 0:
             self._timer(now + info.exec_ttl_ms, "exec_ttl", exec_id, info.retry_times)
         parent = rq.get_run(conn, graph.run_id)
+        if isinstance(info.task_type, ForEachNode):
+            self._start_loop(conn, graph, exec_id, parent, now)
+            return
         try:
             if self.create_child is None or parent is None:
                 raise InternalError("nested workflows are not wired in this process")
-            child = self.create_child(conn, parent, info.row, now)
+            child = self.create_child(conn, parent, info.row, now, None)
         except ApiError as e:
             changes = graph.apply(exec_id, TaskEvent.LAUNCH_FAIL)
             self._persist(conn, changes, now, error=f"LaunchFailed: {e.message}")
@@ -698,6 +715,11 @@ class Execution:
         graph = self._graph_of(exec_id) if exec_id else None
         if graph is None or exec_id is None or graph.by_exec[exec_id].state != TaskState.RUNNING:
             return
+        loop = self.loops.get(exec_id)
+        if loop is not None:
+            if loop.end(child_id, state):
+                self._advance_loop(conn, graph, exec_id, now)
+            return
         if self.tasks[exec_id].child_run != child_id:
             return  # an older attempt's child
         if state == RunState.SUCCESS:
@@ -707,6 +729,70 @@ class Execution:
         else:
             error = f"nested run {child_id} ended {state.value}"
             self._fail_or_retry(conn, graph, exec_id, TaskEvent.EXIT_FAIL, now, self._retouch, error=error)
+
+    # --- For-each nodes (tasktypes/foreach.py, service/loops.py, domain/loops.py) -----------------------
+
+    def _start_loop(
+        self, conn: sa.Connection, graph: RunGraph, exec_id: str, parent: Mapping[str, Any] | None, now: int
+    ) -> None:
+        """A For-each node resolves its elements and starts its first iterations (an empty loop succeeds)."""
+        try:
+            settings, elements = prepare(self.tasks[exec_id].row, self._outputs_by_task(graph), self.param_limits)
+        except LoopRefused as e:
+            self._persist(conn, graph.apply(exec_id, TaskEvent.LAUNCH_FAIL), now, error=e.message)
+            self._retouch.add(graph.run_id)
+            return
+        current = rq.get_task_run(conn, exec_id)
+        self.loops[exec_id] = LoopRun.fresh(settings, elements, current["extensions"] if current else None)
+        self._advance_loop(conn, graph, exec_id, now, parent)
+
+    def _adopt_loop(self, conn: sa.Connection, graph: RunGraph, r: Mapping[str, Any], now: int) -> None:
+        """A RUNNING For-each node found in the database: its ended iterations stay ended, its running ones are
+        followed (their runs are adopted like any live run), the rest start (service/loops.py)."""
+        exec_id = r["execution_id"]
+        try:
+            settings, elements = prepare(self.tasks[exec_id].row, self._outputs_by_task(graph), self.param_limits)
+            states = rq.run_states(conn, LoopRun.recorded_children(r["extensions"]))
+            loop = LoopRun.rebuild(settings, elements, r["extensions"], states)
+        except LoopRefused as e:
+            self._persist(conn, graph.apply(exec_id, TaskEvent.EXIT_FAIL), now, error=e.message)
+            self._retouch.add(graph.run_id)
+            return
+        self.loops[exec_id] = loop
+        for child in loop.running_children():
+            self.child_of[child] = exec_id
+        self._advance_loop(conn, graph, exec_id, now)
+
+    def _advance_loop(
+        self, conn: sa.Connection, graph: RunGraph, exec_id: str, now: int, parent: Mapping[str, Any] | None = None
+    ) -> None:
+        """Start the iterations the window allows, record the progress, and end the node once the loop is done.
+
+        Each child run is inserted in this batch's transaction together with the node's TaskTypeExtensions
+        naming it, so a crash keeps both or neither."""
+        loop, info = self.loops[exec_id], self.tasks[exec_id]
+        for offset in loop.loop.to_start():
+            parent = parent or rq.get_run(conn, graph.run_id)
+            try:
+                if self.create_child is None or parent is None:
+                    raise InternalError("nested workflows are not wired in this process")
+                values = iteration_params(loop.elements[offset], offset, loop.loop.total)
+                child = self.create_child(conn, parent, info.row, now, values)
+            except ApiError as e:
+                loop.loop.halt(f"LaunchFailed: iteration {offset}: {e.message}")
+                break
+            loop.begin(offset, child)
+            self.child_of[child] = exec_id
+            self._adopt(conn, Adopt(child), now, self._retouch)
+        self._update(exec_id, {"extensions": loop.extensions(), "update_ms": now})
+        outcome = loop.loop.outcome()
+        if outcome is None:
+            return
+        del self.loops[exec_id]
+        if outcome.value == TaskState.SUCCESS.value:
+            self._fail_or_retry(conn, graph, exec_id, TaskEvent.EXIT_OK, now, self._retouch, exit_code=0)
+        else:
+            self._fail_or_retry(conn, graph, exec_id, TaskEvent.EXIT_FAIL, now, self._retouch, error=loop.failure())
 
     def _start_run(self, conn: sa.Connection, run_id: str, now: int) -> None:
         run = self.runs[run_id]
@@ -820,4 +906,3 @@ class Execution:
     def _graph_of(self, exec_id: str) -> RunGraph | None:
         run_id = self.exec_run.get(exec_id)
         return self.graphs.get(run_id) if run_id else None
-

@@ -128,12 +128,18 @@ class Runs(RunReads):
         )
 
     def create_child_run(
-        self, conn: sa.Connection, parent: Mapping[str, Any], node: Mapping[str, Any], now: int
+        self,
+        conn: sa.Connection,
+        parent: Mapping[str, Any],
+        node: Mapping[str, Any],
+        now: int,
+        iteration: Mapping[str, str] | None = None,
     ) -> str:
         """A nested run started by a RunWorkflow node, inside the scheduler's transaction (Q-N1..Q-N3).
 
         It inherits the parent's trigger, baseline time (Q-P1) and run parameters (over the child
-        workflow's own), and the parent's resource-group override.
+        workflow's own), and the parent's resource-group override. A For-each iteration adds `iteration`
+        (`dag.foreach.current`, ...) over them: values from outside the definition, so data.
         """
         child_id = run_spec.child_workflow_id(node["spec"])
         root = parent.get("root_run_id") or parent["execution_id"]
@@ -143,6 +149,18 @@ class Runs(RunReads):
             raise ResourceNotFound(f"nested workflow {child_id} no longer exists")
         tasks = self._selected_tasks(conn, wf, None)
         params = {i["ParamKey"]: i.get("ParamValue") for i in wf["params"]} | json.loads(parent["params"])
+        extra = {
+            "trigger_id": parent["trigger_id"],
+            "cycle_type": parent["cycle_type"],
+            "parent_run_id": parent["execution_id"],
+            "parent_task_exec_id": node["execution_id"],
+            "parent_task_name": node["task_name"],
+            "root_run_id": root,
+        }
+        data: list[str] | None = None  # inherited from the parent
+        if iteration:
+            params |= iteration
+            data = sorted({*self._inherited_data(conn, extra), *iteration})
         return self._insert_run(
             conn,
             wf,
@@ -154,14 +172,8 @@ class Runs(RunReads):
             schedule_ms=parent["schedule_ms"],
             now=now,
             timezone=node.get("timezone"),  # the parent's zone: its baseline is read in the same clock (Q-P1)
-            extra={
-                "trigger_id": parent["trigger_id"],
-                "cycle_type": parent["cycle_type"],
-                "parent_run_id": parent["execution_id"],
-                "parent_task_exec_id": node["execution_id"],
-                "parent_task_name": node["task_name"],
-                "root_run_id": root,
-            },
+            extra=extra,
+            data=data,
         )
 
     # Runs one top-level run may create through nested RunWorkflow nodes, itself excluded (docs/limits.md).
@@ -284,9 +296,7 @@ def _refuse_cycles(tasks: Sequence[Mapping[str, Any]], versions: Mapping[str, Ma
         )
 
 
-def run_time_params(
-    advanced: Sequence[Mapping[str, Any]] | None, params: dict[str, Any], max_chars: int
-) -> set[str]:
+def run_time_params(advanced: Sequence[Mapping[str, Any]] | None, params: dict[str, Any], max_chars: int) -> set[str]:
     """Apply `AdvancedParams` over `params`; returns their names, which are data (docs/parameters.md).
 
     A value longer than `max_chars` (`trigflow up --max-param-size`) is refused here, naming the field,

@@ -200,6 +200,16 @@ def latest_child_run(conn: sa.Connection, parent_task_exec_id: str) -> Row | Non
     return dict(r) if r else None
 
 
+def run_states(conn: sa.Connection, run_ids: Sequence[str]) -> dict[str, str]:
+    """The states of the given runs by id (a For-each node's iterations, when the engine adopts it)."""
+    if not run_ids:
+        return {}
+    stmt = sa.select(workflow_runs.c.execution_id, workflow_runs.c.state).where(
+        workflow_runs.c.execution_id.in_(list(run_ids))
+    )
+    return {r.execution_id: r.state for r in conn.execute(stmt)}
+
+
 def insert_job(conn: sa.Connection, row: Mapping[str, Any]) -> None:
     conn.execute(ops_async_jobs.insert().values(**row))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from trigflow.tasktypes.base import Registry, Runtime, TaskType
 from trigflow.tasktypes.branch import BRANCH
+from trigflow.tasktypes.foreach import FOR_EACH
 from trigflow.tasktypes.merge import MERGE
 from trigflow.tasktypes.python import PYTHON
 from trigflow.tasktypes.run_workflow import RUN_WORKFLOW
@@ -17,7 +18,7 @@ from trigflow.tasktypes.ssh import SSH
 
 TASK_TYPES = Registry()
 # Shell first: a spec without a kind ran as Shell
-for _t in (SHELL, PYTHON, MERGE, RUN_WORKFLOW, SHELL_FORM, BRANCH, SQL, SSH):
+for _t in (SHELL, PYTHON, MERGE, RUN_WORKFLOW, SHELL_FORM, BRANCH, SQL, SSH, FOR_EACH):
     TASK_TYPES.register(_t)
 
 __all__ = ["TASK_TYPES", "Registry", "Runtime", "TaskType"]
