@@ -15,6 +15,9 @@ from trigflow.runner.base import TypeRunner
 # `RunnerTask` in trigflow.tasktypes; a type listed here but not registered there never gets a workload.
 RUNNERS: dict[int, str] = {
     32: "trigflow.runner.sql",  # DLC SQL on a data source (issue 9 point 4)
+    46: "trigflow.runner.spark",  # DLC Spark, DLC PySpark, DLC Spark Streaming: spark-submit (issue 9 point 9)
+    50: "trigflow.runner.spark",
+    139: "trigflow.runner.spark",
 }
 
 # Not a wire type: the runner the tests use to prove the contract (log, outputs, exit code, SIGTERM).

@@ -12,11 +12,12 @@ from trigflow.tasktypes.merge import MERGE
 from trigflow.tasktypes.python import PYTHON
 from trigflow.tasktypes.run_workflow import RUN_WORKFLOW
 from trigflow.tasktypes.shell import SHELL, SHELL_FORM
+from trigflow.tasktypes.spark import PYSPARK, SPARK, SPARK_STREAMING
 from trigflow.tasktypes.sql import SQL
 
 TASK_TYPES = Registry()
 # Shell first: a spec without a kind ran as Shell
-for _t in (SHELL, PYTHON, MERGE, RUN_WORKFLOW, SHELL_FORM, BRANCH, SQL):
+for _t in (SHELL, PYTHON, MERGE, RUN_WORKFLOW, SHELL_FORM, BRANCH, SQL, SPARK, PYSPARK, SPARK_STREAMING):
     TASK_TYPES.register(_t)
 
 __all__ = ["TASK_TYPES", "Registry", "Runtime", "TaskType"]
