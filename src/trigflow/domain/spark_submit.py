@@ -207,6 +207,7 @@ def parse_conf(text: str, where: str) -> tuple[tuple[str, str], ...]:
     if len(pairs) > MAX_CONF_ENTRIES:
         raise InvalidParameterValue(f"{where} has more than {MAX_CONF_ENTRIES} settings")
     seen: set[str] = set()
+    kept: list[tuple[str, str]] = []
     for key, value in pairs:
         if not _CONF_KEY.match(key):
             raise InvalidParameterValue(f"{where}: {key[:80]!r} is not a Spark setting name (letters, digits, . _ -)")
@@ -214,12 +215,13 @@ def parse_conf(text: str, where: str) -> tuple[tuple[str, str], ...]:
             raise InvalidParameterValue(f"{where}: {key} is given twice")
         seen.add(key)
         if key == "spark.submit.deployMode" and value == "client":
-            continue
+            continue  # what trigflow does anyway
         if key in _REFUSED_CONF:
             raise InvalidParameterValue(f"{where}: {key} cannot be set here: {_REFUSED_CONF[key]}")
         if any(c in value for c in "\x00\r\n"):
             raise InvalidParameterValue(f"{where}.{key} must be one line")
-    return tuple(pairs)
+        kept.append((key, value))
+    return tuple(kept)
 
 
 def parse_arguments(text: str, where: str) -> tuple[str, ...]:
@@ -328,6 +330,8 @@ def _escape(text: str, key: bool) -> str:
             out.append("\\r")
         elif c == "\t":
             out.append("\\t")
+        elif c == "\f":  # a blank to Java: skipped before a value
+            out.append("\\f")
         elif c in "=:#!" or (c == " " and (key or i == 0)):
             out.append("\\" + c)
         else:
