@@ -16,6 +16,9 @@ from trigflow.runner.base import TypeRunner
 RUNNERS: dict[int, str] = {
     32: "trigflow.runner.sql",  # DLC SQL on a data source (issue 9 point 4)
     133: "trigflow.runner.ssh",  # a bash script on the host of an SSH data source (issue 9 point 7)
+    46: "trigflow.runner.spark",  # DLC Spark, DLC PySpark, DLC Spark Streaming: spark-submit (issue 9 point 9)
+    50: "trigflow.runner.spark",
+    139: "trigflow.runner.spark",
 }
 
 # Not a wire type: the runner the tests use to prove the contract (log, outputs, exit code, SIGTERM).

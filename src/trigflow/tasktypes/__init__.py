@@ -13,12 +13,13 @@ from trigflow.tasktypes.merge import MERGE
 from trigflow.tasktypes.python import PYTHON
 from trigflow.tasktypes.run_workflow import RUN_WORKFLOW
 from trigflow.tasktypes.shell import SHELL, SHELL_FORM
+from trigflow.tasktypes.spark import PYSPARK, SPARK, SPARK_STREAMING
 from trigflow.tasktypes.sql import SQL
 from trigflow.tasktypes.ssh import SSH
 
 TASK_TYPES = Registry()
 # Shell first: a spec without a kind ran as Shell
-for _t in (SHELL, PYTHON, MERGE, RUN_WORKFLOW, SHELL_FORM, BRANCH, SQL, SSH, FOR_EACH):
+for _t in (SHELL, PYTHON, MERGE, RUN_WORKFLOW, SHELL_FORM, BRANCH, SQL, SSH, FOR_EACH, SPARK, PYSPARK, SPARK_STREAMING):
     TASK_TYPES.register(_t)
 
 __all__ = ["TASK_TYPES", "Registry", "Runtime", "TaskType"]
