@@ -38,6 +38,9 @@ KEY_DATA_SOURCE = "dataSource"
 KEY_OUTPUTS_PATH = "outputsPath"
 KEY_LIMITS = "limits"
 KEY_CONFIG = "config"
+# Where the attempt keeps what it produced besides its log (a Notebook task's executed notebook), next to
+# the log; absent for types that keep nothing.
+KEY_ARTIFACT_PATH = "artifactPath"
 
 # Keys of a data-source connection whose values are secrets: they are redacted from anything the runner
 # itself prints (a failing runner's message), and a runner must never print them.
