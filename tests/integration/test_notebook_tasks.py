@@ -18,7 +18,17 @@ from typing import Any
 import pytest
 
 from tests.conftest import Server, make_client, start_server, wait_for
-from tests.integration.helpers import call, fails, get_run, new_task, new_workflow, start_run, task_states, uid, wait_run
+from tests.integration.helpers import (
+    call,
+    fails,
+    get_run,
+    new_task,
+    new_workflow,
+    start_run,
+    task_states,
+    uid,
+    wait_run,
+)
 from tests.integration.test_task_logs import log_page, whole_log
 
 CONFIG = "TriggerTaskConfiguration"
@@ -134,16 +144,22 @@ def test_parameters_are_injected_as_data_outputs_reach_a_shell_task_and_the_exec
     wf = new_workflow(client, project_id, f"nb_run_{uid()}",
                       WorkflowParams=[{"ParamKey": "region", "ParamValue": "eu-${day}"},
                                       {"ParamKey": "day", "ParamValue": "20261203"}])  # fmt: skip
-    producer = new_task(client, project_id, wf, "producer", f"printf 'evil=%s\\n' {json.dumps(evil)} "
-                        '>> "$WEDATA_OUTPUT_FILE"', ParamTaskOutList=[{"ParamKey": "evil", "ParamValue": ""}])  # fmt: skip
+    emit = f"printf 'evil=%s\\n' {json.dumps(evil)} >> \"$WEDATA_OUTPUT_FILE\""
+    producer = new_task(
+        client, project_id, wf, "producer", emit, ParamTaskOutList=[{"ParamKey": "evil", "ParamValue": ""}]
+    )
     code = notebook(
         {"cell_type": "markdown", "metadata": {}, "source": "# Report for ${region}"},
         cell("region = 'default'\nevil = ''\nrows = '1'", metadata={"tags": ["parameters"]}),
-        cell("print('region is', region)\nprint('evil is', evil)\nprint('rows * 2 =', int(rows) * 2)\n"
-             "quoted = '${evil}'\nassert quoted == evil, quoted"),  # fmt: skip
-        cell("from trigflow.runner.outputs import set_output\nset_output('total', int(rows) * 21)\n"
-             "import os\nopen(os.environ['WEDATA_OUTPUT_FILE'], 'a').write(f'where={region}\\n')\n"
-             "{'shown': 'as text/plain'}"),
+        cell(
+            "print('region is', region)\nprint('evil is', evil)\nprint('rows * 2 =', int(rows) * 2)\n"
+            "quoted = '${evil}'\nassert quoted == evil, quoted"
+        ),
+        cell(
+            "from trigflow.runner.outputs import set_output\nset_output('total', int(rows) * 21)\n"
+            "import os\nopen(os.environ['WEDATA_OUTPUT_FILE'], 'a').write(f'where={region}\\n')\n"
+            "{'shown': 'as text/plain'}"
+        ),
     )
     nb_task = notebook_task(
         client, project_id, wf, "report", code, upstream=[producer],

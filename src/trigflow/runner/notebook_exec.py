@@ -121,9 +121,10 @@ class _Client(NotebookClient):
         self, outs: list[NotebookNode], msg: dict[str, Any], display_id: str | None, cell_index: int
     ) -> NotebookNode | None:
         self.execution.show(msg)
-        if not self.execution.keep_output(msg, outs):
+        kept = self.execution.kept(msg, outs)
+        if kept is None:
             return None
-        return super().output(outs, msg, display_id, cell_index)
+        return super().output(outs, kept, display_id, cell_index)
 
     async def async_start_new_kernel(self, **kwargs: Any) -> None:
         await super().async_start_new_kernel(**kwargs)
@@ -350,19 +351,26 @@ class Execution:
             lines = content.get("traceback") or [f"{content.get('ename')}: {content.get('evalue')}"]
             self.log.line(_ANSI.sub("", "\n".join(str(t) for t in lines)))
 
-    def keep_output(self, msg: Mapping[str, Any], outs: list[NotebookNode]) -> bool:
-        """Whether the executed notebook keeps this output (bounded, so it stays readable through the API)."""
-        size = _size(msg.get("content") or {})
-        if self.kept_bytes + size <= self.output_budget:
+    def kept(self, msg: dict[str, Any], outs: list[NotebookNode]) -> dict[str, Any] | None:
+        """What the executed notebook keeps of this output: all of it, the start of a stream's text, or nothing
+        (bounded, so the notebook stays readable through the API; the log has everything)."""
+        content: dict[str, Any] = msg.get("content") or {}
+        size = _size(content)
+        room = self.output_budget - self.kept_bytes
+        if size <= room:
             self.kept_bytes += size
-            return True
+            return msg
         index = self.cell[0] if self.cell is not None else -1
         if index not in self.noted_cells:
             self.noted_cells.add(index)
+            if msg.get("msg_type") == "stream" and room > 0:
+                self.kept_bytes = self.output_budget
+                start = str(content.get("text", ""))[:room]
+                outs.append(_stream(str(content.get("name", "stdout")), start))
             note = (f"[trigflow] further output left out of the executed notebook: it keeps "
                     f"{_bytes(self.output_budget)} of outputs; the task's log has them\n")  # fmt: skip
-            outs.append(nbformat.v4.new_output("stream", name="stderr", text=note))  # type: ignore[no-untyped-call]
-        return False
+            outs.append(_stream("stderr", note))
+        return None
 
     # ------------------------------------------------------------------------------------ the kernel
 
@@ -448,6 +456,11 @@ class Execution:
             self.log.line(f"[trigflow] the executed notebook could not be kept: {e}")
             return
         self.log.line(f"[trigflow] executed notebook kept as {os.path.basename(path)} ({_bytes(len(text))})")
+
+
+def _stream(name: str, text: str) -> NotebookNode:
+    node: NotebookNode = nbformat.v4.new_output("stream", name=name, text=text)  # type: ignore[no-untyped-call]
+    return node
 
 
 def _first_line(text: str) -> str:
