@@ -26,7 +26,6 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
-
 from tests.conftest import make_client, start_server
 from tests.integration.helpers import call, new_workflow, start_run, wait_run
 
@@ -72,7 +71,7 @@ def main(n: int) -> None:
                 "Notebook task via the API": via_api,
             }
             times: dict[str, list[float]] = {k: [] for k in ways}
-            for k, f in ways.items():  # warm-up: page cache, first kernel spec lookups
+            for f in ways.values():  # warm-up: page cache, first kernel spec lookups
                 f()
             for _ in range(n):
                 for k, f in ways.items():
