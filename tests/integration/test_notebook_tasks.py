@@ -302,3 +302,26 @@ def test_the_kernel_is_the_servers_interpreter_in_the_tasks_environment(client: 
     assert task_states(data) == {"env": "SUCCESS"}, log
     assert f"exe {sys.executable}\n" in log and f"cwd {run_id}\n" in log
     assert "secret False\n" in log and f"task {brief.TaskId}\n" in log
+
+
+def test_a_rerun_with_new_params_runs_the_notebook_again_and_keeps_both_executions(
+    client: Any, project_id: str, server: Server
+) -> None:
+    wf = new_workflow(client, project_id, f"nb_rerun_{uid()}")
+    code = notebook(cell("mode = 'broken'", metadata={"tags": ["parameters"]}),
+                    cell("print('mode', mode)\nassert mode == 'fixed', mode"))  # fmt: skip
+    task_id = notebook_task(client, project_id, wf, "nb", code)
+    run_id = start_run(client, project_id, wf)
+    assert task_states(wait_run(client, project_id, run_id, timeout=RUN_TIMEOUT)) == {"nb": "FAILED"}
+    job = call(client, "RerunTriggerWorkflowRunAsync",
+               {"ProjectId": project_id, "WorkflowId": wf, "WorkflowExecutionId": run_id, "ExecuteType": "2",
+                "TaskIds": [task_id], "AdvancedParams": [{"ParamKey": "mode", "ParamValue": "fixed"}]})  # fmt: skip
+    assert call(client, "GetOpsAsyncJob", {"ProjectId": project_id, "AsyncId": job.AsyncId}).Status == "SUCCESS"
+    done = wait_run(client, project_id, run_id, timeout=RUN_TIMEOUT)
+    assert task_states(done) == {"nb": "SUCCESS"}
+    run_dir = server.data_dir / "runs" / run_id
+    first = json.loads((run_dir / f"{task_id}.0.0.ipynb").read_text())
+    again = json.loads((run_dir / f"{task_id}.0.1.ipynb").read_text())
+    assert first["cells"][1]["outputs"][-1]["evalue"] == "broken"
+    assert "".join(again["cells"][1]["source"]).endswith("mode = 'fixed'\n")  # the rerun's value, injected
+    assert "mode fixed" in "".join(again["cells"][2]["outputs"][0]["text"])
