@@ -41,6 +41,9 @@ KEY_CONFIG = "config"
 # `limits` keys every runner type gets from the server: the longest value one parameter may have
 # (`trigflow up --max-param-size`), so a runner refuses an output no downstream task could take.
 LIMIT_MAX_PARAM_CHARS = "maxParamChars"
+# Where the attempt keeps what it produced besides its log (a Notebook task's executed notebook), next to
+# the log; absent for types that keep nothing.
+KEY_ARTIFACT_PATH = "artifactPath"
 
 # Keys of a data-source connection whose values are secrets: they are redacted from anything the runner
 # itself prints (a failing runner's message), and a runner must never print them.

@@ -19,6 +19,7 @@ RUNNERS: dict[int, str] = {
     46: "trigflow.runner.spark",  # DLC Spark, DLC PySpark, DLC Spark Streaming: spark-submit (issue 9 point 9)
     50: "trigflow.runner.spark",
     139: "trigflow.runner.spark",
+    132: "trigflow.runner.notebook",  # a Jupyter notebook on a local kernel (issue 9 point 8)
 }
 
 # Not a wire type: the runner the tests use to prove the contract (log, outputs, exit code, SIGTERM).

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from trigflow.domain.code_quoting import SHELL_DIALECT, UnsafePlacement, render_code
+from trigflow.domain.notebook import substitute_cells
 from trigflow.domain.params import (
     DEFAULT_MAX_EXPANDED_CHARS,
     DEFAULT_MAX_PARAM_CHARS,
@@ -39,6 +40,7 @@ from trigflow.domain.sql_binding import UnsafeSqlPlacement
 from trigflow.domain.task_env import PARAMS_FILE_ENV, RUN_PARAMS_ENV, param_env_name
 from trigflow.executors.files import open_regular
 from trigflow.tasktypes import spec as run_spec
+from trigflow.tasktypes.notebook import NOTEBOOK_DIALECT
 from trigflow.tasktypes.sql import SQL_DIALECT, check_placements, display_text
 
 DEFAULT_TZ = "Asia/Shanghai"
@@ -136,6 +138,11 @@ def resolve_attempt(
     baseline = baseline_for(row["schedule_ms"], row["timezone"] or DEFAULT_TZ)
     sub = Substitution(merged, baseline, data=data, limit=limits.max_expanded_chars)
     try:
+        if dialect == NOTEBOOK_DIALECT:  # JSON: `${...}` is substituted in each code cell's source, as Python
+            notebook = substitute_cells(code, sub.segments)
+            resolved = {k: sub.value_of(k) for k in merged}
+            notes += [w for w in sub.warnings if not w.startswith("unknown parameter")]
+            return AttemptParams(notebook, resolved, notes)
         segments = sub.segments(code)  # the code first: its expansions are the ones the attempt cannot lose
         resolved = {k: sub.value_of(k) for k in merged}
         if dialect == SQL_DIALECT:

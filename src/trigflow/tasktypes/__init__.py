@@ -10,6 +10,7 @@ from trigflow.tasktypes.base import Registry, Runtime, TaskType
 from trigflow.tasktypes.branch import BRANCH
 from trigflow.tasktypes.foreach import FOR_EACH
 from trigflow.tasktypes.merge import MERGE
+from trigflow.tasktypes.notebook import NOTEBOOK
 from trigflow.tasktypes.python import PYTHON
 from trigflow.tasktypes.run_workflow import RUN_WORKFLOW
 from trigflow.tasktypes.shell import SHELL, SHELL_FORM
@@ -19,7 +20,10 @@ from trigflow.tasktypes.ssh import SSH
 
 TASK_TYPES = Registry()
 # Shell first: a spec without a kind ran as Shell
-for _t in (SHELL, PYTHON, MERGE, RUN_WORKFLOW, SHELL_FORM, BRANCH, SQL, SSH, FOR_EACH, SPARK, PYSPARK, SPARK_STREAMING):
+for _t in (
+    SHELL, PYTHON, MERGE, RUN_WORKFLOW, SHELL_FORM, BRANCH, SQL, SSH, FOR_EACH, SPARK, PYSPARK, SPARK_STREAMING,
+    NOTEBOOK,
+):  # fmt: skip
     TASK_TYPES.register(_t)
 
 __all__ = ["TASK_TYPES", "Registry", "Runtime", "TaskType"]
