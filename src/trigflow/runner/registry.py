@@ -15,6 +15,7 @@ from trigflow.runner.base import TypeRunner
 # `RunnerTask` in trigflow.tasktypes; a type listed here but not registered there never gets a workload.
 RUNNERS: dict[int, str] = {
     32: "trigflow.runner.sql",  # DLC SQL on a data source (issue 9 point 4)
+    26: "trigflow.runner.offline_sync",  # offline sync between two SQL data sources (issue 9 point 10)
 }
 
 # Not a wire type: the runner the tests use to prove the contract (log, outputs, exit code, SIGTERM).

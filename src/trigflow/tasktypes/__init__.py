@@ -9,6 +9,7 @@ from __future__ import annotations
 from trigflow.tasktypes.base import Registry, Runtime, TaskType
 from trigflow.tasktypes.branch import BRANCH
 from trigflow.tasktypes.merge import MERGE
+from trigflow.tasktypes.offline_sync import OFFLINE_SYNC
 from trigflow.tasktypes.python import PYTHON
 from trigflow.tasktypes.run_workflow import RUN_WORKFLOW
 from trigflow.tasktypes.shell import SHELL, SHELL_FORM
@@ -16,7 +17,7 @@ from trigflow.tasktypes.sql import SQL
 
 TASK_TYPES = Registry()
 # Shell first: a spec without a kind ran as Shell
-for _t in (SHELL, PYTHON, MERGE, RUN_WORKFLOW, SHELL_FORM, BRANCH, SQL):
+for _t in (SHELL, PYTHON, MERGE, RUN_WORKFLOW, SHELL_FORM, BRANCH, SQL, OFFLINE_SYNC):
     TASK_TYPES.register(_t)
 
 __all__ = ["TASK_TYPES", "Registry", "Runtime", "TaskType"]
