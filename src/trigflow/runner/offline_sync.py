@@ -45,6 +45,7 @@ from trigflow.domain.offline_sync import (
     parse_plan,
     quote_table,
     select_statement,
+    source_text,
     target_columns,
 )
 from trigflow.domain.sql_binding import bind_statement
@@ -132,7 +133,10 @@ def run(workload: Mapping[str, Any], log: TextIO, outputs_path: str | None, canc
         for b in _entries(config, CONFIG_BINDINGS)
         if isinstance(b.get("placeholder"), str) and isinstance(b.get("value"), str)
     ]
-    select = select_statement(plan, str(workload.get(KEY_CODE) or ""), reader.dialect)
+    code = str(workload.get(KEY_CODE) or "")
+    if plan.source_query is not None and not code.strip():  # a query's text is never empty: not frozen with it
+        code = source_text(plan)
+    select = select_statement(plan, code, reader.dialect)
     bound = bind_statement(select, reader.dialect, bindings, reader.style)
     target_name = quote_table(plan.target_table, writer.dialect)
     out.line(f"[trigflow] offline sync: {_where(source_ds)} -> {_where(target_ds)} table {target_name}, "
