@@ -592,7 +592,7 @@ class Execution:
             self._fail_or_retry(conn, graph, exec_id, TaskEvent.LAUNCH_FAIL, now, self._retouch, error=e.message)
             return
         self._update(exec_id, {"run_params": prepared.run_params})
-        connections: dict[str, dict[str, Any] | None] = {}
+        source = target = None
         if task_type.sources:
             try:  # looked up now, so an attempt runs with the data sources' current connections
                 connections = {use.field: self._data_source(conn, row, use.field) for use in task_type.sources}
@@ -600,6 +600,7 @@ class Execution:
                 error = f"DataSourceUnavailable: {e.message}"
                 self._fail_or_retry(conn, graph, exec_id, TaskEvent.LAUNCH_FAIL, now, self._retouch, error=error)
                 return
+            source, target = connections.get("SourceServiceId"), connections.get("TargetServiceId")
         if info.dry_run:  # ScheduleType 1: marked successful without executing the code
             info.ever_started = True
             self._update(exec_id, {"start_ms": now})
@@ -608,7 +609,6 @@ class Execution:
             self._release_slot(exec_id)
             self._retouch.add(graph.run_id)
             return
-        source, target = connections.get("SourceServiceId"), connections.get("TargetServiceId")
         eff.launches.append(self.launcher.spec(row, run_dir, attempt, log_path, prepared, task_type, source, target))
 
     def _outputs_by_task(self, graph: RunGraph) -> dict[str, dict[str, str]]:
