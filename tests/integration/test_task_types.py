@@ -30,12 +30,12 @@ def test_a_type_that_does_not_run_is_refused_naming_the_ones_that_do(client: Any
     wf = new_workflow(client, project_id, f"not_yet_{uid()}")
     params = {
         "ProjectId": project_id,
-        "TriggerTaskBaseAttribute": {"TaskName": "later", "TaskTypeId": "26", "WorkflowId": wf},
+        "TriggerTaskBaseAttribute": {"TaskName": "later", "TaskTypeId": "25", "WorkflowId": wf},
         "TriggerTaskConfiguration": {},
         "TriggerTaskSchedulerConfiguration": {},
     }
     message = fails(client, "CreateTriggerTask", params, "InvalidParameterValue", "TriggerTaskBaseAttribute.TaskTypeId")
-    assert "TaskTypeId 26 is not supported; use " in message
+    assert "TaskTypeId 25 is not supported; use " in message
     for shown in ("30 (PYTHON)", "35 (SHELL)", "38 (SHELL_FORM)", "131 (MERGE)", "140 (RUN_WORKFLOW)"):
         assert shown in message
     assert "Traceback" not in message

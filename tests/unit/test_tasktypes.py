@@ -35,10 +35,10 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "trigflow"
 
 def test_the_registry_holds_the_types_that_run_keyed_by_task_type_id() -> None:
     runnable = sorted(t.type_id for t in TASK_TYPES.runnable())
-    assert runnable == [30, 32, 35, 38, 46, 50, 130, 131, 132, 133, 137, 139, 140]
+    assert runnable == [26, 30, 32, 35, 38, 46, 50, 130, 131, 132, 133, 137, 139, 140]
     for t in TASK_TYPES:
         assert TASK_TYPES[t.type_id] is t and t.type_id in TASK_TYPES
-    assert TASK_TYPES.get(26) is None and 26 not in TASK_TYPES
+    assert TASK_TYPES.get(25) is None and 25 not in TASK_TYPES
 
 
 def test_labels_design_run_side_desc_and_category() -> None:
@@ -52,6 +52,7 @@ def test_labels_design_run_side_desc_and_category() -> None:
         46: ("DLC_SPARK", "DLC_SPARK", 46, "dlcsparkTaskType"),
         50: ("DLC_PYSPARK", "DLC_PYSPARK", 50, "DLCPyspark"),
         139: ("DLC_SPARK_STREAMING", "DLC_SPARK_STREAMING", 139, "DLCSparkStreaming"),  # no published desc: inferred
+        26: ("OFFLINE_SYNC", "OFFLINE_SYNC", 26, "ETLTaskType"),
         130: ("BRANCH", "BRANCH", 130, "分支"),  # the run-side label is unpublished: trigflow keeps the design one
         132: ("NOTEBOOK", "NOTEBOOK", 132, "Notebook探索"),  # NOTEBOOK observed run-side [CLI-ex]
         131: ("MERGE", "Dependent", 0, "归并"),
@@ -60,8 +61,8 @@ def test_labels_design_run_side_desc_and_category() -> None:
     }
     got = {t.type_id: (t.labels.design, t.labels.run_code, t.labels.run_id, t.labels.desc) for t in TASK_TYPES}
     assert got == want
-    assert TASK_TYPES.design_of(140) == "RUN_WORKFLOW" and TASK_TYPES.design_of(26) is None
-    assert TASK_TYPES.desc_of(131) == "归并" and TASK_TYPES.desc_of(26) is None
+    assert TASK_TYPES.design_of(140) == "RUN_WORKFLOW" and TASK_TYPES.design_of(25) is None
+    assert TASK_TYPES.desc_of(131) == "归并" and TASK_TYPES.desc_of(25) is None
 
 
 def test_each_type_is_in_the_listing_category_it_names() -> None:
@@ -72,11 +73,11 @@ def test_each_type_is_in_the_listing_category_it_names() -> None:
 def test_runtimes_and_slots() -> None:
     assert {t.type_id: t.runtime for t in TASK_TYPES} == {
         35: Runtime.PROCESS, 38: Runtime.PROCESS, 30: Runtime.PROCESS, 32: Runtime.PROCESS, 46: Runtime.PROCESS,
-        50: Runtime.PROCESS, 139: Runtime.PROCESS, 133: Runtime.PROCESS, 132: Runtime.PROCESS,
+        50: Runtime.PROCESS, 139: Runtime.PROCESS, 133: Runtime.PROCESS, 132: Runtime.PROCESS, 26: Runtime.PROCESS,
         130: Runtime.BRANCH, 131: Runtime.CONTROL, 140: Runtime.CHILD_RUN, 137: Runtime.CHILD_RUN,
     }  # fmt: skip
     # a child run's tasks take slots
-    assert [t.type_id for t in TASK_TYPES if t.holds_slot] == [35, 30, 38, 32, 133, 46, 50, 139, 132]
+    assert [t.type_id for t in TASK_TYPES if t.holds_slot] == [35, 30, 38, 32, 133, 46, 50, 139, 132, 26]
     assert isinstance(MERGE, ControlNode) and isinstance(RUN_WORKFLOW, ChildRunTask)
     assert [t.type_id for t in TASK_TYPES.of_runtime(Runtime.CHILD_RUN)] == [140, 137]
 
@@ -224,6 +225,7 @@ def test_a_runner_type_seals_its_workload_and_keeps_secrets_out_of_argv_env_and_
         wl.KEY_PARAMS: {"day": "2026-12-03"},
         wl.KEY_CONFIG: {"wait": "no"},
         wl.KEY_DATA_SOURCE: source,
+        wl.KEY_TARGET_DATA_SOURCE: None,
         wl.KEY_OUTPUTS_PATH: str(tmp_path / "a.outputs"),
         wl.KEY_LIMITS: {"maxRows": 10},
     }

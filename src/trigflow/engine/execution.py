@@ -614,16 +614,17 @@ class Execution:
             error = f"LaunchFailed: task type {task_type.kind!r} is not known to this server; it was not run"
             self._fail_or_retry(conn, graph, exec_id, TaskEvent.LAUNCH_FAIL, now, self._retouch, error=error)
             return
-        data_source = None
+        source = target = None
         if task_type.sources:
-            try:  # looked up now, so an attempt runs with the data source's current connection
-                data_source = self._data_source(conn, row)
+            try:  # looked up now, so an attempt runs with the data sources' current connections
+                connections = {use.field: self._data_source(conn, row, use.field) for use in task_type.sources}
             except ApiError as e:
                 error = f"DataSourceUnavailable: {e.message}"
                 self._fail_or_retry(conn, graph, exec_id, TaskEvent.LAUNCH_FAIL, now, self._retouch, error=error)
                 return
+            source, target = connections.get("SourceServiceId"), connections.get("TargetServiceId")
         try:  # after the lookup: a SQL task's data values are checked for its data source's own dialect
-            driver = data_source.get("driver") if data_source else None
+            driver = source.get("driver") if source else None
             prepared = resolve_parameters(row, outputs_by_task, self.param_limits, task_type, driver)
         except ParameterRefused as e:  # too large, or a value that cannot be placed safely: never run it
             self._fail_or_retry(conn, graph, exec_id, TaskEvent.LAUNCH_FAIL, now, self._retouch, error=e.message)
@@ -637,7 +638,7 @@ class Execution:
             self._release_slot(exec_id)
             self._retouch.add(graph.run_id)
             return
-        eff.launches.append(self.launcher.spec(row, run_dir, attempt, log_path, prepared, task_type, data_source))
+        eff.launches.append(self.launcher.spec(row, run_dir, attempt, log_path, prepared, task_type, source, target))
 
     def _outputs_by_task(self, graph: RunGraph) -> dict[str, dict[str, str]]:
         """The outputs of the run's succeeded task runs by task id (what ParamTaskInList reads, Q-P2)."""
@@ -672,9 +673,10 @@ class Execution:
         self._retouch.add(graph.run_id)
 
     @staticmethod
-    def _data_source(conn: sa.Connection, row: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The connection (secrets included) of the data source a runner type's task run names, or None."""
-        ids = service_ids(run_spec.source_service_id(row["spec"]), "SourceServiceId")
+    def _data_source(conn: sa.Connection, row: Mapping[str, Any], field: str) -> dict[str, Any] | None:
+        """The connection (secrets included) of the data source a runner type's task run names in `field`
+        (SourceServiceId, or offline sync's TargetServiceId), or None."""
+        ids = service_ids(run_spec.service_id(row["spec"], field), field)
         if not ids:
             return None
         found = ds_store.get_many(conn, row["project_id"], ids[:1])

@@ -4,7 +4,8 @@ A runner module (e.g. `trigflow.runner.sql`) exposes `run(workload, log, outputs
 
 - `workload` is the decoded workload document (docs/adr/0004-task-types.md): at least `taskTypeId`,
   `code`, `params` (resolved parameters as data, name -> value), `dataSource` (a connection dict with its
-  secrets, or None), `outputsPath` and `limits`. Secrets live only here, never in argv or the environment.
+  secrets, or None), `targetDataSource` (the same for a type that writes to a second one, else None),
+  `outputsPath` and `limits`. Secrets live only here, never in argv or the environment.
 - `log` is where the attempt's log goes (the runner's stdout); write human-readable lines and flush.
 - `outputs_path` is `$WEDATA_OUTPUT_FILE` (None when the task declares no outputs): write outputs there in
   the existing output format (docs/parameters.md, `name=value` lines).
@@ -35,6 +36,7 @@ KEY_TYPE_ID = "taskTypeId"
 KEY_CODE = "code"
 KEY_PARAMS = "params"
 KEY_DATA_SOURCE = "dataSource"
+KEY_TARGET_DATA_SOURCE = "targetDataSource"  # a second connection (offline sync's TargetServiceId), or null
 KEY_OUTPUTS_PATH = "outputsPath"
 KEY_LIMITS = "limits"
 KEY_CONFIG = "config"
@@ -51,7 +53,8 @@ SECRET_KEY_PARTS = ("password", "passwd", "secret", "token", "privatekey", "priv
 
 
 def secrets_of(workload: Mapping[str, Any]) -> list[str]:
-    """The secret values of the workload's data source (longest first, so a longer secret is redacted whole)."""
+    """The secret values of the workload's data sources, source and target (longest first, so a longer secret
+    is redacted whole)."""
     found: set[str] = set()
 
     def walk(value: Any, key: str) -> None:
@@ -65,6 +68,7 @@ def secrets_of(workload: Mapping[str, Any]) -> list[str]:
             found.add(value)
 
     walk(workload.get(KEY_DATA_SOURCE) or {}, "")
+    walk(workload.get(KEY_TARGET_DATA_SOURCE) or {}, "")
     return sorted(found, key=len, reverse=True)
 
 

@@ -20,6 +20,7 @@ RUNNERS: dict[int, str] = {
     50: "trigflow.runner.spark",
     139: "trigflow.runner.spark",
     132: "trigflow.runner.notebook",  # a Jupyter notebook on a local kernel (issue 9 point 8)
+    26: "trigflow.runner.offline_sync",  # offline sync between two SQL data sources (issue 9 point 10)
 }
 
 # Not a wire type: the runner the tests use to prove the contract (log, outputs, exit code, SIGTERM).

@@ -121,12 +121,13 @@ class Launcher:
         prepared: AttemptParams,
         task_type: LaunchedTask | None = None,
         data_source: Mapping[str, Any] | None = None,
+        target_data_source: Mapping[str, Any] | None = None,
     ) -> LaunchSpec:
         """The attempt's LaunchSpec, as its task type builds it from what is decided here (tasktypes/process.py).
 
         `task_type` is the one the engine resolved when it loaded the task run (resolved from the spec if
         not given); `data_source` the connection of the data source it runs on, secrets included (it only
-        ever reaches the sealed workload of a runner type)."""
+        ever reaches the sealed workload of a runner type); `target_data_source` the one it writes to, if any."""
         spec = row["spec"]
         tt = task_type if task_type is not None else launched_type(spec)
         code, notes = prepared.code, prepared.notes
@@ -165,6 +166,7 @@ class Launcher:
                 sealed_env=loader,
                 data_source=data_source,
                 limits=self.runner_limits,
+                target_data_source=target_data_source,
                 segments=prepared.segments,
                 variables=prepared.variables,
             ),

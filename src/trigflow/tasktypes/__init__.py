@@ -11,6 +11,7 @@ from trigflow.tasktypes.branch import BRANCH
 from trigflow.tasktypes.foreach import FOR_EACH
 from trigflow.tasktypes.merge import MERGE
 from trigflow.tasktypes.notebook import NOTEBOOK
+from trigflow.tasktypes.offline_sync import OFFLINE_SYNC
 from trigflow.tasktypes.python import PYTHON
 from trigflow.tasktypes.run_workflow import RUN_WORKFLOW
 from trigflow.tasktypes.shell import SHELL, SHELL_FORM
@@ -22,7 +23,7 @@ TASK_TYPES = Registry()
 # Shell first: a spec without a kind ran as Shell
 for _t in (
     SHELL, PYTHON, MERGE, RUN_WORKFLOW, SHELL_FORM, BRANCH, SQL, SSH, FOR_EACH, SPARK, PYSPARK, SPARK_STREAMING,
-    NOTEBOOK,
+    NOTEBOOK, OFFLINE_SYNC,
 ):  # fmt: skip
     TASK_TYPES.register(_t)
 

@@ -38,6 +38,7 @@ class Attempt:
     `code` is the attempt's code with parameters placed; `params` its effective parameters (as data);
     `sealed_env` what the interpreter reads as code through its environment (e.g. BASH_ENV);
     `data_source` the connection of the task's data source, secrets included (None: it has none);
+    `target_data_source` likewise for a type that also writes to a second one (offline sync's TargetServiceId);
     `segments` the code as trusted text and data values when the type binds data itself (SQL: rendered for
     the data source's dialect by the type, tasktypes/sql.py), else None; `variables` the values the Shell
     dialect's code references by name (`TRIGFLOW_VALUE_<n>`, ...), for a type that hands them over itself
@@ -54,6 +55,7 @@ class Attempt:
     script_copy_path: str | None = None
     sealed_env: Mapping[str, bytes] = field(default_factory=dict)
     data_source: Mapping[str, Any] | None = None
+    target_data_source: Mapping[str, Any] | None = None
     limits: Mapping[str, Any] = field(default_factory=dict)
     segments: Sequence[Any] | None = None
     variables: Mapping[str, str] = field(default_factory=dict)
@@ -111,6 +113,9 @@ class RunnerTask(LaunchedTask):
             wl.KEY_PARAMS: dict(attempt.params),
             wl.KEY_CONFIG: dict(spec.get("config") or {}),
             wl.KEY_DATA_SOURCE: dict(attempt.data_source) if attempt.data_source is not None else None,
+            wl.KEY_TARGET_DATA_SOURCE: (
+                dict(attempt.target_data_source) if attempt.target_data_source is not None else None
+            ),
             wl.KEY_OUTPUTS_PATH: attempt.outputs_path,
             wl.KEY_LIMITS: dict(attempt.limits),
         }

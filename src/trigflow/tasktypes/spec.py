@@ -127,3 +127,10 @@ def source_service_id(spec: Mapping[str, Any]) -> str | None:
     """The SourceServiceId a runner type froze (`;`-separated data-source ids), None when it names none."""
     value = spec.get(SOURCE_SERVICE_ID)
     return str(value) if value else None
+
+
+def service_id(spec: Mapping[str, Any], field: str) -> str | None:
+    """The data-source ids a runner type froze for TriggerTaskConfiguration `field` (`SourceServiceId`,
+    `TargetServiceId`), None when it names none."""
+    value = spec.get(TARGET_SERVICE_ID if field == "TargetServiceId" else SOURCE_SERVICE_ID)
+    return str(value) if value else None

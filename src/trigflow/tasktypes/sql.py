@@ -63,7 +63,7 @@ def display_text(segments: Sequence[Segment]) -> str:
 class SqlTask(RunnerTask):
     dialect = SQL_DIALECT
     code_suffix = ".sql"
-    sources = (SourceUse("SourceServiceId", SQL_TYPES, required=True, single=True),)
+    sources: tuple[SourceUse, ...] = (SourceUse("SourceServiceId", SQL_TYPES, required=True, single=True),)
 
     def workload(self, spec: Mapping[str, Any], attempt: Attempt) -> dict[str, Any]:
         doc = super().workload(spec, attempt)
