@@ -104,3 +104,24 @@ def wait_run(
 
 def task_states(data: Any) -> dict[str, str]:
     return {t.TaskName: t.ExecutionState for t in data.TriggerTaskRuns}
+
+
+def typed_task_params(
+    project_id: str, wf: str, name: str, code: str, type_id: int, source: str | None = None, **sched: Any
+) -> dict[str, Any]:
+    """CreateTriggerTask parameters for a task of `type_id` on data source `source` (SourceServiceId), no
+    retries unless `sched` says; `upstream` lists task ids."""
+    config: dict[str, Any] = {"CodeContent": base64.b64encode(code.encode()).decode()}
+    if source is not None:
+        config["SourceServiceId"] = source
+    sched.setdefault("MaxRetryNumber", 0)
+    return {
+        "ProjectId": project_id,
+        "TriggerTaskBaseAttribute": {"TaskName": name, "TaskTypeId": str(type_id), "WorkflowId": wf},
+        "TriggerTaskConfiguration": config,
+        "TriggerTaskSchedulerConfiguration": {
+            "UpstreamDependencyConfigList": [{"TaskId": u} for u in sched.pop("upstream", [])],
+            **sched,
+        },
+    }
+

@@ -6,7 +6,6 @@ cancelling the query on the database server, looked up in its own activity view.
 
 from __future__ import annotations
 
-import base64
 import json
 import shlex
 import uuid
@@ -27,6 +26,7 @@ from tests.integration.helpers import (
     new_workflow,
     start_run,
     task_states,
+    typed_task_params,
     uid,
     wait_run,
 )
@@ -55,19 +55,7 @@ def my(client: Any, project_id: str) -> str:
 
 
 def task_params(project_id: str, wf: str, name: str, sql: str, source: str | None, **sched: Any) -> dict[str, Any]:
-    config: dict[str, Any] = {"CodeContent": base64.b64encode(sql.encode()).decode()}
-    if source is not None:
-        config["SourceServiceId"] = source
-    sched.setdefault("MaxRetryNumber", 0)
-    return {
-        "ProjectId": project_id,
-        "TriggerTaskBaseAttribute": {"TaskName": name, "TaskTypeId": "32", "WorkflowId": wf},
-        CONFIG: config,
-        "TriggerTaskSchedulerConfiguration": {
-            "UpstreamDependencyConfigList": [{"TaskId": u} for u in sched.pop("upstream", [])],
-            **sched,
-        },
-    }
+    return typed_task_params(project_id, wf, name, sql, 32, source, **sched)
 
 
 def sql_task(client: Any, project_id: str, wf: str, name: str, sql: str, source: str, **sched: Any) -> str:

@@ -7,7 +7,6 @@ and password appearing in no log and no response."""
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 import uuid
@@ -26,6 +25,7 @@ from tests.integration.helpers import (
     new_workflow,
     start_run,
     task_states,
+    typed_task_params,
     uid,
     wait_run,
 )
@@ -57,19 +57,7 @@ def key_source(client: Any, project_id: str, sshd: Sshd) -> str:
 
 
 def task_params(project_id: str, wf: str, name: str, code: str, source: str | None, **sched: Any) -> dict[str, Any]:
-    config: dict[str, Any] = {"CodeContent": base64.b64encode(code.encode()).decode()}
-    if source is not None:
-        config["SourceServiceId"] = source
-    sched.setdefault("MaxRetryNumber", 0)
-    return {
-        "ProjectId": project_id,
-        "TriggerTaskBaseAttribute": {"TaskName": name, "TaskTypeId": "133", "WorkflowId": wf},
-        CONFIG: config,
-        "TriggerTaskSchedulerConfiguration": {
-            "UpstreamDependencyConfigList": [{"TaskId": u} for u in sched.pop("upstream", [])],
-            **sched,
-        },
-    }
+    return typed_task_params(project_id, wf, name, code, 133, source, **sched)
 
 
 def ssh_task(client: Any, project_id: str, wf: str, name: str, code: str, source: str, **sched: Any) -> str:

@@ -264,17 +264,20 @@ def _lite_value(value: Any) -> Any:
     return _json_or_text(value)
 
 
-class _LiteWriter(_SQLite, Writer):
-    plain = frozenset({int, float, str, bytes, type(None)})
+class _FileWriter(Writer):
+    """What the two embedded engines (SQLite, DuckDB) write with alike: a DB-API connection, one SQL dialect name,
+    the statement that opens a transaction; rows go as lists where the driver wants lists."""
 
-    def convert(self, value: Any) -> Any:
-        return _lite_value(value)
+    conn: Any
+    dialect = ""
+    begin_sql = "BEGIN"
+    rows_as_lists = False
 
     def prepare(self, table: Sequence[str], columns: Sequence[str], mode: str, primary_key: Sequence[str]) -> None:
-        self.insert = insert_statement("sqlite", table, columns, mode, primary_key)
+        self.insert = insert_statement(self.dialect, table, columns, mode, primary_key)
 
     def begin(self) -> None:
-        self.conn.execute("BEGIN")
+        self.conn.execute(self.begin_sql)
 
     def statement(self, text: str) -> None:
         self.conn.execute(text)
@@ -284,13 +287,21 @@ class _LiteWriter(_SQLite, Writer):
         return int(row[0]) if row else 0
 
     def bulk(self, rows: Sequence[Row]) -> None:
-        self.conn.executemany(self.insert, rows)
+        self.conn.executemany(self.insert, [list(r) for r in rows] if self.rows_as_lists else rows)
 
     def one(self, row: Row) -> None:
-        self.conn.execute(self.insert, row)
+        self.conn.execute(self.insert, list(row) if self.rows_as_lists else row)
 
     def commit(self) -> None:
         self.conn.execute("COMMIT")
+
+
+class _LiteWriter(_SQLite, _FileWriter):
+    plain = frozenset({int, float, str, bytes, type(None)})
+    dialect = "sqlite"
+
+    def convert(self, value: Any) -> Any:
+        return _lite_value(value)
 
     def rollback(self) -> None:
         if self.conn.in_transaction:
@@ -302,30 +313,11 @@ class _LiteWriter(_SQLite, Writer):
         return isinstance(exc, (sqlite3.IntegrityError, sqlite3.DataError))
 
 
-class _DuckWriter(_DuckDB, Writer):
+class _DuckWriter(_DuckDB, _FileWriter):
     savepoints = False
-
-    def prepare(self, table: Sequence[str], columns: Sequence[str], mode: str, primary_key: Sequence[str]) -> None:
-        self.insert = insert_statement("duckdb", table, columns, mode, primary_key)
-
-    def begin(self) -> None:
-        self.conn.execute("BEGIN TRANSACTION")
-
-    def statement(self, text: str) -> None:
-        self.conn.execute(text)
-
-    def scalar(self, text: str) -> int:
-        row = self.conn.execute(text).fetchone()
-        return int(row[0]) if row else 0
-
-    def bulk(self, rows: Sequence[Row]) -> None:
-        self.conn.executemany(self.insert, [list(r) for r in rows])
-
-    def one(self, row: Row) -> None:
-        self.conn.execute(self.insert, list(row))
-
-    def commit(self) -> None:
-        self.conn.execute("COMMIT")
+    dialect = "duckdb"
+    begin_sql = "BEGIN TRANSACTION"
+    rows_as_lists = True
 
     def rollback(self) -> None:
         self.conn.execute("ROLLBACK")
