@@ -1095,9 +1095,9 @@ ERROR_CASES: dict[str, Case] = {
     ),
     "task-unsupported-type": (
         "CreateTriggerTask",
-        lambda c: task_req(c, **base(TaskTypeId="26")),
+        lambda c: task_req(c, **base(TaskTypeId="25")),
         "InvalidParameterValue",
-        ("TriggerTaskBaseAttribute.TaskTypeId", "26"),
+        ("TriggerTaskBaseAttribute.TaskTypeId", "25"),
     ),
     "task-non-numeric-type": (
         "CreateTriggerTask",
