@@ -134,10 +134,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     forbid_inspection()  # first: the launcher and the keeper hold the same environment (process_guard.py)
     if settings.keeper:
-        from trigflow.app import make_data_dir_private
         from trigflow.executors.keeper import split, watch_launcher
 
-        make_data_dir_private(settings.data_dir)  # the keeper's records live in it: private before they exist
+        # The server makes the whole data dir private (app.py, one walk); the keeper's own dir is 0700 already.
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         launcher = split(settings.data_dir)  # returns here only in the server process (ADR 0005)
         if launcher is not None:
             watch_launcher(launcher)
