@@ -125,3 +125,9 @@ def typed_task_params(
         },
     }
 
+
+def submitted_task(client: Any, params: dict[str, Any]) -> str:
+    """CreateTriggerTask with `params`, then SubmitTriggerTask (runs use submitted versions); the task id."""
+    task_id = str(call(client, "CreateTriggerTask", params).TaskId)
+    call(client, "SubmitTriggerTask", {"ProjectId": params["ProjectId"], "TaskId": task_id, "VersionRemark": "v1"})
+    return task_id

@@ -134,19 +134,26 @@ def test_a_server_sigkill_neither_fails_nor_reruns_tasks_that_ran_on(tmp_path: P
         restarted.stop()
 
 
-def test_an_adopted_task_can_be_killed(tmp_path: Path, gates: Any) -> None:
-    data = tmp_path / "data"
-    pidfile, never = tmp_path / "t.pid", gates("never")
-    server = start_server(data, extra=["--kill-grace", "1"])
+def _one_task_then_crash(tmp_path: Path, gate: Path, then: str) -> tuple[Server, str, str, int]:
+    """A server on a fresh data dir runs one gated task `t` of workflow `wf`, and is SIGKILLed (launcher
+    included) while the task waits: the server, the workflow id, the run id and the task's pid."""
+    pidfile = tmp_path / "t.pid"
+    server = start_server(tmp_path / "data", extra=["--kill-grace", "1"])
     try:
         client, project_id = _project(server)
-        wf = new_workflow(client, project_id, "adopted_kill_wf")
-        new_task(client, project_id, wf, "t", _gated(pidfile, never, "true"))
+        wf = new_workflow(client, project_id, "one_task_wf")
+        new_task(client, project_id, wf, "t", _gated(pidfile, gate, then))
         run_id = start_run(client, project_id, wf)
         pid = _pid(pidfile)
     finally:
         server.stop(signal.SIGKILL)
     _server_gone(server)
+    return server, wf, run_id, pid
+
+
+def test_an_adopted_task_can_be_killed(tmp_path: Path, gates: Any) -> None:
+    data = tmp_path / "data"
+    server, wf, run_id, pid = _one_task_then_crash(tmp_path, gates("never"), "true")
     restarted = start_server(data, port=server.port, extra=["--kill-grace", "1"])
     try:
         client, project_id = _project(restarted)
@@ -160,18 +167,8 @@ def test_an_adopted_task_can_be_killed(tmp_path: Path, gates: Any) -> None:
 
 
 def test_a_task_that_ends_with_no_keeper_left_is_lost_not_guessed(tmp_path: Path, gates: Any) -> None:
-    data = tmp_path / "data"
-    pidfile, gate = tmp_path / "t.pid", gates("gate")
-    server = start_server(data, extra=["--kill-grace", "1"])
-    try:
-        client, project_id = _project(server)
-        wf = new_workflow(client, project_id, "no_keeper_left_wf")
-        new_task(client, project_id, wf, "t", _gated(pidfile, gate, "exit 0"))
-        run_id = start_run(client, project_id, wf)
-        pid = _pid(pidfile)
-    finally:
-        server.stop(signal.SIGKILL)
-    _server_gone(server)
+    data, gate = tmp_path / "data", gates("gate")
+    server, _wf, run_id, pid = _one_task_then_crash(tmp_path, gate, "exit 0")
     # The keeper leads a session of its own (the server does not): wait until the task's parent is it.
     keeper = wait_for(lambda: _session_leader(_ppid(pid)), what="the task re-parented to its keeper")
     assert b"trigflow" in Path(f"/proc/{keeper}/cmdline").read_bytes()

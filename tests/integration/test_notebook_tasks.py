@@ -25,6 +25,7 @@ from tests.integration.helpers import (
     new_task,
     new_workflow,
     start_run,
+    submitted_task,
     task_states,
     uid,
     wait_run,
@@ -63,9 +64,7 @@ def task_params(project_id: str, wf: str, name: str, code: str, ext: dict[str, s
 
 def notebook_task(client: Any, project_id: str, wf: str, name: str, code: str, ext: dict[str, str] | None = None,
                   **sched: Any) -> str:  # fmt: skip
-    task_id = str(call(client, "CreateTriggerTask", task_params(project_id, wf, name, code, ext, **sched)).TaskId)
-    call(client, "SubmitTriggerTask", {"ProjectId": project_id, "TaskId": task_id, "VersionRemark": "v1"})
-    return task_id
+    return submitted_task(client, task_params(project_id, wf, name, code, ext, **sched))
 
 
 def runs_of(client: Any, project_id: str, run_id: str) -> dict[str, Any]:

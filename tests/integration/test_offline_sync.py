@@ -16,7 +16,17 @@ from typing import Any
 import pytest
 
 from tests.conftest import wait_for
-from tests.integration.helpers import call, fails, new_task, new_workflow, start_run, task_states, uid, wait_run
+from tests.integration.helpers import (
+    call,
+    fails,
+    new_task,
+    new_workflow,
+    start_run,
+    submitted_task,
+    task_states,
+    uid,
+    wait_run,
+)
 from tests.integration.test_sql_tasks import (
     MY_PROPS,
     PG_PROPS,
@@ -116,9 +126,7 @@ def sync_task(client: Any, project_id: str, wf: str, name: str, source: str, tar
     sched = params["TriggerTaskSchedulerConfiguration"]
     sched["UpstreamDependencyConfigList"] = [{"TaskId": u} for u in upstream or []]
     sched["ParamTaskOutList"] = [{"ParamKey": o, "ParamValue": ""} for o in outputs or []]
-    task_id = str(call(client, "CreateTriggerTask", params).TaskId)
-    call(client, "SubmitTriggerTask", {"ProjectId": project_id, "TaskId": task_id, "VersionRemark": "v1"})
-    return task_id
+    return submitted_task(client, params)
 
 
 # --- the copy itself ---------------------------------------------------------------------------------------

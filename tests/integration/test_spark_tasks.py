@@ -29,6 +29,7 @@ from tests.integration.helpers import (
     new_task,
     new_workflow,
     start_run,
+    submitted_task,
     task_states,
     uid,
     wait_run,
@@ -89,9 +90,7 @@ def spark_params(
 
 
 def spark_task(client: Any, project_id: str, wf: str, name: str, type_id: int, code: str = "", **kw: Any) -> str:
-    task_id = str(call(client, "CreateTriggerTask", spark_params(project_id, wf, name, type_id, code, **kw)).TaskId)
-    call(client, "SubmitTriggerTask", {"ProjectId": project_id, "TaskId": task_id, "VersionRemark": "v1"})
-    return task_id
+    return submitted_task(client, spark_params(project_id, wf, name, type_id, code, **kw))
 
 
 def task_run(client: Any, project_id: str, run_id: str, name: str) -> Any:

@@ -25,6 +25,7 @@ from tests.integration.helpers import (
     new_task,
     new_workflow,
     start_run,
+    submitted_task,
     task_states,
     typed_task_params,
     uid,
@@ -59,9 +60,7 @@ def task_params(project_id: str, wf: str, name: str, sql: str, source: str | Non
 
 
 def sql_task(client: Any, project_id: str, wf: str, name: str, sql: str, source: str, **sched: Any) -> str:
-    task_id = str(call(client, "CreateTriggerTask", task_params(project_id, wf, name, sql, source, **sched)).TaskId)
-    call(client, "SubmitTriggerTask", {"ProjectId": project_id, "TaskId": task_id, "VersionRemark": "v1"})
-    return task_id
+    return submitted_task(client, task_params(project_id, wf, name, sql, source, **sched))
 
 
 def run_log(client: Any, project_id: str, run_id: str, name: str) -> str:

@@ -24,6 +24,7 @@ from tests.integration.helpers import (
     new_task,
     new_workflow,
     start_run,
+    submitted_task,
     task_states,
     typed_task_params,
     uid,
@@ -61,9 +62,7 @@ def task_params(project_id: str, wf: str, name: str, code: str, source: str | No
 
 
 def ssh_task(client: Any, project_id: str, wf: str, name: str, code: str, source: str, **sched: Any) -> str:
-    task_id = str(call(client, "CreateTriggerTask", task_params(project_id, wf, name, code, source, **sched)).TaskId)
-    call(client, "SubmitTriggerTask", {"ProjectId": project_id, "TaskId": task_id, "VersionRemark": "v1"})
-    return task_id
+    return submitted_task(client, task_params(project_id, wf, name, code, source, **sched))
 
 
 def task_run(client: Any, project_id: str, run_id: str, name: str) -> Any:
