@@ -228,3 +228,29 @@ def test_kill_on_stop_kills_running_tasks_at_a_graceful_stop(tmp_path: Path, gat
     finally:
         assert server.stop(signal.SIGTERM) == 0
     wait_for(lambda: not _alive(pid), timeout=10, what="the task killed by the graceful stop")
+
+
+def test_a_task_whose_start_was_never_committed_is_found_and_adopted(tmp_path: Path, gates: Any) -> None:
+    """The server can die after spawning a task and before committing its pid (the "started" event is written
+    in the next batch). Recovery then finds the task by the task-run id in its environment and adopts it, so it
+    neither runs twice nor is killed half-way. The crash is reproduced exactly: the pid is erased from the
+    database while no server runs, leaving the row as such a crash leaves it."""
+    import sqlite3
+
+    gate, ledger = gates("gate"), tmp_path / "ledger"
+    server, _wf, run_id, pid = _one_task_then_crash(tmp_path, gate, f"echo ran >> {ledger}")
+    with sqlite3.connect(tmp_path / "data" / "trigflow.db") as db:
+        erased = db.execute("UPDATE task_runs SET pid = NULL, proc_start = NULL WHERE state = 'RUNNING'").rowcount
+    assert erased == 1
+    restarted = start_server(tmp_path / "data", port=server.port, extra=["--kill-grace", "1"])
+    try:
+        client, project_id = _project(restarted)
+        wait_for(lambda: task_states(get_run(client, project_id, run_id))["t"] == "RUNNING", what="still running",
+                 interval=0.1)  # fmt: skip
+        assert _alive(pid), "recovery adopted the task instead of killing it"
+        gate.touch()
+        result = wait_run(client, project_id, run_id)
+        assert task_states(result) == {"t": "SUCCESS"}
+        assert ledger.read_text().splitlines() == ["ran"]
+    finally:
+        restarted.stop()

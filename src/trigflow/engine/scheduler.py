@@ -46,6 +46,7 @@ from trigflow.executors.local import (
     find_process_groups_by_env,
     is_same_process_alive,
     kill_process_group,
+    read_proc_start,
 )
 from trigflow.service.attempt_params import DEFAULT_LIMITS, ParamLimits
 from trigflow.service.common import Clock
@@ -287,8 +288,9 @@ class Scheduler:
     def _recover_attempts(self) -> tuple[dict[str, Recovered], list[tuple[str, int, str]]]:
         """What became of the RUNNING attempts of the previous server process (ADR 0005): those still
         running (same pid and start time) are adopted; those that ended have the keeper's record of their
-        exit; the rest are lost. Processes of attempts whose pid was never committed (a crash between
-        spawn and commit) are found by their environment and killed: nobody knows which attempt they are."""
+        exit; the rest are lost. An attempt whose pid was never committed (a crash between its spawn and the
+        commit of its "started" event) is found by the task-run id in its environment: its one live process
+        group is adopted like any survivor; anything less certain (several groups, no keeper) is killed."""
         with self.db.read() as conn:
             rows = rq.running_task_runs(conn)
         attempts: dict[str, Recovered] = {}
@@ -310,7 +312,13 @@ class Scheduler:
         if self.keeper_dir is not None:
             prune_exits(self.keeper_dir, {(r["pid"], r["proc_start"]) for r in rows if r["pid"] and r["proc_start"]})
         if unknown:
-            for pgids in find_process_groups_by_env("TRIGFLOW_TASK_EXECUTION_ID", unknown).values():
+            for exec_id, pgids in find_process_groups_by_env("TRIGFLOW_TASK_EXECUTION_ID", unknown).items():
+                # The attempt's leader leads its own group (one session per attempt, ADR 0002).
+                leaders = [(g, t) for g in sorted(pgids) if (t := read_proc_start(g)) is not None]
+                if self.keeper_dir is not None and len(leaders) == 1 and len(pgids) == 1:
+                    attempts[exec_id] = Recovered(running=True)
+                    survivors.append((exec_id, *leaders[0]))
+                    continue
                 for pgid in sorted(pgids):
                     log.warning("killing task process group %s: its start was never recorded", pgid)
                     kill_process_group(pgid, self.kill_grace)
