@@ -16,8 +16,10 @@ from pathlib import Path
 from trigflow.config import Settings
 from trigflow.domain import ids
 from trigflow.engine.scheduler import Scheduler
-from trigflow.executors.base import AttemptLimits
+from trigflow.executors.adopted import ExitReader
+from trigflow.executors.base import AttemptLimits, EventCallback, Executor
 from trigflow.executors.local import LocalExecutor
+from trigflow.executors.routing import RoutingExecutor
 from trigflow.service.attempt_params import ParamLimits
 from trigflow.service.catalog import Catalog
 from trigflow.service.common import Clock, wall_clock_ms
@@ -32,6 +34,7 @@ from trigflow.service.runs import Runs
 from trigflow.service.task_logs import TaskLogs
 from trigflow.service.tasks import TaskCatalog
 from trigflow.service.triggers import Triggers
+from trigflow.service.workers import WorkerHub, load_or_create_token
 from trigflow.service.workflow_ops import WorkflowOps
 from trigflow.store.engine import Database
 
@@ -53,6 +56,7 @@ class Services:
     workflow_ops: WorkflowOps
     task_logs: TaskLogs
     datasources: DataSources
+    workers: WorkerHub | None = None
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,7 @@ def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
         param_limits=ParamLimits(settings.max_expanded_chars, settings.max_param_chars),
         task_env=settings.task_env,
         keeper_dir=settings.data_dir if settings.keeper else None,
-        executor=lambda on_event, read_exit: LocalExecutor(on_event, attempt_limits(settings), read_exit),
+        executor=lambda on_event, read_exit: make_executor(settings, on_event, read_exit),
         triggers=Triggers(
             db,
             clock,
@@ -101,6 +105,12 @@ def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
         ),
     )
     resources.on_change = scheduler.wake
+    workers = None
+    if isinstance(scheduler.executor, RoutingExecutor):
+        remote = scheduler.executor.remote
+        scheduler.execution.remote_group = remote.serves
+        token = load_or_create_token(settings.worker_token_path)
+        workers = WorkerHub(db, remote, token, clock, lambda: scheduler.leader.held and scheduler.failure is None)
     return Services(
         settings=settings,
         db=db,
@@ -124,7 +134,32 @@ def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
         workflow_ops=WorkflowOps(db, default_tz=settings.default_timezone),
         task_logs=TaskLogs(db, settings.data_dir / "runs"),
         datasources=DataSources(db, clock),
+        workers=workers,
     )
+
+
+def make_executor(settings: Settings, on_event: EventCallback, read_exit: ExitReader) -> Executor:
+    """The local executor, behind a router to Celery workers when a broker is configured (ADR 0006)."""
+    local = LocalExecutor(on_event, attempt_limits(settings), read_exit)
+    if not settings.broker_url:
+        return local
+    from trigflow.executors.celery_dispatch import CeleryExecutor
+
+    remote = CeleryExecutor(
+        on_event,
+        broker=settings.broker_url,
+        token=load_or_create_token(settings.worker_token_path),
+        servers=settings.advertise_urls or (f"http://{_connect_host(settings.host)}:{settings.port}",),
+        lease_seconds=settings.worker_lease_s,
+        remote_groups=settings.remote_groups,
+        visibility_timeout_s=settings.visibility_timeout_s,
+        grace_seconds=settings.kill_grace_seconds,
+    )
+    return RoutingExecutor(local, remote)
+
+
+def _connect_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
 
 
 def make_data_dir_private(data_dir: Path) -> None:

@@ -68,10 +68,21 @@ class Settings:
     # --- task attempts (docs/limits.md "Task attempts", docs/adr/0003-attempt-isolation.md) ---
     max_log_bytes: int = 64 << 20  # log kept per attempt; past it the middle is dropped (0 = unbounded)
     max_task_processes: int = 512  # processes + threads per attempt (cgroup pids.max; 0 = unbounded)
+    # --- Celery workers (docs/workers.md, docs/adr/0006-celery-workers.md); no broker: everything local ---
+    broker_url: str | None = None  # redis://... or amqp://...: groups with workers run on them
+    worker_token_file: str | None = None  # default <data dir>/worker-token, created 0600 on first start
+    worker_lease_s: float = 30.0  # an attempt whose worker has not reported for this long is lost
+    remote_groups: tuple[str, ...] = ()  # resource group ids that always go to workers (even before one registers)
+    advertise_urls: tuple[str, ...] = ()  # where workers reach this server (default http://<host>:<port>)
+    visibility_timeout_s: int = 86_400  # Redis redelivery of an unacked message (ANCHORS C1)
 
     @property
     def database_url(self) -> str:
         return self.db_url or f"sqlite:///{self.data_dir / 'trigflow.db'}"
+
+    @property
+    def worker_token_path(self) -> Path:
+        return Path(self.worker_token_file) if self.worker_token_file else self.data_dir / "worker-token"
 
     @property
     def log_dir(self) -> Path:

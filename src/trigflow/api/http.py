@@ -22,7 +22,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from trigflow.api import wire
+from trigflow.api import internal, wire
 from trigflow.api.context import RequestContext
 from trigflow.api.params import parse_json_body, split_v1_common, unflatten
 from trigflow.api.ratelimit import FailureThrottle, RateLimiter
@@ -346,6 +346,7 @@ def create_app(services: Services) -> Starlette:
     return Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
+            *internal.routes(services.workers),
             Route("/", api, methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]),
         ]
     )

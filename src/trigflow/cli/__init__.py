@@ -20,7 +20,7 @@ def _server_flags(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from trigflow.cli import admin, attempt, logs, runs, server, triggers
+    from trigflow.cli import admin, attempt, logs, runs, server, triggers, worker
 
     parser = argparse.ArgumentParser(prog="trigflow", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_parser(sub)
     triggers.add_parser(sub)
     attempt.add_parser(sub)
+    worker.add_parser(sub)
     return parser
 
 

@@ -51,10 +51,28 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     if getattr(args, "file_arrival_root", None):
         kwargs["file_arrival_roots"] = tuple(str(Path(d).expanduser()) for d in args.file_arrival_root)
     kwargs.update(_param_settings(args))
+    kwargs.update(_worker_settings(args))
     for flag in ("max_log_bytes", "max_task_processes"):  # per-attempt limits (docs/limits.md "Task attempts")
         if getattr(args, flag, None) is not None:
             kwargs[flag] = getattr(args, flag)
     return Settings(**kwargs)  # type: ignore[arg-type]
+
+
+def _worker_settings(args: argparse.Namespace) -> dict[str, object]:
+    out: dict[str, object] = {}
+    if getattr(args, "broker", None):
+        out["broker_url"] = args.broker
+    if getattr(args, "worker_token_file", None):
+        out["worker_token_file"] = str(Path(args.worker_token_file).expanduser())
+    if getattr(args, "worker_lease", None) is not None:
+        out["worker_lease_s"] = args.worker_lease
+    if getattr(args, "remote_group", None):
+        out["remote_groups"] = tuple(args.remote_group)
+    if getattr(args, "advertise_url", None):
+        out["advertise_urls"] = tuple(args.advertise_url)
+    if getattr(args, "visibility_timeout", None) is not None:
+        out["visibility_timeout_s"] = args.visibility_timeout
+    return out
 
 
 def _param_settings(args: argparse.Namespace) -> dict[str, object]:
@@ -163,6 +181,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f"  data dir:   {settings.data_dir}", flush=True)
     print(f"  database:   {_redact(settings.database_url)}", flush=True)
     print(f"  ProjectId:  {boot.project_id}", flush=True)
+    if settings.broker_url:
+        print(f"  broker:     {_redact(settings.broker_url)} (worker token: {settings.worker_token_path})", flush=True)
     if boot.admin.secret_id:
         print(f"  SecretId:   {boot.admin.secret_id}", flush=True)
     if boot.key_created:
@@ -355,7 +375,24 @@ def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> N
     )  # fmt: skip
     _front_door_flags(up)
     _scheduler_limit_flags(up)
+    _worker_flags(up)
     up.set_defaults(func=cmd_up, server_logging=True)
+
+
+def _worker_flags(up: argparse.ArgumentParser) -> None:
+    """Celery workers (docs/workers.md): without --broker every attempt runs locally, as before."""
+    up.add_argument("--broker", help="Celery broker URL (redis://HOST:6379/0, amqp://USER:PW@HOST:5672//): resource "
+                    "groups that have `trigflow worker`s run on them")  # fmt: skip
+    up.add_argument("--worker-token-file", help="the token workers authenticate with (default <data dir>/worker-token, "
+                    "created 0600 on first start)")  # fmt: skip
+    up.add_argument("--worker-lease", type=float, help="seconds without a report after which a worker's attempts "
+                    "are lost and retried (default 30)")  # fmt: skip
+    up.add_argument("--remote-group", action="append", metavar="ID", help="a resource group id whose attempts always "
+                    "go to workers, even before one registered (repeatable)")  # fmt: skip
+    up.add_argument("--advertise-url", action="append", metavar="URL", help="where workers reach this server "
+                    "(repeatable; default http://<host>:<port>)")  # fmt: skip
+    up.add_argument("--visibility-timeout", type=int, help="seconds before Redis redelivers an unacked message "
+                    "(default 86400; keep it above the longest execution timeout)")  # fmt: skip
 
 
 def _announce_created_key(settings: Settings, scheme: str, secret_id: str, secret_key: str, project_id: str) -> None:

@@ -19,6 +19,7 @@ state change it mirrors.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import json
@@ -84,6 +85,7 @@ WAIT_TIMEOUT = "WaitTimeout"
 QUEUE_TIMEOUT = "QueueTimeout"
 CONCURRENCY_SKIPPED = "ConcurrencyLimitSkipped"
 WAITING_RESOURCE = "WaitingExecutionResource"
+REMOTE_EXECUTOR = "celery"  # task_runs.executor of an attempt on a Celery worker (ADR 0006)
 QUEUE_LIMIT_MS = 48 * 3600 * 1000  # WorkflowRunConfig: a queued run is skipped after 48 hours
 
 _LAUNCH_COLUMNS = ("execution_id", "run_id", "project_id", "workflow_id", "task_id", "task_version_id", "spec",
@@ -185,6 +187,9 @@ class Execution:
         self._retouch: set[str] = set()  # runs changed during dispatch (dry runs) that need another pass
         self.param_limits = param_limits
         self.launcher = Launcher(runs_dir.parent / "scripts", task_env=task_env, limits=param_limits)
+        # Set by the composition root when a broker is configured (ADR 0006): True for a resource group whose
+        # attempts run on Celery workers. None: every attempt is local and dispatch does nothing extra.
+        self.remote_group: Callable[[str], bool] | None = None
 
     # --- public -----------------------------------------------------------------------------
 
@@ -605,6 +610,13 @@ class Execution:
             "error_code_str": None,  # a retry starting: its waiting message goes (the failed attempt has its log)
             "update_ms": now,
         }
+        remote = False
+        if self.remote_group is not None:
+            # Recorded with RUNNING in this transaction, before the message is sent: a restart knows the
+            # attempt runs remotely and never mistakes it for a local orphan (ADR 0006).
+            remote = isinstance(task_type, LaunchedTask) and self.remote_group(info.group)
+            values["executor"] = REMOTE_EXECUTOR if remote else None
+            values["worker_id"] = None
         self._update(exec_id, values)
         self._start_run(conn, graph.run_id, now)
         if info.exec_ttl_ms > 0:
@@ -638,7 +650,11 @@ class Execution:
             self._release_slot(exec_id)
             self._retouch.add(graph.run_id)
             return
-        eff.launches.append(self.launcher.spec(row, run_dir, attempt, log_path, prepared, task_type, source, target))
+        launch = self.launcher.spec(row, run_dir, attempt, log_path, prepared, task_type, source, target)
+        if remote:  # the attempt id is the Celery task id (ADR 0006)
+            remote_id = f"{exec_id}.{info.retry_times}.{row['rerun_times']}"
+            launch = dataclasses.replace(launch, resource_group=info.group, remote_task_id=remote_id)
+        eff.launches.append(launch)
 
     def _outputs_by_task(self, graph: RunGraph) -> dict[str, dict[str, str]]:
         """The outputs of the run's succeeded task runs by task id (what ParamTaskInList reads, Q-P2)."""

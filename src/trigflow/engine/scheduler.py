@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from trigflow.domain import ids
 from trigflow.domain.errors import FailedOperation
 from trigflow.domain.states import RunState
-from trigflow.engine.execution import ChildRunFactory, Execution
+from trigflow.engine.execution import DEFAULT_GROUP, REMOTE_EXECUTOR, ChildRunFactory, Execution
 from trigflow.engine.execution_messages import (
     Adopt,
     Effects,
@@ -39,7 +39,7 @@ from trigflow.engine.execution_messages import (
     Wake,
 )
 from trigflow.executors.adopted import LOST_MESSAGE, ExitReader
-from trigflow.executors.base import EventCallback, Executor, ExecutorEvent, LaunchError
+from trigflow.executors.base import EventCallback, Executor, ExecutorEvent, LaunchError, RemoteAdopter
 from trigflow.executors.keeper import ExitRecord, prune_exits, read_exit
 from trigflow.executors.local import (
     LocalExecutor,
@@ -265,11 +265,18 @@ class Scheduler:
     def _recover(self) -> None:
         if self.triggers is not None:
             self.triggers.reload(self.clock(), starting=True)
-        attempts, survivors = self._recover_attempts()
+        attempts, survivors, remote = self._recover_attempts()
+        for row in remote:  # before the Adopts: a finish report may arrive as soon as the executor is ready
+            assert isinstance(self.executor, RemoteAdopter)
+            task_id = f"{row['execution_id']}.{row['retry_times']}.{row['rerun_times']}"
+            self.executor.adopt_remote(row["execution_id"], task_id, row["resource_group_id"] or DEFAULT_GROUP,
+                                       row["log_path"] or "", row["worker_id"])  # fmt: skip
         with self.db.read() as conn:
             live = rq.runs_in_states(conn, [RunState.QUEUED.value, RunState.RUNNING.value])
         for run in live:
             self._q.put(Adopt(run["execution_id"], recovering=True, attempts=attempts))
+        if isinstance(self.executor, RemoteAdopter):
+            self.executor.recovered()
         # After the Adopts: an adopted attempt that ends at once reports to a run already loaded.
         for exec_id, pid, token in survivors:
             if not self.executor.adopt(exec_id, pid, token):
@@ -285,15 +292,28 @@ class Scheduler:
             return Exited(exec_id, None, int(self.clock()), LOST_MESSAGE)
         return Exited(exec_id, record.exit_code, record.at_ms)
 
-    def _recover_attempts(self) -> tuple[dict[str, Recovered], list[tuple[str, int, str]]]:
+    def _recover_attempts(
+        self,
+    ) -> tuple[dict[str, Recovered], list[tuple[str, int, str]], list[dict[str, Any]]]:
         """What became of the RUNNING attempts of the previous server process (ADR 0005): those still
         running (same pid and start time) are adopted; those that ended have the keeper's record of their
         exit; the rest are lost. An attempt whose pid was never committed (a crash between its spawn and the
         commit of its "started" event) is found by the task-run id in its environment: its one live process
-        group is adopted like any survivor; anything less certain (several groups, no keeper) is killed."""
+        group is adopted like any survivor; anything less certain (several groups, no keeper) is killed.
+
+        An attempt on a Celery worker (`executor = celery`, ADR 0006) has no local process to look for: it is
+        returned in the third list for the remote executor to adopt (its worker's heartbeats and buffered
+        finish report decide), or recorded lost when this server has no broker configured."""
         with self.db.read() as conn:
-            rows = rq.running_task_runs(conn)
+            all_rows = rq.running_task_runs(conn)
+        remote_rows = [r for r in all_rows if r.get("executor") == REMOTE_EXECUTOR]
+        rows = [r for r in all_rows if r.get("executor") != REMOTE_EXECUTOR]
         attempts: dict[str, Recovered] = {}
+        remote: list[dict[str, Any]] = []
+        for row in remote_rows:
+            if isinstance(self.executor, RemoteAdopter):
+                attempts[row["execution_id"]] = Recovered(running=True)
+                remote.append(row)
         survivors: list[tuple[str, int, str]] = []
         unknown: set[str] = set()
         for row in rows:
@@ -322,7 +342,7 @@ class Scheduler:
                 for pgid in sorted(pgids):
                     log.warning("killing task process group %s: its start was never recorded", pgid)
                     kill_process_group(pgid, self.kill_grace)
-        return attempts, survivors
+        return attempts, survivors, remote
 
     # --- entry points (any thread) ----------------------------------------------------------
 

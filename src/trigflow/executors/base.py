@@ -52,6 +52,11 @@ class LaunchSpec:
     `sealed_env` does the same for files the child's interpreter reads as code through an environment
     variable (e.g. `BASH_ENV`): each value becomes a sealed memfd and the variable names `/dev/fd/<n>`.
     `script_copy_path`, when given, receives a human-readable copy of `script` that is never executed.
+
+    `resource_group` and `remote_task_id` are set by the engine only for an attempt routed to the Celery
+    workers of its resource group (docs/adr/0006-celery-workers.md): `remote_task_id` is the attempt's id
+    `<task-run id>.<RetryTimes>.<RerunTimes>`, used as the Celery task id and fenced by the server. A local
+    attempt leaves both None, so the local path builds nothing more than before.
     """
 
     attempt_id: str
@@ -62,6 +67,8 @@ class LaunchSpec:
     script: str | None = None
     script_copy_path: str | None = None
     sealed_env: Mapping[str, bytes] = field(default_factory=dict)
+    resource_group: str | None = None
+    remote_task_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,4 +158,19 @@ class Executor(Protocol):
         before this returns. With `kill=False` running processes are left alive and simply forgotten, so
         a restarted server can adopt them through the pid/proc_start it recorded.
         """
+        ...
+
+
+@runtime_checkable
+class RemoteAdopter(Protocol):
+    """An executor that also runs attempts on other hosts (Celery workers, docs/adr/0006-celery-workers.md).
+
+    Restart recovery hands it the RUNNING attempts recorded as remote instead of looking for local
+    processes, then calls `recovered()`: from then on reports are accepted and silent attempts can be lost.
+    """
+
+    def adopt_remote(self, exec_id: str, task_id: str, group: str, log_path: str, worker_id: str | None) -> None:
+        ...
+
+    def recovered(self) -> None:
         ...

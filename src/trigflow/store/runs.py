@@ -236,3 +236,23 @@ def insert_run_tasks(conn: sa.Connection, task_rows: Sequence[Mapping[str, Any]]
         groups.setdefault(tuple(sorted(r)), []).append(dict(r))
     for rows in groups.values():
         conn.execute(task_runs.insert(), rows)
+
+
+def claim_remote_start(conn: sa.Connection, exec_id: str, retry_times: int, rerun_times: int, worker_id: str) -> bool:
+    """The start fence of a remote attempt (docs/adr/0006-celery-workers.md): the worker's start is accepted
+    only if this attempt is its task run's current one (same RetryTimes and RerunTimes), still RUNNING on
+    the Celery executor and not started by anyone yet. One conditional UPDATE, so two deliveries of the
+    same message (Celery is at-least-once) cannot both win, across server restarts too."""
+    result = conn.execute(
+        task_runs.update()
+        .where(
+            task_runs.c.execution_id == exec_id,
+            task_runs.c.retry_times == retry_times,
+            task_runs.c.rerun_times == rerun_times,
+            task_runs.c.state == "RUNNING",
+            task_runs.c.executor == "celery",
+            task_runs.c.worker_id.is_(None),
+        )
+        .values(worker_id=worker_id)
+    )
+    return bool(result.rowcount == 1)

@@ -209,6 +209,11 @@ task_runs = sa.Table(
     sa.Column("pid", sa.Integer),
     sa.Column("proc_start", S(80)),  # "<boot id>:<starttime>"
     sa.Column("log_path", sa.Text),
+    # Where the attempt runs (migration 0014, docs/adr/0006-celery-workers.md): NULL = this server's local
+    # executor; "celery" = a worker of its resource group, `worker_id` = the worker whose start the fence
+    # accepted (NULL while the message waits in the broker).
+    sa.Column("executor", S(16)),
+    sa.Column("worker_id", S(128)),
     sa.Column("exit_code", sa.Integer),
     sa.Column("create_ms", MS, nullable=False),
     sa.Column("schedule_ms", MS, nullable=False),

@@ -1,0 +1,298 @@
+"""The server side of Celery workers: sends attempts to a group's queue and tracks them until they end.
+
+What it knows lives in memory and is rebuilt from the database on a restart (the scheduler calls
+`adopt_remote` for RUNNING attempts whose row says `executor = celery`); the database's start fence is the
+service layer's (service/workers.py), this class never touches the database. Events follow the Executor
+contract (base.py): `start` returns "started" at once (the message is queued for the sender thread, so a
+slow broker never stalls the scheduler), and exactly one "exited"/"lost" follows, from the worker's finish
+report, a kill of an attempt no worker started yet, or the reaper declaring a silent worker's attempts lost.
+
+Liveness (ADR 0006): an attempt a worker started is *seen* whenever a heartbeat of that worker lists it
+(and on start, log and finish reports); one not seen for `lease_seconds` is lost and the engine retries it
+per its policy, with a new attempt id, so the old message, if redelivered, is refused by the fence. An
+attempt still waiting in the broker is never declared lost (ANCHORS C4: a queue timeout is a later step).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trigflow.executors import remote_payload
+from trigflow.executors.base import EventCallback, ExecutorEvent, LaunchError, LaunchSpec
+from trigflow.executors.celery_app import TASK_NAME, make_app, queue_name
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LEASE_S = 30.0
+SEND_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class RemoteAttempt:
+    """One attempt on a worker, as the server tracks it."""
+
+    task_id: str  # Celery task id = attempt id
+    exec_id: str
+    group: str
+    log_path: str
+    worker_id: str | None = None  # set when the fence accepted a worker's start
+    last_seen: float = field(default_factory=time.monotonic)
+    kill_requested: bool = False
+
+
+@dataclass
+class WorkerInfo:
+    worker_id: str
+    name: str
+    group: str
+    concurrency: int
+    last_seen: float
+    running: tuple[str, ...] = ()
+
+
+class CeleryExecutor:
+    """Sends and tracks remote attempts; `serves(group)` tells the engine which groups go remote."""
+
+    def __init__(
+        self,
+        on_event: EventCallback,
+        *,
+        broker: str,
+        token: str,
+        servers: tuple[str, ...],
+        lease_seconds: float = DEFAULT_LEASE_S,
+        remote_groups: Iterable[str] = (),
+        visibility_timeout_s: int = 86_400,
+        grace_seconds: float = 5.0,
+        sender: Callable[[str, str, str], None] | None = None,
+    ) -> None:
+        self._on_event = on_event
+        self.grace = grace_seconds  # SIGTERM -> SIGKILL on the worker: the server's --kill-grace
+        self._fernet = remote_payload.fernet_for(token)
+        self.servers = servers
+        self.lease = lease_seconds
+        self._configured = frozenset(remote_groups)
+        self._seen_groups: set[str] = set()
+        self._lock = threading.Lock()
+        self._by_exec: dict[str, RemoteAttempt] = {}
+        self._by_task: dict[str, RemoteAttempt] = {}
+        self._workers: dict[str, WorkerInfo] = {}
+        self._outbox: queue.SimpleQueue[tuple[str, str, str] | None] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self.ready = threading.Event()  # set once restart recovery registered the attempts it adopted
+        self._broker = broker
+        self._visibility = visibility_timeout_s
+        self._send = sender or self._celery_send
+        self._app: Any = None
+        self._sender = threading.Thread(target=self._send_loop, name="trigflow-celery-sender", daemon=True)
+        self._reaper = threading.Thread(target=self._reap_loop, name="trigflow-worker-reaper", daemon=True)
+        self._sender.start()
+        self._reaper.start()
+
+    # --- routing ------------------------------------------------------------------------------
+
+    def serves(self, group: str) -> bool:
+        """A group runs on workers when configured so (`up --remote-group`) or once a worker of it has
+        registered with this server (the first heartbeat); the default group stays local otherwise."""
+        return group in self._configured or group in self._seen_groups
+
+    # --- Executor protocol --------------------------------------------------------------------
+
+    def start(self, spec: LaunchSpec) -> ExecutorEvent:
+        if spec.remote_task_id is None or spec.resource_group is None:
+            raise LaunchError("internal error: a local attempt reached the Celery executor")
+        run_dir = Path(spec.log_path).parent
+        attempt = Path(spec.log_path).name.removesuffix(".log")
+        try:
+            log_base = os.stat(spec.log_path).st_size
+        except OSError:
+            log_base = 0
+        files = remote_payload.spilled_files(run_dir, attempt)
+        body = remote_payload.build(spec, self.servers, self.grace, log_base, files)
+        sealed = remote_payload.seal(self._fernet, body)
+        r = RemoteAttempt(spec.remote_task_id, spec.attempt_id, spec.resource_group, spec.log_path)
+        with self._lock:
+            self._by_exec[spec.attempt_id] = r
+            self._by_task[r.task_id] = r
+        self._outbox.put((r.task_id, queue_name(r.group), sealed))
+        return ExecutorEvent(spec.attempt_id, "started", _now_ms())
+
+    def kill(self, attempt_id: str, grace_seconds: float) -> bool:
+        """Started: the kill request rides on the worker's next heartbeat reply. Not started yet: it is
+        forgotten here, so the fence refuses its message when a worker takes it, and reported lost now."""
+        with self._lock:
+            r = self._by_exec.get(attempt_id)
+            if r is None:
+                return False
+            if r.worker_id is not None:
+                r.kill_requested = True
+                return True
+            self._forget(r)
+        self._emit(ExecutorEvent(attempt_id, "lost", _now_ms(), message="killed before a worker started it"))
+        return True
+
+    def adopt(self, attempt_id: str, pid: int, proc_start: str) -> bool:
+        return False  # remote attempts are adopted through adopt_remote
+
+    def adopt_remote(self, exec_id: str, task_id: str, group: str, log_path: str, worker_id: str | None) -> None:
+        """Restart recovery: an attempt the previous server process sent; seen now, so it is lost only if
+        no worker reports it within the lease."""
+        r = RemoteAttempt(task_id, exec_id, group, log_path, worker_id)
+        with self._lock:
+            self._by_exec[exec_id] = r
+            self._by_task[task_id] = r
+            self._seen_groups.add(group)
+
+    def running(self) -> set[str]:
+        with self._lock:
+            return set(self._by_exec)
+
+    def shutdown(self, kill: bool, grace_seconds: float) -> None:
+        """Remote attempts are never killed by a server stop: they run on other hosts, keep reporting, and
+        the next server adopts them (ADR 0006); an operator kills runs through the API."""
+        self._stop.set()
+        self._outbox.put(None)
+        self._sender.join(timeout=5)
+        app = self._app
+        if app is not None:
+            try:
+                app.close()
+            except Exception:
+                log.debug("closing the Celery app failed", exc_info=True)
+
+    # --- reports (service/workers.py, after authentication) ------------------------------------
+
+    def may_start(self, task_id: str) -> bool:
+        """The in-memory half of the fence: a message this server sent (or adopted) and nobody started."""
+        with self._lock:
+            r = self._by_task.get(task_id)
+            return r is not None and r.worker_id is None
+
+    def started(self, task_id: str, worker_id: str) -> bool:
+        """After the database accepted the start: the attempt belongs to `worker_id` from now on."""
+        with self._lock:
+            r = self._by_task.get(task_id)
+            if r is None:
+                return False
+            r.worker_id = worker_id
+            r.last_seen = time.monotonic()
+            return True
+
+    def owned(self, task_id: str, worker_id: str) -> RemoteAttempt | None:
+        """The attempt if `worker_id` runs it (a log or finish report); refreshes its liveness."""
+        with self._lock:
+            r = self._by_task.get(task_id)
+            if r is None or r.worker_id != worker_id:
+                return None
+            r.last_seen = time.monotonic()
+            return r
+
+    def finished(self, task_id: str, worker_id: str, exit_code: int | None, message: str | None, at_ms: int) -> bool:
+        with self._lock:
+            r = self._by_task.get(task_id)
+            if r is None or r.worker_id != worker_id:
+                return False
+            self._forget(r)
+        if exit_code is None:
+            self._emit(ExecutorEvent(r.exec_id, "lost", at_ms, message=message))
+        else:
+            self._emit(ExecutorEvent(r.exec_id, "exited", at_ms, exit_code=exit_code, message=message))
+        return True
+
+    def heartbeat(self, worker_id: str, name: str, group: str, concurrency: int, running: list[str]) -> list[str]:
+        """Record a worker's heartbeat; the reply lists the attempts it must kill: those the engine asked
+        to stop, and those this server does not (or no longer) count as that worker's (stale: e.g.
+        declared lost while the worker was cut off), so nothing runs that the database does not expect."""
+        now = time.monotonic()
+        kills: list[str] = []
+        with self._lock:
+            self._workers[worker_id] = WorkerInfo(worker_id, name, group, concurrency, now, tuple(running))
+            self._seen_groups.add(group)
+            for task_id in running:
+                r = self._by_task.get(task_id)
+                if r is None or r.worker_id != worker_id:
+                    kills.append(task_id)
+                    continue
+                r.last_seen = now
+                if r.kill_requested:
+                    kills.append(task_id)
+        return kills
+
+    def workers(self) -> list[dict[str, Any]]:
+        """Live workers (heartbeat within the lease), for the internal endpoint and docs/workers.md."""
+        now = time.monotonic()
+        with self._lock:
+            return [
+                {"worker_id": w.worker_id, "name": w.name, "group": w.group, "concurrency": w.concurrency,
+                 "running": list(w.running), "seen_s_ago": round(now - w.last_seen, 3)}
+                for w in self._workers.values() if now - w.last_seen <= self.lease
+            ]  # fmt: skip
+
+    # --- threads ------------------------------------------------------------------------------
+
+    def _forget(self, r: RemoteAttempt) -> None:
+        self._by_exec.pop(r.exec_id, None)
+        self._by_task.pop(r.task_id, None)
+
+    def _emit(self, ev: ExecutorEvent) -> None:
+        try:
+            self._on_event(ev)
+        except Exception:
+            log.exception("executor event callback failed for %s", ev.attempt_id)
+
+    def _celery_send(self, task_id: str, queue_name_: str, sealed: str) -> None:
+        if self._app is None:
+            self._app = make_app(self._broker, self._visibility)
+        self._app.send_task(TASK_NAME, args=[sealed], task_id=task_id, queue=queue_name_, retry=True)
+
+    def _send_loop(self) -> None:
+        while True:
+            item = self._outbox.get()
+            if item is None:
+                return
+            task_id, queue_, sealed = item
+            for attempt in range(10**9):
+                with self._lock:
+                    if task_id not in self._by_task:
+                        break  # killed before it was even sent
+                try:
+                    self._send(task_id, queue_, sealed)
+                    break
+                except Exception:
+                    pause = SEND_BACKOFF_S[min(attempt, len(SEND_BACKOFF_S) - 1)]
+                    log.warning("sending attempt %s to %s failed; retrying in %g s", task_id, queue_, pause,
+                                exc_info=attempt == 0)  # fmt: skip
+                    if self._stop.wait(pause):
+                        return
+
+    def _reap_loop(self) -> None:
+        period = max(0.05, min(1.0, self.lease / 5))
+        while not self._stop.wait(period):
+            now = time.monotonic()
+            lost: list[RemoteAttempt] = []
+            with self._lock:
+                if not self.ready.is_set():
+                    continue
+                for r in list(self._by_exec.values()):
+                    if r.worker_id is not None and now - r.last_seen > self.lease:
+                        self._forget(r)
+                        lost.append(r)
+                for w in [w for w in self._workers.values() if now - w.last_seen > 10 * self.lease]:
+                    del self._workers[w.worker_id]
+            for r in lost:
+                log.warning("attempt %s on worker %s: no report for %g s, declared lost", r.task_id, r.worker_id,
+                            self.lease)  # fmt: skip
+                msg = f"worker {r.worker_id} stopped reporting for more than {self.lease:g} s (lease)"
+                self._emit(ExecutorEvent(r.exec_id, "lost", _now_ms(), message=msg))

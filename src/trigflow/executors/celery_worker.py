@@ -1,0 +1,381 @@
+"""`trigflow worker`: a Celery worker that runs a resource group's attempts and reports them over HTTP.
+
+Each Celery task (threads pool, one per slot) runs one attempt (docs/adr/0006-celery-workers.md):
+
+1. decrypt the payload with the worker token (anything that does not authenticate is dropped);
+2. ask the server to start it (the fence): 409 = stale or duplicate delivery, ack and drop, nothing runs;
+3. run it through a LocalExecutor in the worker's own data dir (`<data dir>/attempts/<attempt id>`, the
+   payload's paths re-rooted there by remote_payload.local_spec), so sealed scripts, process groups,
+   cgroups and log caps are those of a local attempt;
+4. stream its log to the server while it runs (byte offsets; the server skips what it has);
+5. report the exit code and the outputs file, retrying until the server acknowledges (a server restart or
+   a failover loses nothing: the Celery message stays unacked and the report buffered meanwhile).
+
+A heartbeat thread reports the worker and its attempts every `heartbeat_s`; the reply names attempts to
+kill (KillTriggerWorkflowRuns, execution timeouts, or attempts the server no longer counts as this
+worker's). When no heartbeat succeeds for `lease_s`, the server has declared this worker's attempts lost and
+retries them elsewhere, so the worker kills them itself (and reports them when it can: the server ignores
+the late report). Workers never open the trigflow database.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trigflow.executors import remote_payload
+from trigflow.executors.base import AttemptLimits, ExecutorEvent, LaunchError
+from trigflow.executors.local import LocalExecutor
+
+log = logging.getLogger("trigflow.worker")
+
+LOG_CHUNK = 1 << 20  # bytes per log report
+LOG_POLL_S = 0.1  # how often a running attempt's log is shipped (the tail latency)
+BACKOFF_S = (0.1, 0.2, 0.5, 1.0, 2.0)
+MAX_OUTPUTS_BYTES = 64 << 20
+STOP_REPORT_S = 10.0  # how long a stopping worker keeps trying to deliver its last reports
+
+
+class Unavailable(Exception):
+    """No server accepted the request (unreachable, standby, recovering)."""
+
+
+class Reporter:
+    """The worker's HTTP client: tries each known server in turn; 503 and connection errors mean "next"."""
+
+    def __init__(self, servers: Sequence[str], token: str, timeout: float = 10.0) -> None:
+        self.servers = list(dict.fromkeys(s.rstrip("/") for s in servers))
+        self._auth = f"Bearer {token}"
+        self.timeout = timeout
+        self._lock = threading.Lock()
+
+    def learn(self, servers: Sequence[str]) -> None:
+        """Servers named by a payload are tried after the configured ones."""
+        with self._lock:
+            for s in servers:
+                if s.rstrip("/") not in self.servers:
+                    self.servers.append(s.rstrip("/"))
+
+    def post(
+        self, path: str, body: bytes | dict[str, Any], query: dict[str, str] | None = None, timeout: float | None = None
+    ) -> tuple[int, Any]:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        ctype = "application/octet-stream" if isinstance(body, bytes) else "application/json"
+        url_path = path + ("?" + urllib.parse.urlencode(query) if query else "")
+        with self._lock:
+            servers = list(self.servers)
+        for server in servers:
+            req = urllib.request.Request(server + url_path, data=data, method="POST",
+                                         headers={"Authorization": self._auth, "Content-Type": ctype})  # fmt: skip
+            try:
+                with urllib.request.urlopen(req, timeout=timeout or self.timeout) as resp:
+                    return resp.status, json.loads(resp.read() or b"{}")
+            except urllib.error.HTTPError as e:
+                if e.code == 503:
+                    continue
+                try:
+                    answer = json.loads(e.read() or b"{}")
+                except ValueError:
+                    answer = {}
+                return e.code, answer
+            except (OSError, ValueError):
+                continue
+        raise Unavailable(f"no server accepted {path}")
+
+
+@dataclass
+class _Running:
+    payload: remote_payload.Payload
+    log_path: str
+    attempt_dir: Path
+    done: threading.Event = field(default_factory=threading.Event)
+    exit_code: int | None = None
+    message: str | None = None
+    at_ms: int = 0
+    shipped: int = 0  # bytes of the local log the server holds
+    lease_killed: bool = False
+
+
+class WorkerRuntime:
+    def __init__(
+        self,
+        *,
+        data_dir: Path,
+        group: str,
+        name: str,
+        concurrency: int,
+        servers: Sequence[str],
+        token: str,
+        heartbeat_s: float = 1.0,
+        lease_s: float = 30.0,
+        max_log_bytes: int | None = 64 << 20,
+    ) -> None:
+        self.data_dir = data_dir
+        self.group = group
+        self.name = name
+        self.concurrency = concurrency
+        self.worker_id = f"{name}-{uuid.uuid4().hex[:12]}"
+        self.fernet = remote_payload.fernet_for(token)
+        self.reporter = Reporter(servers, token)
+        self.heartbeat_s = heartbeat_s
+        self.lease_s = lease_s
+        self._lock = threading.Lock()
+        self._running: dict[str, _Running] = {}  # by Celery task id: accepted, not yet acknowledged finished
+        self._by_exec: dict[str, _Running] = {}
+        self._last_ok = time.monotonic()
+        self.stopping = threading.Event()
+        (data_dir / "attempts").mkdir(parents=True, exist_ok=True, mode=0o700)
+        import hashlib
+
+        instance = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
+        self.executor = LocalExecutor(self._on_event, AttemptLimits(max_log_bytes=max_log_bytes,
+                                                                    cgroup_instance=instance))  # fmt: skip
+        self._heart = threading.Thread(target=self._heartbeat_loop, name="trigflow-worker-heartbeat", daemon=True)
+
+    def start_heartbeat(self) -> None:
+        self._heart.start()
+
+    # --- one attempt (a Celery task thread) ----------------------------------------------------
+
+    def run_attempt(self, sealed: object) -> str:
+        """The body of the Celery task; returns what happened (for the worker's log)."""
+        try:
+            payload = remote_payload.open_sealed(self.fernet, sealed)
+        except remote_payload.PayloadRefused as e:
+            log.warning("dropping a message that is not a payload of this server: %s", e)
+            return "refused: not authentic"
+        if payload.group != self.group:
+            log.warning("dropping attempt %s of group %s: this worker serves %s", payload.task_id, payload.group,
+                        self.group)  # fmt: skip
+            return "refused: other group"
+        self.reporter.learn(payload.servers)
+        status = self._until_answered(f"/internal/v1/attempts/{payload.task_id}/start", {"worker_id": self.worker_id},
+                                      requeue_on_stop=True)  # fmt: skip
+        if status != 200:
+            log.info("attempt %s refused by the server (stale or duplicate message): not run", payload.task_id)
+            return "refused: fence"
+        attempt_dir = self.data_dir / "attempts" / payload.task_id
+        shutil.rmtree(attempt_dir, ignore_errors=True)
+        attempt_dir.mkdir(parents=True, mode=0o700)
+        for fname, data in payload.files.items():
+            if "/" in fname or fname in (".", ".."):
+                continue
+            fd = os.open(attempt_dir / fname, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+        spec = remote_payload.local_spec(payload, attempt_dir)
+        run = _Running(payload, spec.log_path, attempt_dir)
+        with self._lock:
+            self._running[payload.task_id] = run
+            self._by_exec[payload.execution_id] = run
+        env = dict(spec.env)
+        env["TRIGFLOW_WORKER_NAME"] = self.name
+        env["TRIGFLOW_WORKER_ID"] = self.worker_id
+        spec = _with_env(spec, env)
+        try:
+            self.executor.start(spec)
+        except LaunchError as e:
+            run.exit_code, run.message, run.at_ms = 127, f"LaunchFailed: {e.message}", _now_ms()
+            run.done.set()
+        log.info("attempt %s running", payload.task_id)
+        while not run.done.wait(LOG_POLL_S):
+            self._ship_log(run)
+        self._finish(run)
+        return f"exit {run.exit_code}"
+
+    def _on_event(self, ev: ExecutorEvent) -> None:
+        with self._lock:
+            run = self._by_exec.get(ev.attempt_id)
+        if run is None:
+            return
+        run.exit_code = ev.exit_code
+        run.message = ev.message
+        if run.lease_killed:
+            run.message = f"killed by its worker: no heartbeat reached the server for {self.lease_s:g} s (lease)"
+        run.at_ms = ev.at_ms
+        run.done.set()
+
+    def _ship_log(self, run: _Running, final: bool = False) -> bool:
+        """Send what the server does not have of the local log; False when the server cannot be reached."""
+        base = run.payload.log_base
+        try:
+            fd = os.open(run.log_path, os.O_RDONLY)
+        except OSError:
+            return True
+        try:
+            while True:
+                chunk = os.pread(fd, LOG_CHUNK, run.shipped)
+                if not chunk:
+                    return True
+                try:
+                    status, answer = self.reporter.post(
+                        f"/internal/v1/attempts/{run.payload.task_id}/log", chunk,
+                        {"worker_id": self.worker_id, "offset": str(base + run.shipped)},
+                    )  # fmt: skip
+                except Unavailable:
+                    return False
+                if status == 200:
+                    run.shipped = int(answer["size"]) - base
+                elif status == 409 and "size" in answer and int(answer["size"]) >= base:  # a gap: resend
+                    run.shipped = max(0, int(answer["size"]) - base)
+                    continue
+                else:
+                    return True  # unknown attempt: the server forgot it (lost); nothing more to ship
+                if len(chunk) < LOG_CHUNK and not final:
+                    return True
+        finally:
+            os.close(fd)
+
+    def _finish(self, run: _Running) -> None:
+        """Deliver the whole log, then the exit and outputs, until the server answers for good."""
+        task_id = run.payload.task_id
+        outputs_path = run.attempt_dir / (Path(run.log_path).name.removesuffix(".log") + ".outputs")
+        try:
+            with open(outputs_path, "rb") as f:
+                outputs: str | None = base64.b64encode(f.read(MAX_OUTPUTS_BYTES)).decode()
+        except OSError:
+            outputs = None
+        stop_deadline: float | None = None
+        pause = 0
+        while True:
+            delivered = self._ship_log(run, final=True)
+            if delivered:
+                body = {"worker_id": self.worker_id, "exit_code": run.exit_code, "message": run.message,
+                        "log_size": run.payload.log_base + _size(run.log_path), "outputs": outputs,
+                        "at_ms": run.at_ms}  # fmt: skip
+                try:
+                    status, answer = self.reporter.post(f"/internal/v1/attempts/{task_id}/finish", body)
+                except Unavailable:
+                    status, answer = 0, {}
+                if status == 409 and "size" in answer:  # the server's log is short: resend from its end
+                    run.shipped = max(0, int(answer["size"]) - run.payload.log_base)
+                elif status in (200, 400, 409):
+                    break  # acknowledged, or refused for good (the server no longer counts the attempt)
+            if self.stopping.is_set():
+                stop_deadline = stop_deadline or time.monotonic() + STOP_REPORT_S
+                if time.monotonic() > stop_deadline:
+                    log.warning("stopping: the finish report of %s was not delivered", task_id)
+                    break
+            time.sleep(BACKOFF_S[min(pause, len(BACKOFF_S) - 1)])
+            pause += 1
+        with self._lock:
+            self._running.pop(task_id, None)
+            self._by_exec.pop(run.payload.execution_id, None)
+        shutil.rmtree(run.attempt_dir, ignore_errors=True)
+        log.info("attempt %s reported: exit %s", task_id, run.exit_code)
+
+    def _until_answered(self, path: str, body: dict[str, Any], requeue_on_stop: bool = False) -> int:
+        pause = 0
+        while True:
+            try:
+                status, _ = self.reporter.post(path, body)
+                return status
+            except Unavailable:
+                if self.stopping.is_set() and requeue_on_stop:
+                    from celery.exceptions import Reject
+
+                    raise Reject("worker stopping before the server accepted the start", requeue=True) from None
+                time.sleep(BACKOFF_S[min(pause, len(BACKOFF_S) - 1)])
+                pause += 1
+
+    # --- heartbeat and lease -----------------------------------------------------------------
+
+    def _heartbeat_loop(self) -> None:
+        while not self.stopping.is_set() or self._running:
+            with self._lock:
+                running = list(self._running)
+            body = {"worker_id": self.worker_id, "name": self.name, "group": self.group,
+                    "concurrency": self.concurrency, "running": running}  # fmt: skip
+            try:
+                # A hung server must not hold the lease check up: a heartbeat waits a fraction of the lease.
+                status, answer = self.reporter.post("/internal/v1/workers/heartbeat", body,
+                                                    timeout=min(10.0, max(0.5, self.lease_s / 4)))  # fmt: skip
+            except Unavailable:
+                status, answer = 0, {}
+            now = time.monotonic()
+            if status == 200:
+                self._last_ok = now
+                for task_id in answer.get("kill", []):
+                    self._kill(task_id, float(answer.get("grace", 5.0)))
+            elif now - self._last_ok > self.lease_s:
+                self._lease_expired()
+            time.sleep(self.heartbeat_s)
+
+    def _kill(self, task_id: str, grace: float) -> None:
+        with self._lock:
+            run = self._running.get(task_id)
+        if run is not None and not run.done.is_set():
+            log.info("killing attempt %s at the server's request", task_id)
+            self.executor.kill(run.payload.execution_id, grace)
+
+    def _lease_expired(self) -> None:
+        with self._lock:
+            runs = [r for r in self._running.values() if not r.done.is_set() and not r.lease_killed]
+        for run in runs:
+            log.warning("no heartbeat reached a server for %g s: killing attempt %s (the server has declared it"
+                        " lost)", self.lease_s, run.payload.task_id)  # fmt: skip
+            run.lease_killed = True
+            self.executor.kill(run.payload.execution_id, run.payload.grace_seconds)
+
+    def shutdown(self) -> None:
+        """Stop: kill the running attempts (their reports are still delivered while the worker drains)."""
+        self.stopping.set()
+        with self._lock:
+            runs = list(self._running.values())
+        for run in runs:
+            if not run.done.is_set():
+                self.executor.kill(run.payload.execution_id, run.payload.grace_seconds)
+
+
+def _with_env(spec: Any, env: dict[str, str]) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(spec, env=env)
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def serve(runtime: WorkerRuntime, broker: str, *, visibility_timeout_s: int, log_level: str) -> int:
+    """Run the Celery worker in this process (blocks until it stops)."""
+    from celery import signals
+
+    from trigflow.executors.celery_app import TASK_NAME, make_app, queue_name
+
+    app = make_app(broker, visibility_timeout_s)
+
+    @app.task(name=TASK_NAME, acks_late=True, ignore_result=True)  # type: ignore[untyped-decorator]
+    def run_attempt(sealed: object) -> str:
+        return runtime.run_attempt(sealed)
+
+    def on_shutdown(**_: Any) -> None:
+        runtime.shutdown()
+
+    signals.worker_shutting_down.connect(on_shutdown, weak=False)
+    runtime.start_heartbeat()
+    argv = ["worker", "--pool=threads", f"--concurrency={runtime.concurrency}", "-Q", queue_name(runtime.group),
+            "-n", f"{runtime.name}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat",
+            f"--loglevel={log_level.upper()}"]  # fmt: skip
+    app.worker_main(argv)
+    return 0

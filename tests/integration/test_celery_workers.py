@@ -1,0 +1,443 @@
+"""Resource groups on Celery workers (issue 10 point 3, docs/workers.md, docs/adr/0006-celery-workers.md).
+
+A real `trigflow up --broker` and real `trigflow worker` processes, each worker with its own data dir, over
+a real Redis and a real RabbitMQ (every test runs on both). Each test creates its own resource group, so its
+Celery queue (`trigflow.<group id>`) is its own and no test sees another's messages. Tasks are gated on files
+the test creates; every wait is a condition with a deadline.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Server, make_client, start_server, wait_for
+from tests.integration.helpers import call, get_run, new_workflow, start_run, task_states, wait_run
+
+BROKERS = {
+    "redis": "redis://127.0.0.1:6379/7",
+    "rabbitmq": "amqp://guest:guest@127.0.0.1:5672//",
+}
+LEASE = 3.0  # seconds: the server's and the workers' lease in these tests (30 in production)
+
+
+@pytest.fixture(params=sorted(BROKERS), scope="module")
+def broker(request: pytest.FixtureRequest) -> str:
+    return BROKERS[str(request.param)]
+
+
+def server_args(broker: str) -> list[str]:
+    return ["--broker", broker, "--worker-lease", str(LEASE), "--rate-limit", "1000", "--kill-grace", "1",
+            "--minute-seconds", "1"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def srv(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = start_server(tmp_path_factory.mktemp("celery-server"), extra=server_args(broker))
+    yield server
+    server.stop()
+
+
+@dataclass
+class Worker:
+    proc: subprocess.Popen[bytes]
+    data_dir: Path
+    name: str
+    log_path: Path
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def token_of(server: Server) -> str:
+    return (server.data_dir / "worker-token").read_text().strip()
+
+
+def internal(server: Server, path: str) -> Any:
+    req = urllib.request.Request(f"http://{server.endpoint}{path}",
+                                 headers={"Authorization": f"Bearer {token_of(server)}"})  # fmt: skip
+    with urllib.request.urlopen(req, timeout=2) as resp:
+        return json.loads(resp.read())
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+    """Starts `trigflow worker` processes; stops them (and what they run) at teardown."""
+    started: list[Worker] = []
+
+    def start(server: Server, broker: str, group: str, name: str, *extra: str, servers: list[str] | None = None,
+              concurrency: int = 2, lease: float = LEASE) -> Worker:  # fmt: skip
+        data_dir = tmp_path / f"worker-{name}"
+        log_path = tmp_path / f"worker-{name}.out"
+        args = [sys.executable, "-m", "trigflow.cli", "worker", "--broker", broker, "--resource-group", group,
+                "--token-file", str(server.data_dir / "worker-token"), "--concurrency", str(concurrency),
+                "--name", name, "--data-dir", str(data_dir), "--heartbeat", "0.2", "--lease", str(lease)]  # fmt: skip
+        for url in servers or [f"http://{server.endpoint}"]:
+            args += ["--server", url]
+        args += list(extra)
+        with open(log_path, "ab") as out:
+            proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        worker = Worker(proc, data_dir, name, log_path)
+        started.append(worker)
+        if servers is None:
+            wait_for(lambda: any(w["name"] == name for w in internal(server, "/internal/v1/workers")["workers"]),
+                     timeout=30, what=f"worker {name} registered")  # fmt: skip
+        wait_for(lambda: "ready" in worker.output() or proc.poll() is not None, timeout=30,
+                 what=f"worker {name} consuming")  # fmt: skip
+        assert proc.poll() is None, worker.output()
+        return worker
+
+    yield start
+    for w in started:
+        if w.proc.poll() is None:
+            w.proc.send_signal(signal.SIGTERM)
+    for w in started:
+        try:
+            w.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(w.proc.pid, signal.SIGKILL)
+            w.proc.wait()
+
+
+@pytest.fixture
+def gates(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
+    made: list[Path] = []
+
+    def gate(name: str) -> Path:
+        made.append(tmp_path / f"gate-{name}")
+        return made[-1]
+
+    yield gate
+    for path in made:
+        path.touch()
+
+
+def new_group(client: Any, slots: int = 4) -> str:
+    data = call(client, "CreateResourceGroup", {
+        "Name": f"rg_{uuid.uuid4().hex[:8]}",
+        "Type": {"ResourceGroupType": "Schedule", "Schedule": {"Specification": "celery", "Number": slots}},
+        "AutoRenewEnabled": False, "PurchasePeriod": 1, "VpcId": "none", "SubNet": "none",
+        "ResourceRegion": "ap-guangzhou",
+    })  # fmt: skip
+    return str(data.ResourceGroupId)
+
+
+def task(client: Any, project_id: str, wf: str, name: str, code: str, group: str | None = None,
+         upstream: list[str] | None = None, **sched: Any) -> str:  # fmt: skip
+    config: dict[str, Any] = {"CodeContent": base64.b64encode(code.encode()).decode()}
+    if group is not None:
+        config["ResourceGroup"] = group
+    sched.setdefault("MaxRetryNumber", 0)
+    data = call(client, "CreateTriggerTask", {
+        "ProjectId": project_id,
+        "TriggerTaskBaseAttribute": {"TaskName": name, "TaskTypeId": "35", "WorkflowId": wf},
+        "TriggerTaskConfiguration": config,
+        "TriggerTaskSchedulerConfiguration": {
+            "UpstreamDependencyConfigList": [{"TaskId": u} for u in upstream or []], **sched},
+    })  # fmt: skip
+    call(client, "SubmitTriggerTask", {"ProjectId": project_id, "TaskId": data.TaskId, "VersionRemark": "v1"})
+    return str(data.TaskId)
+
+
+def project(server: Server) -> tuple[Any, str]:
+    client = make_client(server.endpoint)
+    return client, str(call(client, "ListProjects", {}).Items[0].ProjectId)
+
+
+def task_log(client: Any, project_id: str, exec_id: str) -> str:
+    page = call(client, "GetTaskInstanceLog", {"ProjectId": project_id, "InstanceKey": exec_id})
+    return str(page.LogInfo or "")
+
+
+def by_name(data: Any) -> dict[str, Any]:
+    return {t.TaskName: t for t in data.TriggerTaskRuns}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _pid(pidfile: Path) -> int:
+    return int(wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), what=f"{pidfile.name} written"))
+
+
+# --- (a) (b): where attempts run, their logs and outputs ---------------------------------------------------------
+
+
+def test_a_group_task_runs_on_its_worker_with_log_and_outputs_downstream(
+    srv: Server, broker: str, workers: Callable[..., Worker], tmp_path: Path
+) -> None:
+    client, project_id = project(srv)
+    group = new_group(client)
+    w = workers(srv, broker, group, f"wa-{uuid.uuid4().hex[:6]}")
+    wf = new_workflow(client, project_id, f"celery_a_{uuid.uuid4().hex[:6]}")
+    emit = ('echo "on $TRIGFLOW_WORKER_NAME in $PWD"; echo "##wedata_output rows=42"; '
+            'echo "path=/x=1" >> "$WEDATA_OUTPUT_FILE"')  # fmt: skip
+    producer = task(client, project_id, wf, "producer", emit, group,
+                    ParamTaskOutList=[{"ParamKey": "rows", "ParamValue": "0"}, {"ParamKey": "path", "ParamValue": ""}])
+    task(client, project_id, wf, "consumer", 'echo "got ${n} ${p} on $TRIGFLOW_WORKER_NAME"', group, [producer],
+         ParamTaskInList=[
+             {"ParamKey": "n", "ParamDesc": "p.producer.rows", "FromTaskId": producer, "FromParamKey": "rows"},
+             {"ParamKey": "p", "ParamDesc": "p.producer.path", "FromTaskId": producer, "FromParamKey": "path"}])
+    data = wait_run(client, project_id, start_run(client, project_id, wf))
+    assert data.TriggerWorkflowRun.ExecutionState == "SUCCESS", task_states(data)
+    runs = by_name(data)
+    log = task_log(client, project_id, runs["producer"].ExecutionId)
+    assert f"on {w.name} in {w.data_dir}/attempts/" in log  # ran in the worker's own data dir, not the server's
+    assert str(srv.data_dir) not in log
+    assert json.loads(runs["consumer"].RunParams) == {"n": "42", "p": "/x=1"}
+    assert f"got 42 /x=1 on {w.name}" in task_log(client, project_id, runs["consumer"].ExecutionId)
+
+
+def test_b_a_chain_crosses_the_local_default_group_and_a_worker_group(
+    srv: Server, broker: str, workers: Callable[..., Worker]
+) -> None:
+    client, project_id = project(srv)
+    group = new_group(client)
+    w = workers(srv, broker, group, f"wb-{uuid.uuid4().hex[:6]}")
+    wf = new_workflow(client, project_id, f"celery_b_{uuid.uuid4().hex[:6]}")
+    prev: str | None = None
+    for i, g in enumerate([None, group, None, group]):
+        sched: dict[str, Any] = {"ParamTaskOutList": [{"ParamKey": "v", "ParamValue": ""}]}
+        value = f"s{i}"
+        if prev is not None:
+            sched["ParamTaskInList"] = [
+                {"ParamKey": "v", "ParamDesc": "p.x.v", "FromTaskId": prev, "FromParamKey": "v"}
+            ]
+            value = "${v}-" + value
+        code = f'echo "at ${{TRIGFLOW_WORKER_NAME:-server}}"; echo "##wedata_output v={value}"'
+        prev = task(client, project_id, wf, f"step{i}", code, g, [prev] if prev else None, **sched)
+    data = wait_run(client, project_id, start_run(client, project_id, wf))
+    assert data.TriggerWorkflowRun.ExecutionState == "SUCCESS", task_states(data)
+    runs = by_name(data)
+    for i, expected in enumerate(["server", w.name, "server", w.name]):
+        assert f"at {expected}" in task_log(client, project_id, runs[f"step{i}"].ExecutionId)
+    # each step's output went through the next one, local and remote alike
+    assert json.loads(runs["step3"].RunParams) == {"v": "s0-s1-s2"}
+
+
+# --- (c): the fence ---------------------------------------------------------------------------------------------
+
+
+def _send_duplicate(server: Server, broker: str, group: str, exec_id: str, marker: Path, seal_with: str) -> str:
+    """A message with the same task id as the attempt `exec_id`.0.0 whose code would create `marker`."""
+    from trigflow.executors import remote_payload
+    from trigflow.executors.base import LaunchSpec
+    from trigflow.executors.celery_app import TASK_NAME, make_app, queue_name
+
+    task_id = f"{exec_id}.0.0"
+    run_dir = str(server.data_dir / "runs" / "dup")
+    spec = LaunchSpec(exec_id, ("bash",), {"PATH": os.environ["PATH"]}, run_dir, f"{run_dir}/x.0.0.log",
+                      script=f"touch {marker}\n", resource_group=group, remote_task_id=task_id)  # fmt: skip
+    sealed = remote_payload.seal(remote_payload.fernet_for(seal_with),
+                                 remote_payload.build(spec, (f"http://{server.endpoint}",), 1.0, 0, {}))  # fmt: skip
+    app = make_app(broker)
+    try:
+        app.send_task(TASK_NAME, args=[sealed], task_id=task_id, queue=queue_name(group))
+    finally:
+        app.close()
+    return task_id
+
+
+def test_c_a_duplicate_or_forged_message_runs_nothing(
+    srv: Server, broker: str, workers: Callable[..., Worker], gates: Callable[[str], Path], tmp_path: Path
+) -> None:
+    client, project_id = project(srv)
+    group = new_group(client)
+    w = workers(srv, broker, group, f"wc-{uuid.uuid4().hex[:6]}")
+    wf = new_workflow(client, project_id, f"celery_c_{uuid.uuid4().hex[:6]}")
+    gate, pidfile = gates("c"), tmp_path / "c.pid"
+    task(client, project_id, wf, "held", f"echo $$ > {pidfile}; while [ ! -e {gate} ]; do sleep 0.05; done", group)
+    run_id = start_run(client, project_id, wf)
+    _pid(pidfile)
+    exec_id = get_run(client, project_id, run_id).TriggerTaskRuns[0].ExecutionId
+    token = token_of(srv)
+    # while it runs: the same attempt id again (a redelivery), then a message sealed with another key
+    running_dup, forged = tmp_path / "dup-running", tmp_path / "forged"
+    tid = _send_duplicate(srv, broker, group, exec_id, running_dup, token)
+    wait_for(lambda: f"attempt {tid} refused by the server" in w.output(), what="the duplicate refused")
+    _send_duplicate(srv, broker, group, exec_id, forged, "not-the-token")
+    wait_for(lambda: "not a payload of this server" in w.output(), what="the forged message dropped")
+    gate.touch()
+    data = wait_run(client, project_id, run_id)
+    assert data.TriggerWorkflowRun.ExecutionState == "SUCCESS"
+    # after it ended: the stale message is refused as well
+    ended_dup = tmp_path / "dup-ended"
+    _send_duplicate(srv, broker, group, exec_id, ended_dup, token)
+    wait_for(lambda: w.output().count(f"attempt {tid} refused by the server") >= 2, what="the stale message refused")
+    assert not running_dup.exists() and not forged.exists() and not ended_dup.exists()
+    assert by_name(get_run(client, project_id, run_id))["held"].ExecutionState == "SUCCESS"
+
+
+# --- (d): kill and execution timeout reach the remote process group ------------------------------------------------
+
+
+def test_d_kill_and_execution_timeout_stop_the_remote_process_group(
+    srv: Server, broker: str, workers: Callable[..., Worker], tmp_path: Path
+) -> None:
+    client, project_id = project(srv)
+    group = new_group(client)
+    workers(srv, broker, group, f"wd-{uuid.uuid4().hex[:6]}")
+    wf = new_workflow(client, project_id, f"celery_d_{uuid.uuid4().hex[:6]}")
+    pidfile, childfile = tmp_path / "d.pid", tmp_path / "d.child"
+    task(client, project_id, wf, "sleeper", f"echo $$ > {pidfile}; sleep 300 & echo $! > {childfile}; wait", group)
+    run_id = start_run(client, project_id, wf)
+    pid, child = _pid(pidfile), _pid(childfile)
+    res = call(client, "KillTriggerWorkflowRuns", {"ProjectId": project_id, "WorkflowId": wf,
+                                                    "WorkflowExecutionIdList": [run_id]})  # fmt: skip
+    assert [r.OpStatus for r in res] == [True]
+    wait_for(lambda: not _alive(pid) and not _alive(child), timeout=10, what="the remote process group killed")
+    assert wait_run(client, project_id, run_id).TriggerWorkflowRun.ExecutionState == "KILLED"
+
+    wf2 = new_workflow(client, project_id, f"celery_d2_{uuid.uuid4().hex[:6]}")
+    pid2file = tmp_path / "d2.pid"
+    task(client, project_id, wf2, "slow", f"echo $$ > {pid2file}; sleep 300 & wait", group, ExecutionTTLMinute=2)
+    run2 = start_run(client, project_id, wf2)
+    pid2 = _pid(pid2file)
+    data = wait_run(client, project_id, run2)  # ExecutionTTLMinute 2 = 2 s here (--minute-seconds 1)
+    assert data.TriggerWorkflowRun.ExecutionState == "FAILED"
+    assert (by_name(data)["slow"].ErrorCodeStr or "").startswith("ExecutionTimeout")
+    wait_for(lambda: not _alive(pid2), timeout=10, what="the timed-out remote attempt killed")
+
+
+# --- (e): a worker killed with kill -9 ------------------------------------------------------------------------------
+
+
+def test_e_a_worker_killed_mid_task_loses_its_attempt_within_the_lease_and_another_worker_retries_it(
+    srv: Server, broker: str, workers: Callable[..., Worker], gates: Callable[[str], Path], tmp_path: Path
+) -> None:
+    import time
+
+    client, project_id = project(srv)
+    group = new_group(client)
+    first = workers(srv, broker, group, f"we1-{uuid.uuid4().hex[:6]}")
+    wf = new_workflow(client, project_id, f"celery_e_{uuid.uuid4().hex[:6]}")
+    trace, pidfile, gate = tmp_path / "e.trace", tmp_path / "e.pid", gates("e")
+    code = (f'echo "$TRIGFLOW_WORKER_NAME" >> {trace}; if [ "$TRIGFLOW_WORKER_NAME" = {first.name} ]; then '
+            f'echo $$ > {pidfile}; while [ ! -e {gate} ]; do sleep 0.05; done; fi; '
+            'echo "done on $TRIGFLOW_WORKER_NAME"')
+    task(client, project_id, wf, "t", code, group, MaxRetryNumber=1, RetryWaitMinute=0)
+    run_id = start_run(client, project_id, wf)
+    orphan = _pid(pidfile)
+    second = workers(srv, broker, group, f"we2-{uuid.uuid4().hex[:6]}")
+    killed_at = time.monotonic()
+    first.proc.send_signal(signal.SIGKILL)
+    first.proc.wait()
+    wait_for(lambda: trace.read_text().split() == [first.name, second.name], timeout=LEASE + 10,
+             what="the attempt retried on the second worker")  # fmt: skip
+    took = time.monotonic() - killed_at
+    assert took < LEASE + 5, f"retry started {took:.1f} s after the kill (lease {LEASE} s)"
+    print(f"kill -9 of a worker -> retry started on another worker: {took:.2f} s (lease {LEASE} s)")
+    data = wait_run(client, project_id, run_id)
+    assert data.TriggerWorkflowRun.ExecutionState == "SUCCESS"
+    assert f"done on {second.name}" in task_log(client, project_id, data.TriggerTaskRuns[0].ExecutionId)
+    assert _alive(orphan)  # documented: the dead worker's process group runs on (docs/workers.md)
+    gate.touch()
+    wait_for(lambda: not _alive(orphan), what="the orphan to end at its gate")
+
+
+# --- (f): server SIGKILL and restart while remote tasks run and finish ---------------------------------------------
+
+
+def test_f_a_server_sigkill_and_restart_neither_loses_nor_reruns_remote_attempts(
+    broker: str, workers: Callable[..., Worker], gates: Callable[[str], Path], tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "server"
+    server = start_server(data_dir, extra=server_args(broker))
+    restarted: Server | None = None
+    try:
+        client, project_id = project(server)
+        group = new_group(client)
+        # The worker's lease must outlast the restart (docs/workers.md): 20 s here, the server's stays 3 s.
+        workers(server, broker, group, f"wf-{uuid.uuid4().hex[:6]}", concurrency=3, lease=20)
+        wf = new_workflow(client, project_id, f"celery_f_{uuid.uuid4().hex[:6]}")
+        g_down, g_up = gates("down"), gates("up")
+        files = {n: tmp_path / f"f-{n}.pid" for n in ("bad", "ok")}
+        trace = tmp_path / "f.trace"
+
+        def gated(name: str, gate: Path, then: str) -> str:
+            return (f"echo {name} >> {trace}; echo $$ > {files[name]}; "
+                    f"while [ ! -e {gate} ]; do sleep 0.05; done; {then}")  # fmt: skip
+
+        task(client, project_id, wf, "bad", gated("bad", g_down, "exit 5"), group)
+        ok = task(client, project_id, wf, "ok", gated("ok", g_up, 'echo "##wedata_output total=42"'), group,
+                  ParamTaskOutList=[{"ParamKey": "total", "ParamValue": ""}])  # fmt: skip
+        task(client, project_id, wf, "after", 'echo "got ${t}"', group, [ok],
+             ParamTaskInList=[{"ParamKey": "t", "ParamDesc": "p.ok.total", "FromTaskId": ok, "FromParamKey": "total"}])
+        run_id = start_run(client, project_id, wf)
+        pids = {n: _pid(f) for n, f in files.items()}
+    finally:
+        server.stop(signal.SIGKILL)
+    wait_for(lambda: server.proc.poll() is not None, what="the launcher gone")
+
+    def down() -> bool:
+        try:
+            urllib.request.urlopen(f"http://{server.endpoint}/healthz", timeout=0.5)
+        except OSError:
+            return True
+        return False
+
+    wait_for(down, timeout=15, what="the server gone")
+    g_down.touch()  # `bad` ends while no server runs: its worker buffers the report
+    wait_for(lambda: not _alive(pids["bad"]), what="bad to end")
+    try:
+        restarted = start_server(data_dir, port=server.port, extra=server_args(broker))
+        client, project_id = project(restarted)
+
+        def bad_recorded() -> Any:
+            d = get_run(client, project_id, run_id)
+            return d if task_states(d)["bad"] == "FAILED" else None
+
+        d = wait_for(bad_recorded, timeout=LEASE + 10, what="bad recorded from the buffered report")
+        assert by_name(d)["bad"].ErrorCodeStr == "exit code 5"  # its real exit, not ExecutorLost
+        assert task_states(d)["ok"] == "RUNNING"  # adopted from its worker's heartbeats, not lost
+        g_up.touch()
+        result = wait_run(client, project_id, run_id)
+        assert task_states(result) == {"bad": "FAILED", "ok": "SUCCESS", "after": "SUCCESS"}, [
+            (t.TaskName, t.ErrorCodeStr) for t in result.TriggerTaskRuns]
+        assert "got 42" in task_log(client, project_id, by_name(result)["after"].ExecutionId)
+        assert sorted(trace.read_text().split()) == ["bad", "ok"]  # each ran once: nothing was re-run
+    finally:
+        if restarted is not None:
+            restarted.stop()
+
+
+# --- (g): a worker cut off from the server ------------------------------------------------------------------------
+
+
+def test_g_a_worker_cut_off_past_its_lease_kills_its_attempt(
+    srv: Server, broker: str, workers: Callable[..., Worker], tmp_path: Path
+) -> None:
+    client, project_id = project(srv)
+    group = new_group(client)
+    w = workers(srv, broker, group, f"wg-{uuid.uuid4().hex[:6]}")
+    wf = new_workflow(client, project_id, f"celery_g_{uuid.uuid4().hex[:6]}")
+    pidfile = tmp_path / "g.pid"
+    task(client, project_id, wf, "held", f"echo $$ > {pidfile}; sleep 300 & wait", group)
+    run_id = start_run(client, project_id, wf)
+    pid = _pid(pidfile)
+    server_pid = srv.server_pid
+    os.kill(server_pid, signal.SIGSTOP)  # the server hangs: no heartbeat is answered
+    try:
+        wait_for(lambda: not _alive(pid), timeout=LEASE + 15, what="the worker to kill its attempt past the lease")
+    finally:
+        os.kill(server_pid, signal.SIGCONT)
+    assert "killing attempt" in w.output()
+    data = wait_run(client, project_id, run_id)
+    assert data.TriggerWorkflowRun.ExecutionState == "FAILED"
