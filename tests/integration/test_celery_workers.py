@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -65,11 +66,15 @@ def token_of(server: Server) -> str:
     return (server.data_dir / "worker-token").read_text().strip()
 
 
-def internal(server: Server, path: str) -> Any:
+def internal(server: Server, path: str, token: str | None = None) -> Any:
     req = urllib.request.Request(f"http://{server.endpoint}{path}",
-                                 headers={"Authorization": f"Bearer {token_of(server)}"})  # fmt: skip
-    with urllib.request.urlopen(req, timeout=2) as resp:
-        return json.loads(resp.read())
+                                 headers={"Authorization": f"Bearer {token or token_of(server)}"})  # fmt: skip
+    try:
+        with urllib.request.urlopen(req, timeout=2) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as e:  # a standby's 503
+        with e:
+            return {"workers": [], "status": e.code}
 
 
 @pytest.fixture
@@ -347,9 +352,10 @@ def test_e_a_worker_killed_mid_task_loses_its_attempt_within_the_lease_and_anoth
     data = wait_run(client, project_id, run_id)
     assert data.TriggerWorkflowRun.ExecutionState == "SUCCESS"
     assert f"done on {second.name}" in task_log(client, project_id, data.TriggerTaskRuns[0].ExecutionId)
-    assert _alive(orphan)  # documented: the dead worker's process group runs on (docs/workers.md)
-    gate.touch()
-    wait_for(lambda: not _alive(orphan), what="the orphan to end at its gate")
+    assert _alive(orphan)  # the dead worker's process group runs on (docs/workers.md)...
+    workers(srv, broker, group, first.name)  # ...until a worker starts again on its data dir and sweeps it
+    wait_for(lambda: not _alive(orphan), timeout=10, what="the orphan killed by the restarted worker")
+    assert not gate.exists()
 
 
 # --- (f): server SIGKILL and restart while remote tasks run and finish ---------------------------------------------
@@ -441,3 +447,87 @@ def test_g_a_worker_cut_off_past_its_lease_kills_its_attempt(
     assert "killing attempt" in w.output()
     data = wait_run(client, project_id, run_id)
     assert data.TriggerWorkflowRun.ExecutionState == "FAILED"
+
+
+# --- the log streams while the attempt runs; the endpoint is authenticated ---------------------------------------
+
+
+def test_a_remote_log_streams_to_the_server_while_the_attempt_runs(
+    srv: Server, broker: str, workers: Callable[..., Worker], gates: Callable[[str], Path], tmp_path: Path
+) -> None:
+    import time
+
+    client, project_id = project(srv)
+    group = new_group(client)
+    workers(srv, broker, group, f"wl-{uuid.uuid4().hex[:6]}")
+    wf = new_workflow(client, project_id, f"celery_log_{uuid.uuid4().hex[:6]}")
+    gate, pidfile = gates("log"), tmp_path / "log.pid"
+    task(client, project_id, wf, "talker",
+         f"echo first-line; echo $$ > {pidfile}; while [ ! -e {gate} ]; do sleep 0.05; done; echo last-line", group)
+    run_id = start_run(client, project_id, wf)
+    _pid(pidfile)
+    printed = time.monotonic()
+    exec_id = get_run(client, project_id, run_id).TriggerTaskRuns[0].ExecutionId
+    wait_for(lambda: "first-line" in task_log(client, project_id, exec_id), timeout=5, what="the log while running")
+    print(f"remote log tail latency: {time.monotonic() - printed:.3f} s")
+    assert task_states(get_run(client, project_id, run_id)) == {"talker": "RUNNING"}
+    gate.touch()
+    assert wait_run(client, project_id, run_id).TriggerWorkflowRun.ExecutionState == "SUCCESS"
+    log = task_log(client, project_id, exec_id)
+    assert log.index("first-line") < log.index("last-line") and log.count("first-line") == 1
+
+
+def test_the_internal_endpoint_wants_the_worker_token(srv: Server) -> None:
+    def status(token: str | None) -> int:
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+        req = urllib.request.Request(f"http://{srv.endpoint}/internal/v1/workers/heartbeat", method="POST",
+                                     data=b'{"worker_id": "x", "group": "g"}', headers=headers)  # fmt: skip
+        try:
+            with urllib.request.urlopen(req, timeout=2) as resp:
+                return int(resp.status)
+        except urllib.error.HTTPError as e:
+            with e:
+                return int(e.code)
+
+    assert status(None) == 401
+    assert status("wrong") == 401
+    assert status(token_of(srv)) == 200
+    assert (srv.data_dir / "worker-token").stat().st_mode & 0o777 == 0o600
+    assert token_of(srv) not in srv.output()  # never logged
+
+
+# --- a standby takes over: the worker reports to whichever server is active ---------------------------------------
+
+
+def test_a_remote_attempt_survives_a_failover_to_the_standby(
+    broker: str, workers: Callable[..., Worker], gates: Callable[[str], Path], tmp_path: Path
+) -> None:
+    db_url = f"sqlite:///{tmp_path / 'shared.db'}"
+    a = start_server(tmp_path / "a", db_url=db_url, extra=server_args(broker))
+    b = start_server(tmp_path / "b", db_url=db_url,
+                     extra=[*server_args(broker), "--worker-token-file", str(tmp_path / "a" / "worker-token")])
+    try:
+        client, project_id = project(a)
+        group = new_group(client)
+        w = workers(a, broker, group, f"wh-{uuid.uuid4().hex[:6]}", lease=20,
+                    servers=[f"http://{a.endpoint}", f"http://{b.endpoint}"])
+        wait_for(lambda: any(x["name"] == w.name for x in internal(a, "/internal/v1/workers")["workers"]),
+                 what="the worker registered with the active server")  # fmt: skip
+        wf = new_workflow(client, project_id, f"celery_h_{uuid.uuid4().hex[:6]}")
+        gate, pidfile, trace = gates("h"), tmp_path / "h.pid", tmp_path / "h.trace"
+        task(client, project_id, wf, "held",
+             f"echo ran >> {trace}; echo $$ > {pidfile}; while [ ! -e {gate} ]; do sleep 0.05; done; exit 7", group)
+        run_id = start_run(client, project_id, wf)
+        _pid(pidfile)
+        a.stop()  # a graceful stop of the active server never kills remote attempts
+        via_b = make_client(b.endpoint)
+        token = token_of(a)
+        wait_for(lambda: any(x["name"] == w.name for x in internal(b, "/internal/v1/workers", token)["workers"]),
+                 timeout=30, what="the worker reporting to the new active server")  # fmt: skip
+        gate.touch()
+        data = wait_run(via_b, project_id, run_id, timeout=30)
+        assert by_name(data)["held"].ErrorCodeStr == "exit code 7"
+        assert trace.read_text().split() == ["ran"]
+    finally:
+        a.stop()
+        b.stop()

@@ -46,6 +46,7 @@ LOG_CHUNK = 1 << 20  # bytes per log report
 LOG_POLL_S = 0.1  # how often a running attempt's log is shipped (the tail latency)
 BACKOFF_S = (0.1, 0.2, 0.5, 1.0, 2.0)
 MAX_OUTPUTS_BYTES = 64 << 20
+WORKER_DIR_ENV = "TRIGFLOW_WORKER_DIR"  # in every attempt's environment: found again after a kill -9
 STOP_REPORT_S = 10.0  # how long a stopping worker keeps trying to deliver its last reports
 
 
@@ -144,6 +145,18 @@ class WorkerRuntime:
         self.executor = LocalExecutor(self._on_event, AttemptLimits(max_log_bytes=max_log_bytes,
                                                                     cgroup_instance=instance))  # fmt: skip
         self._heart = threading.Thread(target=self._heartbeat_loop, name="trigflow-worker-heartbeat", daemon=True)
+        self._sweep_orphans()
+
+    def _sweep_orphans(self) -> None:
+        """Kill what a previous worker on this data dir left running (it was killed with -9): the server has
+        declared those attempts lost and retried them elsewhere. Found by the TRIGFLOW_WORKER_DIR every
+        attempt of this data dir carries in its environment."""
+        from trigflow.executors.local import find_process_groups_by_env, kill_process_group
+
+        for pgids in find_process_groups_by_env(WORKER_DIR_ENV, {str(self.data_dir)}).values():
+            for pgid in sorted(pgids):
+                log.warning("killing process group %s left running by a previous worker on this data dir", pgid)
+                kill_process_group(pgid, 1.0)
 
     def start_heartbeat(self) -> None:
         self._heart.start()
@@ -184,6 +197,7 @@ class WorkerRuntime:
         env = dict(spec.env)
         env["TRIGFLOW_WORKER_NAME"] = self.name
         env["TRIGFLOW_WORKER_ID"] = self.worker_id
+        env[WORKER_DIR_ENV] = str(self.data_dir)
         spec = _with_env(spec, env)
         try:
             self.executor.start(spec)
