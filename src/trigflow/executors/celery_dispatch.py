@@ -89,6 +89,9 @@ class CeleryExecutor:
         self._by_exec: dict[str, RemoteAttempt] = {}
         self._by_task: dict[str, RemoteAttempt] = {}
         self._workers: dict[str, WorkerInfo] = {}
+        # Called (off the lock) when a worker joins, comes back within the reaper's memory, or changes its
+        # concurrency: its group's capacity grew (service/capacity.py), so the engine re-dispatches.
+        self.on_workers_changed: Callable[[], None] = lambda: None
         self._outbox: queue.SimpleQueue[tuple[str, str, str] | None] = queue.SimpleQueue()
         self._stop = threading.Event()
         self.ready = threading.Event()  # set once restart recovery registered the attempts it adopted
@@ -218,6 +221,8 @@ class CeleryExecutor:
         now = time.monotonic()
         kills: list[str] = []
         with self._lock:
+            was = self._workers.get(worker_id)
+            grew = was is None or now - was.last_seen > self.lease or was.concurrency != concurrency
             self._workers[worker_id] = WorkerInfo(worker_id, name, group, concurrency, now, tuple(running))
             self._seen_groups.add(group)
             for task_id in running:
@@ -228,6 +233,8 @@ class CeleryExecutor:
                 r.last_seen = now
                 if r.kill_requested:
                     kills.append(task_id)
+        if grew:
+            self.on_workers_changed()
         return kills
 
     def workers(self) -> list[dict[str, Any]]:

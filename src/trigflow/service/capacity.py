@@ -1,0 +1,38 @@
+"""The slot limit the engine enforces per resource group (issue 10 point 6, docs/workers.md).
+
+A local group's capacity is its slot count (`Type.Schedule.Number`, UpdateResourceGroup's
+`Number.Quantity`). A group served by Celery workers runs only as many task runs as its live workers have
+slots: the limit is the sum of the `--concurrency` of the workers whose heartbeat is within the lease,
+capped by the group's slot count (the operator's bound). A worker lost takes its slots with it: no new
+attempt of the group is sent until a worker is back, so nothing waits in a queue nobody consumes; the
+attempts it ran are declared lost by the lease and retried on the others (ADR 0006).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from trigflow.executors.celery_dispatch import CeleryExecutor
+
+
+class GroupCapacity:
+    def __init__(self, group_slots: Callable[[str], int | None], remote: CeleryExecutor | None) -> None:
+        self.group_slots = group_slots
+        self.remote = remote
+
+    def served_by_workers(self, group: str) -> bool:
+        return self.remote is not None and self.remote.serves(group)
+
+    def live_workers(self, group: str) -> list[int]:
+        """The concurrency of each live worker of `group`."""
+        if self.remote is None:
+            return []
+        return [int(w["concurrency"]) for w in self.remote.workers() if w["group"] == group]
+
+    def limit(self, group: str) -> int | None:
+        """What the engine asks before each dispatch; None: an unknown group, no limit to enforce."""
+        slots = self.group_slots(group)
+        if not self.served_by_workers(group):
+            return slots
+        live = sum(self.live_workers(group))
+        return live if slots is None else min(slots, live)
