@@ -20,7 +20,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,7 @@ class WorkerInfo:
     concurrency: int
     last_seen: float
     running: tuple[str, ...] = ()
+    host: Mapping[str, Any] | None = None  # executors/host_facts.py, as the worker reported it
 
 
 class CeleryExecutor:
@@ -214,7 +215,10 @@ class CeleryExecutor:
             self._emit(ExecutorEvent(r.exec_id, "exited", at_ms, exit_code=exit_code, message=message))
         return True
 
-    def heartbeat(self, worker_id: str, name: str, group: str, concurrency: int, running: list[str]) -> list[str]:
+    def heartbeat(
+        self, worker_id: str, name: str, group: str, concurrency: int, running: list[str],
+        host: Mapping[str, Any] | None = None,
+    ) -> list[str]:  # fmt: skip
         """Record a worker's heartbeat; the reply lists the attempts it must kill: those the engine asked
         to stop, and those this server does not (or no longer) count as that worker's (stale: e.g.
         declared lost while the worker was cut off), so nothing runs that the database does not expect."""
@@ -223,7 +227,7 @@ class CeleryExecutor:
         with self._lock:
             was = self._workers.get(worker_id)
             grew = was is None or now - was.last_seen > self.lease or was.concurrency != concurrency
-            self._workers[worker_id] = WorkerInfo(worker_id, name, group, concurrency, now, tuple(running))
+            self._workers[worker_id] = WorkerInfo(worker_id, name, group, concurrency, now, tuple(running), host)
             self._seen_groups.add(group)
             for task_id in running:
                 r = self._by_task.get(task_id)
@@ -243,7 +247,7 @@ class CeleryExecutor:
         with self._lock:
             return [
                 {"worker_id": w.worker_id, "name": w.name, "group": w.group, "concurrency": w.concurrency,
-                 "running": list(w.running), "seen_s_ago": round(now - w.last_seen, 3)}
+                 "running": list(w.running), "seen_s_ago": round(now - w.last_seen, 3), "host": w.host}
                 for w in self._workers.values() if now - w.last_seen <= self.lease
             ]  # fmt: skip
 

@@ -10,7 +10,8 @@ attempts it ran are declared lost by the lease and retried on the others (ADR 00
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from trigflow.executors.celery_dispatch import CeleryExecutor
 
@@ -25,9 +26,22 @@ class GroupCapacity:
 
     def live_workers(self, group: str) -> list[int]:
         """The concurrency of each live worker of `group`."""
+        return [int(w["concurrency"]) for w in self._live(group)]
+
+    def live_hosts(self, group: str) -> list[Mapping[str, Any] | None]:
+        """The hosts of the live workers of `group` (executors/host_facts.py), each host once; None for a
+        worker that did not report its host."""
+        hosts: dict[str, Mapping[str, Any] | None] = {}
+        for w in self._live(group):
+            host = w.get("host")
+            key = str(host.get("host_id")) if isinstance(host, Mapping) and host.get("host_id") else w["worker_id"]
+            hosts[key] = host if isinstance(host, Mapping) else None
+        return list(hosts.values())
+
+    def _live(self, group: str) -> list[dict[str, Any]]:
         if self.remote is None:
             return []
-        return [int(w["concurrency"]) for w in self.remote.workers() if w["group"] == group]
+        return [w for w in self.remote.workers() if w["group"] == group]
 
     def limit(self, group: str) -> int | None:
         """What the engine asks before each dispatch; None: an unknown group, no limit to enforce."""

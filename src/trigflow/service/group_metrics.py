@@ -18,8 +18,6 @@ Granularity unit, the default window (one hour) and the retention scale with it.
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -27,6 +25,7 @@ from typing import Any
 
 from trigflow.domain import group_metrics as gm
 from trigflow.domain.errors import ResourceNotFound
+from trigflow.executors.host_facts import host_facts
 from trigflow.service.capacity import GroupCapacity
 from trigflow.service.common import Clock
 from trigflow.service.resources import ResourceGroups
@@ -68,6 +67,7 @@ class GroupMetrics:
         self._acc: dict[str, gm.Sample] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._local_host = host_facts(data_dir) if data_dir is not None else None
 
     # --- sampling -----------------------------------------------------------------------------
 
@@ -140,7 +140,7 @@ class GroupMetrics:
             status = STATUS_RUNNING if self.capacity.live_workers(group) else STATUS_ABNORMAL
         else:
             status = STATUS_RUNNING
-        host = self._host() if not served else (None, None, None)
+        host = self._size(group, served)
         return {
             "CpuNum": host[0],
             "DiskVolume": host[1],
@@ -151,19 +151,21 @@ class GroupMetrics:
             "MetricSnapshots": gm.metric_data(w, snapshot, trend),
         }
 
-    def _host(self) -> tuple[int | None, int | None, int | None]:
-        """A local group runs on this host: its CPUs, its data dir's disk (GiB) and its memory (GiB)."""
-        disk: int | None = None
-        if self.data_dir is not None:
-            try:
-                disk = shutil.disk_usage(self.data_dir).total // GIB
-            except OSError:
-                disk = None
-        try:
-            mem: int | None = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // GIB
-        except (ValueError, OSError):
-            mem = None
-        return os.cpu_count(), disk, mem
+    def _size(self, group: str, served: bool) -> tuple[int | None, int | None, int | None]:
+        """(CpuNum, DiskVolume GiB, MemSize GiB): of this host for a local group; summed over the distinct
+        hosts of the live workers for a worker group (null when one did not report it, or none is live)."""
+        if served:
+            hosts = self.capacity.live_hosts(group)
+        else:
+            hosts = [self._local_host] if self._local_host is not None else []
+        return _total(hosts, "cpus", 1), _total(hosts, "disk_bytes", GIB), _total(hosts, "mem_bytes", GIB)
+
+
+def _total(hosts: list[Mapping[str, Any] | None], key: str, unit: int) -> int | None:
+    values = [h.get(key) if h is not None else None for h in hosts]
+    if not values or any(not isinstance(v, int) or isinstance(v, bool) for v in values):
+        return None
+    return sum(values) // unit  # type: ignore[arg-type]
 
 
 def _unknown() -> gm.Sample:
