@@ -190,3 +190,31 @@ def test_bad_requests_get_the_exact_code_naming_the_field(srv: Server) -> None:
           "StartTime")  # fmt: skip
     fails(client, "GetResourceGroupMetrics", {"ResourceGroupId": group, "Granularity": -1}, "InvalidParameter",
           "Granularity")  # fmt: skip
+
+
+def test_a_standby_answers_from_the_stored_minutes(gate: Callable[[], Path], tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path / 'shared.db'}"
+    active = start_server(tmp_path / "a", db_url=db_url, extra=ARGS)
+    standby = start_server(tmp_path / "b", db_url=db_url, extra=ARGS)
+    try:
+        client, project_id = project(active)
+        via_standby = make_client(standby.endpoint)
+        group = default_group(client)
+        g = gate()
+        run_id = start_run(client, project_id, gated_workflow(client, project_id, 3, g))
+        wait_for(lambda: snap(metrics(client, group))["DevelopQueueTask"] == 1, what="one task waiting")
+
+        def stored_on_standby() -> Any:
+            s = snap(metrics(via_standby, group))
+            return s if s["DevelopQueueTask"] == 1 else None
+
+        # the standby runs no engine: its snapshot is the latest minute the active scheduler stored
+        s = wait_for(stored_on_standby, what="a minute stored and read by the standby")
+        assert (s["MaximumConcurrency"], s["DevelopRunningTask"], s["FreeConcurrency"]) == (2, 2, 0)
+        trend = by_name(metrics(via_standby, group))["DevelopRunningTask"]["TrendList"]
+        assert trend and max(p["Value"] for p in trend) == 2
+        g.touch()
+        wait_run(client, project_id, run_id)
+    finally:
+        active.stop()
+        standby.stop()
