@@ -241,6 +241,14 @@ class CeleryExecutor:
             self.on_workers_changed()
         return kills
 
+    def live_slots(self, group: str) -> int:
+        """The slots of `group`'s live workers (heartbeat within the lease): asked before each dispatch
+        (service/capacity.py), so it sums in place instead of building `workers()`."""
+        now = time.monotonic()
+        with self._lock:
+            return sum(w.concurrency for w in self._workers.values()
+                       if w.group == group and now - w.last_seen <= self.lease)  # fmt: skip
+
     def workers(self) -> list[dict[str, Any]]:
         """Live workers (heartbeat within the lease), for the internal endpoint and docs/workers.md."""
         now = time.monotonic()

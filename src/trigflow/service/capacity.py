@@ -48,5 +48,6 @@ class GroupCapacity:
         slots = self.group_slots(group)
         if not self.served_by_workers(group):
             return slots
-        live = sum(self.live_workers(group))
+        assert self.remote is not None
+        live = self.remote.live_slots(group)
         return live if slots is None else min(slots, live)
