@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Server, make_client, start_server, wait_for
+from tests.conftest import SECRET_ID, SECRET_KEY, Server, make_client, start_server, wait_for
 from tests.integration.helpers import call, get_run, new_workflow, start_run, task_states, wait_run
 
 BROKERS = {
@@ -471,7 +471,21 @@ def test_a_remote_log_streams_to_the_server_while_the_attempt_runs(
     wait_for(lambda: "first-line" in task_log(client, project_id, exec_id), timeout=5, what="the log while running")
     print(f"remote log tail latency: {time.monotonic() - printed:.3f} s")
     assert task_states(get_run(client, project_id, run_id)) == {"talker": "RUNNING"}
-    gate.touch()
+    # `trigflow logs --follow` works unchanged on a remote attempt: what came so far, then the rest, then it ends
+    out, err = tmp_path / "follow.out", tmp_path / "follow.err"
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "TRIGFLOW_ENDPOINT": f"http://{srv.endpoint}",
+           "TRIGFLOW_SECRET_ID": SECRET_ID, "TRIGFLOW_SECRET_KEY": SECRET_KEY}  # fmt: skip
+    with open(out, "wb") as o, open(err, "wb") as e:
+        follower = subprocess.Popen([sys.executable, "-m", "trigflow.cli", "logs", exec_id, "--follow"], stdout=o,
+                                    stderr=e, env=env, cwd=tmp_path)  # fmt: skip
+    try:
+        wait_for(lambda: out.read_text() == "first-line\n", what="the running remote attempt followed")
+        gate.touch()
+        assert follower.wait(timeout=30) == 0, err.read_text()
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+    assert out.read_text() == "first-line\nlast-line\n"
     assert wait_run(client, project_id, run_id).TriggerWorkflowRun.ExecutionState == "SUCCESS"
     log = task_log(client, project_id, exec_id)
     assert log.index("first-line") < log.index("last-line") and log.count("first-line") == 1
@@ -531,3 +545,28 @@ def test_a_remote_attempt_survives_a_failover_to_the_standby(
     finally:
         a.stop()
         b.stop()
+
+
+def test_an_attempt_killed_while_its_message_waits_in_the_broker_never_runs(
+    srv: Server, broker: str, workers: Callable[..., Worker], gates: Callable[[str], Path], tmp_path: Path
+) -> None:
+    client, project_id = project(srv)
+    group = new_group(client)
+    w = workers(srv, broker, group, f"wk-{uuid.uuid4().hex[:6]}", concurrency=1)
+    busy, gate, pidfile, marker = (new_workflow(client, project_id, f"celery_k1_{uuid.uuid4().hex[:6]}"),
+                                   gates("k"), tmp_path / "k.pid", tmp_path / "k.ran")  # fmt: skip
+    task(client, project_id, busy, "busy", f"echo $$ > {pidfile}; while [ ! -e {gate} ]; do sleep 0.05; done", group)
+    busy_run = start_run(client, project_id, busy)
+    _pid(pidfile)  # the worker's only slot is taken: the next message waits in the broker
+    queued = new_workflow(client, project_id, f"celery_k2_{uuid.uuid4().hex[:6]}")
+    task(client, project_id, queued, "queued", f"touch {marker}", group)
+    queued_run = start_run(client, project_id, queued)
+    wait_run(client, project_id, queued_run, states={"RUNNING"})  # dispatched: RUNNING, waiting for a worker
+    exec_id = get_run(client, project_id, queued_run).TriggerTaskRuns[0].ExecutionId
+    call(client, "KillTriggerWorkflowRuns", {"ProjectId": project_id, "WorkflowId": queued,
+                                             "WorkflowExecutionIdList": [queued_run]})  # fmt: skip
+    assert wait_run(client, project_id, queued_run).TriggerWorkflowRun.ExecutionState == "KILLED"
+    gate.touch()  # the slot frees, the worker takes the killed attempt's message: refused by the fence
+    assert wait_run(client, project_id, busy_run).TriggerWorkflowRun.ExecutionState == "SUCCESS"
+    wait_for(lambda: f"attempt {exec_id}.0.0 refused by the server" in w.output(), what="the message refused")
+    assert not marker.exists()
