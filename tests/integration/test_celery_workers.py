@@ -570,3 +570,31 @@ def test_an_attempt_killed_while_its_message_waits_in_the_broker_never_runs(
     assert wait_run(client, project_id, busy_run).TriggerWorkflowRun.ExecutionState == "SUCCESS"
     wait_for(lambda: f"attempt {exec_id}.0.0 refused by the server" in w.output(), what="the message refused")
     assert not marker.exists()
+
+
+def test_a_runner_task_with_a_data_source_secret_runs_on_the_worker(
+    srv: Server, broker: str, workers: Callable[..., Worker]
+) -> None:
+    """A SQL task (type 32) on PostgreSQL: its workload, password included, travels sealed in the payload, the
+    runner (`python -m trigflow.runner`) runs with the worker's interpreter, its result rows become outputs."""
+    from tests.integration.helpers import submitted_task, typed_task_params
+    from tests.integration.test_sql_tasks import PG_PROPS, data_source
+
+    client, project_id = project(srv)
+    group = new_group(client)
+    w = workers(srv, broker, group, f"ws-{uuid.uuid4().hex[:6]}")
+    source = data_source(client, project_id, "POSTGRE", PG_PROPS)
+    wf = new_workflow(client, project_id, f"celery_sql_{uuid.uuid4().hex[:6]}")
+    params = typed_task_params(project_id, wf, "q", "SELECT 'from-' || 'pg' AS v;", 32, source,
+                               ParamTaskOutList=[{"ParamKey": "v", "ParamValue": "$[0][0]"}])  # fmt: skip
+    params["TriggerTaskConfiguration"]["ResourceGroup"] = group
+    q = submitted_task(client, params)
+    task(client, project_id, wf, "after", 'echo "got ${v} on $TRIGFLOW_WORKER_NAME"', group, [q],
+         ParamTaskInList=[{"ParamKey": "v", "ParamDesc": "p.q.v", "FromTaskId": q, "FromParamKey": "v"}])
+    data = wait_run(client, project_id, start_run(client, project_id, wf))
+    runs = by_name(data)
+    assert data.TriggerWorkflowRun.ExecutionState == "SUCCESS", task_log(client, project_id, runs["q"].ExecutionId)
+    assert "1 row returned" in task_log(client, project_id, runs["q"].ExecutionId)
+    assert f"attempt {runs['q'].ExecutionId}.0.0 reported: exit 0" in w.output()  # the worker ran it
+    assert f"got from-pg on {w.name}" in task_log(client, project_id, runs["after"].ExecutionId)
+    assert PG_PROPS.get("password", "\0") not in w.output()
