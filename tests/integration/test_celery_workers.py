@@ -253,10 +253,9 @@ def _send_duplicate(server: Server, broker: str, group: str, exec_id: str, marke
     sealed = remote_payload.seal(remote_payload.fernet_for(seal_with),
                                  remote_payload.build(spec, (f"http://{server.endpoint}",), 1.0, 0, {}))  # fmt: skip
     app = make_app(broker)
-    try:
-        app.send_task(TASK_NAME, args=[sealed], task_id=task_id, queue=queue_name(group))
-    finally:
-        app.close()
+    with app.connection_for_write() as conn:
+        app.send_task(TASK_NAME, args=[sealed], task_id=task_id, queue=queue_name(group), connection=conn)
+    app.close()
     return task_id
 
 
@@ -301,7 +300,9 @@ def test_d_kill_and_execution_timeout_stop_the_remote_process_group(
     workers(srv, broker, group, f"wd-{uuid.uuid4().hex[:6]}")
     wf = new_workflow(client, project_id, f"celery_d_{uuid.uuid4().hex[:6]}")
     pidfile, childfile = tmp_path / "d.pid", tmp_path / "d.child"
-    task(client, project_id, wf, "sleeper", f"echo $$ > {pidfile}; sleep 300 & echo $! > {childfile}; wait", group)
+    # It ignores SIGTERM: only the SIGKILL after the grace (the server's --kill-grace 1) ends it.
+    task(client, project_id, wf, "sleeper",
+         f"trap '' TERM; echo $$ > {pidfile}; sleep 300 & echo $! > {childfile}; wait", group)
     run_id = start_run(client, project_id, wf)
     pid, child = _pid(pidfile), _pid(childfile)
     res = call(client, "KillTriggerWorkflowRuns", {"ProjectId": project_id, "WorkflowId": wf,
