@@ -599,3 +599,31 @@ def test_a_runner_task_with_a_data_source_secret_runs_on_the_worker(
     assert f"attempt {runs['q'].ExecutionId}.0.0 reported: exit 0" in w.output()  # the worker ran it
     assert f"got from-pg on {w.name}" in task_log(client, project_id, runs["after"].ExecutionId)
     assert PG_PROPS.get("password", "\0") not in w.output()
+
+
+def test_c1_a_redis_redelivery_past_the_visibility_timeout_is_refused(
+    broker: str, workers: Callable[..., Worker], gates: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """ANCHORS C1 for real: a 2 s visibility timeout, a task held longer; Redis hands the unacked message to a
+    consumer again, and the fence refuses it: the task ran once."""
+    if not broker.startswith("redis"):
+        pytest.skip("the visibility timeout is a Redis transport option (RabbitMQ's consumer_timeout is C3)")
+    server = start_server(tmp_path / "server", extra=[*server_args(broker), "--visibility-timeout", "2"])
+    try:
+        client, project_id = project(server)
+        group = new_group(client)
+        ws = [workers(server, broker, group, f"wv{i}-{uuid.uuid4().hex[:6]}", "--visibility-timeout", "2")
+              for i in (1, 2)]  # fmt: skip
+        wf = new_workflow(client, project_id, f"celery_c1_{uuid.uuid4().hex[:6]}")
+        gate, trace = gates("c1"), tmp_path / "c1.trace"
+        task(client, project_id, wf, "long", f"echo ran >> {trace}; while [ ! -e {gate} ]; do sleep 0.05; done", group)
+        run_id = start_run(client, project_id, wf)
+        wait_for(trace.exists, what="the task running")
+        exec_id = get_run(client, project_id, run_id).TriggerTaskRuns[0].ExecutionId
+        wait_for(lambda: any(f"attempt {exec_id}.0.0 refused by the server" in w.output() for w in ws), timeout=30,
+                 what="the redelivered message refused")  # fmt: skip
+        gate.touch()
+        assert wait_run(client, project_id, run_id).TriggerWorkflowRun.ExecutionState == "SUCCESS"
+        assert trace.read_text().split() == ["ran"]
+    finally:
+        server.stop()
