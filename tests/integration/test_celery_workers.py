@@ -627,3 +627,52 @@ def test_c1_a_redis_redelivery_past_the_visibility_timeout_is_refused(
         assert trace.read_text().split() == ["ran"]
     finally:
         server.stop()
+
+
+def test_an_acknowledged_finish_report_survives_a_server_crash_before_the_engine_applied_it(
+    broker: str, workers: Callable[..., Worker], gates: Callable[[str], Path], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The window between the server acknowledging a worker's finish report (the worker then forgets it) and
+    the engine committing the exit: the scheduler loop is made to fail (the test-only fault file) so the exit
+    is never applied, then the server is killed. The exit was made durable before the acknowledgement, so the
+    restarted server records it (with its outputs) instead of declaring the attempt lost and running it again."""
+    fault = tmp_path / "fault"
+    monkeypatch.setenv("TRIGFLOW_TEST_SCHEDULER_FAULT_FILE", str(fault))
+    data_dir = tmp_path / "server"
+    server = start_server(data_dir, extra=server_args(broker))
+    monkeypatch.delenv("TRIGFLOW_TEST_SCHEDULER_FAULT_FILE")
+    restarted: Server | None = None
+    try:
+        client, project_id = project(server)
+        group = new_group(client)
+        w = workers(server, broker, group, f"wx-{uuid.uuid4().hex[:6]}", lease=30)
+        wf = new_workflow(client, project_id, f"celery_x_{uuid.uuid4().hex[:6]}")
+        gate, trace, pidfile = gates("x"), tmp_path / "x.trace", tmp_path / "x.pid"
+        ok = task(client, project_id, wf, "ok", f'echo ran >> {trace}; echo $$ > {pidfile}; '
+                  f'while [ ! -e {gate} ]; do sleep 0.05; done; echo "##wedata_output total=42"', group,
+                  MaxRetryNumber=1, RetryWaitMinute=0, ParamTaskOutList=[{"ParamKey": "total", "ParamValue": ""}])
+        task(client, project_id, wf, "after", 'echo "got ${t}"', None, [ok],
+             ParamTaskInList=[{"ParamKey": "t", "ParamDesc": "p.ok.total", "FromTaskId": ok, "FromParamKey": "total"}])
+        run_id = start_run(client, project_id, wf)
+        _pid(pidfile)
+        fault.touch()  # from now on the loop drops what it drains: the exit is never applied by this process
+        gate.touch()
+        exec_id = get_run(client, project_id, run_id).TriggerTaskRuns[0].ExecutionId
+        wait_for(lambda: f"attempt {exec_id}.0.0 reported: exit 0" in w.output(), what="the finish acknowledged")
+        assert task_states(get_run(client, project_id, run_id))["ok"] == "RUNNING"
+    finally:
+        server.stop(signal.SIGKILL)
+    wait_for(lambda: server.proc.poll() is not None, what="the launcher gone")
+    fault.unlink()
+    try:
+        restarted = start_server(data_dir, port=server.port, extra=server_args(broker))
+        client, project_id = project(restarted)
+        result = wait_run(client, project_id, run_id, timeout=30)
+        assert task_states(result) == {"ok": "SUCCESS", "after": "SUCCESS"}, [
+            (t.TaskName, t.ErrorCodeStr) for t in result.TriggerTaskRuns]
+        assert "got 42" in task_log(client, project_id, by_name(result)["after"].ExecutionId)
+        assert trace.read_text().split() == ["ran"]  # not re-run
+    finally:
+        if restarted is not None:
+            restarted.stop()

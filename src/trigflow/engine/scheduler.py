@@ -311,7 +311,9 @@ class Scheduler:
         attempts: dict[str, Recovered] = {}
         remote: list[dict[str, Any]] = []
         for row in remote_rows:
-            if isinstance(self.executor, RemoteAdopter):
+            if row["exit_code"] is not None:  # its worker's finish report was acknowledged, the exit not applied
+                attempts[row["execution_id"]] = Recovered(running=False, exit_code=row["exit_code"])
+            elif isinstance(self.executor, RemoteAdopter):
                 attempts[row["execution_id"]] = Recovered(running=True)
                 remote.append(row)
         survivors: list[tuple[str, int, str]] = []
