@@ -264,6 +264,7 @@ def test_logs_follow_goes_through_retries(remote: Server, sdk: Any, project: str
     finally:
         if follower.poll() is None:
             follower.kill()
+            follower.wait()
     assert out.read_text() == "try 0\ntry 1\n" and "[trigflow logs] attempt 1" in err.read_text()
     assert get_run(sdk, project, run_id).TriggerTaskRuns[0].ExecutionState == "FAILED"
 
@@ -272,6 +273,42 @@ def test_logs_follow_goes_through_retries(remote: Server, sdk: Any, project: str
     assert cli(remote, home, "logs", task).stdout == "try 1\n"  # the latest attempt by default
     beyond = cli(remote, home, "logs", task, "--attempt", "5")
     assert beyond.returncode == 1 and beyond.stderr.startswith("InvalidParameterValue: LifeRoundNum")
+
+
+def test_logs_follow_started_while_a_retry_waits_shows_the_failure_it_retries(
+    remote: Server, sdk: Any, project: str, home: Path, tmp_path: Path
+) -> None:
+    """Started while the task run is PENDING for its retry (RetryTimes 1, attempt 1 not begun), the follower
+    prints attempt 0's failure first, as plain `logs` and GetTaskInstanceLog's default do, then waits; a kill
+    of the run during the retry wait ends it."""
+    wf = new_workflow(sdk, project, f"retry_wait_{uid()}")
+    new_task(sdk, project, wf, "flaky", 'echo "try 0"; exit 3', MaxRetryNumber=1, RetryWaitMinute=600)  # 120 s here
+    run_id = start_run(sdk, project, wf)
+    task = task_run_ids(sdk, project, run_id)["flaky"]
+
+    def waiting_for_retry() -> bool:
+        tr = call(sdk, "GetTriggerTaskRun", {"ProjectId": project, "TaskExecutionId": task})
+        return bool(tr.ExecutionState == "PENDING" and int(tr.RetryTimes or 0) == 1)
+
+    wait_for(waiting_for_retry, what="the task run waiting for its retry")
+    out, err = tmp_path / "follow.out", tmp_path / "follow.err"
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(home), "TRIGFLOW_ENDPOINT": f"http://{remote.endpoint}",
+           "TRIGFLOW_SECRET_ID": SECRET_ID, "TRIGFLOW_SECRET_KEY": SECRET_KEY}  # fmt: skip
+    argv = [TRIGFLOW] if TRIGFLOW else [sys.executable, "-m", "trigflow.cli"]
+    with open(out, "wb") as o, open(err, "wb") as e:
+        follower = subprocess.Popen([*argv, "logs", task, "--follow"], stdout=o, stderr=e, env=env, cwd=home)
+    try:
+        wait_for(lambda: out.read_text() == "try 0\n", what="the failed attempt's line")
+        assert follower.poll() is None, "the follower waits for the retry"
+        kill = {"ProjectId": project, "WorkflowId": wf, "WorkflowExecutionIdList": [run_id]}
+        call(sdk, "KillTriggerWorkflowRuns", kill)
+        assert follower.wait(timeout=30) == 0, err.read_text()
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.wait()
+    assert out.read_text() == "try 0\n"
+    assert call(sdk, "GetTriggerTaskRun", {"ProjectId": project, "TaskExecutionId": task}).ExecutionState == "KILLED"
 
 
 def test_triggers_next_matches_what_the_server_fires(remote: Server, sdk: Any, project: str, home: Path) -> None:
