@@ -23,6 +23,7 @@ import pytest
 
 from tests.conftest import SECRET_ID, SECRET_KEY, Server, free_port, make_client, start_server, wait_for
 from tests.integration.helpers import call, get_run, new_task, new_workflow, start_run, uid, wait_run
+from tests.integration.test_reruns import task_body, update_and_submit
 
 TRIGFLOW = shutil.which("trigflow", path=str(Path(sys.executable).parent))  # the installed entry point
 
@@ -233,6 +234,28 @@ def test_runs_rerun_of_chosen_tasks_waits_for_the_async_job(remote: Server, sdk:
     refused = cli(remote, home, "runs", "rerun", run_id, "--tasks", "nope")
     assert refused.returncode == 1 and ":" in refused.stderr.splitlines()[0], refused.stderr
     no_traceback(refused)
+
+
+def test_runs_rerun_runs_the_fix_or_with_original_versions_what_ran(remote: Server, sdk: Any, project: str,
+                                                                   home: Path) -> None:  # fmt: skip
+    """Fix-and-rerun from the client: by default a rerun runs each task's latest submitted version; with
+    --original-versions the version the run ran, so the failure comes back."""
+    wf = new_workflow(sdk, project, f"fix_{uid()}")
+    task = new_task(sdk, project, wf, "load", "echo broken; exit 3")
+    run_id = start_run(sdk, project, wf)
+    assert cli(remote, home, "runs", "wait", run_id, "--timeout", "30").returncode == 4
+    fixed = update_and_submit(sdk, project, task, task_body("load", "echo fixed"))
+
+    again = cli(remote, home, "runs", "rerun", run_id, "--original-versions")
+    assert again.returncode == 0, again.stderr
+    assert cli(remote, home, "runs", "wait", run_id, "--timeout", "30").returncode == 4
+    (load,) = get_run(sdk, project, run_id).TriggerTaskRuns
+    assert load.TaskVersionId != fixed and cli(remote, home, "logs", load.ExecutionId).stdout == "broken\n"
+
+    assert cli(remote, home, "runs", "rerun", run_id).returncode == 0
+    assert cli(remote, home, "runs", "wait", run_id, "--timeout", "30").returncode == 0
+    (load,) = get_run(sdk, project, run_id).TriggerTaskRuns
+    assert load.TaskVersionId == fixed and cli(remote, home, "logs", load.ExecutionId).stdout == "fixed\n"
 
 
 def test_logs_follow_goes_through_retries(remote: Server, sdk: Any, project: str, home: Path, tmp_path: Path) -> None:
