@@ -11,7 +11,9 @@ the official SDK against the session's real `trigflow up` (a minute there is 0.2
    beside a task that is left alone) ends SUCCESS with the rerun's task run on version 2, and the first
    attempt's record and log are still there;
 3. retries: a transient failure of the type is retried after RetryWaitMinute, the task run counts it in
-   RetryTimes, and each attempt keeps its own log.
+   RetryTimes, and each attempt keeps its own log;
+4. partial runs: CreateTriggerWorkflowRun with TaskIds = the task alone and a run-level resource group runs
+   only that task, on its submitted version, in that group.
 """
 
 from __future__ import annotations
@@ -244,12 +246,37 @@ def test_a_transient_failure_is_retried_and_counted(client: Any, project_id: str
         flaky.check()
 
 
+# --- 4. partial runs --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", cases("partial"), ids=str)
+def test_a_partial_run_runs_only_that_task_in_the_runs_group(
+    client: Any, project_id: str, ctx: Ctx, case: TypeCase
+) -> None:
+    """CreateTriggerWorkflowRun with TaskIds = the task alone (its upstream left out: decisions.md Q-R3) and a
+    run-level SchedulingResourceGroupId: only that task runs, on its submitted version, in the run's group."""
+    wf = new_workflow(client, project_id, f"ts_part_{case.id}_{uid()}")
+    upstream = new_task(client, project_id, wf, "upstream", "exit 3")
+    fixed = case.fixed(ctx)
+    task_id = submitted_task(client, task_params(project_id, wf, "subject", case, fixed.config, upstream=[upstream]))
+    group = new_group(client, 1)
+    run_id = start_run(client, project_id, wf, TaskIds=[task_id], SchedulingResourceGroupId=group)
+    done = wait_run(client, project_id, run_id, timeout=case.timeout)
+    assert task_states(done) == {"subject": "SUCCESS"}, logs(client, project_id, done)
+    brief = briefs(done)["subject"]
+    assert (brief.TaskVersionId, brief.ResourceGroupId) == (submitted_version(client, project_id, task_id), group)
+    assert fixed.log in log_of(client, project_id, brief.ExecutionId)
+    if fixed.check:
+        fixed.check()
+
+
 def test_the_table_covers_every_work_type() -> None:
-    """Each type the issue names is in each point (46 only in the fix-and-rerun, its retry being
-    test_spark_tasks.py's), SQL on both servers."""
+    """Each type the issue names is in each point (46 only in the fix-and-rerun and the partial run, its retry
+    being test_spark_tasks.py's; PySpark's session is too slow for a fourth point), SQL on both servers."""
     expected = {"shell35", "shell38", "python30", "ssh133", "sql32_pg", "sql32_my", "notebook132", "sync26",
                 "pyspark50"}  # fmt: skip
     for point in ("groups", "retry"):
         assert {c.id for c in cases(point)} == expected, point
     assert {c.id for c in cases("rerun")} == expected | {"spark46"}
+    assert {c.id for c in cases("partial")} == expected - {"pyspark50"} | {"spark46"}
     assert {c.partial_rerun for c in cases("rerun")} == {True, False}

@@ -10,8 +10,9 @@ A variant is a TriggerTaskConfiguration (with the type's data sources) plus a te
 
 The gates are what each backend offers: a file the task polls for (Shell, Python, SSH on the loopback sshd,
 Notebook, PySpark), an advisory lock (SQL on PostgreSQL), a named lock (SQL on MariaDB), a table lock on the
-source table (offline sync). `waiting()` counts the tasks held at the gate right now, read from the backend
-itself (marker files, pg_stat_activity, the MariaDB process list, pg_locks), never guessed from time.
+source table (offline sync). `waiting()` counts the tasks held at the gate, read from the backend itself
+(the marker files a task writes on reaching a closed gate, pg_stat_activity, the MariaDB process list,
+pg_locks), never guessed from time.
 """
 
 from __future__ import annotations
@@ -182,7 +183,7 @@ class TypeCase:
     type_id: int
     needs: tuple[str, ...] = ()
     partial_rerun: bool = False
-    points: frozenset[str] = frozenset({"groups", "rerun", "retry"})
+    points: frozenset[str] = frozenset({"groups", "rerun", "retry", "partial"})
     timeout: float = 60  # seconds for one run of the case
 
     def config(self, ctx: Ctx, code: str) -> dict[str, Any]:
@@ -399,6 +400,7 @@ class PySparkCase(TypeCase):
     id, type_id = "pyspark50", 50
     needs = ("spark_source",)
     partial_rerun = True
+    points = frozenset({"groups", "rerun", "retry"})  # the partial run's Spark case is the JAR's
     timeout = 240
 
     def config(self, ctx: Ctx, code: str) -> dict[str, Any]:
@@ -419,12 +421,13 @@ class PySparkCase(TypeCase):
 
 
 class JarCase(TypeCase):
-    """DLC Spark (46), fix-and-rerun only (its retry is in test_spark_tasks.py): v1 names a main class the JAR
-    does not have, v2 the one it has. The JAR's main starts no SparkContext, so each attempt is a JVM start."""
+    """DLC Spark (46), for the fix-and-rerun and the partial run (its retry is in test_spark_tasks.py): v1
+    names a main class the JAR does not have, v2 the one it has. The JAR's main starts no SparkContext, so
+    each attempt is a JVM start."""
 
     id, type_id = "spark46", 46
     needs = ("spark_source", "hello_jar")
-    points = frozenset({"rerun"})
+    points = frozenset({"rerun", "partial"})
     timeout = 240
 
     def jar(self, ctx: Ctx, main: str) -> dict[str, Any]:
