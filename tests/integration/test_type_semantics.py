@@ -44,7 +44,7 @@ from tests.integration.test_resource_groups import new_group
 from tests.integration.test_spark_tasks import HELLO_JAVA
 from tests.integration.test_sql_tasks import MY_PROPS, PG_PROPS, data_source
 from tests.integration.test_ssh_tasks import ssh_source as make_ssh_source
-from tests.integration.test_task_logs import whole_log
+from tests.integration.test_task_logs import log_page, whole_log
 from tests.integration.type_cases import Ctx, TypeCase, cases, spark_props
 
 # --- the backends, made once per module ------------------------------------------------------------------------
@@ -195,6 +195,7 @@ def test_fix_and_rerun_in_place_runs_the_submitted_fix(client: Any, project_id: 
     old = briefs(first)["subject"]
     assert old.TaskVersionId == submitted_version(client, project_id, task_id)
     old_log = log_of(client, project_id, old.ExecutionId)
+    old_code = log_page(client, project_id, old.ExecutionId).CodeContent  # the code (or notebook) as it ran
     assert broken.log in old_log
 
     fixed, group = case.fixed(ctx), new_group(client, 1)
@@ -221,6 +222,7 @@ def test_fix_and_rerun_in_place_runs_the_submitted_fix(client: Any, project_id: 
     kept = detail(client, project_id, old.ExecutionId)
     assert (kept.TaskVersionId, kept.IsLatestExecution, kept.ExecutionState) == (old.TaskVersionId, False, "FAILED")
     assert log_of(client, project_id, old.ExecutionId) == old_log
+    assert log_page(client, project_id, old.ExecutionId).CodeContent == old_code
 
 
 # --- 3. retries -------------------------------------------------------------------------------------------------
