@@ -88,6 +88,7 @@ def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
         settings.data_dir / "runs",
         kill_grace_seconds=settings.kill_grace_seconds,
         fallback_tick_seconds=settings.fallback_tick_seconds,
+        stall_after_seconds=settings.stall_after_seconds,
         minute_ms=settings.minute_ms,
         group_slots=resources.slots,
         create_child=runs.create_child_run,

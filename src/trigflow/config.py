@@ -57,6 +57,7 @@ class Settings:
     # Directories FILE_ARRIVAL triggers may watch (never /proc, /sys, /dev); default: the system temp dir.
     file_arrival_roots: tuple[str, ...] = field(default_factory=lambda: (tempfile.gettempdir(),))
     file_arrival_max_entries: int = 10_000  # directory entries one scan may visit
+    stall_after_seconds: float | None = None  # no loop pass for this long: /healthz 503 (None: max(30, 10 ticks))
     # --- task parameters and environment (docs/parameters.md, docs/limits.md "Task parameters") ---
     max_expanded_chars: int = 16 << 20  # characters one attempt's ${...} substitution may build (code + values)
     max_param_chars: int = 1 << 20  # longest data value (run-time parameter, upstream output, file list)

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Server, make_client, start_server, wait_for
+from tests.conftest import SECRET_ID, SECRET_KEY, Server, make_client, start_server, wait_for
 from tests.integration.helpers import call, get_run, new_workflow, start_run, task_states, wait_run
 
 BROKERS = {
@@ -253,10 +253,9 @@ def _send_duplicate(server: Server, broker: str, group: str, exec_id: str, marke
     sealed = remote_payload.seal(remote_payload.fernet_for(seal_with),
                                  remote_payload.build(spec, (f"http://{server.endpoint}",), 1.0, 0, {}))  # fmt: skip
     app = make_app(broker)
-    try:
-        app.send_task(TASK_NAME, args=[sealed], task_id=task_id, queue=queue_name(group))
-    finally:
-        app.close()
+    with app.connection_for_write() as conn:
+        app.send_task(TASK_NAME, args=[sealed], task_id=task_id, queue=queue_name(group), connection=conn)
+    app.close()
     return task_id
 
 
@@ -301,7 +300,9 @@ def test_d_kill_and_execution_timeout_stop_the_remote_process_group(
     workers(srv, broker, group, f"wd-{uuid.uuid4().hex[:6]}")
     wf = new_workflow(client, project_id, f"celery_d_{uuid.uuid4().hex[:6]}")
     pidfile, childfile = tmp_path / "d.pid", tmp_path / "d.child"
-    task(client, project_id, wf, "sleeper", f"echo $$ > {pidfile}; sleep 300 & echo $! > {childfile}; wait", group)
+    # It ignores SIGTERM: only the SIGKILL after the grace (the server's --kill-grace 1) ends it.
+    task(client, project_id, wf, "sleeper",
+         f"trap '' TERM; echo $$ > {pidfile}; sleep 300 & echo $! > {childfile}; wait", group)
     run_id = start_run(client, project_id, wf)
     pid, child = _pid(pidfile), _pid(childfile)
     res = call(client, "KillTriggerWorkflowRuns", {"ProjectId": project_id, "WorkflowId": wf,
@@ -471,7 +472,21 @@ def test_a_remote_log_streams_to_the_server_while_the_attempt_runs(
     wait_for(lambda: "first-line" in task_log(client, project_id, exec_id), timeout=5, what="the log while running")
     print(f"remote log tail latency: {time.monotonic() - printed:.3f} s")
     assert task_states(get_run(client, project_id, run_id)) == {"talker": "RUNNING"}
-    gate.touch()
+    # `trigflow logs --follow` works unchanged on a remote attempt: what came so far, then the rest, then it ends
+    out, err = tmp_path / "follow.out", tmp_path / "follow.err"
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "TRIGFLOW_ENDPOINT": f"http://{srv.endpoint}",
+           "TRIGFLOW_SECRET_ID": SECRET_ID, "TRIGFLOW_SECRET_KEY": SECRET_KEY}  # fmt: skip
+    with open(out, "wb") as o, open(err, "wb") as e:
+        follower = subprocess.Popen([sys.executable, "-m", "trigflow.cli", "logs", exec_id, "--follow"], stdout=o,
+                                    stderr=e, env=env, cwd=tmp_path)  # fmt: skip
+    try:
+        wait_for(lambda: out.read_text() == "first-line\n", what="the running remote attempt followed")
+        gate.touch()
+        assert follower.wait(timeout=30) == 0, err.read_text()
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+    assert out.read_text() == "first-line\nlast-line\n"
     assert wait_run(client, project_id, run_id).TriggerWorkflowRun.ExecutionState == "SUCCESS"
     log = task_log(client, project_id, exec_id)
     assert log.index("first-line") < log.index("last-line") and log.count("first-line") == 1
@@ -531,3 +546,133 @@ def test_a_remote_attempt_survives_a_failover_to_the_standby(
     finally:
         a.stop()
         b.stop()
+
+
+def test_an_attempt_killed_while_its_message_waits_in_the_broker_never_runs(
+    srv: Server, broker: str, workers: Callable[..., Worker], gates: Callable[[str], Path], tmp_path: Path
+) -> None:
+    client, project_id = project(srv)
+    group = new_group(client)
+    w = workers(srv, broker, group, f"wk-{uuid.uuid4().hex[:6]}", concurrency=1)
+    busy, gate, pidfile, marker = (new_workflow(client, project_id, f"celery_k1_{uuid.uuid4().hex[:6]}"),
+                                   gates("k"), tmp_path / "k.pid", tmp_path / "k.ran")  # fmt: skip
+    task(client, project_id, busy, "busy", f"echo $$ > {pidfile}; while [ ! -e {gate} ]; do sleep 0.05; done", group)
+    busy_run = start_run(client, project_id, busy)
+    _pid(pidfile)  # the worker's only slot is taken: the next message waits in the broker
+    queued = new_workflow(client, project_id, f"celery_k2_{uuid.uuid4().hex[:6]}")
+    task(client, project_id, queued, "queued", f"touch {marker}", group)
+    queued_run = start_run(client, project_id, queued)
+    wait_run(client, project_id, queued_run, states={"RUNNING"})  # dispatched: RUNNING, waiting for a worker
+    exec_id = get_run(client, project_id, queued_run).TriggerTaskRuns[0].ExecutionId
+    call(client, "KillTriggerWorkflowRuns", {"ProjectId": project_id, "WorkflowId": queued,
+                                             "WorkflowExecutionIdList": [queued_run]})  # fmt: skip
+    assert wait_run(client, project_id, queued_run).TriggerWorkflowRun.ExecutionState == "KILLED"
+    gate.touch()  # the slot frees, the worker takes the killed attempt's message: refused by the fence
+    assert wait_run(client, project_id, busy_run).TriggerWorkflowRun.ExecutionState == "SUCCESS"
+    wait_for(lambda: f"attempt {exec_id}.0.0 refused by the server" in w.output(), what="the message refused")
+    assert not marker.exists()
+
+
+def test_a_runner_task_with_a_data_source_secret_runs_on_the_worker(
+    srv: Server, broker: str, workers: Callable[..., Worker]
+) -> None:
+    """A SQL task (type 32) on PostgreSQL: its workload, password included, travels sealed in the payload, the
+    runner (`python -m trigflow.runner`) runs with the worker's interpreter, its result rows become outputs."""
+    from tests.integration.helpers import submitted_task, typed_task_params
+    from tests.integration.test_sql_tasks import PG_PROPS, data_source
+
+    client, project_id = project(srv)
+    group = new_group(client)
+    w = workers(srv, broker, group, f"ws-{uuid.uuid4().hex[:6]}")
+    source = data_source(client, project_id, "POSTGRE", PG_PROPS)
+    wf = new_workflow(client, project_id, f"celery_sql_{uuid.uuid4().hex[:6]}")
+    params = typed_task_params(project_id, wf, "q", "SELECT 'from-' || 'pg' AS v;", 32, source,
+                               ParamTaskOutList=[{"ParamKey": "v", "ParamValue": "$[0][0]"}])  # fmt: skip
+    params["TriggerTaskConfiguration"]["ResourceGroup"] = group
+    q = submitted_task(client, params)
+    task(client, project_id, wf, "after", 'echo "got ${v} on $TRIGFLOW_WORKER_NAME"', group, [q],
+         ParamTaskInList=[{"ParamKey": "v", "ParamDesc": "p.q.v", "FromTaskId": q, "FromParamKey": "v"}])
+    data = wait_run(client, project_id, start_run(client, project_id, wf))
+    runs = by_name(data)
+    assert data.TriggerWorkflowRun.ExecutionState == "SUCCESS", task_log(client, project_id, runs["q"].ExecutionId)
+    assert "1 row returned" in task_log(client, project_id, runs["q"].ExecutionId)
+    assert f"attempt {runs['q'].ExecutionId}.0.0 reported: exit 0" in w.output()  # the worker ran it
+    assert f"got from-pg on {w.name}" in task_log(client, project_id, runs["after"].ExecutionId)
+    assert PG_PROPS.get("password", "\0") not in w.output()
+
+
+def test_c1_a_redis_redelivery_past_the_visibility_timeout_is_refused(
+    broker: str, workers: Callable[..., Worker], gates: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """ANCHORS C1 for real: a 2 s visibility timeout, a task held longer; Redis hands the unacked message to a
+    consumer again, and the fence refuses it: the task ran once."""
+    if not broker.startswith("redis"):
+        pytest.skip("the visibility timeout is a Redis transport option (RabbitMQ's consumer_timeout is C3)")
+    server = start_server(tmp_path / "server", extra=[*server_args(broker), "--visibility-timeout", "2"])
+    try:
+        client, project_id = project(server)
+        group = new_group(client)
+        ws = [workers(server, broker, group, f"wv{i}-{uuid.uuid4().hex[:6]}", "--visibility-timeout", "2")
+              for i in (1, 2)]  # fmt: skip
+        wf = new_workflow(client, project_id, f"celery_c1_{uuid.uuid4().hex[:6]}")
+        gate, trace = gates("c1"), tmp_path / "c1.trace"
+        task(client, project_id, wf, "long", f"echo ran >> {trace}; while [ ! -e {gate} ]; do sleep 0.05; done", group)
+        run_id = start_run(client, project_id, wf)
+        wait_for(trace.exists, what="the task running")
+        exec_id = get_run(client, project_id, run_id).TriggerTaskRuns[0].ExecutionId
+        wait_for(lambda: any(f"attempt {exec_id}.0.0 refused by the server" in w.output() for w in ws), timeout=30,
+                 what="the redelivered message refused")  # fmt: skip
+        gate.touch()
+        assert wait_run(client, project_id, run_id).TriggerWorkflowRun.ExecutionState == "SUCCESS"
+        assert trace.read_text().split() == ["ran"]
+    finally:
+        server.stop()
+
+
+def test_an_acknowledged_finish_report_survives_a_server_crash_before_the_engine_applied_it(
+    broker: str, workers: Callable[..., Worker], gates: Callable[[str], Path], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The window between the server acknowledging a worker's finish report (the worker then forgets it) and
+    the engine committing the exit: the scheduler loop is made to fail (the test-only fault file) so the exit
+    is never applied, then the server is killed. The exit was made durable before the acknowledgement, so the
+    restarted server records it (with its outputs) instead of declaring the attempt lost and running it again."""
+    fault = tmp_path / "fault"
+    monkeypatch.setenv("TRIGFLOW_TEST_SCHEDULER_FAULT_FILE", str(fault))
+    data_dir = tmp_path / "server"
+    server = start_server(data_dir, extra=server_args(broker))
+    monkeypatch.delenv("TRIGFLOW_TEST_SCHEDULER_FAULT_FILE")
+    restarted: Server | None = None
+    try:
+        client, project_id = project(server)
+        group = new_group(client)
+        w = workers(server, broker, group, f"wx-{uuid.uuid4().hex[:6]}", lease=30)
+        wf = new_workflow(client, project_id, f"celery_x_{uuid.uuid4().hex[:6]}")
+        gate, trace, pidfile = gates("x"), tmp_path / "x.trace", tmp_path / "x.pid"
+        ok = task(client, project_id, wf, "ok", f'echo ran >> {trace}; echo $$ > {pidfile}; '
+                  f'while [ ! -e {gate} ]; do sleep 0.05; done; echo "##wedata_output total=42"', group,
+                  MaxRetryNumber=1, RetryWaitMinute=0, ParamTaskOutList=[{"ParamKey": "total", "ParamValue": ""}])
+        task(client, project_id, wf, "after", 'echo "got ${t}"', None, [ok],
+             ParamTaskInList=[{"ParamKey": "t", "ParamDesc": "p.ok.total", "FromTaskId": ok, "FromParamKey": "total"}])
+        run_id = start_run(client, project_id, wf)
+        _pid(pidfile)
+        fault.touch()  # from now on the loop drops what it drains: the exit is never applied by this process
+        gate.touch()
+        exec_id = get_run(client, project_id, run_id).TriggerTaskRuns[0].ExecutionId
+        wait_for(lambda: f"attempt {exec_id}.0.0 reported: exit 0" in w.output(), what="the finish acknowledged")
+        assert task_states(get_run(client, project_id, run_id))["ok"] == "RUNNING"
+    finally:
+        server.stop(signal.SIGKILL)
+    wait_for(lambda: server.proc.poll() is not None, what="the launcher gone")
+    fault.unlink()
+    try:
+        restarted = start_server(data_dir, port=server.port, extra=server_args(broker))
+        client, project_id = project(restarted)
+        result = wait_run(client, project_id, run_id, timeout=30)
+        assert task_states(result) == {"ok": "SUCCESS", "after": "SUCCESS"}, [
+            (t.TaskName, t.ErrorCodeStr) for t in result.TriggerTaskRuns]
+        assert "got 42" in task_log(client, project_id, by_name(result)["after"].ExecutionId)
+        assert trace.read_text().split() == ["ran"]  # not re-run
+    finally:
+        if restarted is not None:
+            restarted.stop()

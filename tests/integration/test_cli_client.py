@@ -23,6 +23,7 @@ import pytest
 
 from tests.conftest import SECRET_ID, SECRET_KEY, Server, free_port, make_client, start_server, wait_for
 from tests.integration.helpers import call, get_run, new_task, new_workflow, start_run, uid, wait_run
+from tests.integration.test_reruns import task_body, update_and_submit
 
 TRIGFLOW = shutil.which("trigflow", path=str(Path(sys.executable).parent))  # the installed entry point
 
@@ -235,6 +236,28 @@ def test_runs_rerun_of_chosen_tasks_waits_for_the_async_job(remote: Server, sdk:
     no_traceback(refused)
 
 
+def test_runs_rerun_runs_the_fix_or_with_original_versions_what_ran(remote: Server, sdk: Any, project: str,
+                                                                   home: Path) -> None:  # fmt: skip
+    """Fix-and-rerun from the client: by default a rerun runs each task's latest submitted version; with
+    --original-versions the version the run ran, so the failure comes back."""
+    wf = new_workflow(sdk, project, f"fix_{uid()}")
+    task = new_task(sdk, project, wf, "load", "echo broken; exit 3")
+    run_id = start_run(sdk, project, wf)
+    assert cli(remote, home, "runs", "wait", run_id, "--timeout", "30").returncode == 4
+    fixed = update_and_submit(sdk, project, task, task_body("load", "echo fixed"))
+
+    again = cli(remote, home, "runs", "rerun", run_id, "--original-versions")
+    assert again.returncode == 0, again.stderr
+    assert cli(remote, home, "runs", "wait", run_id, "--timeout", "30").returncode == 4
+    (load,) = get_run(sdk, project, run_id).TriggerTaskRuns
+    assert load.TaskVersionId != fixed and cli(remote, home, "logs", load.ExecutionId).stdout == "broken\n"
+
+    assert cli(remote, home, "runs", "rerun", run_id).returncode == 0
+    assert cli(remote, home, "runs", "wait", run_id, "--timeout", "30").returncode == 0
+    (load,) = get_run(sdk, project, run_id).TriggerTaskRuns
+    assert load.TaskVersionId == fixed and cli(remote, home, "logs", load.ExecutionId).stdout == "fixed\n"
+
+
 def test_logs_follow_goes_through_retries(remote: Server, sdk: Any, project: str, home: Path, tmp_path: Path) -> None:
     """Attempt N prints `try N` and waits for the file goN, then fails; one retry. The follower is started
     during attempt 0 and must print both attempts as they come, then stop once the task run has failed."""
@@ -264,6 +287,7 @@ def test_logs_follow_goes_through_retries(remote: Server, sdk: Any, project: str
     finally:
         if follower.poll() is None:
             follower.kill()
+            follower.wait()
     assert out.read_text() == "try 0\ntry 1\n" and "[trigflow logs] attempt 1" in err.read_text()
     assert get_run(sdk, project, run_id).TriggerTaskRuns[0].ExecutionState == "FAILED"
 
@@ -272,6 +296,42 @@ def test_logs_follow_goes_through_retries(remote: Server, sdk: Any, project: str
     assert cli(remote, home, "logs", task).stdout == "try 1\n"  # the latest attempt by default
     beyond = cli(remote, home, "logs", task, "--attempt", "5")
     assert beyond.returncode == 1 and beyond.stderr.startswith("InvalidParameterValue: LifeRoundNum")
+
+
+def test_logs_follow_started_while_a_retry_waits_shows_the_failure_it_retries(
+    remote: Server, sdk: Any, project: str, home: Path, tmp_path: Path
+) -> None:
+    """Started while the task run is PENDING for its retry (RetryTimes 1, attempt 1 not begun), the follower
+    prints attempt 0's failure first, as plain `logs` and GetTaskInstanceLog's default do, then waits; a kill
+    of the run during the retry wait ends it."""
+    wf = new_workflow(sdk, project, f"retry_wait_{uid()}")
+    new_task(sdk, project, wf, "flaky", 'echo "try 0"; exit 3', MaxRetryNumber=1, RetryWaitMinute=600)  # 120 s here
+    run_id = start_run(sdk, project, wf)
+    task = task_run_ids(sdk, project, run_id)["flaky"]
+
+    def waiting_for_retry() -> bool:
+        tr = call(sdk, "GetTriggerTaskRun", {"ProjectId": project, "TaskExecutionId": task})
+        return bool(tr.ExecutionState == "PENDING" and int(tr.RetryTimes or 0) == 1)
+
+    wait_for(waiting_for_retry, what="the task run waiting for its retry")
+    out, err = tmp_path / "follow.out", tmp_path / "follow.err"
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(home), "TRIGFLOW_ENDPOINT": f"http://{remote.endpoint}",
+           "TRIGFLOW_SECRET_ID": SECRET_ID, "TRIGFLOW_SECRET_KEY": SECRET_KEY}  # fmt: skip
+    argv = [TRIGFLOW] if TRIGFLOW else [sys.executable, "-m", "trigflow.cli"]
+    with open(out, "wb") as o, open(err, "wb") as e:
+        follower = subprocess.Popen([*argv, "logs", task, "--follow"], stdout=o, stderr=e, env=env, cwd=home)
+    try:
+        wait_for(lambda: out.read_text() == "try 0\n", what="the failed attempt's line")
+        assert follower.poll() is None, "the follower waits for the retry"
+        kill = {"ProjectId": project, "WorkflowId": wf, "WorkflowExecutionIdList": [run_id]}
+        call(sdk, "KillTriggerWorkflowRuns", kill)
+        assert follower.wait(timeout=30) == 0, err.read_text()
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.wait()
+    assert out.read_text() == "try 0\n"
+    assert call(sdk, "GetTriggerTaskRun", {"ProjectId": project, "TaskExecutionId": task}).ExecutionState == "KILLED"
 
 
 def test_triggers_next_matches_what_the_server_fires(remote: Server, sdk: Any, project: str, home: Path) -> None:

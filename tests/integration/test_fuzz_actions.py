@@ -784,6 +784,10 @@ QUOTAS: list[tuple[str, tuple[str | int, ...], Any, str]] = [
      "ExecutionTTLMinute"),
     ("UpdateTriggerTaskPartially", ("NewSetting", "TriggerTaskSchedulerConfiguration", "WaitExecutionTotalTTLMinute"),
      -(2**62), "WaitExecutionTotalTTLMinute"),
+    # run-time parameters over the default --max-param-size (1 Mi characters): refused when the run is asked for
+    # (a rerun's, which needs a run: test_hardening_params.py)
+    ("CreateTriggerWorkflowRun", ("AdvancedParams",), [{"ParamKey": "p", "ParamValue": "x" * (1024 * 1024 + 1)}],
+     "AdvancedParams.0.ParamValue"),
 ]  # fmt: skip
 
 

@@ -394,6 +394,33 @@ def test_slowloris_heads_are_closed_after_the_header_timeout_and_the_sdk_keeps_w
         assert srv.proc.poll() is None
 
 
+def _read_response(sock: socket.socket) -> bytes:
+    """One whole HTTP response (head and Content-Length body) from a kept-alive connection."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(4096)
+    head, _, body = data.partition(b"\r\n\r\n")
+    lengths = [line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")]
+    length = int(lengths[0])
+    while len(body) < length:
+        body += sock.recv(4096)
+    return head
+
+
+def test_an_idle_kept_alive_connection_is_closed_after_the_idle_timeout(tmp_path: Path) -> None:
+    """Between requests the idle timeout applies (the header timeout, 30 s here, is not what closes it)."""
+    with running(tmp_path / "idle", "--idle-timeout", "1", "--header-timeout", "30") as srv:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+            for _ in range(2):  # kept alive: the second request on the same connection is answered
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                assert _read_response(s).startswith(b"HTTP/1.1 200")
+            answered = time.monotonic()
+            assert not closed_by_peer(s)
+            wait_for(lambda: closed_by_peer(s), timeout=10, what="the idle connection closed")
+            assert 0.9 <= time.monotonic() - answered < 5
+        assert sdk_ok(srv)
+
+
 def test_stalled_uploads_are_refused_on_their_headers_and_memory_stays_bounded(tmp_path: Path) -> None:
     flags = ["--body-timeout", "2", "--body-min-rate", "100000000", "--auth-failures-per-minute", "1000"]
     with running(tmp_path / "stall", *flags) as srv:

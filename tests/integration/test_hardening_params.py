@@ -297,6 +297,17 @@ def test_a_parameter_over_the_limit_is_refused_at_run_creation(client: Any, proj
           "InvalidParameterValue", "AdvancedParams.1.ParamValue", "1048576")  # fmt: skip
 
 
+def test_a_parameter_over_the_limit_is_refused_at_rerun(client: Any, project_id: str) -> None:
+    wf = new_workflow(client, project_id, f"huge_rerun_{uuid.uuid4().hex[:6]}")
+    task = new_task(client, project_id, wf, "t", "true")
+    run_id = start_run(client, project_id, wf)
+    assert wait_run(client, project_id, run_id).TriggerWorkflowRun.ExecutionState == "SUCCESS"
+    fails(client, "RerunTriggerWorkflowRunAsync",
+          {"ProjectId": project_id, "WorkflowId": wf, "WorkflowExecutionId": run_id, "ExecuteType": "2",
+           "TaskIds": [task], "AdvancedParams": [{"ParamKey": "huge", "ParamValue": "x" * (1024 * 1024 + 1)}]},
+          "InvalidParameterValue", "AdvancedParams.0.ParamValue", "1048576")  # fmt: skip
+
+
 def test_an_upstream_output_over_the_limit_fails_the_attempt(client: Any, project_id: str) -> None:
     wf = new_workflow(client, project_id, f"huge_out_{uuid.uuid4().hex[:6]}")
     code = "import os\nopen(os.environ['WEDATA_OUTPUT_FILE'], 'w').write('v=' + 'x' * (1 << 21) + '\\n')\n"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import sqlite3
 import sys
 import urllib.error
@@ -307,6 +308,40 @@ def test_a_dead_scheduler_fails_healthz_and_a_standby_takes_over(
         assert wait_run(client, project_id, run).TriggerWorkflowRun.ExecutionState == "SUCCESS"
         assert "restarting it in" in a.output() and "leadership released" in a.output()
     finally:
+        a.stop()
+        b.stop()
+
+
+def test_a_stalled_scheduler_fails_healthz_and_a_supervisor_restart_hands_over_to_the_standby(
+    tmp_path: Path, shared_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop of `a` is held (the fault file says `stall`): alive but making no pass, it keeps the lock (a thread
+    that may wake up must not share it) and /healthz answers 503 `stalled`. What a supervisor's liveness probe
+    then does, SIGKILL and restart, releases the lock: `b` takes over and runs what `a` never started."""
+    fault = tmp_path / "fault"
+    monkeypatch.setenv(FAULT_FILE_ENV, str(fault))
+    a = start_server(tmp_path / "a", db_url=shared_db, extra=[*FAST, "--stall-after", "1"])
+    monkeypatch.delenv(FAULT_FILE_ENV)
+    b = start_server(tmp_path / "b", db_url=shared_db, extra=FAST)
+    try:
+        wait_for(lambda: health(a.port)[1]["scheduler_role"] == "leader", what="a leads")
+        client = make_client(b.endpoint)
+        project_id = str(call(client, "ListProjects", {}).Items[0].ProjectId)
+        wf = new_workflow(client, project_id, "stalled_leader")
+        new_task(client, project_id, wf, "t", "true")
+
+        fault.write_text("stall")
+        _, body = wait_for(lambda: (h := health(a.port))[0] == 503 and h, timeout=20, what="a reports 503")
+        assert body["status"] == "stalled" and "restart the process" in body["reason"], body
+        run = start_run(client, project_id, wf)  # nobody schedules it: a holds the lock and makes no pass
+        assert health(b.port)[1]["scheduler_role"] == "standby"
+        assert get_run(client, project_id, run).TriggerWorkflowRun.ExecutionState != "SUCCESS"
+
+        a.stop(signal.SIGKILL)  # the supervisor's answer to a failing liveness probe
+        wait_for(lambda: health(b.port)[1]["scheduler_role"] == "leader", timeout=20, what="b takes over")
+        assert wait_run(client, project_id, run).TriggerWorkflowRun.ExecutionState == "SUCCESS"
+    finally:
+        fault.unlink(missing_ok=True)
         a.stop()
         b.stop()
 

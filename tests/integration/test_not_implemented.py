@@ -9,11 +9,16 @@ from typing import Any
 import pytest
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 from tencentcloud.wedata.v20250806 import models
+from tencentcloud.wedata.v20250806.wedata_client import WedataClient
 
 from tests.conftest import Server
 from tests.integration.test_tccli import tccli
+from trigflow.api.registry import load_all
 
-NOT_YET = ("CreateDataBackfillPlan", "ListOpsAlarmRules", "KillTaskInstancesAsync")
+NAMED_IN_ISSUE = ("CreateDataBackfillPlan", "ListOpsAlarmRules", "KillTaskInstancesAsync")
+# Every action of the SDK's client (a method with a request model of its name) that the server does not serve.
+SDK_ACTIONS = {n for n in vars(WedataClient) if n[:1].isupper() and hasattr(models, f"{n}Request")}
+NOT_YET = sorted(SDK_ACTIONS - set(load_all()))
 
 
 def message_for(action: str) -> str:
@@ -27,6 +32,10 @@ def test_sdk_action_not_implemented_yet(client: Any, action: str) -> None:
         getattr(client, action)(getattr(models, f"{action}Request")())
     assert (exc.value.code, exc.value.message) == ("UnsupportedOperation.NotImplemented", message_for(action))
     assert exc.value.requestId
+
+
+def test_the_issue_s_actions_are_among_them() -> None:
+    assert set(NAMED_IN_ISSUE) <= set(NOT_YET) and len(NOT_YET) > 100
 
 
 def test_get_task_instance_log_is_served_now(client: Any, project_id: str) -> None:

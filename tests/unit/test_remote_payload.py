@@ -3,6 +3,7 @@ path re-rooting rule, the attempt-id parsing of the fence, and the log append th
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,14 @@ def test_a_tampered_payload_is_refused() -> None:
     flipped = sealed[:40] + ("A" if sealed[40] != "A" else "B") + sealed[41:]
     with pytest.raises(rp.PayloadRefused):
         rp.open_sealed(f, flipped)
+
+
+def test_the_servers_interpreter_becomes_the_workers(tmp_path: Path) -> None:
+    f = rp.fernet_for("t")
+    p = rp.open_sealed(f, rp.seal(f, rp.build(spec(), (), 1.0, 0, {})))
+    p = rp.Payload(**{**p.__dict__, "python": "/opt/server/bin/python", "spec": {
+        **p.spec, "argv": ["/opt/server/bin/python", "-m", "trigflow.runner"]}})
+    assert rp.local_spec(p, tmp_path).argv == (sys.executable, "-m", "trigflow.runner")
 
 
 def test_a_local_attempt_has_no_payload() -> None:

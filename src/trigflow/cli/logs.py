@@ -71,7 +71,7 @@ def cmd_logs(api: Any, args: argparse.Namespace) -> int:
     reader = _Reader(api, args.task_execution_id, args.attempt, args.json)
     pinned = args.attempt is not None
     if not pinned:
-        reader.attempt = int(patience.first(reader.task_run).RetryTimes or 0)  # the latest attempt
+        reader.attempt = _latest_started(patience.first(reader.task_run))
     start, delay = reader.attempt, 0.2
     while True:
         try:
@@ -100,6 +100,14 @@ def cmd_logs(api: Any, args: argparse.Namespace) -> int:
             continue
         time.sleep(delay)
         delay = min(delay * 1.5, 2.0)
+
+
+def _latest_started(task_run: Any) -> int:
+    """The attempt to follow first: the latest one that has started, as GetTaskInstanceLog's default is.
+    A PENDING task run with RetryTimes N is waiting to start attempt N (its retry, or resources for it),
+    so the failure it retries is attempt N - 1; the loop moves on to N once that one exists."""
+    retries = int(task_run.RetryTimes or 0)
+    return retries - 1 if retries > 0 and task_run.ExecutionState == "PENDING" else retries
 
 
 def add_parser(sub: Any) -> None:

@@ -284,6 +284,7 @@ _SCHEDULER_LIMIT_FLAGS = {
     "max_nested_runs": "max_nested_runs",
     "max_code_bytes": "max_code_bytes",
     "file_arrival_max_entries": "file_arrival_max_entries",
+    "stall_after": "stall_after_seconds",
 }
 
 
@@ -300,6 +301,8 @@ def _scheduler_limit_flags(up: argparse.ArgumentParser) -> None:
     )
     up.add_argument("--max-nested-runs", type=int, help="nested runs one top-level run may create (default 1000)")
     up.add_argument("--max-code-bytes", type=int, help="decoded CodeContent size per task (default 1048576)")
+    up.add_argument("--stall-after", type=float, metavar="S",
+                    help="seconds with no scheduler loop pass before /healthz says 503 stalled (30)")  # fmt: skip
 
 
 def _front_door_flags(up: argparse.ArgumentParser) -> None:

@@ -8,6 +8,7 @@ fallback tick only re-adopts runs that some other writer created without waking 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -283,6 +284,16 @@ class Scheduler:
                 # It ended between the check and the adoption: read the keeper's record as the watcher would.
                 self._q.put(self._late_exit(exec_id, pid, token))
 
+    def _inject_fault(self, path: str) -> None:
+        """The test-only fault (FAULT_FILE_ENV): a file saying `stall` holds the loop while it exists (a stuck
+        thread that keeps its lock); any other file makes the pass raise."""
+        with contextlib.suppress(OSError), open(path, encoding="utf-8") as f:
+            if f.read().strip() == "stall":
+                while os.path.exists(path) and not self._stopping.wait(0.05):
+                    pass
+                return
+        raise SchedulerFault(f"injected fault: {path} exists")
+
     def _read_exit(self, pid: int, proc_start: str) -> ExitRecord | None:
         return read_exit(self.keeper_dir, pid, proc_start) if self.keeper_dir is not None else None
 
@@ -311,7 +322,9 @@ class Scheduler:
         attempts: dict[str, Recovered] = {}
         remote: list[dict[str, Any]] = []
         for row in remote_rows:
-            if isinstance(self.executor, RemoteAdopter):
+            if row["exit_code"] is not None:  # its worker's finish report was acknowledged, the exit not applied
+                attempts[row["execution_id"]] = Recovered(running=False, exit_code=row["exit_code"])
+            elif isinstance(self.executor, RemoteAdopter):
                 attempts[row["execution_id"]] = Recovered(running=True)
                 remote.append(row)
         survivors: list[tuple[str, int, str]] = []
@@ -436,7 +449,7 @@ class Scheduler:
                     break
             now = self.last_tick_ms = self.clock()
             if self._fault_file is not None and os.path.exists(self._fault_file):
-                raise SchedulerFault(f"injected fault: {self._fault_file} exists")
+                self._inject_fault(self._fault_file)
             if triggers is not None:
                 if reload:
                     self._guarded("reloading triggers", triggers.reload, now)

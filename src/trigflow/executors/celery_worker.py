@@ -21,6 +21,8 @@ the late report). Workers never open the trigflow database.
 from __future__ import annotations
 
 import base64
+import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -37,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from trigflow.executors import remote_payload
-from trigflow.executors.base import AttemptLimits, ExecutorEvent, LaunchError
+from trigflow.executors.base import AttemptLimits, ExecutorEvent, LaunchError, LaunchSpec
 from trigflow.executors.host_facts import host_facts
 from trigflow.executors.local import LocalExecutor
 
@@ -140,8 +142,6 @@ class WorkerRuntime:
         self._last_ok = time.monotonic()
         self.stopping = threading.Event()
         (data_dir / "attempts").mkdir(parents=True, exist_ok=True, mode=0o700)
-        import hashlib
-
         instance = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
         self.executor = LocalExecutor(self._on_event, AttemptLimits(max_log_bytes=max_log_bytes,
                                                                     cgroup_instance=instance))  # fmt: skip
@@ -356,9 +356,7 @@ class WorkerRuntime:
                 self.executor.kill(run.payload.execution_id, run.payload.grace_seconds)
 
 
-def _with_env(spec: Any, env: dict[str, str]) -> Any:
-    import dataclasses
-
+def _with_env(spec: LaunchSpec, env: dict[str, str]) -> LaunchSpec:
     return dataclasses.replace(spec, env=env)
 
 

@@ -11,7 +11,8 @@ The LaunchSpec the engine built names paths under the server's run directory (`c
 directory R (the directory of `log_path`) is replaced by the worker's attempt directory W
 (`<worker data dir>/attempts/<celery task id>`) wherever a path *starts* with R (argv items, env values,
 cwd, log_path, script_copy_path), and wherever the string `R/` occurs inside `script` and the sealed
-environment (a runner's JSON workload names its outputs file there). Files the launcher spilled next to
+environment (a runner's JSON workload names its outputs file there); an argv item that is the server's own
+interpreter (`python -m trigflow.runner` of the runner types) becomes the worker's. Files the launcher spilled next to
 the attempt (`<attempt>.params.json`, loaders) travel inside the payload and are written into W first.
 """
 
@@ -22,6 +23,7 @@ import binascii
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +68,7 @@ class Payload:
     run_dir: str
     spec: Mapping[str, Any]
     files: Mapping[str, bytes]
+    python: str = ""  # the server's interpreter: an argv item naming it runs the worker's (the runner types)
 
 
 def build(
@@ -83,6 +86,7 @@ def build(
         "log_base": log_base,
         "grace": grace_seconds,
         "run_dir": os.path.dirname(spec.log_path),
+        "python": sys.executable,
         "spec": {
             "argv": list(spec.argv),
             "env": dict(spec.env),
@@ -121,6 +125,7 @@ def open_sealed(fernet: Fernet, token: object) -> Payload:
             run_dir=str(raw["run_dir"]),
             spec=raw["spec"],
             files={str(k): base64.b64decode(v) for k, v in raw["files"].items()},
+            python=str(raw.get("python") or ""),
         )
     except (KeyError, TypeError, ValueError, binascii.Error) as e:
         raise PayloadRefused("malformed payload") from e
@@ -144,11 +149,14 @@ def local_spec(payload: Payload, attempt_dir: Path) -> LaunchSpec:
     def sub(text: str) -> str:
         return text.replace(inner_src, inner_dst)
 
+    def arg(a: str) -> str:
+        return sys.executable if payload.python and a == payload.python else reroot(a, src, dst)
+
     script = s.get("script")
     copy_path = s.get("script_copy_path")
     return LaunchSpec(
         attempt_id=payload.execution_id,
-        argv=tuple(reroot(str(a), src, dst) for a in s["argv"]),
+        argv=tuple(arg(str(a)) for a in s["argv"]),
         env={str(k): reroot(str(v), src, dst) for k, v in s["env"].items()},
         cwd=reroot(str(s["cwd"]), src, dst),
         log_path=reroot(str(s["log_path"]), src, dst),

@@ -124,6 +124,10 @@ class WorkerHub:
         message = body.get("message")
         message = str(message)[:1000] if message is not None else None
         at_ms = int(body.get("at_ms") or self.clock())
+        parts = split_task_id(task_id)
+        if exit_code is not None and parts is not None:  # durable before the acknowledgement (record_remote_exit)
+            with self.db.write() as conn:
+                rq.record_remote_exit(conn, parts[0], parts[1], parts[2], worker_id, exit_code)
         if not self.executor.finished(task_id, worker_id, exit_code, message, at_ms):
             return 409, {"error": "unknown attempt"}
         return 200, {"ok": True}

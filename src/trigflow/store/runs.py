@@ -63,7 +63,7 @@ def task_runs_of(conn: sa.Connection, run_id: str, latest_only: bool = True) -> 
 
 # What reading a run needs of its task runs; the frozen `spec` (code included) and process bookkeeping are
 # engine-only and the largest columns, so GetTriggerWorkflowRun does not pay for decoding them.
-_ENGINE_ONLY = ("spec", "pid", "proc_start", "log_path", "exit_code")
+_ENGINE_ONLY = ("spec", "pid", "proc_start", "log_path", "exit_code", "executor", "worker_id")
 _VIEW_COLUMNS = [c for c in task_runs.c if c.name not in _ENGINE_ONLY]
 
 
@@ -254,5 +254,26 @@ def claim_remote_start(conn: sa.Connection, exec_id: str, retry_times: int, reru
             task_runs.c.worker_id.is_(None),
         )
         .values(worker_id=worker_id)
+    )
+    return bool(result.rowcount == 1)
+
+
+def record_remote_exit(
+    conn: sa.Connection, exec_id: str, retry_times: int, rerun_times: int, worker_id: str, exit_code: int
+) -> bool:
+    """A worker's finish report, made durable before the server acknowledges it (ADR 0006): the exit code of
+    the still-RUNNING remote attempt. The worker drops its buffered report once acknowledged, so a server
+    killed before the engine's batch committed the exit would otherwise lose it and retry a finished task;
+    restart recovery reads it back from here."""
+    result = conn.execute(
+        task_runs.update()
+        .where(
+            task_runs.c.execution_id == exec_id,
+            task_runs.c.retry_times == retry_times,
+            task_runs.c.rerun_times == rerun_times,
+            task_runs.c.state == "RUNNING",
+            task_runs.c.worker_id == worker_id,
+        )
+        .values(exit_code=exit_code)
     )
     return bool(result.rowcount == 1)
