@@ -549,26 +549,27 @@ def test_a_remote_attempt_survives_a_failover_to_the_standby(
 
 
 def test_an_attempt_killed_while_its_message_waits_in_the_broker_never_runs(
-    srv: Server, broker: str, workers: Callable[..., Worker], gates: Callable[[str], Path], tmp_path: Path
+    srv: Server, broker: str, workers: Callable[..., Worker], tmp_path: Path
 ) -> None:
     client, project_id = project(srv)
     group = new_group(client)
     w = workers(srv, broker, group, f"wk-{uuid.uuid4().hex[:6]}", concurrency=1)
-    busy, gate, pidfile, marker = (new_workflow(client, project_id, f"celery_k1_{uuid.uuid4().hex[:6]}"),
-                                   gates("k"), tmp_path / "k.pid", tmp_path / "k.ran")  # fmt: skip
-    task(client, project_id, busy, "busy", f"echo $$ > {pidfile}; while [ ! -e {gate} ]; do sleep 0.05; done", group)
-    busy_run = start_run(client, project_id, busy)
-    _pid(pidfile)  # the worker's only slot is taken: the next message waits in the broker
+    marker = tmp_path / "k.ran"
     queued = new_workflow(client, project_id, f"celery_k2_{uuid.uuid4().hex[:6]}")
     task(client, project_id, queued, "queued", f"touch {marker}", group)
-    queued_run = start_run(client, project_id, queued)
-    wait_run(client, project_id, queued_run, states={"RUNNING"})  # dispatched: RUNNING, waiting for a worker
-    exec_id = get_run(client, project_id, queued_run).TriggerTaskRuns[0].ExecutionId
-    call(client, "KillTriggerWorkflowRuns", {"ProjectId": project_id, "WorkflowId": queued,
-                                             "WorkflowExecutionIdList": [queued_run]})  # fmt: skip
-    assert wait_run(client, project_id, queued_run).TriggerWorkflowRun.ExecutionState == "KILLED"
-    gate.touch()  # the slot frees, the worker takes the killed attempt's message: refused by the fence
-    assert wait_run(client, project_id, busy_run).TriggerWorkflowRun.ExecutionState == "SUCCESS"
+    # A group sends only as many attempts as its live workers have slots (service/capacity.py), so a message
+    # waits in the broker when its worker stops consuming after the send: freeze the worker (the server still
+    # counts it live until the lease) and send one.
+    os.kill(w.proc.pid, signal.SIGSTOP)
+    try:
+        queued_run = start_run(client, project_id, queued)
+        wait_run(client, project_id, queued_run, states={"RUNNING"})  # dispatched: RUNNING, waiting for a worker
+        exec_id = get_run(client, project_id, queued_run).TriggerTaskRuns[0].ExecutionId
+        call(client, "KillTriggerWorkflowRuns", {"ProjectId": project_id, "WorkflowId": queued,
+                                                 "WorkflowExecutionIdList": [queued_run]})  # fmt: skip
+        assert wait_run(client, project_id, queued_run).TriggerWorkflowRun.ExecutionState == "KILLED"
+    finally:
+        os.kill(w.proc.pid, signal.SIGCONT)  # the worker takes the killed attempt's message: refused by the fence
     wait_for(lambda: f"attempt {exec_id}.0.0 refused by the server" in w.output(), what="the message refused")
     assert not marker.exists()
 
