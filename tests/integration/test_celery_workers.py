@@ -325,37 +325,52 @@ def test_d_kill_and_execution_timeout_stop_the_remote_process_group(
 # --- (e): a worker killed with kill -9 ------------------------------------------------------------------------------
 
 
-def test_e_a_worker_killed_mid_task_loses_its_attempt_within_the_lease_and_another_worker_retries_it(
+def test_e_a_worker_killed_mid_task_takes_its_attempt_down_at_once_and_another_worker_retries_it(
     srv: Server, broker: str, workers: Callable[..., Worker], gates: Callable[[str], Path], tmp_path: Path
 ) -> None:
+    """kill -9 of a worker: its guard (executors/worker_guard.py) kills the attempt's processes at once, a
+    double-forked `setsid` child included; the server retries it on another worker after the lease, and the
+    attempt's side effect (lines appended to a file) never comes from both attempts at once."""
     import time
 
     client, project_id = project(srv)
     group = new_group(client)
     first = workers(srv, broker, group, f"we1-{uuid.uuid4().hex[:6]}")
     wf = new_workflow(client, project_id, f"celery_e_{uuid.uuid4().hex[:6]}")
-    trace, pidfile, gate = tmp_path / "e.trace", tmp_path / "e.pid", gates("e")
-    code = (f'echo "$TRIGFLOW_WORKER_NAME" >> {trace}; if [ "$TRIGFLOW_WORKER_NAME" = {first.name} ]; then '
+    trace, pidfile, childfile, gate = tmp_path / "e.trace", tmp_path / "e.pid", tmp_path / "e.child", gates("e")
+    # On the first worker the attempt double-forks a session leader that appends a tick every 50 ms.
+    code = (f'echo "start $TRIGFLOW_WORKER_NAME" >> {trace}; if [ "$TRIGFLOW_WORKER_NAME" = {first.name} ]; then '
+            f"( setsid sh -c 'echo $$ > {childfile}; while true; do echo tick >> {trace}; sleep 0.05; done' & ); "
             f'echo $$ > {pidfile}; while [ ! -e {gate} ]; do sleep 0.05; done; fi; '
-            'echo "done on $TRIGFLOW_WORKER_NAME"')
+            f'echo "end $TRIGFLOW_WORKER_NAME" >> {trace}; echo "done on $TRIGFLOW_WORKER_NAME"')
     task(client, project_id, wf, "t", code, group, MaxRetryNumber=1, RetryWaitMinute=0)
     run_id = start_run(client, project_id, wf)
-    orphan = _pid(pidfile)
+    leader, child = _pid(pidfile), _pid(childfile)
+    assert os.getsid(child) != os.getsid(leader)  # out of the attempt's session and process group
+    wait_for(lambda: "tick" in trace.read_text(), what="the detached child ticking")
     second = workers(srv, broker, group, f"we2-{uuid.uuid4().hex[:6]}")
     killed_at = time.monotonic()
     first.proc.send_signal(signal.SIGKILL)
     first.proc.wait()
-    wait_for(lambda: trace.read_text().split() == [first.name, second.name], timeout=LEASE + 10,
+    wait_for(lambda: not _alive(leader) and not _alive(child), timeout=5, interval=0.01,
+             what="the dead worker's attempt killed by its guard")  # fmt: skip
+    gone = time.monotonic() - killed_at
+    print(f"kill -9 of a worker -> its attempt's processes gone: {gone:.3f} s")
+    assert gone < 1.5, f"the attempt outlived its worker by {gone:.2f} s"
+    wait_for(lambda: f"end {second.name}" in trace.read_text(), timeout=LEASE + 10,
              what="the attempt retried on the second worker")  # fmt: skip
     took = time.monotonic() - killed_at
     assert took < LEASE + 5, f"retry started {took:.1f} s after the kill (lease {LEASE} s)"
-    print(f"kill -9 of a worker -> retry started on another worker: {took:.2f} s (lease {LEASE} s)")
+    print(f"kill -9 of a worker -> retry done on another worker: {took:.2f} s (lease {LEASE} s)")
     data = wait_run(client, project_id, run_id)
     assert data.TriggerWorkflowRun.ExecutionState == "SUCCESS"
     assert f"done on {second.name}" in task_log(client, project_id, data.TriggerTaskRuns[0].ExecutionId)
-    assert _alive(orphan)  # the dead worker's process group runs on (docs/workers.md)...
-    workers(srv, broker, group, first.name)  # ...until a worker starts again on its data dir and sweeps it
-    wait_for(lambda: not _alive(orphan), timeout=10, what="the orphan killed by the restarted worker")
+    lines = trace.read_text().split("\n")
+    retry = lines.index(f"start {second.name}")
+    assert lines[0] == f"start {first.name}" and "tick" in lines[:retry]
+    assert "tick" not in lines[retry:], lines  # nothing of the first attempt ran once the retry started
+    assert f"end {first.name}" not in lines
+    assert "killed" in first.output() and "of its attempts" in first.output()  # the guard's line
     assert not gate.exists()
 
 
