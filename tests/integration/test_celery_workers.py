@@ -9,6 +9,7 @@ the test creates; every wait is a condition with a deadline.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -463,6 +464,120 @@ def test_g_a_worker_cut_off_past_its_lease_kills_its_attempt(
     assert "killing attempt" in w.output()
     data = wait_run(client, project_id, run_id)
     assert data.TriggerWorkflowRun.ExecutionState == "FAILED"
+
+
+class CuttableProxy:
+    """A TCP forwarder to the server that the test can cut: the one worker that reports through it is
+    partitioned from the server while the server and the other workers go on (a real network cut, one way
+    of it: nothing of that worker reaches the server any more, and new connections are refused)."""
+
+    def __init__(self, target_port: int) -> None:
+        import socket
+        import threading
+
+        self._target = target_port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self.cut_off = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self._target))
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                if self.cut_off:
+                    client.close()
+                    upstream.close()
+                    return
+                self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: Any, dst: Any) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+    def cut(self) -> None:
+        import socket
+
+        with self._lock:
+            self.cut_off = True
+            conns, self._conns = self._conns, []
+        self._listener.close()
+        for sock in conns:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            except OSError:
+                pass
+
+
+def test_g_a_cut_off_worker_stops_its_attempt_before_the_server_retries_it(
+    broker: str, workers: Callable[..., Worker], tmp_path: Path
+) -> None:
+    """ADR 0006 "A cut-off worker stops first": equal leases (3 s), a kill grace of 1 s and an attempt that
+    ignores SIGTERM and stamps the time every 20 ms. Its worker is cut off from the server (the proxy it
+    reports through is cut) while the server and a second worker go on; the retry on the second worker
+    starts strictly after the last stamp of the first attempt and finds its process gone."""
+    from tests.conftest import free_port
+
+    port = free_port()
+    proxy = CuttableProxy(port)
+    advertised = f"http://127.0.0.1:{proxy.port}"
+    server = start_server(tmp_path / "server", port=port, extra=[*server_args(broker), "--advertise-url", advertised])
+    try:
+        client, project_id = project(server)
+        group = new_group(client)
+        cut = workers(server, broker, group, f"wp1-{uuid.uuid4().hex[:6]}", concurrency=1,
+                      servers=[f"http://127.0.0.1:{proxy.port}"])  # fmt: skip
+        wait_for(lambda: any(w["name"] == cut.name for w in internal(server, "/internal/v1/workers")["workers"]),
+                 what="the first worker registered through the proxy")  # fmt: skip
+        wf = new_workflow(client, project_id, f"celery_gp_{uuid.uuid4().hex[:6]}")
+        trace, pidfile = tmp_path / "gp.trace", tmp_path / "gp.pid"
+        code = (f'if [ "$TRIGFLOW_WORKER_NAME" = {cut.name} ]; then trap "" TERM; echo $$ > {pidfile}; '
+                f'while true; do echo "tick $(date +%s.%N)" >> {trace}; sleep 0.02; done; fi; '
+                f'if kill -0 "$(cat {pidfile})" 2>/dev/null; then echo overlap >> {trace}; fi; '
+                f'echo "retry $(date +%s.%N)" >> {trace}; echo "retried on $TRIGFLOW_WORKER_NAME"')  # fmt: skip
+        task(client, project_id, wf, "t", code, group, MaxRetryNumber=1, RetryWaitMinute=0)
+        run_id = start_run(client, project_id, wf)
+        pid = _pid(pidfile)
+        other = workers(server, broker, group, f"wp2-{uuid.uuid4().hex[:6]}", concurrency=1)
+        proxy.cut()
+        wait_for(lambda: not _alive(pid), timeout=LEASE + 10, what="the cut-off worker to kill its attempt")
+        data = wait_run(client, project_id, run_id, timeout=LEASE + 20)
+        assert data.TriggerWorkflowRun.ExecutionState == "SUCCESS", task_states(data)
+        lines = trace.read_text().split("\n")
+        ticks = [float(line.split()[1]) for line in lines if line.startswith("tick ")]
+        retries = [float(line.split()[1]) for line in lines if line.startswith("retry ")]
+        assert len(retries) == 1 and "overlap" not in lines, lines[-5:]
+        assert ticks and max(ticks) < retries[0], (max(ticks), retries[0])
+        print(f"cut-off worker: last stamp of the old attempt {retries[0] - max(ticks):.3f} s before the retry")
+        assert "before the server's lease" in cut.output()
+        assert f"retried on {other.name}" in task_log(client, project_id, data.TriggerTaskRuns[0].ExecutionId)
+    finally:
+        proxy.cut()
+        server.stop()
 
 
 # --- the log streams while the attempt runs; the endpoint is authenticated ---------------------------------------
