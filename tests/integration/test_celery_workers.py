@@ -40,8 +40,10 @@ def broker(request: pytest.FixtureRequest) -> str:
     return BROKERS[str(request.param)]
 
 
-def server_args(broker: str) -> list[str]:
-    return ["--broker", broker, "--worker-lease", str(LEASE), "--rate-limit", "1000", "--kill-grace", "1",
+def server_args(broker: str, lease: float = LEASE) -> list[str]:
+    """A worker kills its attempts `lease` - 1 (grace) - 0.5 s after its last accepted report (ADR 0006): a test
+    whose server restarts or fails over under running attempts gives the server a lease that outlasts that."""
+    return ["--broker", broker, "--worker-lease", str(lease), "--rate-limit", "1000", "--kill-grace", "1",
             "--minute-seconds", "1"]  # fmt: skip
 
 
@@ -382,12 +384,12 @@ def test_f_a_server_sigkill_and_restart_neither_loses_nor_reruns_remote_attempts
     broker: str, workers: Callable[..., Worker], gates: Callable[[str], Path], tmp_path: Path
 ) -> None:
     data_dir = tmp_path / "server"
-    server = start_server(data_dir, extra=server_args(broker))
+    server = start_server(data_dir, extra=server_args(broker, lease=20))
     restarted: Server | None = None
     try:
         client, project_id = project(server)
         group = new_group(client)
-        # The worker's lease must outlast the restart (docs/workers.md): 20 s here, the server's stays 3 s.
+        # The workers' self-kill (server lease - grace - 0.5 s) must outlast the restart (docs/workers.md): 20 s here.
         workers(server, broker, group, f"wf-{uuid.uuid4().hex[:6]}", concurrency=3, lease=20)
         wf = new_workflow(client, project_id, f"celery_f_{uuid.uuid4().hex[:6]}")
         g_down, g_up = gates("down"), gates("up")
@@ -420,7 +422,7 @@ def test_f_a_server_sigkill_and_restart_neither_loses_nor_reruns_remote_attempts
     g_down.touch()  # `bad` ends while no server runs: its worker buffers the report
     wait_for(lambda: not _alive(pids["bad"]), what="bad to end")
     try:
-        restarted = start_server(data_dir, port=server.port, extra=server_args(broker))
+        restarted = start_server(data_dir, port=server.port, extra=server_args(broker, lease=20))
         client, project_id = project(restarted)
 
         def bad_recorded() -> Any:
@@ -648,9 +650,9 @@ def test_a_remote_attempt_survives_a_failover_to_the_standby(
     broker: str, workers: Callable[..., Worker], gates: Callable[[str], Path], tmp_path: Path
 ) -> None:
     db_url = f"sqlite:///{tmp_path / 'shared.db'}"
-    a = start_server(tmp_path / "a", db_url=db_url, extra=server_args(broker))
-    b = start_server(tmp_path / "b", db_url=db_url,
-                     extra=[*server_args(broker), "--worker-token-file", str(tmp_path / "a" / "worker-token")])
+    a = start_server(tmp_path / "a", db_url=db_url, extra=server_args(broker, lease=20))
+    token_file = ["--worker-token-file", str(tmp_path / "a" / "worker-token")]
+    b = start_server(tmp_path / "b", db_url=db_url, extra=[*server_args(broker, lease=20), *token_file])
     try:
         client, project_id = project(a)
         group = new_group(client)
@@ -803,6 +805,198 @@ def test_an_acknowledged_finish_report_survives_a_server_crash_before_the_engine
             (t.TaskName, t.ErrorCodeStr) for t in result.TriggerTaskRuns]
         assert "got 42" in task_log(client, project_id, by_name(result)["after"].ExecutionId)
         assert trace.read_text().split() == ["ran"]  # not re-run
+    finally:
+        if restarted is not None:
+            restarted.stop()
+
+
+# --- C4: an attempt whose message was lost is published again, and runs once ------------------------------------
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """A redis-server of this test's own, keeping nothing on disk (like the machine's): `start()` (re)starts it
+    on the same port, `kill()` is a kill -9 that loses every message it held."""
+    from tests.conftest import free_port
+
+    port = free_port()
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def ping() -> bool:
+        import redis
+
+        try:
+            return bool(redis.Redis(port=port, socket_timeout=0.5).ping())
+        except redis.RedisError:
+            return False
+
+    def start() -> str:
+        out = open(tmp_path / f"redis-{port}.out", "ab")  # noqa: SIM115 - handed to the child
+        procs.append(subprocess.Popen(["/usr/bin/redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                                       "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+                                      stdout=out, stderr=subprocess.STDOUT))  # fmt: skip
+        out.close()
+        wait_for(ping, what="the private redis-server up")
+        return f"redis://127.0.0.1:{port}/0"
+
+    def kill() -> None:
+        procs[-1].kill()
+        procs[-1].wait()
+
+    start.kill = kill  # type: ignore[attr-defined]
+    start.port = port  # type: ignore[attr-defined]
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _busy_then_queued(client: Any, project_id: str, group: str, gate: Path, pidfile: Path, trace: Path) -> tuple[
+        str, str]:  # fmt: skip
+    """A task holding the group's only slot, then one whose message waits in the broker behind it."""
+    busy = new_workflow(client, project_id, f"celery_c4b_{uuid.uuid4().hex[:6]}")
+    task(client, project_id, busy, "busy", f"echo $$ > {pidfile}; while [ ! -e {gate} ]; do sleep 0.05; done", group)
+    busy_run = start_run(client, project_id, busy)
+    _pid(pidfile)
+    queued = new_workflow(client, project_id, f"celery_c4q_{uuid.uuid4().hex[:6]}")
+    task(client, project_id, queued, "queued", f'echo "ran $TRIGFLOW_WORKER_NAME" >> {trace}', group)
+    queued_run = start_run(client, project_id, queued)
+    wait_run(client, project_id, queued_run, states={"RUNNING"})
+    return busy_run, queued_run
+
+
+def test_c4_a_broker_restart_that_lost_the_queued_message_still_runs_the_attempt_once(
+    broker: str, private_redis: Callable[..., Any], workers: Callable[..., Worker], gates: Callable[[str], Path],
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """A real broker restart without persistence: the message of an attempt waiting behind a busy worker is
+    gone with the redis-server. Once the worker has free slots on two heartbeats the server publishes the same
+    payload again; the worker, reconnected to the new redis-server, runs it exactly once."""
+    if not broker.startswith("redis"):
+        pytest.skip("a private redis-server; RabbitMQ's queue is durable (see the purge test)")
+    import redis
+
+    url = private_redis()
+    server = start_server(tmp_path / "server", extra=server_args(url))
+    try:
+        client, project_id = project(server)
+        group = new_group(client)
+        w = workers(server, url, group, f"wr-{uuid.uuid4().hex[:6]}", concurrency=1)
+        gate, pidfile, trace = gates("c4r"), tmp_path / "c4r.pid", tmp_path / "c4r.trace"
+        busy_run, queued_run = _busy_then_queued(client, project_id, group, gate, pidfile, trace)
+        r = redis.Redis(port=private_redis.port)  # type: ignore[attr-defined]
+        wait_for(lambda: r.llen(f"trigflow.{group}") >= 1, what="the queued message in redis")
+        private_redis.kill()  # type: ignore[attr-defined]
+        private_redis()  # empty: the queued message is lost
+        assert r.llen(f"trigflow.{group}") == 0
+        gate.touch()
+        assert wait_run(client, project_id, busy_run, timeout=60).TriggerWorkflowRun.ExecutionState == "SUCCESS"
+        data = wait_run(client, project_id, queued_run, timeout=60)
+        assert data.TriggerWorkflowRun.ExecutionState == "SUCCESS", task_states(data)
+        assert trace.read_text().split("\n") == [f"ran {w.name}", ""]
+        assert "its message was lost; publishing it again" in server.output()
+    finally:
+        server.stop()
+
+
+def test_c4_a_purged_queue_does_not_leave_the_waiting_attempt_stuck(
+    srv: Server, broker: str, workers: Callable[..., Worker], gates: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """The purge case on both brokers (RabbitMQ's durable queue survives a broker restart; a purge does not)."""
+    from kombu import Connection
+
+    client, project_id = project(srv)
+    group = new_group(client)
+    w = workers(srv, broker, group, f"wu-{uuid.uuid4().hex[:6]}", concurrency=1)
+    gate, pidfile, trace = gates("c4u"), tmp_path / "c4u.pid", tmp_path / "c4u.trace"
+    busy_run, queued_run = _busy_then_queued(client, project_id, group, gate, pidfile, trace)
+
+    def purge() -> int:
+        with Connection(broker) as conn:
+            return int(conn.default_channel.queue_purge(f"trigflow.{group}") or 0)
+
+    wait_for(lambda: purge() >= 1, what="the waiting message purged")
+    gate.touch()
+    assert wait_run(client, project_id, busy_run, timeout=60).TriggerWorkflowRun.ExecutionState == "SUCCESS"
+    data = wait_run(client, project_id, queued_run, timeout=60)
+    assert data.TriggerWorkflowRun.ExecutionState == "SUCCESS", task_states(data)
+    assert trace.read_text().split("\n") == [f"ran {w.name}", ""]
+
+
+def test_c4_a_server_killed_before_it_could_publish_runs_the_attempt_once_after_its_restart(
+    broker: str, private_redis: Callable[..., Any], workers: Callable[..., Worker], tmp_path: Path
+) -> None:
+    """The crash window between committing RUNNING and publishing: the broker is down, so the server's sender
+    retries; the server is killed then. Its payload file was written before the first publish: the restarted
+    server adopts the attempt and publishes it once the worker (reconnected) shows free slots."""
+    if not broker.startswith("redis"):
+        pytest.skip("needs a broker the test can stop: a private redis-server")
+    url = private_redis()
+    data_dir = tmp_path / "server"
+    args = server_args(url)
+    server = start_server(data_dir, extra=args)
+    restarted: Server | None = None
+    try:
+        client, project_id = project(server)
+        group = new_group(client)
+        w = workers(server, url, group, f"wn-{uuid.uuid4().hex[:6]}", concurrency=1, lease=60)
+        trace = tmp_path / "c4n.trace"
+        wf = new_workflow(client, project_id, f"celery_c4n_{uuid.uuid4().hex[:6]}")
+        task(client, project_id, wf, "t", f'echo "ran $TRIGFLOW_WORKER_NAME" >> {trace}', group)
+        private_redis.kill()  # type: ignore[attr-defined]
+        run_id = start_run(client, project_id, wf)
+        wait_run(client, project_id, run_id, states={"RUNNING"})
+        wait_for(lambda: "sending attempt" in server.output(), what="the publish failing")
+        assert list((data_dir / "runs").rglob("*.payload")), "the payload is kept before the first publish"
+    finally:
+        server.stop(signal.SIGKILL)
+    wait_for(lambda: server.proc.poll() is not None, what="the launcher gone")
+    private_redis()
+    try:
+        restarted = start_server(data_dir, port=server.port, extra=args)
+        client, project_id = project(restarted)
+        data = wait_run(client, project_id, run_id, timeout=60)
+        assert data.TriggerWorkflowRun.ExecutionState == "SUCCESS", task_states(data)
+        assert trace.read_text().split("\n") == [f"ran {w.name}", ""]
+    finally:
+        if restarted is not None:
+            restarted.stop()
+
+
+def test_c4_an_attempt_recorded_running_but_never_published_is_lost_with_a_clear_message(
+    broker: str, workers: Callable[..., Worker], gates: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """The other half of the window: RUNNING committed, the server gone before it kept the payload (reproduced
+    by removing the payload file while the server is down). The restarted server cannot know whether it was
+    sent, and it was not: it records the attempt lost, saying it never ran; a surviving message is refused."""
+    data_dir = tmp_path / "server"
+    server = start_server(data_dir, extra=server_args(broker, lease=20))  # the busy attempt outlives the restart
+    restarted: Server | None = None
+    try:
+        client, project_id = project(server)
+        group = new_group(client)
+        w = workers(server, broker, group, f"wm-{uuid.uuid4().hex[:6]}", concurrency=1, lease=60)
+        gate, pidfile, trace = gates("c4m"), tmp_path / "c4m.pid", tmp_path / "c4m.trace"
+        busy_run, queued_run = _busy_then_queued(client, project_id, group, gate, pidfile, trace)
+        exec_id = get_run(client, project_id, queued_run).TriggerTaskRuns[0].ExecutionId
+    finally:
+        server.stop(signal.SIGKILL)
+    wait_for(lambda: server.proc.poll() is not None, what="the launcher gone")
+    payloads = list((data_dir / "runs").rglob("*.payload"))  # the busy attempt's and the queued one's
+    assert len(payloads) == 2 and all(p.stat().st_mode & 0o777 == 0o600 for p in payloads)
+    for p in payloads:  # the busy one is started (its file is not needed); the queued one's never existed
+        p.unlink()
+    try:
+        restarted = start_server(data_dir, port=server.port, extra=server_args(broker, lease=20))
+        client, project_id = project(restarted)
+        data = wait_run(client, project_id, queued_run, timeout=30)
+        assert data.TriggerWorkflowRun.ExecutionState == "FAILED"
+        assert "never ran" in (data.TriggerTaskRuns[0].ErrorCodeStr or ""), data.TriggerTaskRuns[0].ErrorCodeStr
+        gate.touch()
+        assert wait_run(client, project_id, busy_run, timeout=30).TriggerWorkflowRun.ExecutionState == "SUCCESS"
+        wait_for(lambda: f"attempt {exec_id}.0.0 refused by the server" in w.output(), what="the message refused")
+        assert not trace.exists()
     finally:
         if restarted is not None:
             restarted.stop()
