@@ -9,6 +9,7 @@ the test creates; every wait is a condition with a deadline.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -39,8 +40,10 @@ def broker(request: pytest.FixtureRequest) -> str:
     return BROKERS[str(request.param)]
 
 
-def server_args(broker: str) -> list[str]:
-    return ["--broker", broker, "--worker-lease", str(LEASE), "--rate-limit", "1000", "--kill-grace", "1",
+def server_args(broker: str, lease: float = LEASE) -> list[str]:
+    """A worker kills its attempts `lease` - 1 (grace) - 0.5 s after its last accepted report (ADR 0006): a test
+    whose server restarts or fails over under running attempts gives the server a lease that outlasts that."""
+    return ["--broker", broker, "--worker-lease", str(lease), "--rate-limit", "1000", "--kill-grace", "1",
             "--minute-seconds", "1"]  # fmt: skip
 
 
@@ -325,37 +328,52 @@ def test_d_kill_and_execution_timeout_stop_the_remote_process_group(
 # --- (e): a worker killed with kill -9 ------------------------------------------------------------------------------
 
 
-def test_e_a_worker_killed_mid_task_loses_its_attempt_within_the_lease_and_another_worker_retries_it(
+def test_e_a_worker_killed_mid_task_takes_its_attempt_down_at_once_and_another_worker_retries_it(
     srv: Server, broker: str, workers: Callable[..., Worker], gates: Callable[[str], Path], tmp_path: Path
 ) -> None:
+    """kill -9 of a worker: its guard (executors/worker_guard.py) kills the attempt's processes at once, a
+    double-forked `setsid` child included; the server retries it on another worker after the lease, and the
+    attempt's side effect (lines appended to a file) never comes from both attempts at once."""
     import time
 
     client, project_id = project(srv)
     group = new_group(client)
     first = workers(srv, broker, group, f"we1-{uuid.uuid4().hex[:6]}")
     wf = new_workflow(client, project_id, f"celery_e_{uuid.uuid4().hex[:6]}")
-    trace, pidfile, gate = tmp_path / "e.trace", tmp_path / "e.pid", gates("e")
-    code = (f'echo "$TRIGFLOW_WORKER_NAME" >> {trace}; if [ "$TRIGFLOW_WORKER_NAME" = {first.name} ]; then '
+    trace, pidfile, childfile, gate = tmp_path / "e.trace", tmp_path / "e.pid", tmp_path / "e.child", gates("e")
+    # On the first worker the attempt double-forks a session leader that appends a tick every 50 ms.
+    code = (f'echo "start $TRIGFLOW_WORKER_NAME" >> {trace}; if [ "$TRIGFLOW_WORKER_NAME" = {first.name} ]; then '
+            f"( setsid sh -c 'echo $$ > {childfile}; while true; do echo tick >> {trace}; sleep 0.05; done' & ); "
             f'echo $$ > {pidfile}; while [ ! -e {gate} ]; do sleep 0.05; done; fi; '
-            'echo "done on $TRIGFLOW_WORKER_NAME"')
+            f'echo "end $TRIGFLOW_WORKER_NAME" >> {trace}; echo "done on $TRIGFLOW_WORKER_NAME"')
     task(client, project_id, wf, "t", code, group, MaxRetryNumber=1, RetryWaitMinute=0)
     run_id = start_run(client, project_id, wf)
-    orphan = _pid(pidfile)
+    leader, child = _pid(pidfile), _pid(childfile)
+    assert os.getsid(child) != os.getsid(leader)  # out of the attempt's session and process group
+    wait_for(lambda: "tick" in trace.read_text(), what="the detached child ticking")
     second = workers(srv, broker, group, f"we2-{uuid.uuid4().hex[:6]}")
     killed_at = time.monotonic()
     first.proc.send_signal(signal.SIGKILL)
     first.proc.wait()
-    wait_for(lambda: trace.read_text().split() == [first.name, second.name], timeout=LEASE + 10,
+    wait_for(lambda: not _alive(leader) and not _alive(child), timeout=5, interval=0.01,
+             what="the dead worker's attempt killed by its guard")  # fmt: skip
+    gone = time.monotonic() - killed_at
+    print(f"kill -9 of a worker -> its attempt's processes gone: {gone:.3f} s")
+    assert gone < 1.5, f"the attempt outlived its worker by {gone:.2f} s"
+    wait_for(lambda: f"end {second.name}" in trace.read_text(), timeout=LEASE + 10,
              what="the attempt retried on the second worker")  # fmt: skip
     took = time.monotonic() - killed_at
     assert took < LEASE + 5, f"retry started {took:.1f} s after the kill (lease {LEASE} s)"
-    print(f"kill -9 of a worker -> retry started on another worker: {took:.2f} s (lease {LEASE} s)")
+    print(f"kill -9 of a worker -> retry done on another worker: {took:.2f} s (lease {LEASE} s)")
     data = wait_run(client, project_id, run_id)
     assert data.TriggerWorkflowRun.ExecutionState == "SUCCESS"
     assert f"done on {second.name}" in task_log(client, project_id, data.TriggerTaskRuns[0].ExecutionId)
-    assert _alive(orphan)  # the dead worker's process group runs on (docs/workers.md)...
-    workers(srv, broker, group, first.name)  # ...until a worker starts again on its data dir and sweeps it
-    wait_for(lambda: not _alive(orphan), timeout=10, what="the orphan killed by the restarted worker")
+    lines = trace.read_text().split("\n")
+    retry = lines.index(f"start {second.name}")
+    assert lines[0] == f"start {first.name}" and "tick" in lines[:retry]
+    assert "tick" not in lines[retry:], lines  # nothing of the first attempt ran once the retry started
+    assert f"end {first.name}" not in lines
+    assert "killed" in first.output() and "of its attempts" in first.output()  # the guard's line
     assert not gate.exists()
 
 
@@ -380,12 +398,12 @@ def test_f_a_server_sigkill_and_restart_neither_loses_nor_reruns_remote_attempts
     broker: str, workers: Callable[..., Worker], gates: Callable[[str], Path], tmp_path: Path
 ) -> None:
     data_dir = tmp_path / "server"
-    server = start_server(data_dir, extra=server_args(broker))
+    server = start_server(data_dir, extra=server_args(broker, lease=20))
     restarted: Server | None = None
     try:
         client, project_id = project(server)
         group = new_group(client)
-        # The worker's lease must outlast the restart (docs/workers.md): 20 s here, the server's stays 3 s.
+        # The workers' self-kill (server lease - grace - 0.5 s) must outlast the restart (docs/workers.md): 20 s here.
         workers(server, broker, group, f"wf-{uuid.uuid4().hex[:6]}", concurrency=3, lease=20)
         wf = new_workflow(client, project_id, f"celery_f_{uuid.uuid4().hex[:6]}")
         g_down, g_up = gates("down"), gates("up")
@@ -409,7 +427,7 @@ def test_f_a_server_sigkill_and_restart_neither_loses_nor_reruns_remote_attempts
     g_down.touch()  # `bad` ends while no server runs: its worker buffers the report
     wait_for(lambda: not _alive(pids["bad"]), what="bad to end")
     try:
-        restarted = start_server(data_dir, port=server.port, extra=server_args(broker))
+        restarted = start_server(data_dir, port=server.port, extra=server_args(broker, lease=20))
         client, project_id = project(restarted)
 
         def bad_recorded() -> Any:
@@ -453,6 +471,120 @@ def test_g_a_worker_cut_off_past_its_lease_kills_its_attempt(
     assert "killing attempt" in w.output()
     data = wait_run(client, project_id, run_id)
     assert data.TriggerWorkflowRun.ExecutionState == "FAILED"
+
+
+class CuttableProxy:
+    """A TCP forwarder to the server that the test can cut: the one worker that reports through it is
+    partitioned from the server while the server and the other workers go on (a real network cut, one way
+    of it: nothing of that worker reaches the server any more, and new connections are refused)."""
+
+    def __init__(self, target_port: int) -> None:
+        import socket
+        import threading
+
+        self._target = target_port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self.cut_off = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self._target))
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                if self.cut_off:
+                    client.close()
+                    upstream.close()
+                    return
+                self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: Any, dst: Any) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+    def cut(self) -> None:
+        import socket
+
+        with self._lock:
+            self.cut_off = True
+            conns, self._conns = self._conns, []
+        self._listener.close()
+        for sock in conns:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            except OSError:
+                pass
+
+
+def test_g_a_cut_off_worker_stops_its_attempt_before_the_server_retries_it(
+    broker: str, workers: Callable[..., Worker], tmp_path: Path
+) -> None:
+    """ADR 0006 "A cut-off worker stops first": equal leases (3 s), a kill grace of 1 s and an attempt that
+    ignores SIGTERM and stamps the time every 20 ms. Its worker is cut off from the server (the proxy it
+    reports through is cut) while the server and a second worker go on; the retry on the second worker
+    starts strictly after the last stamp of the first attempt and finds its process gone."""
+    from tests.conftest import free_port
+
+    port = free_port()
+    proxy = CuttableProxy(port)
+    advertised = f"http://127.0.0.1:{proxy.port}"
+    server = start_server(tmp_path / "server", port=port, extra=[*server_args(broker), "--advertise-url", advertised])
+    try:
+        client, project_id = project(server)
+        group = new_group(client)
+        cut = workers(server, broker, group, f"wp1-{uuid.uuid4().hex[:6]}", concurrency=1,
+                      servers=[f"http://127.0.0.1:{proxy.port}"])  # fmt: skip
+        wait_for(lambda: any(w["name"] == cut.name for w in internal(server, "/internal/v1/workers")["workers"]),
+                 what="the first worker registered through the proxy")  # fmt: skip
+        wf = new_workflow(client, project_id, f"celery_gp_{uuid.uuid4().hex[:6]}")
+        trace, pidfile = tmp_path / "gp.trace", tmp_path / "gp.pid"
+        code = (f'if [ "$TRIGFLOW_WORKER_NAME" = {cut.name} ]; then trap "" TERM; echo $$ > {pidfile}; '
+                f'while true; do echo "tick $(date +%s.%N)" >> {trace}; sleep 0.02; done; fi; '
+                f'if kill -0 "$(cat {pidfile})" 2>/dev/null; then echo overlap >> {trace}; fi; '
+                f'echo "retry $(date +%s.%N)" >> {trace}; echo "retried on $TRIGFLOW_WORKER_NAME"')  # fmt: skip
+        task(client, project_id, wf, "t", code, group, MaxRetryNumber=1, RetryWaitMinute=0)
+        run_id = start_run(client, project_id, wf)
+        pid = _pid(pidfile)
+        other = workers(server, broker, group, f"wp2-{uuid.uuid4().hex[:6]}", concurrency=1)
+        proxy.cut()
+        wait_for(lambda: not _alive(pid), timeout=LEASE + 10, what="the cut-off worker to kill its attempt")
+        data = wait_run(client, project_id, run_id, timeout=LEASE + 20)
+        assert data.TriggerWorkflowRun.ExecutionState == "SUCCESS", task_states(data)
+        lines = trace.read_text().split("\n")
+        ticks = [float(line.split()[1]) for line in lines if line.startswith("tick ")]
+        retries = [float(line.split()[1]) for line in lines if line.startswith("retry ")]
+        assert len(retries) == 1 and "overlap" not in lines, lines[-5:]
+        assert ticks and max(ticks) < retries[0], (max(ticks), retries[0])
+        print(f"cut-off worker: last stamp of the old attempt {retries[0] - max(ticks):.3f} s before the retry")
+        assert "before the server's lease" in cut.output()
+        assert f"retried on {other.name}" in task_log(client, project_id, data.TriggerTaskRuns[0].ExecutionId)
+    finally:
+        proxy.cut()
+        server.stop()
 
 
 # --- the log streams while the attempt runs; the endpoint is authenticated ---------------------------------------
@@ -523,9 +655,9 @@ def test_a_remote_attempt_survives_a_failover_to_the_standby(
     broker: str, workers: Callable[..., Worker], gates: Callable[[str], Path], tmp_path: Path
 ) -> None:
     db_url = f"sqlite:///{tmp_path / 'shared.db'}"
-    a = start_server(tmp_path / "a", db_url=db_url, extra=server_args(broker))
-    b = start_server(tmp_path / "b", db_url=db_url,
-                     extra=[*server_args(broker), "--worker-token-file", str(tmp_path / "a" / "worker-token")])
+    a = start_server(tmp_path / "a", db_url=db_url, extra=server_args(broker, lease=20))
+    token_file = ["--worker-token-file", str(tmp_path / "a" / "worker-token")]
+    b = start_server(tmp_path / "b", db_url=db_url, extra=[*server_args(broker, lease=20), *token_file])
     try:
         client, project_id = project(a)
         group = new_group(client)
@@ -679,6 +811,201 @@ def test_an_acknowledged_finish_report_survives_a_server_crash_before_the_engine
             (t.TaskName, t.ErrorCodeStr) for t in result.TriggerTaskRuns]
         assert "got 42" in task_log(client, project_id, by_name(result)["after"].ExecutionId)
         assert trace.read_text().split() == ["ran"]  # not re-run
+    finally:
+        if restarted is not None:
+            restarted.stop()
+
+
+# --- C4: an attempt whose message was lost is published again, and runs once ------------------------------------
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """A redis-server of this test's own, keeping nothing on disk (like the machine's): `start()` (re)starts it
+    on the same port, `kill()` is a kill -9 that loses every message it held."""
+    from tests.conftest import free_port
+
+    port = free_port()
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def ping() -> bool:
+        import redis
+
+        try:
+            return bool(redis.Redis(port=port, socket_timeout=0.5).ping())
+        except redis.RedisError:
+            return False
+
+    def start() -> str:
+        out = open(tmp_path / f"redis-{port}.out", "ab")  # noqa: SIM115 - handed to the child
+        procs.append(subprocess.Popen(["/usr/bin/redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                                       "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+                                      stdout=out, stderr=subprocess.STDOUT))  # fmt: skip
+        out.close()
+        wait_for(ping, what="the private redis-server up")
+        return f"redis://127.0.0.1:{port}/0"
+
+    def kill() -> None:
+        procs[-1].kill()
+        procs[-1].wait()
+
+    start.kill = kill  # type: ignore[attr-defined]
+    start.port = port  # type: ignore[attr-defined]
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _busy_then_queued(client: Any, project_id: str, group: str, gate: Path, pidfile: Path, trace: Path) -> tuple[
+        str, str]:  # fmt: skip
+    """A task holding the group's only slot, then one whose message waits in the broker behind it."""
+    busy = new_workflow(client, project_id, f"celery_c4b_{uuid.uuid4().hex[:6]}")
+    task(client, project_id, busy, "busy", f"echo $$ > {pidfile}; while [ ! -e {gate} ]; do sleep 0.05; done", group)
+    busy_run = start_run(client, project_id, busy)
+    _pid(pidfile)
+    queued = new_workflow(client, project_id, f"celery_c4q_{uuid.uuid4().hex[:6]}")
+    task(client, project_id, queued, "queued", f'echo "ran $TRIGFLOW_WORKER_NAME" >> {trace}', group)
+    queued_run = start_run(client, project_id, queued)
+    wait_run(client, project_id, queued_run, states={"RUNNING"})
+    return busy_run, queued_run
+
+
+def test_c4_a_broker_restart_that_lost_the_queued_message_still_runs_the_attempt_once(
+    broker: str, private_redis: Callable[..., Any], workers: Callable[..., Worker], gates: Callable[[str], Path],
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """A real broker restart without persistence: the message of an attempt waiting behind a busy worker is
+    gone with the redis-server. Once the worker has free slots on two heartbeats the server publishes the same
+    payload again; the worker, reconnected to the new redis-server, runs it exactly once."""
+    if not broker.startswith("redis"):
+        pytest.skip("a private redis-server; RabbitMQ's queue is durable (see the purge test)")
+    import redis
+
+    url = private_redis()
+    server = start_server(tmp_path / "server", extra=server_args(url))
+    try:
+        client, project_id = project(server)
+        group = new_group(client)
+        w = workers(server, url, group, f"wr-{uuid.uuid4().hex[:6]}", concurrency=1)
+        gate, pidfile, trace = gates("c4r"), tmp_path / "c4r.pid", tmp_path / "c4r.trace"
+        busy_run, queued_run = _busy_then_queued(client, project_id, group, gate, pidfile, trace)
+        r = redis.Redis(port=private_redis.port)  # type: ignore[attr-defined]
+        wait_for(lambda: r.llen(f"trigflow.{group}") >= 1, what="the queued message in redis")
+        private_redis.kill()  # type: ignore[attr-defined]
+        private_redis()  # empty: the queued message is lost
+        assert r.llen(f"trigflow.{group}") == 0
+        gate.touch()
+        assert wait_run(client, project_id, busy_run, timeout=60).TriggerWorkflowRun.ExecutionState == "SUCCESS"
+        data = wait_run(client, project_id, queued_run, timeout=60)
+        assert data.TriggerWorkflowRun.ExecutionState == "SUCCESS", task_states(data)
+        assert trace.read_text().split("\n") == [f"ran {w.name}", ""]
+        assert "its message was lost; publishing it again" in server.output()
+        # The queued attempt exists only in the new redis-server: the worker took it from there, so it
+        # reconnected (redis-py does so on the next command, without Celery logging a reconnect).
+        assert r.llen(f"trigflow.{group}") == 0
+    finally:
+        server.stop()
+
+
+def test_c4_a_purged_queue_does_not_leave_the_waiting_attempt_stuck(
+    srv: Server, broker: str, workers: Callable[..., Worker], gates: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """The purge case on both brokers (RabbitMQ's durable queue survives a broker restart; a purge does not)."""
+    from kombu import Connection
+
+    client, project_id = project(srv)
+    group = new_group(client)
+    w = workers(srv, broker, group, f"wu-{uuid.uuid4().hex[:6]}", concurrency=1)
+    gate, pidfile, trace = gates("c4u"), tmp_path / "c4u.pid", tmp_path / "c4u.trace"
+    busy_run, queued_run = _busy_then_queued(client, project_id, group, gate, pidfile, trace)
+
+    def purge() -> int:
+        with Connection(broker) as conn:
+            return int(conn.default_channel.queue_purge(f"trigflow.{group}") or 0)
+
+    wait_for(lambda: purge() >= 1, what="the waiting message purged")
+    gate.touch()
+    assert wait_run(client, project_id, busy_run, timeout=60).TriggerWorkflowRun.ExecutionState == "SUCCESS"
+    data = wait_run(client, project_id, queued_run, timeout=60)
+    assert data.TriggerWorkflowRun.ExecutionState == "SUCCESS", task_states(data)
+    assert trace.read_text().split("\n") == [f"ran {w.name}", ""]
+
+
+def test_c4_a_server_killed_before_it_could_publish_runs_the_attempt_once_after_its_restart(
+    broker: str, private_redis: Callable[..., Any], workers: Callable[..., Worker], tmp_path: Path
+) -> None:
+    """The crash window between committing RUNNING and publishing: the broker is down, so the server's sender
+    retries; the server is killed then. Its payload file was written before the first publish: the restarted
+    server adopts the attempt and publishes it once the worker (reconnected) shows free slots."""
+    if not broker.startswith("redis"):
+        pytest.skip("needs a broker the test can stop: a private redis-server")
+    url = private_redis()
+    data_dir = tmp_path / "server"
+    args = server_args(url)
+    server = start_server(data_dir, extra=args)
+    restarted: Server | None = None
+    try:
+        client, project_id = project(server)
+        group = new_group(client)
+        w = workers(server, url, group, f"wn-{uuid.uuid4().hex[:6]}", concurrency=1, lease=60)
+        trace = tmp_path / "c4n.trace"
+        wf = new_workflow(client, project_id, f"celery_c4n_{uuid.uuid4().hex[:6]}")
+        task(client, project_id, wf, "t", f'echo "ran $TRIGFLOW_WORKER_NAME" >> {trace}', group)
+        private_redis.kill()  # type: ignore[attr-defined]
+        run_id = start_run(client, project_id, wf)
+        wait_run(client, project_id, run_id, states={"RUNNING"})
+        wait_for(lambda: "sending attempt" in server.output(), what="the publish failing")
+        assert list((data_dir / "runs").rglob("*.payload")), "the payload is kept before the first publish"
+    finally:
+        server.stop(signal.SIGKILL)
+    wait_for(lambda: server.proc.poll() is not None, what="the launcher gone")
+    private_redis()
+    try:
+        restarted = start_server(data_dir, port=server.port, extra=args)
+        client, project_id = project(restarted)
+        data = wait_run(client, project_id, run_id, timeout=60)
+        assert data.TriggerWorkflowRun.ExecutionState == "SUCCESS", task_states(data)
+        assert trace.read_text().split("\n") == [f"ran {w.name}", ""]
+    finally:
+        if restarted is not None:
+            restarted.stop()
+
+
+def test_c4_an_attempt_recorded_running_but_never_published_is_lost_with_a_clear_message(
+    broker: str, workers: Callable[..., Worker], gates: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """The other half of the window: RUNNING committed, the server gone before it kept the payload (reproduced
+    by removing the payload file while the server is down). The restarted server cannot know whether it was
+    sent, and it was not: it records the attempt lost, saying it never ran; a surviving message is refused."""
+    data_dir = tmp_path / "server"
+    server = start_server(data_dir, extra=server_args(broker, lease=20))  # the busy attempt outlives the restart
+    restarted: Server | None = None
+    try:
+        client, project_id = project(server)
+        group = new_group(client)
+        w = workers(server, broker, group, f"wm-{uuid.uuid4().hex[:6]}", concurrency=1, lease=60)
+        gate, pidfile, trace = gates("c4m"), tmp_path / "c4m.pid", tmp_path / "c4m.trace"
+        busy_run, queued_run = _busy_then_queued(client, project_id, group, gate, pidfile, trace)
+        exec_id = get_run(client, project_id, queued_run).TriggerTaskRuns[0].ExecutionId
+    finally:
+        server.stop(signal.SIGKILL)
+    wait_for(lambda: server.proc.poll() is not None, what="the launcher gone")
+    payloads = list((data_dir / "runs").rglob("*.payload"))  # the busy attempt's and the queued one's
+    assert len(payloads) == 2 and all(p.stat().st_mode & 0o777 == 0o600 for p in payloads)
+    for p in payloads:  # the busy one is started (its file is not needed); the queued one's never existed
+        p.unlink()
+    try:
+        restarted = start_server(data_dir, port=server.port, extra=server_args(broker, lease=20))
+        client, project_id = project(restarted)
+        data = wait_run(client, project_id, queued_run, timeout=30)
+        assert data.TriggerWorkflowRun.ExecutionState == "FAILED"
+        assert "never ran" in (data.TriggerTaskRuns[0].ErrorCodeStr or ""), data.TriggerTaskRuns[0].ErrorCodeStr
+        gate.touch()
+        assert wait_run(client, project_id, busy_run, timeout=30).TriggerWorkflowRun.ExecutionState == "SUCCESS"
+        wait_for(lambda: f"attempt {exec_id}.0.0 refused by the server" in w.output(), what="the message refused")
+        assert not trace.exists()
     finally:
         if restarted is not None:
             restarted.stop()

@@ -19,6 +19,7 @@ from typing import Any
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from trigflow.executors import worker_guard
     from trigflow.executors.celery_worker import WorkerRuntime, serve
     from trigflow.process_guard import forbid_inspection
 
@@ -49,6 +50,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
         heartbeat_s=args.heartbeat,
         lease_s=args.lease,
     )
+    # Before Celery starts (no threads, no broker connection yet): the guard kills this worker's attempts
+    # the moment this process dies, whatever the signal (executors/worker_guard.py).
+    cgroups = runtime.executor.cgroups
+    worker_guard.start(runtime.worker_id, cgroups.root if cgroups else None, cgroups.version if cgroups else None)
     print(f"trigflow worker {runtime.worker_id} serving resource group {args.resource_group} "
           f"({args.concurrency} slots), data dir {data_dir}", flush=True)  # fmt: skip
     return serve(runtime, args.broker, visibility_timeout_s=args.visibility_timeout, log_level=args.log_level)

@@ -9,12 +9,21 @@ report, a kill of an attempt no worker started yet, or the reaper declaring a si
 
 Liveness (ADR 0006): an attempt a worker started is *seen* whenever a heartbeat of that worker lists it
 (and on start, log and finish reports); one not seen for `lease_seconds` is lost and the engine retries it
-per its policy, with a new attempt id, so the old message, if redelivered, is refused by the fence. An
-attempt still waiting in the broker is never declared lost (ANCHORS C4: a queue timeout is a later step).
+per its policy, with a new attempt id, so the old message, if redelivered, is refused by the fence.
+
+C4 (ADR 0006, "Dispatched, never started, never stuck"): an attempt still waiting in the broker is never
+declared lost; its sealed payload is kept next to its log (`<attempt>.payload`, 0600, written before the first
+publish) and the same payload is published again under the same task id when the attempt has not started a
+lease after its last publish while a live worker of its group has reported free slots on two heartbeats since
+(with prefetch 1 and late acks an idle worker would have taken any message there was: it was lost, by a broker
+restart without persistence, a purge, or a server crash before the publish). A copy that survived is refused
+by the start fence. A restarted server re-publishes adopted not-started attempts from that file; one adopted
+without the file was never published and is recorded lost (it never ran).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -32,6 +41,8 @@ from trigflow.executors.celery_app import TASK_NAME, make_app, queue_name
 log = logging.getLogger(__name__)
 
 DEFAULT_LEASE_S = 30.0
+IDLE_BEATS = 2  # heartbeats with free slots after a publish that prove the message is not in the queue
+PAYLOAD_SUFFIX = ".payload"
 SEND_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 
@@ -50,6 +61,10 @@ class RemoteAttempt:
     worker_id: str | None = None  # set when the fence accepted a worker's start
     last_seen: float = field(default_factory=time.monotonic)
     kill_requested: bool = False
+    sealed: str | None = None  # the payload as published (also in payload_path(log_path))
+    published_at: float | None = None  # monotonic time of the last successful publish; None while in flight
+    publishes: int = 0
+    never_published: bool = False  # adopted on restart with no payload file: the old server never sent it
 
 
 @dataclass
@@ -61,6 +76,7 @@ class WorkerInfo:
     last_seen: float
     running: tuple[str, ...] = ()
     host: Mapping[str, Any] | None = None  # executors/host_facts.py, as the worker reported it
+    idle_beats: tuple[float, ...] = ()  # receipt times of the latest consecutive heartbeats with a free slot
 
 
 class CeleryExecutor:
@@ -126,7 +142,11 @@ class CeleryExecutor:
         files = remote_payload.spilled_files(run_dir, attempt)
         body = remote_payload.build(spec, self.servers, self.grace, log_base, files)
         sealed = remote_payload.seal(self._fernet, body)
-        r = RemoteAttempt(spec.remote_task_id, spec.attempt_id, spec.resource_group, spec.log_path)
+        try:  # before the first publish: a restarted server re-publishes from it (C4)
+            _write_payload(payload_path(spec.log_path), sealed)
+        except OSError as e:
+            raise LaunchError(f"cannot keep the attempt's payload next to its log: {e.strerror}") from e
+        r = RemoteAttempt(spec.remote_task_id, spec.attempt_id, spec.resource_group, spec.log_path, sealed=sealed)
         with self._lock:
             self._by_exec[spec.attempt_id] = r
             self._by_task[r.task_id] = r
@@ -154,6 +174,16 @@ class CeleryExecutor:
         """Restart recovery: an attempt the previous server process sent; seen now, so it is lost only if
         no worker reports it within the lease."""
         r = RemoteAttempt(task_id, exec_id, group, log_path, worker_id)
+        if worker_id is None:  # not started: published (then lost or waiting), or never published at all
+            try:
+                if not log_path:
+                    raise FileNotFoundError(log_path)
+                with open(payload_path(log_path), encoding="ascii") as f:
+                    r.sealed = f.read().strip() or None
+            except (OSError, ValueError):
+                r.sealed = None
+            r.published_at = time.monotonic()
+            r.never_published = r.sealed is None
         with self._lock:
             self._by_exec[exec_id] = r
             self._by_task[task_id] = r
@@ -225,9 +255,11 @@ class CeleryExecutor:
         now = time.monotonic()
         kills: list[str] = []
         with self._lock:
-            was = self._workers.get(worker_id)
-            grew = was is None or now - was.last_seen > self.lease or was.concurrency != concurrency
-            self._workers[worker_id] = WorkerInfo(worker_id, name, group, concurrency, now, tuple(running), host)
+            prev = self._workers.get(worker_id)
+            grew = prev is None or now - prev.last_seen > self.lease or prev.concurrency != concurrency
+            idle = (((prev.idle_beats if prev else ()) + (now,))[-IDLE_BEATS:]) if len(running) < concurrency else ()
+            self._workers[worker_id] = WorkerInfo(worker_id, name, group, concurrency, now, tuple(running),
+                                                  host=host, idle_beats=idle)  # fmt: skip
             self._seen_groups.add(group)
             for task_id in running:
                 r = self._by_task.get(task_id)
@@ -264,6 +296,8 @@ class CeleryExecutor:
     def _forget(self, r: RemoteAttempt) -> None:
         self._by_exec.pop(r.exec_id, None)
         self._by_task.pop(r.task_id, None)
+        with contextlib.suppress(OSError):
+            os.unlink(payload_path(r.log_path))
 
     def _emit(self, ev: ExecutorEvent) -> None:
         try:
@@ -288,6 +322,11 @@ class CeleryExecutor:
                         break  # killed before it was even sent
                 try:
                     self._send(task_id, queue_, sealed)
+                    with self._lock:
+                        r = self._by_task.get(task_id)
+                        if r is not None:
+                            r.published_at = time.monotonic()
+                            r.publishes += 1
                     break
                 except Exception:
                     pause = SEND_BACKOFF_S[min(attempt, len(SEND_BACKOFF_S) - 1)]
@@ -301,6 +340,7 @@ class CeleryExecutor:
         while not self._stop.wait(period):
             now = time.monotonic()
             lost: list[RemoteAttempt] = []
+            never: list[RemoteAttempt] = []
             with self._lock:
                 if not self.ready.is_set():
                     continue
@@ -308,6 +348,16 @@ class CeleryExecutor:
                     if r.worker_id is not None and now - r.last_seen > self.lease:
                         self._forget(r)
                         lost.append(r)
+                    elif r.worker_id is None and r.never_published:
+                        self._forget(r)
+                        never.append(r)
+                    elif r.worker_id is None and self._message_lost(r, now):
+                        assert r.sealed is not None
+                        log.warning("attempt %s not started %g s after it was published while a worker of %s had"
+                                    " free slots: its message was lost; publishing it again", r.task_id,
+                                    self.lease, r.group)  # fmt: skip
+                        r.published_at = None
+                        self._outbox.put((r.task_id, queue_name(r.group), r.sealed))
                 for w in [w for w in self._workers.values() if now - w.last_seen > 10 * self.lease]:
                     del self._workers[w.worker_id]
             for r in lost:
@@ -315,3 +365,38 @@ class CeleryExecutor:
                             self.lease)  # fmt: skip
                 msg = f"worker {r.worker_id} stopped reporting for more than {self.lease:g} s (lease)"
                 self._emit(ExecutorEvent(r.exec_id, "lost", _now_ms(), message=msg))
+            for r in never:
+                msg = ("never sent to a worker: the server stopped between recording the attempt RUNNING and "
+                       "publishing it; it never ran")  # fmt: skip
+                log.warning("attempt %s: %s", r.task_id, msg)
+                self._emit(ExecutorEvent(r.exec_id, "lost", _now_ms(), message=msg))
+
+    def _message_lost(self, r: RemoteAttempt, now: float) -> bool:
+        """Caller holds the lock. Not started a lease after its last publish, and a live worker of its group
+        reported a free slot on IDLE_BEATS heartbeats since: that worker would have taken the message."""
+        if r.sealed is None or r.published_at is None or now - r.published_at < self.lease:
+            return False
+        return any(
+            w.group == r.group and now - w.last_seen <= self.lease and len(w.idle_beats) >= IDLE_BEATS
+            and w.idle_beats[-IDLE_BEATS] > r.published_at
+            for w in self._workers.values()
+        )  # fmt: skip
+
+
+def payload_path(log_path: str) -> str:
+    """Where an attempt's sealed payload is kept: next to its log (`<attempt>.payload`)."""
+    return log_path.removesuffix(".log") + PAYLOAD_SUFFIX
+
+
+def _write_payload(path: str, sealed: str) -> None:
+    """0600, whole or not at all (a crash mid-write must not leave a truncated token to re-publish)."""
+    tmp = f"{path}.tmp"
+    os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    try:
+        view = memoryview(sealed.encode("ascii"))
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)

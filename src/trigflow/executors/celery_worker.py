@@ -13,9 +13,12 @@ Each Celery task (threads pool, one per slot) runs one attempt (docs/adr/0006-ce
 
 A heartbeat thread reports the worker and its attempts every `heartbeat_s`; the reply names attempts to
 kill (KillTriggerWorkflowRuns, execution timeouts, or attempts the server no longer counts as this
-worker's). When no heartbeat succeeds for `lease_s`, the server has declared this worker's attempts lost and
-retries them elsewhere, so the worker kills them itself (and reports them when it can: the server ignores
-the late report). Workers never open the trigflow database.
+worker's). A worker cut off from the server kills its attempts itself, strictly before the server can declare
+them lost (ADR 0006, "A cut-off worker stops first"): each attempt is killed at t + L - G - M, where t is when
+the worker *sent* the last request the server accepted for it (a heartbeat listing it, or its start), L the
+server's lease and G the kill grace (both in every heartbeat and start reply) and M = KILL_MARGIN_S; the
+server declares it lost no earlier than t + L. `lease_s` (`--lease`) is an upper bound on top. The late
+report is ignored by the server. Workers never open the trigflow database.
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ BACKOFF_S = (0.1, 0.2, 0.5, 1.0, 2.0)
 MAX_OUTPUTS_BYTES = 64 << 20
 WORKER_DIR_ENV = "TRIGFLOW_WORKER_DIR"  # in every attempt's environment: found again after a kill -9
 STOP_REPORT_S = 10.0  # how long a stopping worker keeps trying to deliver its last reports
+KILL_MARGIN_S = 0.5  # > the watchdog's period + SIGKILL delivery and reaping: the self-kill's safety margin
+WATCHDOG_S = 0.05  # how often the lease watchdog looks at the attempts' deadlines
 
 
 class Unavailable(Exception):
@@ -111,6 +116,7 @@ class _Running:
     at_ms: int = 0
     shipped: int = 0  # bytes of the local log the server holds
     lease_killed: bool = False
+    seen_sent: float = 0.0  # monotonic send time of the last request the server accepted for this attempt
 
 
 class WorkerRuntime:
@@ -139,7 +145,7 @@ class WorkerRuntime:
         self._lock = threading.Lock()
         self._running: dict[str, _Running] = {}  # by Celery task id: accepted, not yet acknowledged finished
         self._by_exec: dict[str, _Running] = {}
-        self._last_ok = time.monotonic()
+        self._server_lease: float | None = None  # the server's --worker-lease, from its replies
         self.stopping = threading.Event()
         (data_dir / "attempts").mkdir(parents=True, exist_ok=True, mode=0o700)
         instance = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
@@ -147,6 +153,7 @@ class WorkerRuntime:
                                                                     cgroup_instance=instance))  # fmt: skip
         self._heart = threading.Thread(target=self._heartbeat_loop, name="trigflow-worker-heartbeat", daemon=True)
         self.host = host_facts(data_dir)  # sent with every heartbeat: the group's size (GetResourceGroupMetrics)
+        self._watchdog = threading.Thread(target=self._watchdog_loop, name="trigflow-worker-lease", daemon=True)
         self._sweep_orphans()
 
     def _sweep_orphans(self) -> None:
@@ -162,6 +169,7 @@ class WorkerRuntime:
 
     def start_heartbeat(self) -> None:
         self._heart.start()
+        self._watchdog.start()
 
     # --- one attempt (a Celery task thread) ----------------------------------------------------
 
@@ -177,8 +185,8 @@ class WorkerRuntime:
                         self.group)  # fmt: skip
             return "refused: other group"
         self.reporter.learn(payload.servers)
-        status = self._until_answered(f"/internal/v1/attempts/{payload.task_id}/start", {"worker_id": self.worker_id},
-                                      requeue_on_stop=True)  # fmt: skip
+        status, answer, sent = self._until_answered(f"/internal/v1/attempts/{payload.task_id}/start",
+                                                    {"worker_id": self.worker_id}, requeue_on_stop=True)  # fmt: skip
         if status != 200:
             log.info("attempt %s refused by the server (stale or duplicate message): not run", payload.task_id)
             return "refused: fence"
@@ -192,7 +200,8 @@ class WorkerRuntime:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
         spec = remote_payload.local_spec(payload, attempt_dir)
-        run = _Running(payload, spec.log_path, attempt_dir)
+        self._learn_lease(answer)
+        run = _Running(payload, spec.log_path, attempt_dir, seen_sent=sent)
         with self._lock:
             self._running[payload.task_id] = run
             self._by_exec[payload.execution_id] = run
@@ -220,7 +229,8 @@ class WorkerRuntime:
         run.exit_code = ev.exit_code
         run.message = ev.message
         if run.lease_killed:
-            run.message = f"killed by its worker: no heartbeat reached the server for {self.lease_s:g} s (lease)"
+            run.message = (f"killed by its worker: no heartbeat reached the server for {self.kill_after(run):g} s "
+                           "(before the server's lease)")  # fmt: skip
         run.at_ms = ev.at_ms
         run.done.set()
 
@@ -293,12 +303,16 @@ class WorkerRuntime:
         shutil.rmtree(run.attempt_dir, ignore_errors=True)
         log.info("attempt %s reported: exit %s", task_id, run.exit_code)
 
-    def _until_answered(self, path: str, body: dict[str, Any], requeue_on_stop: bool = False) -> int:
+    def _until_answered(
+        self, path: str, body: dict[str, Any], requeue_on_stop: bool = False
+    ) -> tuple[int, Any, float]:
+        """(status, answer, monotonic time the answered request was sent)."""
         pause = 0
         while True:
             try:
-                status, _ = self.reporter.post(path, body)
-                return status
+                sent = time.monotonic()
+                status, answer = self.reporter.post(path, body)
+                return status, answer, sent
             except Unavailable:
                 if self.stopping.is_set() and requeue_on_stop:
                     from celery.exceptions import Reject
@@ -315,20 +329,47 @@ class WorkerRuntime:
                 running = list(self._running)
             body = {"worker_id": self.worker_id, "name": self.name, "group": self.group,
                     "concurrency": self.concurrency, "running": running, "host": self.host}  # fmt: skip
+            sent = time.monotonic()  # the server refreshes the attempts no earlier than this
             try:
                 # A hung server must not hold the lease check up: a heartbeat waits a fraction of the lease.
                 status, answer = self.reporter.post("/internal/v1/workers/heartbeat", body,
                                                     timeout=min(10.0, max(0.5, self.lease_s / 4)))  # fmt: skip
             except Unavailable:
                 status, answer = 0, {}
-            now = time.monotonic()
             if status == 200:
-                self._last_ok = now
-                for task_id in answer.get("kill", []):
+                self._learn_lease(answer)
+                kills = set(answer.get("kill", []))
+                with self._lock:
+                    for task_id in running:
+                        run = self._running.get(task_id)
+                        if run is not None and task_id not in kills:
+                            run.seen_sent = max(run.seen_sent, sent)
+                for task_id in kills:
                     self._kill(task_id, float(answer.get("grace", 5.0)))
-            elif now - self._last_ok > self.lease_s:
-                self._lease_expired()
             time.sleep(self.heartbeat_s)
+
+    def _learn_lease(self, answer: Any) -> None:
+        if isinstance(answer, dict) and isinstance(answer.get("lease"), (int, float)):
+            self._server_lease = float(answer["lease"])
+
+    def kill_after(self, run: _Running) -> float:
+        """Seconds after `run.seen_sent` at which the worker kills the attempt: its processes are then gone
+        (SIGKILL after the grace, within the margin) before the server's lease can expire."""
+        if self._server_lease is None:
+            return self.lease_s
+        return max(0.0, min(self.lease_s, self._server_lease - run.payload.grace_seconds - KILL_MARGIN_S))
+
+    def _watchdog_loop(self) -> None:
+        """Kill each attempt whose last accepted contact with the server is older than `kill_after`."""
+        while not self.stopping.wait(WATCHDOG_S) or self._running:
+            now = time.monotonic()
+            with self._lock:
+                runs = [r for r in self._running.values() if not r.done.is_set() and not r.lease_killed]
+            expired = [r for r in runs if now - r.seen_sent >= self.kill_after(r)]
+            if expired:
+                self._lease_expired(expired)
+            if self.stopping.is_set():
+                time.sleep(WATCHDOG_S)
 
     def _kill(self, task_id: str, grace: float) -> None:
         with self._lock:
@@ -337,12 +378,11 @@ class WorkerRuntime:
             log.info("killing attempt %s at the server's request", task_id)
             self.executor.kill(run.payload.execution_id, grace)
 
-    def _lease_expired(self) -> None:
-        with self._lock:
-            runs = [r for r in self._running.values() if not r.done.is_set() and not r.lease_killed]
+    def _lease_expired(self, runs: list[_Running]) -> None:
         for run in runs:
-            log.warning("no heartbeat reached a server for %g s: killing attempt %s (the server has declared it"
-                        " lost)", self.lease_s, run.payload.task_id)  # fmt: skip
+            log.warning("no heartbeat reached a server for %g s: killing attempt %s before the server's lease"
+                        " (%s s) declares it lost", self.kill_after(run), run.payload.task_id,
+                        self._server_lease)  # fmt: skip
             run.lease_killed = True
             self.executor.kill(run.payload.execution_id, run.payload.grace_seconds)
 

@@ -93,7 +93,8 @@ class WorkerHub:
         if not won or not self.executor.started(task_id, worker_id):
             return 409, {"error": "stale or duplicate message: the attempt is not waiting for a worker"}
         log.info("attempt %s started on worker %s", task_id, worker_id)
-        return 200, {"ok": True}
+        # The lease and grace let the worker kill the attempt before this server could declare it lost.
+        return 200, {"ok": True, "lease": self.executor.lease, "grace": self.executor.grace}
 
     def append_log(self, task_id: str, worker_id: str, offset: int, data: bytes) -> Answer:
         """Write `data`, which starts at byte `offset` of the server's log, skipping what is there already.

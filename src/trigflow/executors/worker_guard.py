@@ -1,0 +1,128 @@
+"""The worker's guard: a tiny process that kills a `trigflow worker`'s attempts the moment the worker dies.
+
+Why (docs/adr/0006-celery-workers.md, "Attempts die with their worker"): attempts run in process groups of
+their own (and cgroups where writable), so a worker killed with `kill -9` (or the OOM killer, or a crash)
+would leave them running while the server, after its lease, retries them on another worker: the same task
+twice at once. The guard closes that:
+
+* `trigflow worker` starts it before Celery (no threads yet, no broker connection, no token: it is a fresh
+  interpreter, exec'd, in a session of its own so a signal to the worker's process group does not reach it);
+* it opens a pidfd on the worker and checks the worker is still its parent (so the pidfd cannot name a
+  recycled pid), then blocks in poll() on it: no polling interval, the kernel wakes it when the worker
+  exits, whatever the signal;
+* it then SIGKILLs every process that carries the dead worker's id in TRIGFLOW_WORKER_ID (each attempt's
+  environment has it, which reaches double-forked/`setsid` children too) and every member of the worker's
+  attempt cgroups (`g<worker pid>.*` under its cgroup instance: catches a child that scrubbed its env),
+  round after round until none is left, and exits.
+
+PR_SET_PDEATHSIG would not do: it fires when the *thread* that forked the child exits (the LocalExecutor
+forks from short-lived threads), reaches only the direct child (not a `setsid` grandchild), and is cleared
+by a setuid exec. A subreaper does not help either: it adopts orphans, it does not kill them.
+
+A guard that is itself killed (a `kill -9` of both) leaves the startup sweep of the next worker on the same
+data dir as the backstop (WorkerRuntime._sweep_orphans).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+
+ENV_WORKER_ID = "TRIGFLOW_WORKER_ID"
+KILL_ROUNDS = 50
+
+
+def start(worker_id: str, cgroup_root: str | None, cgroup_version: int | None) -> subprocess.Popen[bytes]:
+    """Start the guard of this process (the worker); it runs until this process is gone."""
+    argv = [sys.executable, "-m", "trigflow.executors.worker_guard", "--pid", str(os.getpid()),
+            "--worker-id", worker_id]  # fmt: skip
+    if cgroup_root is not None and cgroup_version is not None:
+        argv += ["--cgroup-root", cgroup_root, "--cgroup-version", str(cgroup_version)]
+    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+
+
+def wait_for_exit(pid: int) -> None:
+    """Block until `pid` (our parent) has exited; returns at once when it is gone already."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        if os.getppid() != pid:  # the parent died before the pidfd was opened: the pid may be reused
+            return
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        while not poller.poll():
+            pass
+    finally:
+        os.close(fd)
+
+
+def kill_attempts(worker_id: str, cgroup_root: str | None, cgroup_version: int | None, worker_pid: int) -> int:
+    """SIGKILL everything of the worker's attempts until nothing is left; how many processes were signalled."""
+    from trigflow.executors.local import find_pids_by_env
+
+    killed = 0
+    for _round in range(KILL_ROUNDS):
+        pids = set(find_pids_by_env(ENV_WORKER_ID, worker_id))
+        pids.update(_cgroup_members(cgroup_root, worker_pid))
+        pids.discard(os.getpid())
+        if not pids:
+            break
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+        if cgroup_root is not None and cgroup_version == 2:
+            for path in _cgroups_of(cgroup_root, worker_pid):
+                with contextlib.suppress(OSError), open(os.path.join(path, "cgroup.kill"), "w") as f:
+                    f.write("1")
+        time.sleep(0.005)  # let the kernel tear them down before the next scan (killed zombies read as dead)
+    return killed
+
+
+def _cgroups_of(root: str, worker_pid: int) -> list[str]:
+    pattern = re.compile(rf"g{worker_pid}\.\d+$")
+    try:
+        with os.scandir(root) as it:
+            return [e.path for e in it if pattern.match(e.name) and e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+
+
+def _cgroup_members(root: str | None, worker_pid: int) -> set[int]:
+    if root is None:
+        return set()
+    found: set[int] = set()
+    for path in _cgroups_of(root, worker_pid):
+        with contextlib.suppress(OSError, ValueError), open(os.path.join(path, "cgroup.procs")) as f:
+            found.update(int(p) for p in f.read().split())
+    return found
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="trigflow-worker-guard")
+    p.add_argument("--pid", type=int, required=True)
+    p.add_argument("--worker-id", required=True)
+    p.add_argument("--cgroup-root")
+    p.add_argument("--cgroup-version", type=int)
+    args = p.parse_args(argv)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C of the worker's terminal is the worker's business
+    wait_for_exit(args.pid)
+    killed = kill_attempts(args.worker_id, args.cgroup_root, args.cgroup_version, args.pid)
+    if killed:
+        print(f"trigflow worker guard: worker {args.worker_id} (pid {args.pid}) is gone; killed {killed} "
+              "process(es) of its attempts", file=sys.stderr, flush=True)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
