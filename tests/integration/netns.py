@@ -206,9 +206,10 @@ class NetServer(Server):
         return f"{self.host}:{self.port}"
 
 
-def start_server_on(host: str, port: int, data_dir: Path, extra: list[str]) -> NetServer:
-    """`trigflow up --host <bridge address>` (tests.conftest.start_server binds loopback only). Plain HTTP
-    beyond loopback makes the server log a warning (docs/security.md); it does not refuse."""
+def start_server_on(host: str, port: int, data_dir: Path, extra: list[str], reach: str | None = None) -> NetServer:
+    """`trigflow up --host <bridge address>` (tests.conftest.start_server binds loopback only); `reach` is the
+    address clients use when `host` is a wildcard. Plain HTTP beyond loopback makes the server log a warning
+    (docs/security.md); it does not refuse."""
     env = {**os.environ, "TRIGFLOW_SECRET_ID": SECRET_ID, "TRIGFLOW_SECRET_KEY": SECRET_KEY}
     args = [sys.executable, "-m", "trigflow.cli", "up", "--host", host, "--port", str(port), "--data-dir",
             str(data_dir), "--kill-on-stop", *extra]  # fmt: skip
@@ -216,7 +217,7 @@ def start_server_on(host: str, port: int, data_dir: Path, extra: list[str]) -> N
     log_path = data_dir / f"server-{port}.out"
     with open(log_path, "ab") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
-    server = NetServer(port, data_dir, proc, log_path, host=host)
+    server = NetServer(port, data_dir, proc, log_path, host=reach or host)
 
     def healthy() -> bool:
         if proc.poll() is not None:

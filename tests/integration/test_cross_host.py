@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import wait_for
+from tests.conftest import free_port, wait_for
 from tests.integration.helpers import get_run, new_workflow, start_run, task_states, wait_run
 from tests.integration.netns import Broker, Host, NetServer, Network, down, start_server_on, unavailable
 from tests.integration.test_celery_workers import (
@@ -465,6 +465,7 @@ def test_a_server_sigkill_and_restart_records_remote_attempts_that_ran_meanwhile
         # each ran once, where it should: nothing was re-run
         assert sorted(trace.read_text().splitlines()) == [f"bad {net.hosts[0].ns}", f"ok {net.hosts[1].ns}"]
     finally:
+        workers.stop_all()  # first: a worker holding an unacknowledged report waits for its server on SIGTERM
         if restarted is not None:
             restarted.stop()
 
@@ -503,3 +504,64 @@ def test_a_duplicate_delivery_across_hosts_is_refused_by_the_fence(
     assert not running_dup.exists() and not ended_dup.exists()
     assert len(trace.read_text().split()) == 1  # it ran once, on one of the two hosts
     assert trace.read_text().split()[0] in {h.ns for h in net.hosts[1:]}
+
+
+# --- a server bound to a wildcard address: where do its payloads send remote workers? ------------------------------
+
+# A stand-in for any process of any user on a worker host that listens on the loopback port the server uses:
+# it records what it is sent and answers 503 ("try the next server").
+LISTENER = """
+import http.server, sys
+port, out = int(sys.argv[1]), sys.argv[2]
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        with open(out, "a") as f:
+            f.write(self.path + " " + self.headers.get("Authorization", "") + "\\n")
+        self.send_response(503)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", port), Handler)
+open(out + ".ready", "w").close()
+server.serve_forever()
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="product bug: `trigflow up --host 0.0.0.0` without --advertise-url names "
+                   "http://127.0.0.1:<port> in every payload (app.py make_executor); a remote worker adds it to its "
+                   "servers (Reporter.learn) and, when its configured server does not answer, sends its heartbeats "
+                   "and the worker token to whatever listens on that port of its own host")  # fmt: skip
+def test_a_server_on_a_wildcard_address_never_sends_remote_workers_to_their_own_loopback(
+    net: Network, broker: Broker, workers: Workers, gates: Callable[[str], Path], shared: Path, tmp_path: Path
+) -> None:
+    port = free_port()
+    server = start_server_on("0.0.0.0", port, tmp_path / "server", server_args(broker), reach=net.gateway)
+    host = net.hosts[2]
+    capture = shared / "listener.log"
+    listener = subprocess.Popen(host.argv([sys.executable, "-c", LISTENER, str(port), str(capture)]),
+                                start_new_session=True)  # fmt: skip
+    try:
+        wait_for(Path(f"{capture}.ready").exists, timeout=15, what="the listener on the worker host's loopback")
+        client, project_id = project(server)
+        group = new_group(client)
+        w = workers.start(server, broker, host, group, f"xw-{uid()}", lease=WORKER_LEASE)
+        wf = new_workflow(client, project_id, f"xhost_wild_{uid()}")
+        gate, pidfile = gates("w"), shared / "w.pid"
+        task(client, project_id, wf, "held", f"echo $$ > {pidfile}; {wait_gate(gate)}", group)
+        start_run(client, project_id, wf)
+        _pid(pidfile)  # running on the worker, which has read the payload's server list
+        host.cut()  # the configured server stops answering: the worker tries every server it knows, for its lease
+        try:
+            wait_for(lambda: "killing attempt" in w.output(), timeout=15, what="the worker's lease to pass")
+        finally:
+            host.heal()
+        sent = capture.read_text() if capture.exists() else ""
+        paths = [line.split()[0] for line in sent.splitlines()]  # the token itself is never printed
+        leaked = token_of(server) in sent
+        assert not leaked, f"the worker token was sent to the worker host's loopback with {paths}"
+        assert not paths, paths
+    finally:
+        listener.kill()
+        listener.wait()
+        workers.stop_all()  # first: a worker holding an unacknowledged report waits for its server on SIGTERM
+        server.stop()
