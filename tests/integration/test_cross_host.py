@@ -527,13 +527,12 @@ server.serve_forever()
 """
 
 
-@pytest.mark.xfail(strict=True, reason="product bug: `trigflow up --host 0.0.0.0` without --advertise-url names "
-                   "http://127.0.0.1:<port> in every payload (app.py make_executor); a remote worker adds it to its "
-                   "servers (Reporter.learn) and, when its configured server does not answer, sends its heartbeats "
-                   "and the worker token to whatever listens on that port of its own host")  # fmt: skip
 def test_a_server_on_a_wildcard_address_never_sends_remote_workers_to_their_own_loopback(
     net: Network, broker: Broker, workers: Workers, gates: Callable[[str], Path], shared: Path, tmp_path: Path
 ) -> None:
+    """Found here: without --advertise-url a wildcard bind named http://127.0.0.1:<port> in every payload, a
+    worker added it to its servers and, cut off from its configured server, sent its heartbeats and the worker
+    token to a listener on its own host's loopback. Such a bind now names no URL (app.default_advertise_urls)."""
     port = free_port()
     server = start_server_on("0.0.0.0", port, tmp_path / "server", server_args(broker), reach=net.gateway)
     host = net.hosts[2]
