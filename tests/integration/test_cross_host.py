@@ -264,7 +264,9 @@ def test_a_partitioned_worker_kills_its_attempt_before_the_server_retries_it_on_
     wf = new_workflow(client, project_id, f"xhost_part_{uid()}")
     trace, pidfile = shared / "p.trace", shared / "p.pid"
     stamp = f'"$NS $(date +%s.%N)" >> {trace}'
-    code = (f"{WHERE}echo start {stamp}; trap 'echo end {stamp}; exit 143' TERM; "
+    # the kill may deliver SIGTERM twice (process group, then the attempt's processes by environment): the
+    # trap ignores the second one so the attempt writes one end line
+    code = (f"{WHERE}echo start {stamp}; trap 'trap \"\" TERM; echo end {stamp}; exit 143' TERM; "
             f'if [ "$NS" = {host_a.ns} ]; then echo $$ > {pidfile}; while true; do sleep 0.05; done; fi; '
             'echo "done on $NS"')  # fmt: skip
     task(client, project_id, wf, "t", code, group, MaxRetryNumber=1, RetryWaitMinute=0)
@@ -442,7 +444,8 @@ def test_a_server_sigkill_and_restart_records_remote_attempts_that_ran_meanwhile
         run_id = start_run(client, project_id, wf)
         running = {n: _pid(f) for n, f in pids.items()}
     finally:
-        server.stop(signal.SIGKILL)  # the launcher; the server process ends with it, the keeper stays
+        os.kill(server.server_pid, signal.SIGKILL)  # the server process itself, under the keeper (ADR 0005)
+        server.stop(signal.SIGKILL)  # and its launcher; the keeper stays
     wait_for(lambda: down(server), timeout=15, what="the server gone")
     g_down.touch()  # `bad` ends on host A while no server runs: its worker buffers the report
     wait_for(lambda: not _alive(running["bad"]), what="bad to end")
