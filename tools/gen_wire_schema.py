@@ -86,6 +86,7 @@ COMPANION_ACTIONS: tuple[str, ...] = (
     "UpdateResourceGroup",
     "DeleteResourceGroup",
     "ListResourceGroups",
+    "GetResourceGroupMetrics",
     "CreateWorkflowFolder",
     "ListWorkflowFolders",
     "CreateTaskFolder",

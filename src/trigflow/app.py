@@ -21,11 +21,13 @@ from trigflow.executors.base import AttemptLimits, EventCallback, Executor
 from trigflow.executors.local import LocalExecutor
 from trigflow.executors.routing import RoutingExecutor
 from trigflow.service.attempt_params import ParamLimits
+from trigflow.service.capacity import GroupCapacity
 from trigflow.service.catalog import Catalog
 from trigflow.service.common import Clock, wall_clock_ms
 from trigflow.service.datasources import DataSources
 from trigflow.service.file_arrival import ScanLimits
 from trigflow.service.folders import Folders
+from trigflow.service.group_metrics import GroupMetrics
 from trigflow.service.keys import KeyInfo, Keys
 from trigflow.service.projects import Projects
 from trigflow.service.reruns import Reruns
@@ -57,6 +59,7 @@ class Services:
     task_logs: TaskLogs
     datasources: DataSources
     workers: WorkerHub | None = None
+    group_metrics: GroupMetrics | None = None
 
 
 @dataclass(frozen=True)
@@ -107,11 +110,21 @@ def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
     )
     resources.on_change = scheduler.wake
     workers = None
+    capacity = GroupCapacity(resources.slots, None)
     if isinstance(scheduler.executor, RoutingExecutor):
         remote = scheduler.executor.remote
         scheduler.execution.remote_group = remote.serves
+        # A worker group's capacity is its live workers' slots (service/capacity.py); a worker joining wakes
+        # the engine to use them. Local groups keep resources.slots, so nothing changes without a broker.
+        capacity = GroupCapacity(resources.slots, remote)
+        scheduler.execution.group_slots = capacity.limit
+        remote.on_workers_changed = scheduler.wake
         token = load_or_create_token(settings.worker_token_path)
         workers = WorkerHub(db, remote, token, clock, lambda: scheduler.leader.held and scheduler.failure is None)
+    group_metrics = GroupMetrics(db, clock, resources, capacity, minute_ms=settings.minute_ms,
+                                 data_dir=settings.data_dir)  # fmt: skip
+    group_metrics.load = scheduler.execution.group_load
+    group_metrics.is_active = lambda: scheduler.leader.held and scheduler.failure is None
     return Services(
         settings=settings,
         db=db,
@@ -136,6 +149,7 @@ def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
         task_logs=TaskLogs(db, settings.data_dir / "runs"),
         datasources=DataSources(db, clock),
         workers=workers,
+        group_metrics=group_metrics,
     )
 
 

@@ -362,6 +362,20 @@ def test_e_a_worker_killed_mid_task_loses_its_attempt_within_the_lease_and_anoth
 # --- (f): server SIGKILL and restart while remote tasks run and finish ---------------------------------------------
 
 
+def wait_gone(server: Server) -> None:
+    """After a SIGKILL of `trigflow up`: the launcher has exited and the server process no longer answers."""
+    wait_for(lambda: server.proc.poll() is not None, what="the launcher gone")
+
+    def down() -> bool:
+        try:
+            urllib.request.urlopen(f"http://{server.endpoint}/healthz", timeout=0.5)
+        except OSError:
+            return True
+        return False
+
+    wait_for(down, timeout=15, what="the server gone")
+
+
 def test_f_a_server_sigkill_and_restart_neither_loses_nor_reruns_remote_attempts(
     broker: str, workers: Callable[..., Worker], gates: Callable[[str], Path], tmp_path: Path
 ) -> None:
@@ -391,16 +405,7 @@ def test_f_a_server_sigkill_and_restart_neither_loses_nor_reruns_remote_attempts
         pids = {n: _pid(f) for n, f in files.items()}
     finally:
         server.stop(signal.SIGKILL)
-    wait_for(lambda: server.proc.poll() is not None, what="the launcher gone")
-
-    def down() -> bool:
-        try:
-            urllib.request.urlopen(f"http://{server.endpoint}/healthz", timeout=0.5)
-        except OSError:
-            return True
-        return False
-
-    wait_for(down, timeout=15, what="the server gone")
+    wait_gone(server)
     g_down.touch()  # `bad` ends while no server runs: its worker buffers the report
     wait_for(lambda: not _alive(pids["bad"]), what="bad to end")
     try:
@@ -549,26 +554,27 @@ def test_a_remote_attempt_survives_a_failover_to_the_standby(
 
 
 def test_an_attempt_killed_while_its_message_waits_in_the_broker_never_runs(
-    srv: Server, broker: str, workers: Callable[..., Worker], gates: Callable[[str], Path], tmp_path: Path
+    srv: Server, broker: str, workers: Callable[..., Worker], tmp_path: Path
 ) -> None:
     client, project_id = project(srv)
     group = new_group(client)
     w = workers(srv, broker, group, f"wk-{uuid.uuid4().hex[:6]}", concurrency=1)
-    busy, gate, pidfile, marker = (new_workflow(client, project_id, f"celery_k1_{uuid.uuid4().hex[:6]}"),
-                                   gates("k"), tmp_path / "k.pid", tmp_path / "k.ran")  # fmt: skip
-    task(client, project_id, busy, "busy", f"echo $$ > {pidfile}; while [ ! -e {gate} ]; do sleep 0.05; done", group)
-    busy_run = start_run(client, project_id, busy)
-    _pid(pidfile)  # the worker's only slot is taken: the next message waits in the broker
+    marker = tmp_path / "k.ran"
     queued = new_workflow(client, project_id, f"celery_k2_{uuid.uuid4().hex[:6]}")
     task(client, project_id, queued, "queued", f"touch {marker}", group)
-    queued_run = start_run(client, project_id, queued)
-    wait_run(client, project_id, queued_run, states={"RUNNING"})  # dispatched: RUNNING, waiting for a worker
-    exec_id = get_run(client, project_id, queued_run).TriggerTaskRuns[0].ExecutionId
-    call(client, "KillTriggerWorkflowRuns", {"ProjectId": project_id, "WorkflowId": queued,
-                                             "WorkflowExecutionIdList": [queued_run]})  # fmt: skip
-    assert wait_run(client, project_id, queued_run).TriggerWorkflowRun.ExecutionState == "KILLED"
-    gate.touch()  # the slot frees, the worker takes the killed attempt's message: refused by the fence
-    assert wait_run(client, project_id, busy_run).TriggerWorkflowRun.ExecutionState == "SUCCESS"
+    # A group sends only as many attempts as its live workers have slots (service/capacity.py), so a message
+    # waits in the broker when its worker stops consuming after the send: freeze the worker (the server still
+    # counts it live until the lease) and send one.
+    os.kill(w.proc.pid, signal.SIGSTOP)
+    try:
+        queued_run = start_run(client, project_id, queued)
+        wait_run(client, project_id, queued_run, states={"RUNNING"})  # dispatched: RUNNING, waiting for a worker
+        exec_id = get_run(client, project_id, queued_run).TriggerTaskRuns[0].ExecutionId
+        call(client, "KillTriggerWorkflowRuns", {"ProjectId": project_id, "WorkflowId": queued,
+                                                 "WorkflowExecutionIdList": [queued_run]})  # fmt: skip
+        assert wait_run(client, project_id, queued_run).TriggerWorkflowRun.ExecutionState == "KILLED"
+    finally:
+        os.kill(w.proc.pid, signal.SIGCONT)  # the worker takes the killed attempt's message: refused by the fence
     wait_for(lambda: f"attempt {exec_id}.0.0 refused by the server" in w.output(), what="the message refused")
     assert not marker.exists()
 
@@ -663,7 +669,7 @@ def test_an_acknowledged_finish_report_survives_a_server_crash_before_the_engine
         assert task_states(get_run(client, project_id, run_id))["ok"] == "RUNNING"
     finally:
         server.stop(signal.SIGKILL)
-    wait_for(lambda: server.proc.poll() is not None, what="the launcher gone")
+    wait_gone(server)  # the server process, not only the launcher: its port must be free for the restart
     fault.unlink()
     try:
         restarted = start_server(data_dir, port=server.port, extra=server_args(broker))

@@ -21,6 +21,7 @@ import inspect
 import itertools
 import json
 import re
+import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
@@ -715,6 +716,13 @@ def _delete_resource_group(w: World) -> dict[str, Any]:
 @example("ListResourceGroups")
 def _list_resource_groups(w: World) -> dict[str, Any]:
     return {"Id": w.group_id, "PageNumber": 1, "PageSize": 10}
+
+
+@example("GetResourceGroupMetrics")
+def _get_resource_group_metrics(w: World) -> dict[str, Any]:
+    end = int(time.time() * 1000)  # a recent minute: test servers' minutes (and so their retention) are short
+    return {"ResourceGroupId": w.group_id, "StartTime": end - 60_000, "EndTime": end, "MetricType": "all",
+            "Granularity": 5}  # fmt: skip
 
 
 # --- data sources

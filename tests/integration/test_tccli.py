@@ -206,3 +206,15 @@ def test_tccli_fix_and_rerun_runs_the_fix_in_place(
         (task_run,) = done["TriggerTaskRuns"]
         assert (task_run["TaskVersionId"], task_run["RerunTimes"]) == (version, rerun_times)
     assert out.read_text() == "fixed\nfixed\n"  # the fixed code ran, once per rerun
+
+
+def test_tccli_get_resource_group_metrics(server: Server, tccli_home: Path) -> None:
+    groups = output_json(tccli(server, tccli_home, "ListResourceGroups"))["Data"]["Items"]
+    group = next(g["Id"] for g in groups if g["Name"] == "default")
+    out = output_json(tccli(server, tccli_home, "GetResourceGroupMetrics", "--ResourceGroupId", group,
+                            "--MetricType", "task", "--Granularity", "5"))["Data"]  # fmt: skip
+    assert out["Status"] == 1 and isinstance(out["MaximumConcurrency"], int)
+    names = [m["MetricName"] for m in out["MetricSnapshots"]]
+    assert names[:4] == ["MaximumConcurrency", "DevelopRunningTask", "DevelopQueueTask", "ConcurrencyUsage"]
+    bad = tccli(server, tccli_home, "GetResourceGroupMetrics", "--ResourceGroupId", group, "--MetricType", "gpu")
+    assert bad.returncode != 0 and "InvalidParameterValue" in bad.stdout + bad.stderr

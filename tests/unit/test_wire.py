@@ -51,7 +51,8 @@ FAMILY_ACTIONS = {
 COMPANION_ACTIONS = {
     "CreateProject", "GetProject", "ListProjects", "UpdateProject", "DeleteProject", "EnableProject",
     "DisableProject", "ListProjectMembers", "CreateResourceGroup", "UpdateResourceGroup",
-    "DeleteResourceGroup", "ListResourceGroups", "CreateWorkflowFolder", "ListWorkflowFolders",
+    "DeleteResourceGroup", "ListResourceGroups", "GetResourceGroupMetrics", "CreateWorkflowFolder",
+    "ListWorkflowFolders",
     "CreateTaskFolder", "ListTaskFolders", "GetTaskInstanceLog", "CreateDataSource", "GetDataSource",
     "ListDataSources", "UpdateDataSource", "DeleteDataSource", "GetDataSourceRelatedTasks",
 }  # fmt: skip

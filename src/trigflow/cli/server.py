@@ -205,6 +205,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         idle_timeout=settings.idle_timeout_s,
     )
     services.scheduler.start()
+    if services.group_metrics is not None:
+        services.group_metrics.start()
     _tune_gc()
     config = uvicorn_config(
         create_app(services),
@@ -224,6 +226,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         server.run()
     finally:
         # Without a keeper nobody would learn how a task left running ends: kill it as before.
+        if services.group_metrics is not None:
+            services.group_metrics.stop()
         services.scheduler.stop(kill=settings.kill_on_stop or not settings.keeper)
         services.db.dispose()
     return 0

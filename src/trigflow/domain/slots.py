@@ -69,3 +69,9 @@ class GroupQueues:
 
     def in_use(self) -> dict[str, int]:
         return {g: n for g, n in self._used.items() if n}
+
+    def snapshot(self) -> tuple[dict[str, int], set[str]]:
+        """Slots held per group and the waiting task runs, for a reader on another thread (the metrics
+        sampler): `dict.copy` and `set.copy` of str keys run under the GIL without calling Python code,
+        so each copy is consistent without a lock on the engine's hot path."""
+        return self._used.copy(), self._queued.copy()

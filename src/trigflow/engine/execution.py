@@ -221,6 +221,18 @@ class Execution:
     def slots_in_use(self) -> dict[str, int]:
         return self.slots.in_use()
 
+    def group_load(self) -> tuple[dict[str, int], dict[str, int]]:
+        """(slots held, task runs waiting for a slot) per resource group, safe to call from another thread
+        (GroupQueues.snapshot): the metrics sampler reads it about once a second, off the hot path."""
+        used, queued = self.slots.snapshot()
+        tasks = self.tasks.copy()
+        waiting: dict[str, int] = {}
+        for exec_id in queued:
+            info = tasks.get(exec_id)
+            if info is not None:
+                waiting[info.group] = waiting.get(info.group, 0) + 1
+        return used, waiting
+
     def process(self, batch: list[Message]) -> Effects:
         eff = Effects()
         now = self.clock()

@@ -20,7 +20,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,7 @@ class WorkerInfo:
     concurrency: int
     last_seen: float
     running: tuple[str, ...] = ()
+    host: Mapping[str, Any] | None = None  # executors/host_facts.py, as the worker reported it
 
 
 class CeleryExecutor:
@@ -89,6 +90,9 @@ class CeleryExecutor:
         self._by_exec: dict[str, RemoteAttempt] = {}
         self._by_task: dict[str, RemoteAttempt] = {}
         self._workers: dict[str, WorkerInfo] = {}
+        # Called (off the lock) when a worker joins, comes back within the reaper's memory, or changes its
+        # concurrency: its group's capacity grew (service/capacity.py), so the engine re-dispatches.
+        self.on_workers_changed: Callable[[], None] = lambda: None
         self._outbox: queue.SimpleQueue[tuple[str, str, str] | None] = queue.SimpleQueue()
         self._stop = threading.Event()
         self.ready = threading.Event()  # set once restart recovery registered the attempts it adopted
@@ -211,14 +215,19 @@ class CeleryExecutor:
             self._emit(ExecutorEvent(r.exec_id, "exited", at_ms, exit_code=exit_code, message=message))
         return True
 
-    def heartbeat(self, worker_id: str, name: str, group: str, concurrency: int, running: list[str]) -> list[str]:
+    def heartbeat(
+        self, worker_id: str, name: str, group: str, concurrency: int, running: list[str],
+        host: Mapping[str, Any] | None = None,
+    ) -> list[str]:  # fmt: skip
         """Record a worker's heartbeat; the reply lists the attempts it must kill: those the engine asked
         to stop, and those this server does not (or no longer) count as that worker's (stale: e.g.
         declared lost while the worker was cut off), so nothing runs that the database does not expect."""
         now = time.monotonic()
         kills: list[str] = []
         with self._lock:
-            self._workers[worker_id] = WorkerInfo(worker_id, name, group, concurrency, now, tuple(running))
+            was = self._workers.get(worker_id)
+            grew = was is None or now - was.last_seen > self.lease or was.concurrency != concurrency
+            self._workers[worker_id] = WorkerInfo(worker_id, name, group, concurrency, now, tuple(running), host)
             self._seen_groups.add(group)
             for task_id in running:
                 r = self._by_task.get(task_id)
@@ -228,7 +237,17 @@ class CeleryExecutor:
                 r.last_seen = now
                 if r.kill_requested:
                     kills.append(task_id)
+        if grew:
+            self.on_workers_changed()
         return kills
+
+    def live_slots(self, group: str) -> int:
+        """The slots of `group`'s live workers (heartbeat within the lease): asked before each dispatch
+        (service/capacity.py), so it sums in place instead of building `workers()`."""
+        now = time.monotonic()
+        with self._lock:
+            return sum(w.concurrency for w in self._workers.values()
+                       if w.group == group and now - w.last_seen <= self.lease)  # fmt: skip
 
     def workers(self) -> list[dict[str, Any]]:
         """Live workers (heartbeat within the lease), for the internal endpoint and docs/workers.md."""
@@ -236,7 +255,7 @@ class CeleryExecutor:
         with self._lock:
             return [
                 {"worker_id": w.worker_id, "name": w.name, "group": w.group, "concurrency": w.concurrency,
-                 "running": list(w.running), "seen_s_ago": round(now - w.last_seen, 3)}
+                 "running": list(w.running), "seen_s_ago": round(now - w.last_seen, 3), "host": w.host}
                 for w in self._workers.values() if now - w.last_seen <= self.lease
             ]  # fmt: skip
 

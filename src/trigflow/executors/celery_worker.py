@@ -40,6 +40,7 @@ from typing import Any
 
 from trigflow.executors import remote_payload
 from trigflow.executors.base import AttemptLimits, ExecutorEvent, LaunchError, LaunchSpec
+from trigflow.executors.host_facts import host_facts
 from trigflow.executors.local import LocalExecutor
 
 log = logging.getLogger("trigflow.worker")
@@ -145,6 +146,7 @@ class WorkerRuntime:
         self.executor = LocalExecutor(self._on_event, AttemptLimits(max_log_bytes=max_log_bytes,
                                                                     cgroup_instance=instance))  # fmt: skip
         self._heart = threading.Thread(target=self._heartbeat_loop, name="trigflow-worker-heartbeat", daemon=True)
+        self.host = host_facts(data_dir)  # sent with every heartbeat: the group's size (GetResourceGroupMetrics)
         self._sweep_orphans()
 
     def _sweep_orphans(self) -> None:
@@ -312,7 +314,7 @@ class WorkerRuntime:
             with self._lock:
                 running = list(self._running)
             body = {"worker_id": self.worker_id, "name": self.name, "group": self.group,
-                    "concurrency": self.concurrency, "running": running}  # fmt: skip
+                    "concurrency": self.concurrency, "running": running, "host": self.host}  # fmt: skip
             try:
                 # A hung server must not hold the lease check up: a heartbeat waits a fraction of the lease.
                 status, answer = self.reporter.post("/internal/v1/workers/heartbeat", body,

@@ -126,6 +126,10 @@ class ResourceGroups:
     def exists(self, group_id: str) -> bool:
         return group_id in self._slots
 
+    def group_ids(self) -> list[str]:
+        """Every group, from the in-memory copy (no database read): the metrics sampler asks each second."""
+        return list(self._slots)
+
     def _get(self, conn: Any, group_id: str) -> dict[str, Any]:
         row = q.get_resource_group(conn, group_id)
         if row is None:

@@ -136,8 +136,9 @@ class WorkerHub:
         try:
             worker_id, group = str(body["worker_id"]), str(body["group"])
             running = [str(t) for t in body.get("running", [])]
+            host = body.get("host") if isinstance(body.get("host"), dict) else None
             kills = self.executor.heartbeat(worker_id, str(body.get("name") or worker_id), group,
-                                            int(body.get("concurrency") or 1), running)  # fmt: skip
+                                            int(body.get("concurrency") or 1), running, host)  # fmt: skip
         except (KeyError, TypeError, ValueError):
             return 400, {"error": "malformed heartbeat"}
         return 200, {"kill": kills, "grace": self.executor.grace, "lease": self.executor.lease}

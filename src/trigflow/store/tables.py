@@ -334,3 +334,20 @@ data_sources = sa.Table(
     sa.UniqueConstraint("project_id", "name", name="uq_data_sources_project_name"),
     sqlite_autoincrement=True,
 )
+
+# GetResourceGroupMetrics history: one row per resource group per minute, written by the active scheduler's
+# sampler when the minute is over (never per task), pruned after RETENTION_MINUTES (domain/group_metrics.py).
+# A column per task metric, holding that metric's reduction over the minute's samples (NULL: not measured).
+group_metric_minutes = sa.Table(
+    "group_metric_minutes",
+    metadata,
+    sa.Column("group_id", S(32), primary_key=True),
+    sa.Column("minute_ms", MS, primary_key=True),  # start of the minute (epoch-aligned)
+    sa.Column("max_concurrency", sa.Integer),
+    sa.Column("running", sa.Integer),
+    sa.Column("waiting", sa.Integer),
+    sa.Column("usage_pct", sa.Integer),
+    sa.Column("free_slots", sa.Integer),
+    sa.Column("workers", sa.Integer),
+    sa.Index("ix_group_metric_minutes_minute", "minute_ms"),  # the prune
+)

@@ -32,3 +32,11 @@ def list_resource_groups(ctx: RequestContext, p: dict[str, Any]) -> dict[str, An
     pg = page_of(p.get("PageNumber"), p.get("PageSize"))
     rows, total = ctx.services.resources.list_groups(p, pg)
     return shapes.page([shapes.resource_group(r) for r in rows], total, pg.number, pg.size)
+
+
+@action("GetResourceGroupMetrics")
+def get_resource_group_metrics(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    """Capacity, load and trend of one group (service/group_metrics.py, docs/api.md)."""
+    metrics = ctx.services.group_metrics
+    assert metrics is not None  # built by app.build for every server
+    return metrics.get(p)
