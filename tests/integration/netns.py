@@ -189,6 +189,15 @@ class Broker:
 
         wait_for(answers, timeout=15, what=f"redis-server on {self.host}:{self.port}")
 
+    def queued(self, queue: str) -> int:
+        """Messages waiting in `queue` (a Celery queue is a Redis list of that name)."""
+        with socket.create_connection((self.host, self.port), timeout=2) as s:
+            key = queue.encode()
+            s.sendall(b"*2\r\n$4\r\nLLEN\r\n$%d\r\n%s\r\n" % (len(key), key))
+            reply = s.recv(64)
+        assert reply.startswith(b":"), reply
+        return int(reply[1:].split(b"\r\n")[0])
+
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)

@@ -387,30 +387,40 @@ def test_attempts_running_when_the_broker_restarts_finish_once_and_new_ones_run(
 
 @pytest.mark.xfail(strict=True, reason="C4: a message the restarted broker lost is never re-published, its "
                    "attempt waits in RUNNING (docs/workers.md); fixed on branch h/celery2")  # fmt: skip
-def test_attempts_waiting_in_the_broker_when_it_restarts_still_run_once(
+def test_an_attempt_waiting_in_the_broker_when_it_restarts_still_runs_once(
     net: Network, own_broker: Broker, own_server: NetServer, workers: Workers, gates: Callable[[str], Path],
     shared: Path,
 ) -> None:  # fmt: skip
+    """A group sends only as many attempts as its live workers have slots, so a message waits in the broker when
+    a worker the server still counts live is gone: two one-slot workers, one runs `busy`, the other is killed
+    with -9 and `queued` is sent within the server's lease. Then the broker restarts empty."""
+    from trigflow.executors.celery_app import queue_name
+
     client, project_id = project(own_server)
     group = new_group(client)
-    w = workers.start(own_server, own_broker, net.hosts[0], group, f"xq-{uid()}", concurrency=1)
-    wf = new_workflow(client, project_id, f"xhost_queued_{uid()}")
+    ws = {h.ns: workers.spawn(own_server, own_broker, h, group, f"xq{i}-{uid()}", concurrency=1)
+          for i, h in enumerate(net.hosts[:2])}  # fmt: skip
+    workers.ready(own_server, *ws.values())
     trace, gate = shared / "q.trace", gates("q")
-    task(client, project_id, wf, "busy", f'echo busy >> {trace}; {wait_gate(gate)}', group)
-    for name in ("q1", "q2"):  # the worker's one slot is taken: these wait in the broker
-        task(client, project_id, wf, name, f'{WHERE}echo "{name} $NS" >> {trace}', group)
-    run_id = start_run(client, project_id, wf)
-    wait_for(lambda: trace.exists() and trace.read_text().split() == ["busy"], what="busy running")
-    wait_for(lambda: task_states(get_run(client, project_id, run_id)) == dict.fromkeys(("busy", "q1", "q2"),
-             "RUNNING"), what="q1 and q2 dispatched")  # fmt: skip
+    busy_wf, queued_wf = (new_workflow(client, project_id, f"xhost_{n}_{uid()}") for n in ("busy", "queued"))
+    task(client, project_id, busy_wf, "busy", f'{WHERE}echo "busy $NS" >> {trace}; {wait_gate(gate)}', group)
+    task(client, project_id, queued_wf, "queued", f'{WHERE}echo "queued $NS" >> {trace}', group)
+    busy_run = start_run(client, project_id, busy_wf)
+    busy_at = wait_for(lambda: trace.exists() and trace.read_text().split()[1:], what="busy running")[0]
+    (idle,) = (w for ns, w in ws.items() if ns != busy_at)
+    idle.proc.send_signal(signal.SIGKILL)  # live for the server until its lease: the group still has a free slot
+    idle.proc.wait()
+    queued_run = start_run(client, project_id, queued_wf)
+    wait_run(client, project_id, queued_run, states={"RUNNING"}, timeout=SERVER_LEASE)  # sent within the lease
+    wait_for(lambda: own_broker.queued(queue_name(group)) == 1, what="the message waiting in the broker")
     _restart(own_broker)
+    assert own_broker.queued(queue_name(group)) == 0  # the message is gone with the broker
     gate.touch()
-    wait_for(lambda: task_states(get_run(client, project_id, run_id))["busy"] == "SUCCESS",
-             what="busy (running during the restart) finished")  # fmt: skip
-    # what fails on main: q1 and q2 stay RUNNING, their messages gone with the broker (C4)
-    data = wait_run(client, project_id, run_id, timeout=SERVER_LEASE + 7)
-    assert task_states(data) == {"busy": "SUCCESS", "q1": "SUCCESS", "q2": "SUCCESS"}
-    assert sorted(trace.read_text().splitlines()) == ["busy", f"q1 {w.host.ns}", f"q2 {w.host.ns}"]
+    assert wait_run(client, project_id, busy_run).TriggerWorkflowRun.ExecutionState == "SUCCESS"
+    # what fails on main: `queued` stays RUNNING although the worker that ran `busy` is free (C4)
+    data = wait_run(client, project_id, queued_run, timeout=SERVER_LEASE + 7)
+    assert data.TriggerWorkflowRun.ExecutionState == "SUCCESS", task_states(data)
+    assert sorted(trace.read_text().splitlines()) == [f"busy {busy_at}", f"queued {busy_at}"]  # each ran once
 
 
 # --- (5) the server killed with SIGKILL and restarted while remote attempts run and finish -------------------------
