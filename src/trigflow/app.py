@@ -164,7 +164,7 @@ def make_executor(settings: Settings, on_event: EventCallback, read_exit: ExitRe
         on_event,
         broker=settings.broker_url,
         token=load_or_create_token(settings.worker_token_path),
-        servers=settings.advertise_urls or (f"http://{_connect_host(settings.host)}:{settings.port}",),
+        servers=settings.advertise_urls or default_advertise_urls(settings),
         lease_seconds=settings.worker_lease_s,
         remote_groups=settings.remote_groups,
         visibility_timeout_s=settings.visibility_timeout_s,
@@ -173,8 +173,25 @@ def make_executor(settings: Settings, on_event: EventCallback, read_exit: ExitRe
     return RoutingExecutor(local, remote)
 
 
-def _connect_host(host: str) -> str:
-    return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+def default_advertise_urls(settings: Settings) -> tuple[str, ...]:
+    """Where payloads tell workers to report without --advertise-url: the bound address with the server's
+    scheme, and only when another host can reach it. A worker adds payload URLs to its --server list and
+    tries them when those do not answer, so a loopback URL (a wildcard or loopback bind, e.g. behind a TLS
+    proxy) would make a worker on another host send its token to whatever listens on its own loopback, and
+    an http:// URL for a TLS server would send it in clear text. Such a bind names none: workers use --server."""
+    import ipaddress
+
+    host = settings.host.strip("[]")
+    if host in ("", "localhost"):
+        return ()
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:  # a host name: reachable as it is named
+        address = None
+    if address is not None and (address.is_loopback or address.is_unspecified):
+        return ()
+    scheme = "https" if settings.tls_cert else "http"
+    return (f"{scheme}://{f'[{host}]' if ':' in host else host}:{settings.port}",)
 
 
 def make_data_dir_private(data_dir: Path) -> None:

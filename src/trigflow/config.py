@@ -74,7 +74,7 @@ class Settings:
     worker_token_file: str | None = None  # default <data dir>/worker-token, created 0600 on first start
     worker_lease_s: float = 30.0  # an attempt whose worker has not reported for this long is lost
     remote_groups: tuple[str, ...] = ()  # resource group ids that always go to workers (even before one registers)
-    advertise_urls: tuple[str, ...] = ()  # where workers reach this server (default http://<host>:<port>)
+    advertise_urls: tuple[str, ...] = ()  # where workers reach this server (default: app.default_advertise_urls)
     visibility_timeout_s: int = 86_400  # Redis redelivery of an unacked message (ANCHORS C1)
 
     @property

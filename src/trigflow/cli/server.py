@@ -397,7 +397,7 @@ def _worker_flags(up: argparse.ArgumentParser) -> None:
     up.add_argument("--remote-group", action="append", metavar="ID", help="a resource group id whose attempts always "
                     "go to workers, even before one registered (repeatable)")  # fmt: skip
     up.add_argument("--advertise-url", action="append", metavar="URL", help="where workers reach this server "
-                    "(repeatable; default http://<host>:<port>)")  # fmt: skip
+                    "(repeatable; default the --host address; none if loopback or wildcard)")  # fmt: skip
     up.add_argument("--visibility-timeout", type=int, help="seconds before Redis redelivers an unacked message "
                     "(default 86400; keep it above the longest execution timeout)")  # fmt: skip
 
