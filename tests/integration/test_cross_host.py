@@ -385,8 +385,6 @@ def test_attempts_running_when_the_broker_restarts_finish_once_and_new_ones_run(
     assert "ran on tfn" in task_log(client, project_id, later.TriggerTaskRuns[0].ExecutionId)
 
 
-@pytest.mark.xfail(strict=True, reason="C4: a message the restarted broker lost is never re-published, its "
-                   "attempt waits in RUNNING (docs/workers.md); fixed on branch h/celery2")  # fmt: skip
 def test_an_attempt_waiting_in_the_broker_when_it_restarts_still_runs_once(
     net: Network, own_broker: Broker, own_server: NetServer, workers: Workers, gates: Callable[[str], Path],
     shared: Path,
