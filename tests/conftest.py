@@ -19,12 +19,13 @@ import pytest
 SECRET_ID = "AKIDtrigflowtest000000000000000000001"
 SECRET_KEY = "trigflowtestsecretkey00000000001"
 
-# The longest files (seconds of one worker under `make test`'s -n 4 --dist loadfile, measured on 2 cores),
-# handed out first so that none of them starts last and keeps one worker busy after the others are done.
-# `make test` passes --no-loadscope-reorder, which keeps this order (xdist would otherwise sort the files
-# by their number of tests, and these have few). It is about wall time only: any order must pass.
+# The longest files (seconds in one worker under -n 3 --dist loadfile on 2 cores, the machine loaded by
+# other work too), handed out first so that none of them starts last and keeps one worker busy after the
+# others are done. `make test` passes --no-loadscope-reorder, which keeps this order (xdist would otherwise
+# sort the files by their number of tests, and most of these have few). About wall time only: any order passes.
 SLOW_FILES_FIRST = (
-    "tests/integration/test_fuzz_actions.py",  # 277 s
+    "tests/integration/test_fuzz_actions.py",  # ~140 s (the SQLite half)
+    "tests/integration/test_fuzz_actions_postgresql.py",  # ~140 s
     "tests/integration/test_spark_tasks.py",  # 109 s: JVMs
     "tests/integration/test_tccli.py",  # 90 s
     "tests/integration/test_docs_examples.py",  # 64 s
