@@ -19,11 +19,61 @@ import pytest
 SECRET_ID = "AKIDtrigflowtest000000000000000000001"
 SECRET_KEY = "trigflowtestsecretkey00000000001"
 
+# The longest files (seconds in one worker under -n 3 --dist loadfile on 2 cores, the machine loaded by
+# other work too), handed out first so that none of them starts last and keeps one worker busy after the
+# others are done. `make test` passes --no-loadscope-reorder, which keeps this order (xdist would otherwise
+# sort the files by their number of tests, and most of these have few). About wall time only: any order passes.
+SLOW_FILES_FIRST = (
+    "tests/integration/test_fuzz_actions.py",  # ~140 s (the SQLite half)
+    "tests/integration/test_fuzz_actions_postgresql.py",  # ~140 s
+    "tests/integration/test_spark_tasks.py",  # 109 s: JVMs
+    "tests/integration/test_tccli.py",  # 90 s
+    "tests/integration/test_docs_examples.py",  # 64 s
+    "tests/integration/test_hardening_front_door.py",
+    "tests/integration/test_cli_client.py",
+    "tests/integration/test_hardening_scheduler.py",
+    "tests/integration/test_durable_attempts.py",
+    "tests/integration/test_visible_state.py",
+    "tests/integration/test_standby.py",
+    "tests/integration/test_offline_sync.py",
+    "tests/unit/test_execution_properties.py",  # 27 s: hypothesis, CPU-bound
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist, the files of SLOW_FILES_FIRST first (in that order), the rest as collected."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return  # a serial run keeps pytest's own order
+    rank = {path: i for i, path in enumerate(SLOW_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))  # stable: the rest as is
+
+
+def _worker() -> tuple[int, int]:
+    """(index, count) of this pytest-xdist worker; (0, 1) in a serial run."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", ...
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    return (int(name[2:]) if name.startswith("gw") and name[2:].isdigit() else 0), max(1, count)
+
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port nothing listens on, for a server the test starts next. Under pytest-xdist the kernel's free
+    ports are shared out among the workers (worker k keeps only ports with port // 2 % count == k; the
+    kernel's bind(0) favours one parity, hence the // 2): between this call and the server's own bind,
+    another worker asking at the same moment can be handed the same port, and one of the two servers would
+    fail to start. The sockets tried are held until the choice, so the kernel offers a new one each time."""
+    index, count = _worker()
+    tried: list[socket.socket] = []
+    try:
+        while True:
+            s = socket.socket()
+            tried.append(s)
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+            if port // 2 % count == index:
+                return port
+    finally:
+        for s in tried:
+            s.close()
 
 
 def wait_for(cond: Callable[[], Any], timeout: float = 20.0, interval: float = 0.01, what: str = "condition") -> Any:

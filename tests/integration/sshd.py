@@ -33,6 +33,20 @@ class Sshd:
     password: str | None  # root's password for this sshd, or None when it cannot check one
     user: str = "root"
 
+    @property
+    def remote_tmp(self) -> Path:
+        """The sessions' TMPDIR (sshd_config `SetEnv`): where this sshd's attempts make their remote
+        directories, so a test looks at its own and never at another sshd's (another pytest worker's) in /tmp."""
+        return self.dir / "remote-tmp"
+
+    def remote_scripts(self) -> list[str]:
+        """The scripts of the remote directories that exist now (an attempt ending meanwhile removes its own)."""
+        texts = []
+        for path in self.remote_tmp.glob("trigflow-ssh-*/script"):
+            with contextlib.suppress(FileNotFoundError):
+                texts.append(path.read_text())
+        return texts
+
     def log(self) -> str:
         return (self.dir / "sshd.log").read_text(errors="replace")
 
@@ -85,12 +99,14 @@ def start_sshd(tmp: Path) -> Sshd:
         parents=True, exist_ok=True
     )  # sshd's privilege-separation directory (Debian's init makes it)
     port = free_port()
+    (tmp / "remote-tmp").mkdir(exist_ok=True)
     password_ok = _can_unshare() and _shadow_with_password(tmp / "shadow", "root", PASSWORD)
     (tmp / "sshd_config").write_text(
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {tmp / 'host_key'}\nPidFile {tmp / 'sshd.pid'}\n"
         f"AuthorizedKeysFile {tmp / 'authorized_keys'}\nUsePAM no\nStrictModes no\nPermitRootLogin yes\n"
         f"PubkeyAuthentication yes\nPasswordAuthentication {'yes' if password_ok else 'no'}\n"
         "KbdInteractiveAuthentication no\nMaxStartups 100:30:200\nMaxSessions 100\nLogLevel VERBOSE\n"
+        f"SetEnv TMPDIR={tmp / 'remote-tmp'}\n"
     )
     log = open(tmp / "sshd.log", "ab")  # noqa: SIM115 - handed to the child
     command = [SSHD, "-D", "-e", "-f", str(tmp / "sshd_config")]

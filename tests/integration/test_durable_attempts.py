@@ -70,12 +70,14 @@ def _project(server: Server) -> tuple[Any, str]:
 
 
 def _server_gone(server: Server) -> None:
-    """After a SIGKILL of the launcher the server process ends by itself (it watches the launcher)."""
+    """After a SIGKILL of the launcher the server process ends by itself (it watches the launcher). (Without the
+    scheme the URL was refused as of an unknown type, an OSError: this returned at once, and a restart on the port
+    could find the old server still answering, then resetting the connection as it went.)"""
     import urllib.request
 
     def down() -> bool:
         try:
-            urllib.request.urlopen(f"{server.endpoint}/healthz", timeout=0.5)
+            urllib.request.urlopen(f"http://{server.endpoint}/healthz", timeout=0.5)
         except OSError:
             return True
         return False

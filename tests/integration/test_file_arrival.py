@@ -3,13 +3,15 @@ batch of new matching files, the batch's paths as a parameter, each file counted
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import wait_for
+from tests.conftest import Server, wait_for
 from tests.integration.helpers import call, new_task, new_workflow, wait_run
 
 
@@ -20,7 +22,19 @@ def event_runs(client: Any, project_id: str, wf: str) -> list[Any]:
                                                         "OrderFields": order}).Items)  # fmt: skip
 
 
-def test_new_files_fire_one_run_per_batch_and_count_once(client: Any, project_id: str, tmp_path: Path) -> None:
+def baseline_taken(server: Server, trigger_id: str) -> bool:
+    """Whether the trigger's first scan is recorded (its empty-path row, service/triggers.py _take_baseline), read
+    from the session server's SQLite database: whatever is there at that scan is the baseline, not an arrival
+    (docs/triggers.md), so a file written before it, however soon after the save, never fires."""
+    db = f"file:{server.data_dir / 'trigflow.db'}?mode=ro"
+    with contextlib.closing(sqlite3.connect(db, uri=True)) as conn:
+        row = conn.execute("SELECT 1 FROM trigger_files WHERE trigger_id = ? AND path = ''", (trigger_id,)).fetchone()
+    return row is not None
+
+
+def test_new_files_fire_one_run_per_batch_and_count_once(
+    client: Any, project_id: str, server: Server, tmp_path: Path
+) -> None:
     inbox = tmp_path / "inbox"
     (inbox / "sub").mkdir(parents=True)
     (inbox / "old.csv").write_text("there before the trigger")  # baseline: not an arrival
@@ -32,7 +46,9 @@ def test_new_files_fire_one_run_per_batch_and_count_once(client: Any, project_id
     wf = new_workflow(client, project_id, name, TriggerWorkflowSchedulerConfigurations=[trigger],
                       TriggerWorkflowRunConfiguration={"MaxConcurrentNum": 5})  # fmt: skip
     new_task(client, project_id, wf, "ingest", f"echo '${{file_arrival_paths}}' >> {got}")
-    wait_for(lambda: call(client, "GetTriggerWorkflow", {"ProjectId": project_id, "WorkflowId": wf}), what="saved")
+    saved = call(client, "GetTriggerWorkflow", {"ProjectId": project_id, "WorkflowId": wf})
+    trigger_id = saved.TriggerWorkflowSchedulerConfigurations[0].TriggerId
+    wait_for(lambda: baseline_taken(server, trigger_id), what="the trigger's baseline scan")  # a second or so
 
     (inbox / "a.csv").write_text("1")
     (inbox / "sub" / "b.csv").write_text("2")

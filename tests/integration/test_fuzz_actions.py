@@ -12,9 +12,11 @@ Every answer must be a well-formed Tencent Cloud API 3.0 envelope (HTTP 200, `Co
 `application/json`, `Response.RequestId`, and either `Response.Error{Code, Message}` with a documented code
 that is not InternalError and no traceback text, or a success body of exactly the SDK response model). And an
 error must never be a partial write: the server's database has the same content before and after every
-error answer. Everything runs twice: on the embedded SQLite, and on PostgreSQL, which enforces what SQLite does
-not (column widths, no NUL in text) and aborts a whole transaction on a failed statement. Finally every
-traceback in the server log must belong to an InternalError answer we saw.
+error answer. Everything runs twice: on the embedded SQLite here, and on PostgreSQL, which enforces what SQLite
+does not (column widths, no NUL in text) and aborts a whole transaction on a failed statement, in
+test_fuzz_actions_postgresql.py (the same tests: a file of its own, so that pytest-xdist's --dist loadfile runs
+the two halves, each minutes long, in two workers at once). Finally every traceback in the server log must
+belong to an InternalError answer we saw.
 
 Why the server runs as a *standby*: the module holds the scheduler lock (`<db>.scheduler.lock`, the flock
 `trigflow up` uses to elect the one active scheduler per database) before starting its server, so that
@@ -221,12 +223,11 @@ def _world_on(server: Server) -> dict[str, dict[str, Any]]:
     return {action: EXAMPLES[action](world) for action in REGISTERED if action in EXAMPLES}
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+def fuzz_target(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     """A standby server and its store. On PostgreSQL the store enforces what SQLite does not (column widths)
     and a failed statement aborts the whole transaction, so both must keep every error write-free."""
     data_dir = tmp_path_factory.mktemp("fuzz")
-    if request.param == "postgresql":
+    if backend == "postgresql":
         with pg_schema("tf_fuzz") as url:
             holder_engine = sa.create_engine(url)
             holder = holder_engine.connect()  # holds the active scheduler's lock, as store/leader.py takes it
@@ -260,6 +261,11 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         os.close(lock_fd)
         if store is not None:
             store.conn.close()
+
+
+@pytest.fixture(scope="module", params=["sqlite"])  # PostgreSQL: test_fuzz_actions_postgresql.py
+def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    yield from fuzz_target(request.param, tmp_path_factory)
 
 
 @dataclass

@@ -45,12 +45,13 @@ def test_a_runner_killed_outright_leaves_nothing_running_on_the_host(sshd: Sshd,
     with subprocess.Popen([sys.executable, "-m", "trigflow.runner", str(path)], stdout=subprocess.DEVNULL,
                           env=env) as proc:  # fmt: skip
         wait_for(lambda: remote_pids(f"sleep {duration}"), timeout=20, what="the remote sleep")
+        assert any(duration in script for script in sshd.remote_scripts())  # its directory, in this sshd's TMPDIR
         proc.send_signal(signal.SIGKILL)  # no cancel, no kill channel: only the connection's end tells the host
         proc.wait()
     wait_for(lambda: not remote_pids(f"sleep {duration}"), timeout=5, what="the remote sleep gone")
 
     def directory_gone() -> bool:
-        return not any(duration in p.read_text() for p in Path("/tmp").glob("trigflow-ssh-*/script"))
+        return not any(duration in script for script in sshd.remote_scripts())
 
     wait_for(directory_gone, timeout=30, what="the remote directory removed after the grace")
 

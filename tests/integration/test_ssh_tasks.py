@@ -154,6 +154,7 @@ def test_the_log_streams_while_the_script_runs_and_outputs_reach_a_downstream_sh
     run_id = start_run(client, project_id, wf)
     wait_for(lambda: "first-line" in attempt_log(server, run_id, t), timeout=20, what="the first line, streamed")
     assert "user=" not in attempt_log(server, run_id, t)  # the script is still running
+    assert any("first-line" in script for script in sshd.remote_scripts())  # its directory, in sshd's TMPDIR
     flag.touch()
     data = wait_run(client, project_id, run_id)
     log = run_log(client, project_id, run_id, "remote")
@@ -164,9 +165,7 @@ def test_the_log_streams_while_the_script_runs_and_outputs_reach_a_downstream_sh
     assert got.read_text().splitlines() == ["a value with spaces", "42"]
     run = task_run(client, project_id, run_id, "remote")
     assert (run.TaskType, run.TaskTypeId) == ("SSH", 133)
-    assert not list(Path("/tmp").glob("trigflow-ssh-*/script")) or all(
-        "first-line" not in p.read_text() for p in Path("/tmp").glob("trigflow-ssh-*/script")
-    )  # the remote directory is removed after the attempt
+    assert all("first-line" not in script for script in sshd.remote_scripts())  # the remote directory is removed
     assert_no_secret(sshd, log, server.output(), get_run(client, project_id, run_id).to_json_string())
 
 

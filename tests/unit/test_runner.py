@@ -26,6 +26,7 @@ from typing import Any, TextIO
 import pytest
 import sqlalchemy as sa
 
+import trigflow
 from trigflow.app import bootstrap, build
 from trigflow.config import Settings
 from trigflow.domain.datasources import SourceUse
@@ -45,6 +46,9 @@ from trigflow.tasktypes.process import RUNNER_ARGV, Attempt, RunnerTask
 
 WAIT = 20.0
 SECRET = "s3cr3t-pa55word"
+# the runner processes import the trigflow under test, not whichever one the interpreter would find on its own
+# (a shared virtualenv's editable install of another checkout)
+CODE = str(Path(trigflow.__file__).resolve().parents[1])
 SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
 
 
@@ -69,7 +73,7 @@ def sealed(doc: Mapping[str, Any]) -> int:
 
 
 def start(args: list[str], fd: int, tmp_path: Path) -> subprocess.Popen[bytes]:
-    env = {"PATH": os.environ["PATH"], "WEDATA_OUTPUT_FILE": str(tmp_path / "a.outputs")}
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": CODE, "WEDATA_OUTPUT_FILE": str(tmp_path / "a.outputs")}
     return subprocess.Popen(
         [sys.executable, "-m", "trigflow.cli", "run-attempt", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(fd,), env=env, cwd=tmp_path, bufsize=0,
@@ -103,7 +107,7 @@ def test_the_runner_is_not_dumpable_so_other_tasks_cannot_read_its_workload(
     instead of its own uid:gid (the tests run as root, so the group tells the two apart)."""
     fd = sealed(workload(tmp_path, wait="cancel"))
     try:
-        env = {"PATH": os.environ["PATH"], "WEDATA_OUTPUT_FILE": str(tmp_path / "a.outputs")}
+        env = {"PATH": os.environ["PATH"], "PYTHONPATH": CODE, "WEDATA_OUTPUT_FILE": str(tmp_path / "a.outputs")}
         proc = subprocess.Popen([sys.executable, *entry, "--workload-fd", str(fd)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(fd,), env=env,
                                 cwd=tmp_path, bufsize=0, group=65534)  # fmt: skip
@@ -146,6 +150,29 @@ def test_sigterm_cancels_the_work_and_the_attempt_dies_of_it_without_showing_its
     finally:
         os.close(fd)
     assert proc.returncode == -signal.SIGTERM  # what the engine sees of any killed attempt
+    assert (before + out).endswith(b"cancelled: stopping the work\n") and err == b""
+
+
+def test_a_sigterm_the_kernel_hands_to_the_runner_thread_still_cancels_the_work(tmp_path: Path) -> None:
+    """kill(2) of a process may land on any of its threads that does not block the signal. Aimed at the runner's
+    thread (a process-directed kill through that thread's id: the kernel tries that thread first), it used to
+    leave the main thread asleep in its wait, where Python never ran the handler: the attempt ignored its
+    kill (seen once in a parallel suite run as a 20 s timeout of the test above)."""
+    fd = sealed(workload(tmp_path, wait="cancel"))
+    try:
+        proc = start(["--workload-fd", str(fd)], fd, tmp_path)
+        try:
+            before = read_until(proc, b"waiting for cancel")
+            threads = [int(t.name) for t in Path(f"/proc/{proc.pid}/task").iterdir() if int(t.name) != proc.pid]
+            assert threads, "the runner's work runs on a thread of its own"
+            os.kill(threads[0], signal.SIGTERM)
+            out, err = proc.communicate(timeout=WAIT)
+        finally:
+            proc.kill()
+            proc.communicate()
+    finally:
+        os.close(fd)
+    assert proc.returncode == -signal.SIGTERM
     assert (before + out).endswith(b"cancelled: stopping the work\n") and err == b""
 
 
@@ -204,7 +231,7 @@ def launch(tmp_path: Path, ex: LocalExecutor, attempt_id: str, **config: str) ->
     doc = workload(tmp_path, **config)
     spec = ECHO.freeze(doc["code"], config)
     log = tmp_path / f"{attempt_id}.log"
-    env = {"PATH": os.environ["PATH"], "WEDATA_OUTPUT_FILE": doc["outputsPath"]}
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": CODE, "WEDATA_OUTPUT_FILE": doc["outputsPath"]}
     attempt = Attempt(attempt_id, env, str(tmp_path), str(log), doc["outputsPath"], doc["code"], doc["params"],
                       data_source=doc["dataSource"])  # fmt: skip
     ex.start(ECHO.launch(spec, attempt))

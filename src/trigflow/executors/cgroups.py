@@ -282,23 +282,32 @@ def detect(instance: str, max_processes: int | None) -> CgroupTree | None:
 def _prepare(base: str, version: int, instance: str, max_processes: int | None) -> CgroupTree | None:
     top = os.path.join(base, "trigflow")
     root = os.path.join(top, _SAFE.sub("_", instance))
-    try:
-        os.makedirs(root, 0o700, exist_ok=True)
-        if version == 2:  # the pids controller must be enabled on the way down
-            with contextlib.suppress(OSError):  # refused unless `base` is the root (it holds our process)
-                _write(os.path.join(base, "cgroup.subtree_control"), "+pids")
-            for parent in (top, root):
-                _write(os.path.join(parent, "cgroup.subtree_control"), "+pids")
-        probe = os.path.join(root, f"probe.{os.getpid()}")
-        os.mkdir(probe, 0o700)
+    # Another server starting on this host sweeps every instance dir (below): it removes ours while still empty,
+    # between our makedirs and our probe, and removes a probe it does not know to be alive. So the probe is
+    # named like a group of this live process (the sweep leaves those), and a vanished dir is made again.
+    probe = os.path.join(root, f"g{os.getpid()}.0")  # _create numbers groups from 1
+    for attempt in range(3):
         try:
-            if max_processes is not None and not os.path.exists(os.path.join(probe, "pids.max")):
+            os.makedirs(root, 0o700, exist_ok=True)
+            if version == 2:  # the pids controller must be enabled on the way down
+                with contextlib.suppress(OSError):  # refused unless `base` is the root (it holds our process)
+                    _write(os.path.join(base, "cgroup.subtree_control"), "+pids")
+                for parent in (top, root):
+                    _write(os.path.join(parent, "cgroup.subtree_control"), "+pids")
+            os.mkdir(probe, 0o700)
+            try:
+                if max_processes is not None and not os.path.exists(os.path.join(probe, "pids.max")):
+                    return None
+            finally:
+                os.rmdir(probe)
+            break
+        except FileNotFoundError as exc:  # the instance dir was swept away meanwhile: once more
+            if attempt == 2:
+                log.info("no writable pids cgroup under %s (%s); using the process-group fallback", base, exc)
                 return None
-        finally:
-            os.rmdir(probe)
-    except OSError as exc:
-        log.info("no writable pids cgroup under %s (%s); using the process-group fallback", base, exc)
-        return None
+        except OSError as exc:
+            log.info("no writable pids cgroup under %s (%s); using the process-group fallback", base, exc)
+            return None
     for entry in _subdirs(top):  # leftovers of servers killed without cleanup, any data dir
         CgroupTree(entry, version, max_processes).sweep_empty()
         if entry != root:

@@ -8,7 +8,8 @@ on the database server, ...) and returns, and the process then dies of that SIGT
 attempt, so the engine sees the same exit as for a killed shell task.
 
 The type's runner runs on a worker thread so the main thread is always free to take the signal, even
-while the runner waits in a driver call.
+while the runner waits in a driver call; it waits on the signal wakeup fd, so a SIGTERM the kernel hands
+to another thread wakes it too.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import sys
 import threading
@@ -94,6 +96,14 @@ def run_attempt(source: str | int, log: TextIO | None = None) -> int:
     outcome = _Outcome()
     done = threading.Event()
 
+    # The main thread waits on a pipe, not on `done` alone. The kernel may hand a process-directed SIGTERM to
+    # any thread that does not block it, the runner's own included, and Python runs the handler on the main
+    # thread only once that thread wakes up, which a wait on a lock never does then: the attempt would stay
+    # deaf to its kill until the executor's SIGKILL. The C-level handler writes to the wakeup fd from
+    # whichever thread took the signal, and the runner's thread writes to the same pipe when it is done.
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    previous_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+
     def work() -> None:
         try:
             outcome.code = int(runner(workload, out, outputs_path, cancel))
@@ -101,9 +111,21 @@ def run_attempt(source: str | int, log: TextIO | None = None) -> int:
             outcome.error = e
         finally:
             done.set()
+            with contextlib.suppress(OSError):  # a full pipe has a byte to wake on already
+                os.write(wake_w, b"\0")
 
-    threading.Thread(target=work, name=f"runner-{type_id}", daemon=True).start()
-    done.wait()  # interruptible: the signal handler runs on this thread while it waits
+    thread = threading.Thread(target=work, name=f"runner-{type_id}", daemon=True)
+    try:
+        thread.start()
+        while not done.is_set():
+            select.select([wake_r], [], [])  # the handler runs on this thread as soon as this returns
+            with contextlib.suppress(BlockingIOError):
+                os.read(wake_r, 4096)
+        thread.join()  # it has written to the pipe: the descriptors can go
+    finally:
+        signal.set_wakeup_fd(previous_wakeup)
+        os.close(wake_r)
+        os.close(wake_w)
     for s, handler in previous.items():
         signal.signal(s, handler)
     if outcome.error is not None:
