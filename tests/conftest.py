@@ -24,6 +24,9 @@ SECRET_KEY = "trigflowtestsecretkey00000000001"
 # others are done. `make test` passes --no-loadscope-reorder, which keeps this order (xdist would otherwise
 # sort the files by their number of tests, and most of these have few). About wall time only: any order passes.
 SLOW_FILES_FIRST = (
+    "tests/integration/test_celery_workers.py",  # ~180 s: real workers on Redis
+    "tests/integration/test_celery_workers_rabbitmq.py",  # ~180 s: the same on RabbitMQ
+    "tests/integration/test_type_semantics.py",  # 100-300 s: every work type, Spark included
     "tests/integration/test_fuzz_actions.py",  # ~140 s (the SQLite half)
     "tests/integration/test_fuzz_actions_postgresql.py",  # ~140 s
     "tests/integration/test_spark_tasks.py",  # 109 s: JVMs
