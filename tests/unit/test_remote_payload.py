@@ -51,7 +51,8 @@ def test_payload_round_trips_and_reroots_every_server_path(tmp_path: Path) -> No
     assert local.remote_task_id is None  # the worker runs it as a local attempt
 
 
-@pytest.mark.parametrize("message", ["garbage", 42, None, rp.seal(rp.fernet_for("other"), {"v": 1})])
+@pytest.mark.parametrize("message", ["garbage", 42, None, rp.seal(rp.fernet_for("other"), {"v": 1})],
+                         ids=["garbage", "number", "none", "another-key"])  # the token is random: xdist needs fixed ids
 def test_a_message_not_sealed_with_the_token_is_refused(message: object) -> None:
     with pytest.raises(rp.PayloadRefused):
         rp.open_sealed(rp.fernet_for("token-1"), message)
