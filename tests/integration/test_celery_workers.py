@@ -858,6 +858,14 @@ def private_redis(tmp_path: Path) -> Iterator[Callable[..., Any]]:
             proc.wait()
 
 
+def _waiting(broker: str, group: str) -> int:
+    """How many messages wait (ready, not delivered) in the group's queue, on either broker."""
+    from kombu import Connection
+
+    with Connection(broker) as conn:
+        return int(conn.default_channel.queue_declare(f"trigflow.{group}", passive=True).message_count)
+
+
 C4_LEASE = 10.0  # the server's lease in the C4 tests: the killed worker's slot stays counted this long
 
 
@@ -1009,6 +1017,9 @@ def test_c4_an_attempt_recorded_running_but_never_published_is_lost_with_a_clear
         w, busy_run, queued_run = _busy_then_queued(server, broker, workers, client, project_id, group, gate,
                                                     pidfile, trace, lease=60)  # fmt: skip
         exec_id = get_run(client, project_id, queued_run).TriggerTaskRuns[0].ExecutionId
+        # RUNNING is committed before the publish: kill the server only once the message is in the broker (its
+        # payload file was written before that), or the test races the server's sender.
+        wait_for(lambda: _waiting(broker, group) >= 1, what="the queued message in the broker")
     finally:
         server.stop(signal.SIGKILL)
     wait_for(lambda: server.proc.poll() is not None, what="the launcher gone")
