@@ -858,18 +858,39 @@ def private_redis(tmp_path: Path) -> Iterator[Callable[..., Any]]:
             proc.wait()
 
 
-def _busy_then_queued(client: Any, project_id: str, group: str, gate: Path, pidfile: Path, trace: Path) -> tuple[
-        str, str]:  # fmt: skip
-    """A task holding the group's only slot, then one whose message waits in the broker behind it."""
+def _waiting(broker: str, group: str) -> int:
+    """How many messages wait (ready, not delivered) in the group's queue, on either broker."""
+    from kombu import Connection
+
+    with Connection(broker) as conn:
+        return int(conn.default_channel.queue_declare(f"trigflow.{group}", passive=True).message_count)
+
+
+C4_LEASE = 10.0  # the server's lease in the C4 tests: the killed worker's slot stays counted this long
+
+
+def _busy_then_queued(server: Server, broker: str, workers: Callable[..., Worker], client: Any, project_id: str,
+                      group: str, gate: Path, pidfile: Path, trace: Path, lease: float = LEASE) -> tuple[
+                      Worker, str, str]:  # fmt: skip
+    """A 1-slot worker A holding its slot with a gated task, then an attempt whose message waits in the broker.
+
+    A group sends only as many attempts as its live workers have slots (service/capacity.py), so a second
+    1-slot worker B is started and killed -9 before the send: the server counts B's slot until its lease
+    passes (C4_LEASE, well past the send), the engine sends the attempt, and nobody takes it (A is busy, B is
+    gone, with no connection to the broker that RabbitMQ could hand the message to). Returns A and the runs."""
+    a = workers(server, broker, group, f"wa-{uuid.uuid4().hex[:6]}", concurrency=1, lease=lease)
     busy = new_workflow(client, project_id, f"celery_c4b_{uuid.uuid4().hex[:6]}")
     task(client, project_id, busy, "busy", f"echo $$ > {pidfile}; while [ ! -e {gate} ]; do sleep 0.05; done", group)
     busy_run = start_run(client, project_id, busy)
-    _pid(pidfile)
+    _pid(pidfile)  # on A: the only worker so far
+    b = workers(server, broker, group, f"wb-{uuid.uuid4().hex[:6]}", concurrency=1, lease=lease)
+    os.killpg(b.proc.pid, signal.SIGKILL)
+    b.proc.wait()
     queued = new_workflow(client, project_id, f"celery_c4q_{uuid.uuid4().hex[:6]}")
     task(client, project_id, queued, "queued", f'echo "ran $TRIGFLOW_WORKER_NAME" >> {trace}', group)
     queued_run = start_run(client, project_id, queued)
     wait_run(client, project_id, queued_run, states={"RUNNING"})
-    return busy_run, queued_run
+    return a, busy_run, queued_run
 
 
 def test_c4_a_broker_restart_that_lost_the_queued_message_still_runs_the_attempt_once(
@@ -884,13 +905,13 @@ def test_c4_a_broker_restart_that_lost_the_queued_message_still_runs_the_attempt
     import redis
 
     url = private_redis()
-    server = start_server(tmp_path / "server", extra=server_args(url))
+    server = start_server(tmp_path / "server", extra=server_args(url, lease=C4_LEASE))
     try:
         client, project_id = project(server)
         group = new_group(client)
-        w = workers(server, url, group, f"wr-{uuid.uuid4().hex[:6]}", concurrency=1)
         gate, pidfile, trace = gates("c4r"), tmp_path / "c4r.pid", tmp_path / "c4r.trace"
-        busy_run, queued_run = _busy_then_queued(client, project_id, group, gate, pidfile, trace)
+        w, busy_run, queued_run = _busy_then_queued(server, url, workers, client, project_id, group, gate, pidfile,
+                                                    trace)  # fmt: skip
         r = redis.Redis(port=private_redis.port)  # type: ignore[attr-defined]
         wait_for(lambda: r.llen(f"trigflow.{group}") >= 1, what="the queued message in redis")
         private_redis.kill()  # type: ignore[attr-defined]
@@ -910,27 +931,34 @@ def test_c4_a_broker_restart_that_lost_the_queued_message_still_runs_the_attempt
 
 
 def test_c4_a_purged_queue_does_not_leave_the_waiting_attempt_stuck(
-    srv: Server, broker: str, workers: Callable[..., Worker], gates: Callable[[str], Path], tmp_path: Path
+    broker: str, workers: Callable[..., Worker], gates: Callable[[str], Path], tmp_path: Path
 ) -> None:
-    """The purge case on both brokers (RabbitMQ's durable queue survives a broker restart; a purge does not)."""
+    """The purge case on both brokers (RabbitMQ's durable queue survives a broker restart; a purge does not).
+    Once A has a free slot on two heartbeats, a lease after the publish, the same payload goes out again and
+    A runs it exactly once."""
     from kombu import Connection
 
-    client, project_id = project(srv)
-    group = new_group(client)
-    w = workers(srv, broker, group, f"wu-{uuid.uuid4().hex[:6]}", concurrency=1)
-    gate, pidfile, trace = gates("c4u"), tmp_path / "c4u.pid", tmp_path / "c4u.trace"
-    busy_run, queued_run = _busy_then_queued(client, project_id, group, gate, pidfile, trace)
+    server = start_server(tmp_path / "server", extra=server_args(broker, lease=C4_LEASE))
+    try:
+        client, project_id = project(server)
+        group = new_group(client)
+        gate, pidfile, trace = gates("c4u"), tmp_path / "c4u.pid", tmp_path / "c4u.trace"
+        w, busy_run, queued_run = _busy_then_queued(server, broker, workers, client, project_id, group, gate,
+                                                    pidfile, trace)  # fmt: skip
 
-    def purge() -> int:
-        with Connection(broker) as conn:
-            return int(conn.default_channel.queue_purge(f"trigflow.{group}") or 0)
+        def purge() -> int:
+            with Connection(broker) as conn:
+                return int(conn.default_channel.queue_purge(f"trigflow.{group}") or 0)
 
-    wait_for(lambda: purge() >= 1, what="the waiting message purged")
-    gate.touch()
-    assert wait_run(client, project_id, busy_run, timeout=60).TriggerWorkflowRun.ExecutionState == "SUCCESS"
-    data = wait_run(client, project_id, queued_run, timeout=60)
-    assert data.TriggerWorkflowRun.ExecutionState == "SUCCESS", task_states(data)
-    assert trace.read_text().split("\n") == [f"ran {w.name}", ""]
+        wait_for(lambda: purge() >= 1, what="the waiting message purged")
+        gate.touch()
+        assert wait_run(client, project_id, busy_run, timeout=60).TriggerWorkflowRun.ExecutionState == "SUCCESS"
+        data = wait_run(client, project_id, queued_run, timeout=60)
+        assert data.TriggerWorkflowRun.ExecutionState == "SUCCESS", task_states(data)
+        assert trace.read_text().split("\n") == [f"ran {w.name}", ""]
+        assert "its message was lost; publishing it again" in server.output()
+    finally:
+        server.stop()
 
 
 def test_c4_a_server_killed_before_it_could_publish_runs_the_attempt_once_after_its_restart(
@@ -985,10 +1013,13 @@ def test_c4_an_attempt_recorded_running_but_never_published_is_lost_with_a_clear
     try:
         client, project_id = project(server)
         group = new_group(client)
-        w = workers(server, broker, group, f"wm-{uuid.uuid4().hex[:6]}", concurrency=1, lease=60)
         gate, pidfile, trace = gates("c4m"), tmp_path / "c4m.pid", tmp_path / "c4m.trace"
-        busy_run, queued_run = _busy_then_queued(client, project_id, group, gate, pidfile, trace)
+        w, busy_run, queued_run = _busy_then_queued(server, broker, workers, client, project_id, group, gate,
+                                                    pidfile, trace, lease=60)  # fmt: skip
         exec_id = get_run(client, project_id, queued_run).TriggerTaskRuns[0].ExecutionId
+        # RUNNING is committed before the publish: kill the server only once the message is in the broker (its
+        # payload file was written before that), or the test races the server's sender.
+        wait_for(lambda: _waiting(broker, group) >= 1, what="the queued message in the broker")
     finally:
         server.stop(signal.SIGKILL)
     wait_for(lambda: server.proc.poll() is not None, what="the launcher gone")
