@@ -56,13 +56,17 @@ def routes(hub: WorkerHub | None) -> list[Route]:
             return None
         return body if isinstance(body, dict) else None
 
-    async def start(request: Request) -> Response:
+    async def guarded_json(request: Request) -> dict[str, Any] | Response:
+        """The request's JSON object once it passed the guard, or the answer that refuses it."""
         if (refused := await guard(request)) is not None:
             return refused
-        assert hub is not None
         body = await read_json(request)
-        if body is None:
-            return _json(400, {"error": "a JSON object is expected"})
+        return _json(400, {"error": "a JSON object is expected"}) if body is None else body
+
+    async def start(request: Request) -> Response:
+        if isinstance(body := await guarded_json(request), Response):
+            return body
+        assert hub is not None
         worker_id = str(body.get("worker_id", ""))
         status, answer = await run_in_threadpool(hub.start, request.path_params["task_id"], worker_id)
         return _json(status, answer)
@@ -81,23 +85,17 @@ def routes(hub: WorkerHub | None) -> list[Route]:
         return _json(status, answer)
 
     async def finish(request: Request) -> Response:
-        if (refused := await guard(request)) is not None:
-            return refused
+        if isinstance(body := await guarded_json(request), Response):
+            return body
         assert hub is not None
-        body = await read_json(request)
-        if body is None:
-            return _json(400, {"error": "a JSON object is expected"})
         status, answer = await run_in_threadpool(hub.finish, request.path_params["task_id"],
                                                  str(body.get("worker_id", "")), body)  # fmt: skip
         return _json(status, answer)
 
     async def heartbeat(request: Request) -> Response:
-        if (refused := await guard(request)) is not None:
-            return refused
+        if isinstance(body := await guarded_json(request), Response):
+            return body
         assert hub is not None
-        body = await read_json(request)
-        if body is None:
-            return _json(400, {"error": "a JSON object is expected"})
         status, answer = hub.heartbeat(body)
         return _json(status, answer)
 

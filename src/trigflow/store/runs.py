@@ -238,6 +238,16 @@ def insert_run_tasks(conn: sa.Connection, task_rows: Sequence[Mapping[str, Any]]
         conn.execute(task_runs.insert(), rows)
 
 
+def _current_attempt(exec_id: str, retry_times: int, rerun_times: int) -> tuple[sa.ColumnElement[bool], ...]:
+    """The task run's row while this attempt (its RetryTimes and RerunTimes) is the RUNNING one."""
+    return (
+        task_runs.c.execution_id == exec_id,
+        task_runs.c.retry_times == retry_times,
+        task_runs.c.rerun_times == rerun_times,
+        task_runs.c.state == "RUNNING",
+    )
+
+
 def claim_remote_start(conn: sa.Connection, exec_id: str, retry_times: int, rerun_times: int, worker_id: str) -> bool:
     """The start fence of a remote attempt (docs/adr/0006-celery-workers.md): the worker's start is accepted
     only if this attempt is its task run's current one (same RetryTimes and RerunTimes), still RUNNING on
@@ -246,10 +256,7 @@ def claim_remote_start(conn: sa.Connection, exec_id: str, retry_times: int, reru
     result = conn.execute(
         task_runs.update()
         .where(
-            task_runs.c.execution_id == exec_id,
-            task_runs.c.retry_times == retry_times,
-            task_runs.c.rerun_times == rerun_times,
-            task_runs.c.state == "RUNNING",
+            *_current_attempt(exec_id, retry_times, rerun_times),
             task_runs.c.executor == "celery",
             task_runs.c.worker_id.is_(None),
         )
@@ -267,13 +274,7 @@ def record_remote_exit(
     restart recovery reads it back from here."""
     result = conn.execute(
         task_runs.update()
-        .where(
-            task_runs.c.execution_id == exec_id,
-            task_runs.c.retry_times == retry_times,
-            task_runs.c.rerun_times == rerun_times,
-            task_runs.c.state == "RUNNING",
-            task_runs.c.worker_id == worker_id,
-        )
+        .where(*_current_attempt(exec_id, retry_times, rerun_times), task_runs.c.worker_id == worker_id)
         .values(exit_code=exit_code)
     )
     return bool(result.rowcount == 1)
