@@ -132,6 +132,19 @@ class Server:
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def wait_gone(self, timeout: float = 15) -> None:
+        """After a SIGKILL of `trigflow up`: the launcher has exited and the server process, which ends by itself
+        when its launcher dies, no longer answers (a restart on the same port must not reach the dying one)."""
+        wait_for(lambda: self.proc.poll() is not None, what="the launcher gone")
+
+        def down() -> bool:
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"http://{self.endpoint}/healthz", timeout=0.5).close()
+                return False
+            return True
+
+        wait_for(down, timeout=timeout, what="the server gone")
+
     def stop(self, sig: int = 15) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)

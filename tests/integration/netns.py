@@ -13,7 +13,6 @@ before a new network is made, and names of a live run are never touched.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
@@ -236,11 +235,3 @@ def start_server_on(host: str, port: int, data_dir: Path, extra: list[str], reac
 
     wait_for(healthy, timeout=30, interval=0.05, what="trigflow /healthz")
     return server
-
-
-def down(server: Server) -> bool:
-    """True once nothing answers on the server's address (a killed server's socket is closed)."""
-    with contextlib.suppress(OSError):
-        urllib.request.urlopen(f"http://{server.endpoint}/healthz", timeout=0.5).close()
-        return False
-    return True

@@ -380,20 +380,6 @@ def test_e_a_worker_killed_mid_task_takes_its_attempt_down_at_once_and_another_w
 # --- (f): server SIGKILL and restart while remote tasks run and finish ---------------------------------------------
 
 
-def wait_gone(server: Server) -> None:
-    """After a SIGKILL of `trigflow up`: the launcher has exited and the server process no longer answers."""
-    wait_for(lambda: server.proc.poll() is not None, what="the launcher gone")
-
-    def down() -> bool:
-        try:
-            urllib.request.urlopen(f"http://{server.endpoint}/healthz", timeout=0.5)
-        except OSError:
-            return True
-        return False
-
-    wait_for(down, timeout=15, what="the server gone")
-
-
 def test_f_a_server_sigkill_and_restart_neither_loses_nor_reruns_remote_attempts(
     broker: str, workers: Callable[..., Worker], gates: Callable[[str], Path], tmp_path: Path
 ) -> None:
@@ -423,7 +409,7 @@ def test_f_a_server_sigkill_and_restart_neither_loses_nor_reruns_remote_attempts
         pids = {n: _pid(f) for n, f in files.items()}
     finally:
         server.stop(signal.SIGKILL)
-    wait_gone(server)
+    server.wait_gone()
     g_down.touch()  # `bad` ends while no server runs: its worker buffers the report
     wait_for(lambda: not _alive(pids["bad"]), what="bad to end")
     try:
@@ -801,7 +787,7 @@ def test_an_acknowledged_finish_report_survives_a_server_crash_before_the_engine
         assert task_states(get_run(client, project_id, run_id))["ok"] == "RUNNING"
     finally:
         server.stop(signal.SIGKILL)
-    wait_gone(server)  # the server process, not only the launcher: its port must be free for the restart
+    server.wait_gone()  # the server process, not only the launcher: its port must be free for the restart
     fault.unlink()
     try:
         restarted = start_server(data_dir, port=server.port, extra=server_args(broker))

@@ -29,7 +29,7 @@ import pytest
 
 from tests.conftest import free_port, wait_for
 from tests.integration.helpers import get_run, new_workflow, start_run, task_states, wait_run
-from tests.integration.netns import Broker, Host, NetServer, Network, down, start_server_on, unavailable
+from tests.integration.netns import Broker, Host, NetServer, Network, start_server_on, unavailable
 from tests.integration.test_celery_workers import (
     _alive,
     _pid,
@@ -455,7 +455,7 @@ def test_a_server_sigkill_and_restart_records_remote_attempts_that_ran_meanwhile
     finally:
         os.kill(server.server_pid, signal.SIGKILL)  # the server process itself, under the keeper (ADR 0005)
         server.stop(signal.SIGKILL)  # and its launcher; the keeper stays
-    wait_for(lambda: down(server), timeout=15, what="the server gone")
+    server.wait_gone()
     g_down.touch()  # `bad` ends on host A while no server runs: its worker buffers the report
     wait_for(lambda: not _alive(running["bad"]), what="bad to end")
     try:

@@ -69,22 +69,6 @@ def _project(server: Server) -> tuple[Any, str]:
     return client, str(call(client, "ListProjects", {}).Items[0].ProjectId)
 
 
-def _server_gone(server: Server) -> None:
-    """After a SIGKILL of the launcher the server process ends by itself (it watches the launcher). (Without the
-    scheme the URL was refused as of an unknown type, an OSError: this returned at once, and a restart on the port
-    could find the old server still answering, then resetting the connection as it went.)"""
-    import urllib.request
-
-    def down() -> bool:
-        try:
-            urllib.request.urlopen(f"http://{server.endpoint}/healthz", timeout=0.5)
-        except OSError:
-            return True
-        return False
-
-    wait_for(down, timeout=15, what="the server to stop after its launcher was killed")
-
-
 def test_a_server_sigkill_neither_fails_nor_reruns_tasks_that_ran_on(tmp_path: Path, gates: Any) -> None:
     data = tmp_path / "data"
     gate, late_gate = gates("gate"), gates("late_gate")
@@ -107,7 +91,7 @@ def test_a_server_sigkill_neither_fails_nor_reruns_tasks_that_ran_on(tmp_path: P
         pids = {n: _pid(f) for n, f in files.items()}
     finally:
         server.stop(signal.SIGKILL)  # the launcher: the operator's `kill -9` of `trigflow up`
-    _server_gone(server)
+    server.wait_gone()
     assert all(_alive(p) for p in pids.values()), "the tasks run on without the server"
 
     gate.touch()  # `ok` and `bad` end while no server runs
@@ -149,7 +133,7 @@ def _one_task_then_crash(tmp_path: Path, gate: Path, then: str) -> tuple[Server,
         pid = _pid(pidfile)
     finally:
         server.stop(signal.SIGKILL)
-    _server_gone(server)
+    server.wait_gone()
     return server, wf, run_id, pid
 
 
