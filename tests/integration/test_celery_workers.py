@@ -760,7 +760,9 @@ def test_an_acknowledged_finish_report_survives_a_server_crash_before_the_engine
     """The window between the server acknowledging a worker's finish report (the worker then forgets it) and
     the engine committing the exit: the scheduler loop is made to fail (the test-only fault file) so the exit
     is never applied, then the server is killed. The exit was made durable before the acknowledgement, so the
-    restarted server records it (with its outputs) instead of declaring the attempt lost and running it again."""
+    restarted server records it (with its outputs) instead of declaring the attempt lost and running it again.
+    The output is written to $WEDATA_OUTPUT_FILE, on the worker: only the durable exit fact carries it (the
+    server's copy of the log has no output line to fall back on)."""
     fault = tmp_path / "fault"
     monkeypatch.setenv("TRIGFLOW_TEST_SCHEDULER_FAULT_FILE", str(fault))
     data_dir = tmp_path / "server"
@@ -774,7 +776,7 @@ def test_an_acknowledged_finish_report_survives_a_server_crash_before_the_engine
         wf = new_workflow(client, project_id, f"celery_x_{uuid.uuid4().hex[:6]}")
         gate, trace, pidfile = gates("x"), tmp_path / "x.trace", tmp_path / "x.pid"
         ok = task(client, project_id, wf, "ok", f'echo ran >> {trace}; echo $$ > {pidfile}; '
-                  f'while [ ! -e {gate} ]; do sleep 0.05; done; echo "##wedata_output total=42"', group,
+                  f'while [ ! -e {gate} ]; do sleep 0.05; done; echo total=42 >> "$WEDATA_OUTPUT_FILE"', group,
                   MaxRetryNumber=1, RetryWaitMinute=0, ParamTaskOutList=[{"ParamKey": "total", "ParamValue": ""}])
         task(client, project_id, wf, "after", 'echo "got ${t}"', None, [ok],
              ParamTaskInList=[{"ParamKey": "t", "ParamDesc": "p.ok.total", "FromTaskId": ok, "FromParamKey": "total"}])

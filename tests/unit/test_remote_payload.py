@@ -41,7 +41,7 @@ def test_payload_round_trips_and_reroots_every_server_path(tmp_path: Path) -> No
         "e1.0.0", "e1", "g1", ("http://s:1",), 17, 2.0)  # fmt: skip
     assert p.files == {"t.0.0.params.json": b"{}"}
     w = tmp_path / "attempts" / "e1.0.0"
-    local = rp.local_spec(p, w)
+    local = rp.local_spec(p, w, {})
     assert local.cwd == str(w) and local.log_path == f"{w}/t.0.0.log" and local.script_copy_path == f"{w}/t.0.0.sh"
     assert local.env["WEDATA_OUTPUT_FILE"] == f"{w}/t.0.0.outputs"
     assert local.env["OTHER"] == f"{RUN}x/not-ours"  # only the run dir itself is re-rooted, not a look-alike
@@ -71,7 +71,40 @@ def test_the_servers_interpreter_becomes_the_workers(tmp_path: Path) -> None:
     p = rp.open_sealed(f, rp.seal(f, rp.build(spec(), (), 1.0, 0, {})))
     p = rp.Payload(**{**p.__dict__, "python": "/opt/server/bin/python", "spec": {
         **p.spec, "argv": ["/opt/server/bin/python", "-m", "trigflow.runner"]}})
-    assert rp.local_spec(p, tmp_path).argv == (sys.executable, "-m", "trigflow.runner")
+    assert rp.local_spec(p, tmp_path, {}).argv == (sys.executable, "-m", "trigflow.runner")
+
+
+def test_the_environment_travels_as_a_delta_over_the_workers_own(tmp_path: Path) -> None:
+    """What the attempt inherited from the server's environment (PATH, HOME, ...) is sent as names and filled
+    from the worker's; what trigflow decided for the attempt is sent as is, even under an inherited name whose
+    value the task type changed."""
+    server_base = {"PATH": "/server/bin", "HOME": "/home/server", "TZ": "UTC", "LANG": "C.UTF-8"}
+    env = {**server_base, "TZ": "Asia/Shanghai", "TRIGFLOW_TASK_EXECUTION_ID": "e1",
+           "WEDATA_OUTPUT_FILE": f"{RUN}/t.0.0.outputs"}  # fmt: skip
+    del env["LANG"]  # a type that drops an inherited name: the worker must not add it back
+    f = rp.fernet_for("t")
+    body = rp.build(spec(env=env, inherited_env=server_base), (), 1.0, 0, {})
+    assert "/server/bin" not in str(body) and "/home/server" not in str(body)
+    p = rp.open_sealed(f, rp.seal(f, body))
+    worker_env = {"PATH": "/worker/bin", "HOME": "/home/worker", "LANG": "de_DE.UTF-8"}  # no TZ on the worker
+    w = tmp_path / "a"
+    local = rp.local_spec(p, w, worker_env)
+    assert local.env == {"PATH": "/worker/bin", "HOME": "/home/worker", "TZ": "Asia/Shanghai",
+                         "TRIGFLOW_TASK_EXECUTION_ID": "e1", "WEDATA_OUTPUT_FILE": f"{w}/t.0.0.outputs"}  # fmt: skip
+
+
+def test_declared_outputs_travel_as_names_and_their_file_is_rerooted(tmp_path: Path) -> None:
+    f = rp.fernet_for("t")
+    s = spec(output_keys=("rows", "last"), outputs_path=f"{RUN}/t.0.0.outputs")
+    local = rp.local_spec(rp.open_sealed(f, rp.seal(f, rp.build(s, (), 1.0, 0, {}))), tmp_path / "a", {})
+    assert local.output_keys == ("rows", "last") and local.outputs_path == f"{tmp_path}/a/t.0.0.outputs"
+
+
+def test_the_servers_package_root_on_pythonpath_becomes_the_workers(tmp_path: Path) -> None:
+    f = rp.fernet_for("t")
+    p = rp.open_sealed(f, rp.seal(f, rp.build(spec(env={"PYTHONPATH": "/opt/server/src"}), (), 1.0, 0, {})))
+    p = rp.Payload(**{**p.__dict__, "package_root": "/opt/server/src"})
+    assert rp.local_spec(p, tmp_path, {}).env["PYTHONPATH"] == rp.PACKAGE_ROOT
 
 
 def test_a_local_attempt_has_no_payload() -> None:

@@ -97,7 +97,7 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
-def _task_env_name(name: str) -> str:
+def task_env_name(name: str) -> str:
     from trigflow.domain.task_env import check_extra_names
 
     try:
@@ -116,7 +116,7 @@ def _add_param_flags(up: argparse.ArgumentParser) -> None:
         help="longest run-time parameter, upstream output or file list a task accepts (default 1048576)",
     )  # fmt: skip
     up.add_argument(
-        "--task-env", action="append", type=_task_env_name, metavar="NAME",
+        "--task-env", action="append", type=task_env_name, metavar="NAME",
         help="pass this server environment variable (or PREFIX*) to tasks, beyond PATH, HOME, LANG, LC_*, TZ, "
         "USER, ... (repeatable; TRIGFLOW_* never)",
     )  # fmt: skip

@@ -2,6 +2,7 @@
 
     trigflow worker --broker URL --resource-group ID --server URL --token-file FILE
                     [--concurrency N] [--name NAME] [--data-dir DIR] [--heartbeat S] [--lease S]
+                    [--task-env NAME]
 
 The worker needs the broker (where attempts arrive), the server's URL (where it reports: the internal
 endpoint of `trigflow up`; payloads name it too) and the server's worker token (copied from the server's
@@ -16,6 +17,8 @@ import socket
 import sys
 from pathlib import Path
 from typing import Any
+
+from trigflow.cli.server import task_env_name
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -49,6 +52,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         token=token,
         heartbeat_s=args.heartbeat,
         lease_s=args.lease,
+        task_env=tuple(args.task_env),
     )
     # Before Celery starts (no threads, no broker connection yet): the guard kills this worker's attempts
     # the moment this process dies, whatever the signal (executors/worker_guard.py).
@@ -74,5 +78,8 @@ def add_parser(sub: Any) -> None:
                    help="seconds without a successful heartbeat after which the worker kills its attempts (default 30)")
     p.add_argument("--visibility-timeout", type=int, default=86_400,
                    help="Redis redelivery timeout of an unacked message, seconds (default 86400)")
+    p.add_argument("--task-env", action="append", type=task_env_name, metavar="NAME", default=[],
+                   help="pass this worker environment variable (or PREFIX*) to its attempts, beyond PATH, HOME, "
+                   "LANG, LC_*, TZ, USER, ... (repeatable; TRIGFLOW_* never)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.set_defaults(func=cmd_worker, server_logging=True)

@@ -58,7 +58,7 @@ from trigflow.engine.execution_messages import (
     Wake,
 )
 from trigflow.service.attempt_params import DEFAULT_LIMITS, DEFAULT_TZ, ParameterRefused, ParamLimits
-from trigflow.service.attempts import Launcher, attempt_name, read_outputs, resolve_parameters
+from trigflow.service.attempts import Launcher, attempt_name, outputs_of, read_outputs, resolve_parameters
 from trigflow.service.branch_decisions import BranchUndecided, choose
 from trigflow.service.common import Clock
 from trigflow.service.datasources import connection_of
@@ -338,7 +338,7 @@ class Execution:
                     event, error = exit_event(found.exit_code, None)
                     at_ms = found.at_ms if found.at_ms is not None else now
                     self._fail_or_retry(conn, graph, node.exec_id, event, at_ms, touched,
-                                        exit_code=found.exit_code, error=error)  # fmt: skip
+                                        exit_code=found.exit_code, error=error, outputs=found.outputs)  # fmt: skip
                     continue
                 error = f"{EXECUTOR_LOST}: the trigflow server stopped while this task was running"
                 self._fail_or_retry(conn, graph, node.exec_id, TaskEvent.LOST, now, touched, error=error)
@@ -383,7 +383,8 @@ class Execution:
 
     def _exited(self, conn: sa.Connection, msg: Exited, touched: set[str], eff: Effects) -> None:
         event, error = exit_event(msg.exit_code, msg.message)
-        self._event(conn, msg.exec_id, event, msg.at_ms, touched, eff, exit_code=msg.exit_code, error=error)
+        self._event(conn, msg.exec_id, event, msg.at_ms, touched, eff, exit_code=msg.exit_code, error=error,
+                    outputs=msg.outputs)  # fmt: skip
 
     def _event(
         self,
@@ -396,6 +397,7 @@ class Execution:
         *,
         exit_code: int | None = None,
         error: str | None = None,
+        outputs: Mapping[str, str] | None = None,
     ) -> None:
         graph = self._graph_of(exec_id)
         if graph is None:
@@ -410,7 +412,8 @@ class Execution:
             if exit_code is not None:
                 rq.record_late_exit(conn, exec_id, exit_code, at_ms)
             return
-        self._fail_or_retry(conn, graph, exec_id, event, at_ms, touched, exit_code=exit_code, error=error)
+        self._fail_or_retry(conn, graph, exec_id, event, at_ms, touched, exit_code=exit_code, error=error,
+                            outputs=outputs)  # fmt: skip
 
     def _fail_or_retry(
         self,
@@ -423,6 +426,7 @@ class Execution:
         *,
         exit_code: int | None = None,
         error: str | None = None,
+        outputs: Mapping[str, str] | None = None,
     ) -> None:
         info = self.tasks[exec_id]
         was_running = graph.by_exec[exec_id].state == TaskState.RUNNING
@@ -442,20 +446,28 @@ class Execution:
         else:
             changes = graph.apply(exec_id, event)
             if changes and event == TaskEvent.EXIT_OK:
-                self._collect_outputs(conn, graph, exec_id, at_ms)
+                self._collect_outputs(conn, graph, exec_id, at_ms, outputs)
             self._persist(conn, changes, at_ms, exit_code=exit_code, error=error)
         if changes:
             touched.add(graph.run_id)
             if was_running:
                 self._release_slot(exec_id)
 
-    def _collect_outputs(self, conn: sa.Connection, graph: RunGraph, exec_id: str, now: int) -> None:
+    def _collect_outputs(
+        self, conn: sa.Connection, graph: RunGraph, exec_id: str, now: int, reported: Mapping[str, str] | None
+    ) -> None:
+        """The output parameters of a succeeded task run: those its exit fact carries (read by the executor
+        where it ran, on any host); only an exit this server process did not observe (a local attempt that
+        ended while no server ran) is read from this host's disk, where it ran."""
         info = self.tasks[exec_id]
         declared = run_spec.outputs(info.row["spec"])
         if not declared:
             return
-        attempt = attempt_name(info.row, info.retry_times)
-        values = read_outputs(info.row, self.runs_dir / graph.run_id, attempt, declared)
+        if reported is not None:
+            values = outputs_of(info.row, reported, declared)
+        else:
+            attempt = attempt_name(info.row, info.retry_times)
+            values = read_outputs(info.row, self.runs_dir / graph.run_id, attempt, declared)
         info.outputs = values
         rq.save_outputs(conn, exec_id, graph.run_id, info.row["task_id"], json.dumps(values, ensure_ascii=False), now)
 
@@ -629,6 +641,7 @@ class Execution:
             remote = isinstance(task_type, LaunchedTask) and self.remote_group(info.group)
             values["executor"] = REMOTE_EXECUTOR if remote else None
             values["worker_id"] = None
+            values["exit_outputs"] = None  # with exit_code: a durable finish report of this attempt only
         self._update(exec_id, values)
         self._start_run(conn, graph.run_id, now)
         if info.exec_ttl_ms > 0:

@@ -17,11 +17,13 @@ from trigflow.executors.base import LaunchSpec
 class Recovered:
     """What start-up recovery found of a RUNNING attempt of a previous server process (ADR 0005): still
     running (`running`: the executor adopted it and reports its exit later), or ended with the status the
-    keeper recorded (`exit_code`, `at_ms`). An attempt recovery found neither way is lost."""
+    keeper recorded (`exit_code`, `at_ms`; `outputs` when its exit fact carried them: a worker's finish
+    report made durable). An attempt recovery found neither way is lost."""
 
     running: bool
     exit_code: int | None = None
     at_ms: int | None = None
+    outputs: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class Exited:
     exit_code: int | None
     at_ms: int
     message: str | None = None
+    outputs: Mapping[str, str] | None = None  # the exit fact's output parameters (ExecutorEvent.outputs)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import os
 import queue
@@ -323,7 +324,8 @@ class Scheduler:
         remote: list[dict[str, Any]] = []
         for row in remote_rows:
             if row["exit_code"] is not None:  # its worker's finish report was acknowledged, the exit not applied
-                attempts[row["execution_id"]] = Recovered(running=False, exit_code=row["exit_code"])
+                outputs = json.loads(row["exit_outputs"]) if row.get("exit_outputs") else None
+                attempts[row["execution_id"]] = Recovered(running=False, exit_code=row["exit_code"], outputs=outputs)
             elif isinstance(self.executor, RemoteAdopter):
                 attempts[row["execution_id"]] = Recovered(running=True)
                 remote.append(row)
@@ -412,7 +414,7 @@ class Scheduler:
 
     def _on_executor_event(self, ev: ExecutorEvent) -> None:
         if ev.kind == "exited":
-            self._q.put(Exited(ev.attempt_id, ev.exit_code, ev.at_ms, ev.message))
+            self._q.put(Exited(ev.attempt_id, ev.exit_code, ev.at_ms, ev.message, ev.outputs))
         elif ev.kind == "lost":
             self._q.put(Exited(ev.attempt_id, None, ev.at_ms, ev.message or "process lost"))
 

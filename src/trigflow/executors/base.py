@@ -57,6 +57,13 @@ class LaunchSpec:
     workers of its resource group (docs/adr/0006-celery-workers.md): `remote_task_id` is the attempt's id
     `<task-run id>.<RetryTimes>.<RerunTimes>`, used as the Celery task id and fenced by the server. A local
     attempt leaves both None, so the local path builds nothing more than before.
+
+    `output_keys` are the output parameters the task declares and `outputs_path` its `$WEDATA_OUTPUT_FILE`:
+    the executor that sees the exit reads them where the attempt ran and sends the values in the "exited"
+    event (executors/outputs.py), so no one reads another host's disk. `inherited_env` is the part of the
+    server's environment `env` started from (the allow-list of domain/task_env.py): an attempt sent to
+    another host takes those names from that host's own environment instead and carries only the rest, the
+    delta the engine decided (attempt identity, parameters). The local executor ignores it.
     """
 
     attempt_id: str
@@ -69,6 +76,9 @@ class LaunchSpec:
     sealed_env: Mapping[str, bytes] = field(default_factory=dict)
     resource_group: str | None = None
     remote_task_id: str | None = None
+    output_keys: tuple[str, ...] = ()
+    outputs_path: str | None = None
+    inherited_env: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +105,10 @@ class ExecutorEvent:
     stored next to the pid so that after a server restart a recycled pid is never mistaken for the
     original process. `exit_code` follows the `subprocess` convention: >= 0 is a normal exit status,
     negative means "killed by signal -N". `at_ms` is wall-clock epoch milliseconds, because it is
-    persisted and shown to users.
+    persisted and shown to users. `outputs`, on "exited", holds the declared output parameters the attempt
+    set (LaunchSpec.output_keys), read on the host that ran it; None when it declares none or when the
+    observer could not read them (an attempt adopted after a restart: the engine then reads them itself,
+    on the same host).
     """
 
     attempt_id: str
@@ -105,6 +118,7 @@ class ExecutorEvent:
     proc_start: str | None = None
     exit_code: int | None = None
     message: str | None = None
+    outputs: Mapping[str, str] | None = None
 
 
 EventCallback = Callable[[ExecutorEvent], None]

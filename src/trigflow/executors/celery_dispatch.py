@@ -233,7 +233,11 @@ class CeleryExecutor:
             r.last_seen = time.monotonic()
             return r
 
-    def finished(self, task_id: str, worker_id: str, exit_code: int | None, message: str | None, at_ms: int) -> bool:
+    def finished(
+        self, task_id: str, worker_id: str, exit_code: int | None, message: str | None, at_ms: int,
+        outputs: Mapping[str, str] | None = None,
+    ) -> bool:  # fmt: skip
+        """A worker's finish report: the exit fact, outputs included (read on the worker, base.py)."""
         with self._lock:
             r = self._by_task.get(task_id)
             if r is None or r.worker_id != worker_id:
@@ -242,7 +246,8 @@ class CeleryExecutor:
         if exit_code is None:
             self._emit(ExecutorEvent(r.exec_id, "lost", at_ms, message=message))
         else:
-            self._emit(ExecutorEvent(r.exec_id, "exited", at_ms, exit_code=exit_code, message=message))
+            self._emit(ExecutorEvent(r.exec_id, "exited", at_ms, exit_code=exit_code, message=message,
+                                     outputs=outputs))  # fmt: skip
         return True
 
     def heartbeat(

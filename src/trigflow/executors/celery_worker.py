@@ -8,8 +8,9 @@ Each Celery task (threads pool, one per slot) runs one attempt (docs/adr/0006-ce
    payload's paths re-rooted there by remote_payload.local_spec), so sealed scripts, process groups,
    cgroups and log caps are those of a local attempt;
 4. stream its log to the server while it runs (byte offsets; the server skips what it has);
-5. report the exit code and the outputs file, retrying until the server acknowledges (a server restart or
-   a failover loses nothing: the Celery message stays unacked and the report buffered meanwhile).
+5. report the exit fact (code, message, the declared outputs read here), retrying until the server
+   acknowledges (a server restart or a failover loses nothing: the Celery message stays unacked and the
+   report buffered meanwhile).
 
 A heartbeat thread reports the worker and its attempts every `heartbeat_s`; the reply names attempts to
 kill (KillTriggerWorkflowRuns, execution timeouts, or attempts the server no longer counts as this
@@ -23,7 +24,6 @@ report is ignored by the server. Workers never open the trigflow database.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import hashlib
 import json
@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trigflow.domain.task_env import task_base_env
 from trigflow.executors import remote_payload
 from trigflow.executors.base import AttemptLimits, ExecutorEvent, LaunchError, LaunchSpec
 from trigflow.executors.host_facts import host_facts
@@ -51,7 +52,6 @@ log = logging.getLogger("trigflow.worker")
 LOG_CHUNK = 1 << 20  # bytes per log report
 LOG_POLL_S = 0.1  # how often a running attempt's log is shipped (the tail latency)
 BACKOFF_S = (0.1, 0.2, 0.5, 1.0, 2.0)
-MAX_OUTPUTS_BYTES = 64 << 20
 WORKER_DIR_ENV = "TRIGFLOW_WORKER_DIR"  # in every attempt's environment: found again after a kill -9
 STOP_REPORT_S = 10.0  # how long a stopping worker keeps trying to deliver its last reports
 KILL_MARGIN_S = 0.5  # > the watchdog's period + SIGKILL delivery and reaping: the self-kill's safety margin
@@ -113,6 +113,7 @@ class _Running:
     done: threading.Event = field(default_factory=threading.Event)
     exit_code: int | None = None
     message: str | None = None
+    outputs: dict[str, str] | None = None  # the declared outputs the attempt set (its exit fact, base.py)
     at_ms: int = 0
     shipped: int = 0  # bytes of the local log the server holds
     lease_killed: bool = False
@@ -132,6 +133,7 @@ class WorkerRuntime:
         heartbeat_s: float = 1.0,
         lease_s: float = 30.0,
         max_log_bytes: int | None = 64 << 20,
+        task_env: Sequence[str] = (),
     ) -> None:
         self.data_dir = data_dir
         self.group = group
@@ -142,6 +144,9 @@ class WorkerRuntime:
         self.reporter = Reporter(servers, token)
         self.heartbeat_s = heartbeat_s
         self.lease_s = lease_s
+        # What an attempt inherits of this host's environment (the names the payload says it inherits):
+        # the same allow-list as the server's, never the worker's own TRIGFLOW_* (domain/task_env.py).
+        self.base_env = task_base_env(os.environ, task_env)
         self._lock = threading.Lock()
         self._running: dict[str, _Running] = {}  # by Celery task id: accepted, not yet acknowledged finished
         self._by_exec: dict[str, _Running] = {}
@@ -199,7 +204,7 @@ class WorkerRuntime:
             fd = os.open(attempt_dir / fname, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
-        spec = remote_payload.local_spec(payload, attempt_dir)
+        spec = remote_payload.local_spec(payload, attempt_dir, self.base_env)
         self._learn_lease(answer)
         run = _Running(payload, spec.log_path, attempt_dir, seen_sent=sent)
         with self._lock:
@@ -228,6 +233,7 @@ class WorkerRuntime:
             return
         run.exit_code = ev.exit_code
         run.message = ev.message
+        run.outputs = dict(ev.outputs) if ev.outputs is not None else None
         if run.lease_killed:
             run.message = (f"killed by its worker: no heartbeat reached the server for {self.kill_after(run):g} s "
                            "(before the server's lease)")  # fmt: skip
@@ -266,21 +272,15 @@ class WorkerRuntime:
             os.close(fd)
 
     def _finish(self, run: _Running) -> None:
-        """Deliver the whole log, then the exit and outputs, until the server answers for good."""
+        """Deliver the whole log, then the exit fact (code, message, outputs), until the server answers for good."""
         task_id = run.payload.task_id
-        outputs_path = run.attempt_dir / (Path(run.log_path).name.removesuffix(".log") + ".outputs")
-        try:
-            with open(outputs_path, "rb") as f:
-                outputs: str | None = base64.b64encode(f.read(MAX_OUTPUTS_BYTES)).decode()
-        except OSError:
-            outputs = None
         stop_deadline: float | None = None
         pause = 0
         while True:
             delivered = self._ship_log(run, final=True)
             if delivered:
                 body = {"worker_id": self.worker_id, "exit_code": run.exit_code, "message": run.message,
-                        "log_size": run.payload.log_base + _size(run.log_path), "outputs": outputs,
+                        "log_size": run.payload.log_base + _size(run.log_path), "output_values": run.outputs,
                         "at_ms": run.at_ms}  # fmt: skip
                 try:
                     status, answer = self.reporter.post(f"/internal/v1/attempts/{task_id}/finish", body)

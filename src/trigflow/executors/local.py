@@ -48,7 +48,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from trigflow.executors import logcap
 from trigflow.executors.adopted import AdoptedAttempts, ExitReader
@@ -56,6 +56,7 @@ from trigflow.executors.base import AttemptLimits, EventCallback, ExecutorEvent,
 from trigflow.executors.cgroups import CgroupTree
 from trigflow.executors.cgroups import detect as detect_cgroups
 from trigflow.executors.files import open_regular
+from trigflow.executors.outputs import collect_outputs
 
 __all__ = [
     "LocalExecutor",
@@ -389,6 +390,9 @@ class _Attempt:
     reap_after_move: bool = False  # exit collected (WNOWAIT) during the move: reap once it is done
     fail_message: str | None = None  # why the executor itself killed it (reported with the exit)
     pending: list[int] = field(default_factory=list)  # signals for the watcher thread to sweep with
+    # (declared output keys, log path, outputs file) when the task declares outputs: read at the exit and
+    # sent in the "exited" event (executors/outputs.py); None otherwise, so the exit path reads nothing.
+    outputs: tuple[tuple[str, ...], str, str | None] | None = None
 
 
 class LocalExecutor:
@@ -496,7 +500,9 @@ class LocalExecutor:
             # The child is at worst an unreaped zombie here, so /proc/<pid> is still there.
             proc_start = read_proc_start(pid)
             attempt = _Attempt(attempt_id, pid, pidfd, proc_start, sweep_value=spec.env.get(SWEEP_ENV),
-                               log_fd=log_fd, log_state=log_state)  # fmt: skip
+                               log_fd=log_fd, log_state=log_state,
+                               outputs=(spec.output_keys, spec.log_path, spec.outputs_path)
+                               if spec.output_keys else None)  # fmt: skip
             wake = False
             with self._lock:
                 if self._stopping:  # shutdown() raced with us: nobody would ever report this exit
@@ -752,6 +758,9 @@ class LocalExecutor:
                         self._trim_final(key.data)
                         if key.data.reaped:
                             exited.append(key.data)
+                        if event.kind == "exited" and key.data.outputs is not None:
+                            keys, log_path, outputs_path = key.data.outputs  # read from the bounded log
+                            event = replace(event, outputs=collect_outputs(log_path, outputs_path, keys))
                 except Exception:  # a bug here must not stop exit detection for everyone else
                     log.exception("failed to process exit of attempt %s", key.data.attempt_id)
                     event = self._give_up(key.data)

@@ -12,8 +12,16 @@ directory R (the directory of `log_path`) is replaced by the worker's attempt di
 (`<worker data dir>/attempts/<celery task id>`) wherever a path *starts* with R (argv items, env values,
 cwd, log_path, script_copy_path), and wherever the string `R/` occurs inside `script` and the sealed
 environment (a runner's JSON workload names its outputs file there); an argv item that is the server's own
-interpreter (`python -m trigflow.runner` of the runner types) becomes the worker's. Files the launcher spilled next to
-the attempt (`<attempt>.params.json`, loaders) travel inside the payload and are written into W first.
+interpreter (`python -m trigflow.runner` of the runner types) becomes the worker's, and a PYTHONPATH naming the
+server's trigflow package root names the worker's. Files the launcher spilled next to the attempt
+(`<attempt>.params.json`, loaders) travel inside the payload and are written into W first.
+
+The environment travels as a delta: the names the attempt inherited from the server's own environment
+(PATH, HOME, LANG, TZ, HOSTNAME, ...: `LaunchSpec.inherited_env`, the allow-list of domain/task_env.py) are
+sent as names only, and the worker fills them from *its* environment (a worker's PATH and HOME are its
+host's, not the server's); everything trigflow decided for the attempt (its identity, parameters, output
+file) is sent as is. The outputs the task declares travel as names (`output_keys`); their values come back in
+the worker's finish report, read on the worker (executors/outputs.py).
 """
 
 from __future__ import annotations
@@ -33,11 +41,13 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+import trigflow
 from trigflow.executors.base import LaunchSpec
 
 PAYLOAD_VERSION = 1
 MAX_SPILLED_BYTES = 32 << 20  # spilled parameter files shipped with one attempt
 _HKDF_INFO = b"trigflow worker payload v1"
+PACKAGE_ROOT = str(Path(trigflow.__file__).resolve().parents[1])  # what the runner types put on PYTHONPATH
 
 
 class PayloadRefused(Exception):
@@ -69,6 +79,7 @@ class Payload:
     spec: Mapping[str, Any]
     files: Mapping[str, bytes]
     python: str = ""  # the server's interpreter: an argv item naming it runs the worker's (the runner types)
+    package_root: str = ""  # the server's trigflow package root: a PYTHONPATH naming it names the worker's
 
 
 def build(
@@ -87,9 +98,13 @@ def build(
         "grace": grace_seconds,
         "run_dir": os.path.dirname(spec.log_path),
         "python": sys.executable,
+        "package_root": PACKAGE_ROOT,
         "spec": {
             "argv": list(spec.argv),
-            "env": dict(spec.env),
+            "env": {k: v for k, v in spec.env.items() if spec.inherited_env.get(k) != v},
+            "inherit": sorted(k for k, v in spec.env.items() if spec.inherited_env.get(k) == v),
+            "output_keys": list(spec.output_keys),
+            "outputs_path": spec.outputs_path,
             "cwd": spec.cwd,
             "log_path": spec.log_path,
             "script": spec.script,
@@ -126,6 +141,7 @@ def open_sealed(fernet: Fernet, token: object) -> Payload:
             spec=raw["spec"],
             files={str(k): base64.b64decode(v) for k, v in raw["files"].items()},
             python=str(raw.get("python") or ""),
+            package_root=str(raw.get("package_root") or ""),
         )
     except (KeyError, TypeError, ValueError, binascii.Error) as e:
         raise PayloadRefused("malformed payload") from e
@@ -140,8 +156,10 @@ def reroot(path: str, server_dir: str, worker_dir: str) -> str:
     return path
 
 
-def local_spec(payload: Payload, attempt_dir: Path) -> LaunchSpec:
-    """The LaunchSpec a worker runs: the payload's, re-rooted into `attempt_dir` (the module's one rule)."""
+def local_spec(payload: Payload, attempt_dir: Path, host_env: Mapping[str, str]) -> LaunchSpec:
+    """The LaunchSpec a worker runs: the payload's, re-rooted into `attempt_dir` (the module's one rule), its
+    inherited names taken from `host_env` (the worker's allow-listed environment; a name it lacks is left
+    unset, as a server lacking it would have)."""
     src, dst = payload.run_dir, str(attempt_dir)
     s = payload.spec
     inner_src, inner_dst = src + "/", dst + "/"
@@ -154,10 +172,15 @@ def local_spec(payload: Payload, attempt_dir: Path) -> LaunchSpec:
 
     script = s.get("script")
     copy_path = s.get("script_copy_path")
+    outputs_path = s.get("outputs_path")
+    env = {str(k): host_env[str(k)] for k in s.get("inherit", ()) if str(k) in host_env}
+    env.update({str(k): reroot(str(v), src, dst) for k, v in s["env"].items()})
+    if payload.package_root and env.get("PYTHONPATH") == payload.package_root:
+        env["PYTHONPATH"] = PACKAGE_ROOT
     return LaunchSpec(
         attempt_id=payload.execution_id,
         argv=tuple(arg(str(a)) for a in s["argv"]),
-        env={str(k): reroot(str(v), src, dst) for k, v in s["env"].items()},
+        env=env,
         cwd=reroot(str(s["cwd"]), src, dst),
         log_path=reroot(str(s["log_path"]), src, dst),
         script=sub(script) if isinstance(script, str) else None,
@@ -166,6 +189,8 @@ def local_spec(payload: Payload, attempt_dir: Path) -> LaunchSpec:
             str(k): sub(base64.b64decode(v).decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
             for k, v in s.get("sealed_env", {}).items()
         },
+        output_keys=tuple(str(k) for k in s.get("output_keys", ())),
+        outputs_path=reroot(outputs_path, src, dst) if isinstance(outputs_path, str) else None,
     )
 
 

@@ -15,11 +15,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from trigflow.domain.params import OUTPUT_FILE_ENV, OUTPUT_MARKER, parse_output_file, parse_outputs
+from trigflow.domain.params import OUTPUT_FILE_ENV
 from trigflow.domain.task_env import task_base_env
 from trigflow.executors.base import LaunchSpec
 from trigflow.executors.files import open_regular
-from trigflow.executors.logcap import iter_lines
+from trigflow.executors.outputs import collect_outputs
 from trigflow.runner.base import LIMIT_MAX_PARAM_CHARS
 from trigflow.service.attempt_params import (
     DEFAULT_LIMITS,
@@ -35,15 +35,6 @@ from trigflow.tasktypes.base import ProcessTask
 from trigflow.tasktypes.process import Attempt, LaunchedTask
 
 DEFAULT_TZ = "Asia/Shanghai"
-# Output parsing streams with bounded memory (docs/limits.md "Task attempts"): a line is cut past the most an
-# attempt may ever expand (so a cut value is still over every parameter limit and fails loudly downstream,
-# never silently shortened), and of $WEDATA_OUTPUT_FILE, which no limit keeps small, only the first
-# MAX_OUTPUT_FILE_BYTES are read.
-MAX_OUTPUT_LINE_BYTES = (16 << 20) + 1
-MAX_OUTPUT_FILE_BYTES = 64 << 20
-OUTPUT_MARKER_BYTES = OUTPUT_MARKER.encode("ascii")
-
-
 def attempt_name(row: Mapping[str, Any], retry_times: int) -> str:
     return f"{row['task_id']}.{retry_times}.{row['rerun_times']}"
 
@@ -68,25 +59,28 @@ def resolve_parameters(
     return resolve_attempt(row, outputs_by_task, limits, tt.dialect, sql_driver)
 
 
+def outputs_of(
+    row: Mapping[str, Any], values: Mapping[str, str], declared: Sequence[Mapping[str, Any]]
+) -> dict[str, str]:
+    """Output parameters of a successful attempt from what it set (`values`, read where it ran and carried
+    by its exit fact, executors/outputs.py): a declared output nobody set keeps its declared value,
+    substituted like any parameter (Q-P2); anything undeclared is dropped."""
+    result: dict[str, str] = {}
+    for d in declared:
+        key = d["ParamKey"]
+        result[key] = values[key] if key in values else declared_output_value(row, d["ParamValue"], DEFAULT_LIMITS)
+    return result
+
+
 def read_outputs(
     row: Mapping[str, Any], run_dir: Path, attempt: str, declared: Sequence[Mapping[str, Any]]
 ) -> dict[str, str]:
-    """Output parameters of a successful attempt: `##wedata_output k=v` lines of its log and `k=v`
-    lines of $WEDATA_OUTPUT_FILE (the file wins); a declared output nobody set keeps its declared
-    value, substituted like any parameter (Q-P2)."""
+    """Output parameters of a successful attempt whose exit fact carries none: one this server process did
+    not see end (a local attempt adopted after a restart, whose keeper recorded only the exit status), read
+    from its log and outputs file here, on the host that ran it."""
     keys = [d["ParamKey"] for d in declared]
-    values: dict[str, str] = {}
-    if not keys:
-        return values
-    for line in iter_lines(str(run_dir / f"{attempt}.log"), MAX_OUTPUT_LINE_BYTES, needle=OUTPUT_MARKER_BYTES):
-        values.update(parse_outputs(line.decode("utf-8", "replace"), keys))
-    outputs_file = str(run_dir / f"{attempt}.outputs")
-    for line in iter_lines(outputs_file, MAX_OUTPUT_LINE_BYTES, max_bytes=MAX_OUTPUT_FILE_BYTES, needle=b"="):
-        values.update(parse_output_file(line.decode("utf-8", "replace"), keys))
-    for d in declared:
-        if d["ParamKey"] not in values:
-            values[d["ParamKey"]] = declared_output_value(row, d["ParamValue"], DEFAULT_LIMITS)
-    return values
+    log_path = str(run_dir / f"{attempt}.log")
+    return outputs_of(row, collect_outputs(log_path, str(run_dir / f"{attempt}.outputs"), keys), declared)
 
 
 class Launcher:
@@ -169,6 +163,8 @@ class Launcher:
                 target_data_source=target_data_source,
                 segments=prepared.segments,
                 variables=prepared.variables,
+                output_keys=run_spec.output_keys(spec),
+                inherited_env=self.base_env,
             ),
         )
         if copy_path is not None and launch.script_copy_path is None:

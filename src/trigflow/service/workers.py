@@ -6,7 +6,8 @@ authenticated report here. `start` is the fence: a message is run only if the in
 current one, RUNNING on Celery, not started by anyone). `log` appends the worker's log bytes at their
 offset to the attempt's log on the server (idempotent: a retried chunk is not written twice), so
 GetTaskInstanceLog and `trigflow logs --follow` read it as for a local attempt. `finish` needs the whole
-log first, writes the outputs file where `read_outputs` looks, then reports the exit to the engine.
+log first, makes the exit fact (code and the declared outputs the worker read where the attempt ran)
+durable, then reports it to the engine.
 
 Answers are (HTTP status, JSON body): 200 done, 409 refused for good (the worker drops the message or the
 report), 503 not now (standby, or restart recovery still running: the worker retries with backoff).
@@ -14,9 +15,8 @@ report), 503 not now (standby, or restart recovery still running: the worker ret
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
+import json
 import logging
 import os
 import secrets
@@ -33,7 +33,7 @@ from trigflow.store.engine import Database
 log = logging.getLogger(__name__)
 
 Answer = tuple[int, dict[str, Any]]
-MAX_OUTPUTS_BYTES = 64 << 20
+MAX_OUTPUTS_CHARS = 64 << 20
 
 
 def load_or_create_token(path: Path) -> str:
@@ -114,22 +114,21 @@ class WorkerHub:
         try:
             log_size = int(body.get("log_size", 0))
             exit_code = None if body.get("exit_code") is None else int(body["exit_code"])
-            outputs = base64.b64decode(body["outputs"]) if body.get("outputs") is not None else None
-        except (TypeError, ValueError, binascii.Error):
+            outputs = _output_values(body.get("output_values"))
+        except (TypeError, ValueError):
             return 400, {"error": "malformed finish report"}
         have = _size(r.log_path)
-        if have < log_size:  # read_outputs reads the log: it must be complete before the exit counts
+        if have < log_size:  # GetTaskInstanceLog must show the whole log once the task run has ended
             return 409, {"error": "log incomplete", "size": have}
-        if outputs is not None:
-            _write_outputs(r.log_path.removesuffix(".log") + ".outputs", outputs[:MAX_OUTPUTS_BYTES])
         message = body.get("message")
         message = str(message)[:1000] if message is not None else None
         at_ms = int(body.get("at_ms") or self.clock())
         parts = split_task_id(task_id)
         if exit_code is not None and parts is not None:  # durable before the acknowledgement (record_remote_exit)
             with self.db.write() as conn:
-                rq.record_remote_exit(conn, parts[0], parts[1], parts[2], worker_id, exit_code)
-        if not self.executor.finished(task_id, worker_id, exit_code, message, at_ms):
+                durable = json.dumps(outputs, ensure_ascii=False) if outputs is not None else None
+                rq.record_remote_exit(conn, parts[0], parts[1], parts[2], worker_id, exit_code, durable)
+        if not self.executor.finished(task_id, worker_id, exit_code, message, at_ms, outputs):
             return 409, {"error": "unknown attempt"}
         return 200, {"ok": True}
 
@@ -171,7 +170,18 @@ def _append_at(path: str, offset: int, data: bytes) -> int | None:
         os.close(fd)
 
 
-def _write_outputs(path: str, data: bytes) -> None:
-    fd = open_regular(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
+def _output_values(raw: object) -> dict[str, str] | None:
+    """The finish report's output parameters: a JSON object of strings (at most MAX_OUTPUTS_CHARS in all,
+    what a task may set through its outputs file), or null; ValueError for anything else."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ValueError("output_values must be an object")
+    total = 0
+    for key, value in raw.items():
+        if not isinstance(value, str):
+            raise ValueError("output values must be strings")
+        total += len(key) + len(value)
+    if total > MAX_OUTPUTS_CHARS:
+        raise ValueError("output values too large")
+    return dict(raw)

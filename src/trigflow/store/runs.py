@@ -63,7 +63,7 @@ def task_runs_of(conn: sa.Connection, run_id: str, latest_only: bool = True) -> 
 
 # What reading a run needs of its task runs; the frozen `spec` (code included) and process bookkeeping are
 # engine-only and the largest columns, so GetTriggerWorkflowRun does not pay for decoding them.
-_ENGINE_ONLY = ("spec", "pid", "proc_start", "log_path", "exit_code", "executor", "worker_id")
+_ENGINE_ONLY = ("spec", "pid", "proc_start", "log_path", "exit_code", "exit_outputs", "executor", "worker_id")
 _VIEW_COLUMNS = [c for c in task_runs.c if c.name not in _ENGINE_ONLY]
 
 
@@ -266,15 +266,21 @@ def claim_remote_start(conn: sa.Connection, exec_id: str, retry_times: int, reru
 
 
 def record_remote_exit(
-    conn: sa.Connection, exec_id: str, retry_times: int, rerun_times: int, worker_id: str, exit_code: int
+    conn: sa.Connection,
+    exec_id: str,
+    retry_times: int,
+    rerun_times: int,
+    worker_id: str,
+    exit_code: int,
+    outputs: str | None = None,
 ) -> bool:
     """A worker's finish report, made durable before the server acknowledges it (ADR 0006): the exit code of
-    the still-RUNNING remote attempt. The worker drops its buffered report once acknowledged, so a server
-    killed before the engine's batch committed the exit would otherwise lose it and retry a finished task;
-    restart recovery reads it back from here."""
+    the still-RUNNING remote attempt and the output parameters it set (JSON text, or None). The worker drops
+    its buffered report once acknowledged, so a server killed before the engine's batch committed the exit
+    would otherwise lose it and retry a finished task; restart recovery reads it back from here."""
     result = conn.execute(
         task_runs.update()
         .where(*_current_attempt(exec_id, retry_times, rerun_times), task_runs.c.worker_id == worker_id)
-        .values(exit_code=exit_code)
+        .values(exit_code=exit_code, exit_outputs=outputs)
     )
     return bool(result.rowcount == 1)

@@ -215,6 +215,9 @@ task_runs = sa.Table(
     sa.Column("executor", S(16)),
     sa.Column("worker_id", S(128)),
     sa.Column("exit_code", sa.Integer),
+    # A worker's finish report's output parameters (JSON object), durable with its exit code until the engine
+    # applies it (migration 0016, store/runs.py record_remote_exit); NULL for local attempts.
+    sa.Column("exit_outputs", sa.Text),
     sa.Column("create_ms", MS, nullable=False),
     sa.Column("schedule_ms", MS, nullable=False),
     sa.Column("deps_ms", MS),

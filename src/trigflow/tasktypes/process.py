@@ -42,7 +42,8 @@ class Attempt:
     `segments` the code as trusted text and data values when the type binds data itself (SQL: rendered for
     the data source's dialect by the type, tasktypes/sql.py), else None; `variables` the values the Shell
     dialect's code references by name (`TRIGFLOW_VALUE_<n>`, ...), for a type that hands them over itself
-    (SSH exports them on the remote host, tasktypes/ssh.py).
+    (SSH exports them on the remote host, tasktypes/ssh.py); `output_keys` the output parameters the task
+    declares and `inherited_env` the server's part of `env` (both passed on in the LaunchSpec, base.py).
     """
 
     attempt_id: str
@@ -59,6 +60,8 @@ class Attempt:
     limits: Mapping[str, Any] = field(default_factory=dict)
     segments: Sequence[Any] | None = None
     variables: Mapping[str, str] = field(default_factory=dict)
+    output_keys: tuple[str, ...] = ()
+    inherited_env: Mapping[str, str] = field(default_factory=dict)
 
 
 class LaunchedTask(ProcessTask):
@@ -87,6 +90,9 @@ class ScriptTask(LaunchedTask):
             script=attempt.code,
             script_copy_path=attempt.script_copy_path,
             sealed_env=attempt.sealed_env,
+            output_keys=attempt.output_keys,
+            outputs_path=attempt.outputs_path,
+            inherited_env=attempt.inherited_env,
         )
 
 
@@ -130,4 +136,7 @@ class RunnerTask(LaunchedTask):
             log_path=attempt.log_path,
             script=document,  # sealed like a script: /dev/fd/<n> is the runner's workload argument
             script_copy_path=None,  # never copied: the document may hold a data source's password
+            output_keys=attempt.output_keys,
+            outputs_path=attempt.outputs_path,
+            inherited_env=attempt.inherited_env,
         )

@@ -101,6 +101,12 @@ def outputs(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
     return list(spec.get(OUTPUTS) or [])
 
 
+def output_keys(spec: Mapping[str, Any]) -> tuple[str, ...]:
+    """The names of the declared output parameters: what an executor reads back at the exit."""
+    declared = spec.get(OUTPUTS)
+    return tuple(d["ParamKey"] for d in declared) if declared else ()
+
+
 def inputs(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Input parameters (ParamTaskInList) as frozen."""
     return list(spec.get(INPUTS) or [])
