@@ -333,6 +333,7 @@ def create_app(services: Services) -> Starlette:
             "scheduler_role": sched.role,
             "scheduler_last_tick_ms": sched.last_tick_ms,
             "live_runs": len(sched.execution.graphs),
+            "executor": dict(sched.executor.health().details),
         }
         if not health.ok:
             payload["reason"] = health.reason

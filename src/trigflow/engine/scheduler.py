@@ -178,8 +178,9 @@ class Scheduler:
         return "leader" if self.leader.held else "standby"
 
     def health(self) -> Health:
-        """ok while the thread runs and makes loop passes (a standby's wait counts as passes)."""
-        return assess_health(
+        """ok while the thread runs and makes loop passes (a standby's wait counts as passes) and the executor
+        can still report attempts (an executor whose watcher died would leave every task RUNNING forever)."""
+        health = assess_health(
             failure=self.failure,
             stopping=self._stopping.is_set(),
             alive=self._thread.is_alive(),
@@ -187,6 +188,11 @@ class Scheduler:
             now_ms=self.clock(),
             stall_after_ms=self.stall_after_ms,
         )
+        if health.ok and health.state == "ok":
+            executor = self.executor.health()
+            if not executor.ok:
+                return Health(False, "failed", f"the executor stopped: {executor.reason}")
+        return health
 
     def start(self) -> None:
         """Become the database's active scheduler (or wait as a standby until the active one goes away),

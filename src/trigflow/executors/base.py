@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 EventKind = Literal["started", "exited", "lost"]
 
@@ -121,6 +121,20 @@ class ExecutorEvent:
     outputs: Mapping[str, str] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ExecutorHealth:
+    """Whether the executor can still start, watch and report attempts (`/healthz`).
+
+    Not ok means an exit could go unreported or an attempt unsent (a thread of the executor died): the
+    process must be restarted, as for a failed scheduler. `details` is what an operator wants beside it
+    (attempts watched; for workers: live workers, how long the broker has refused publishes, attempts not
+    sent yet), JSON-serialisable."""
+
+    ok: bool
+    reason: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
 EventCallback = Callable[[ExecutorEvent], None]
 """Receives asynchronous events ("exited", "lost").
 
@@ -163,6 +177,10 @@ class Executor(Protocol):
 
     def running(self) -> set[str]:
         """Attempt ids started and not yet reported as exited or lost (a snapshot)."""
+        ...
+
+    def health(self) -> ExecutorHealth:
+        """Liveness of the executor itself, cheap and callable from any thread (the /healthz handler)."""
         ...
 
     def shutdown(self, kill: bool, grace_seconds: float) -> None:

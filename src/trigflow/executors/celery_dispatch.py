@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from trigflow.executors import remote_payload
-from trigflow.executors.base import EventCallback, ExecutorEvent, LaunchError, LaunchSpec
+from trigflow.executors.base import EventCallback, ExecutorEvent, ExecutorHealth, LaunchError, LaunchSpec
 from trigflow.executors.celery_app import TASK_NAME, make_app, queue_name
 
 log = logging.getLogger(__name__)
@@ -115,6 +115,7 @@ class CeleryExecutor:
         self._broker = broker
         self._visibility = visibility_timeout_s
         self._send = sender or self._celery_send
+        self._send_failing_since: float | None = None  # monotonic time of the first failed publish in a row
         self._app: Any = None
         self._sender = threading.Thread(target=self._send_loop, name="trigflow-celery-sender", daemon=True)
         self._reaper = threading.Thread(target=self._reap_loop, name="trigflow-worker-reaper", daemon=True)
@@ -192,6 +193,26 @@ class CeleryExecutor:
     def running(self) -> set[str]:
         with self._lock:
             return set(self._by_exec)
+
+    def health(self) -> ExecutorHealth:
+        """Not ok when the sender or the reaper thread is gone (attempts would never be sent, or a dead worker's
+        never declared lost). A broker refusing publishes is not a failure of this process (the sender retries,
+        nothing is lost): `details` says for how long, beside the live workers and the attempts not started."""
+        now = time.monotonic()
+        failing = self._send_failing_since
+        with self._lock:
+            live = [w for w in self._workers.values() if now - w.last_seen <= self.lease]
+            details: dict[str, Any] = {
+                "workers": len(live),
+                "remote_running": sum(1 for r in self._by_exec.values() if r.worker_id is not None),
+                "remote_waiting": sum(1 for r in self._by_exec.values() if r.worker_id is None),
+                "broker_failing_s": round(now - failing, 1) if failing is not None else None,
+            }
+        if not self._stop.is_set():
+            for thread in (self._sender, self._reaper):
+                if not thread.is_alive():
+                    return ExecutorHealth(False, f"the Celery executor's {thread.name} thread is not running", details)
+        return ExecutorHealth(True, None, details)
 
     def shutdown(self, kill: bool, grace_seconds: float) -> None:
         """Remote attempts are never killed by a server stop: they run on other hosts, keep reporting, and
@@ -327,6 +348,7 @@ class CeleryExecutor:
                         break  # killed before it was even sent
                 try:
                     self._send(task_id, queue_, sealed)
+                    self._send_failing_since = None
                     with self._lock:
                         r = self._by_task.get(task_id)
                         if r is not None:
@@ -334,6 +356,8 @@ class CeleryExecutor:
                             r.publishes += 1
                     break
                 except Exception:
+                    if self._send_failing_since is None:
+                        self._send_failing_since = time.monotonic()
                     pause = SEND_BACKOFF_S[min(attempt, len(SEND_BACKOFF_S) - 1)]
                     log.warning("sending attempt %s to %s failed; retrying in %g s", task_id, queue_, pause,
                                 exc_info=attempt == 0)  # fmt: skip

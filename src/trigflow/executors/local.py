@@ -52,7 +52,14 @@ from dataclasses import dataclass, field, replace
 
 from trigflow.executors import logcap
 from trigflow.executors.adopted import AdoptedAttempts, ExitReader
-from trigflow.executors.base import AttemptLimits, EventCallback, ExecutorEvent, LaunchError, LaunchSpec
+from trigflow.executors.base import (
+    AttemptLimits,
+    EventCallback,
+    ExecutorEvent,
+    ExecutorHealth,
+    LaunchError,
+    LaunchSpec,
+)
 from trigflow.executors.cgroups import CgroupTree
 from trigflow.executors.cgroups import detect as detect_cgroups
 from trigflow.executors.files import open_regular
@@ -570,6 +577,15 @@ class LocalExecutor:
         """Snapshot of attempts started and not yet reported as exited or lost."""
         with self._lock:
             return set(self._running) | self._adopted.running()
+
+    def health(self) -> ExecutorHealth:
+        """Not ok when the watcher thread is gone: no exit would be reported any more."""
+        with self._lock:
+            watched = len(self._running)
+            stopping = self._stopping
+        if not stopping and not self._thread.is_alive():
+            return ExecutorHealth(False, "the local executor's watcher thread is not running", {"running": watched})
+        return ExecutorHealth(True, None, {"running": watched})
 
     def shutdown(self, kill: bool, grace_seconds: float) -> None:
         """Stop the watcher thread and release every descriptor; idempotent.

@@ -7,7 +7,7 @@ follows that mark, so the local path does exactly what it did before a broker ex
 
 from __future__ import annotations
 
-from trigflow.executors.base import ExecutorEvent, LaunchSpec
+from trigflow.executors.base import ExecutorEvent, ExecutorHealth, LaunchSpec
 from trigflow.executors.celery_dispatch import CeleryExecutor
 from trigflow.executors.local import LocalExecutor
 
@@ -39,6 +39,13 @@ class RoutingExecutor:
 
     def running(self) -> set[str]:
         return self.local.running() | self.remote.running()
+
+    def health(self) -> ExecutorHealth:
+        local, remote = self.local.health(), self.remote.health()
+        details = {"local": dict(local.details), "celery": dict(remote.details)}
+        if not local.ok or not remote.ok:
+            return ExecutorHealth(False, local.reason or remote.reason, details)
+        return ExecutorHealth(True, None, details)
 
     def shutdown(self, kill: bool, grace_seconds: float) -> None:
         self.remote.shutdown(kill, grace_seconds)
