@@ -945,6 +945,13 @@ def test_c4_a_purged_queue_does_not_leave_the_waiting_attempt_stuck(
         assert data.TriggerWorkflowRun.ExecutionState == "SUCCESS", task_states(data)
         assert trace.read_text().split("\n") == [f"ran {w.name}", ""]
         assert "its message was lost; publishing it again" in server.output()
+        # ExecutionStartTime is when the worker took it (after the busy task ended, a lease after the send),
+        # not when it was sent (QueueStartTime).
+        busy_end = int(get_run(client, project_id, busy_run).TriggerTaskRuns[0].ExecutionEndTime)
+        queued_id = data.TriggerTaskRuns[0].ExecutionId
+        queued = call(client, "GetTriggerTaskRun", {"ProjectId": project_id, "TaskExecutionId": queued_id})
+        assert int(queued.ExecutionStartTime) >= busy_end, (queued.ExecutionStartTime, busy_end)
+        assert int(queued.QueueStartTime) + C4_LEASE * 1000 <= int(queued.ExecutionStartTime)  # sent, then waited
     finally:
         server.stop()
 

@@ -377,6 +377,11 @@ class Execution:
         )
 
     def _started(self, msg: Started) -> None:
+        if msg.remote:
+            graph = self._graph_of(msg.exec_id)
+            if graph is not None and graph.by_exec[msg.exec_id].state == TaskState.RUNNING:
+                self._update(msg.exec_id, {"start_ms": msg.at_ms})  # StartTime: when a worker took it
+            return
         if msg.exec_id in self.tasks:
             self.tasks[msg.exec_id].ever_started = True
         self._update(msg.exec_id, {"pid": msg.pid, "proc_start": msg.proc_start, "start_ms": msg.at_ms})

@@ -38,10 +38,14 @@ class Adopt:
 
 @dataclass(frozen=True)
 class Started:
+    """An attempt started: from `executor.start` (pid and token when local), or, for a remote attempt, again
+    when a worker took it (`remote`: only its start time is news, and only while the attempt still runs)."""
+
     exec_id: str
     pid: int | None
     proc_start: str | None
     at_ms: int
+    remote: bool = False
 
 
 @dataclass(frozen=True)

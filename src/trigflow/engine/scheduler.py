@@ -419,7 +419,9 @@ class Scheduler:
         return [KillResult(run_id, bool(ok), message) for run_id, ok, message in answer["results"]]
 
     def _on_executor_event(self, ev: ExecutorEvent) -> None:
-        if ev.kind == "exited":
+        if ev.kind == "started":  # asynchronous: a remote attempt a worker took (base.py EventCallback)
+            self._q.put(Started(ev.attempt_id, None, None, ev.at_ms, remote=True))
+        elif ev.kind == "exited":
             self._q.put(Exited(ev.attempt_id, ev.exit_code, ev.at_ms, ev.message, ev.outputs))
         elif ev.kind == "lost":
             self._q.put(Exited(ev.attempt_id, None, ev.at_ms, ev.message or "process lost"))

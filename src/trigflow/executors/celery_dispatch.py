@@ -236,14 +236,17 @@ class CeleryExecutor:
             return r is not None and r.worker_id is None
 
     def started(self, task_id: str, worker_id: str) -> bool:
-        """After the database accepted the start: the attempt belongs to `worker_id` from now on."""
+        """After the database accepted the start: the attempt belongs to `worker_id` from now on, and the
+        engine hears the second, asynchronous "started" (base.py): the moment it really started, which is its
+        StartTime, not the moment it was sent (a message may wait in the broker)."""
         with self._lock:
             r = self._by_task.get(task_id)
             if r is None:
                 return False
             r.worker_id = worker_id
             r.last_seen = time.monotonic()
-            return True
+        self._emit(ExecutorEvent(r.exec_id, "started", _now_ms()))
+        return True
 
     def owned(self, task_id: str, worker_id: str) -> RemoteAttempt | None:
         """The attempt if `worker_id` runs it (a log or finish report); refreshes its liveness."""
