@@ -269,8 +269,8 @@ def _harness(kind: str, tmp_path: Path, remotes: Callable[[str], Remote]) -> Ite
     for attempt_id in current.running():
         current.kill(attempt_id, grace_seconds=0.2)
     wait_for(lambda: not current.running(), timeout=REMOTE_WAIT, what="the test's attempts ended")
-    wait_for(lambda: all(not w["running"] for w in current.workers()), timeout=REMOTE_WAIT,
-             what="the worker idle again")  # fmt: skip
+    wait_for(lambda: (ws := current.workers()) and all(not w["running"] for w in ws), timeout=REMOTE_WAIT,
+             what="the worker heartbeating with nothing running")  # fmt: skip
     for ex in [executor, *(e for e, _ in h.successors)]:
         if ex is not current:
             ex.shutdown(kill=True, grace_seconds=0.2)
@@ -364,6 +364,31 @@ def test_running_is_a_snapshot_of_started_and_not_yet_ended(setup: Harness) -> N
     ended = {(e := h.events.next(h.wait)).attempt_id: e.exit_code for _ in specs}
     assert ended == {s.attempt_id: i for i, s in enumerate(specs)}
     assert h.executor.running() == set()
+
+
+def test_celery_a_kill_before_a_worker_started_it_is_lost_and_the_message_never_runs(celery: Harness) -> None:
+    """The one kill the local executor has no counterpart for: the message still waits for a worker. It is
+    reported "lost" at once (nothing ran, so there is no exit code), and the fence refuses the message the
+    worker holds. The endpoint answers 503 until the kill is done, as a recovering server does, so the
+    worker's start request waits for it, not races it."""
+    h = celery
+    assert h.remote is not None
+    nxt, events = h.successor()
+    h.remote.hub.executor = nxt  # not ready: every report is answered 503 and retried
+    marker = h.files / "ran"
+    s = h.spec("k1", f"touch {marker}")
+    nxt.start(s)
+    received = f"Task trigflow.run_attempt[{s.remote_task_id}] received"
+    wait_for(lambda: received in h.remote.worker_output(), timeout=REMOTE_WAIT, what="the message at the worker")
+    assert nxt.kill(s.attempt_id, grace_seconds=1)
+    lost = events.next()
+    assert (lost.kind, lost.attempt_id, lost.exit_code) == ("lost", s.attempt_id, None)
+    assert nxt.running() == set() and nxt.kill(s.attempt_id, grace_seconds=1) is False
+    h.remote.activate(nxt)
+    refused = f"attempt {s.remote_task_id} refused by the server"
+    wait_for(lambda: refused in h.remote.worker_output(), timeout=REMOTE_WAIT, what="the worker's start refused")
+    assert not marker.exists() and h.remote.worker_of(s.attempt_id) is None
+    assert events.none_within(0.2)
 
 
 # --- a launch that cannot start: stated per executor ---------------------------------------------------------
