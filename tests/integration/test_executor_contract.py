@@ -314,6 +314,7 @@ def _gone(pid: int) -> bool:
 
 def test_start_returns_started_and_exactly_one_exit_follows(setup: Harness) -> None:
     h = setup
+    assert isinstance(h.executor, Executor)
     s = h.spec("a1", "echo hello; exit 3")
     started = h.executor.start(s)
     assert started.kind == "started" and started.attempt_id == s.attempt_id
