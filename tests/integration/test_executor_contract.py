@@ -372,23 +372,23 @@ def test_celery_a_kill_before_a_worker_started_it_is_lost_and_the_message_never_
     reported "lost" at once (nothing ran, so there is no exit code), and the fence refuses the message the
     worker holds. The endpoint answers 503 until the kill is done, as a recovering server does, so the
     worker's start request waits for it, not races it."""
-    h = celery
-    assert h.remote is not None
+    h, r = celery, celery.remote
+    assert r is not None
     nxt, events = h.successor()
-    h.remote.hub.executor = nxt  # not ready: every report is answered 503 and retried
+    r.hub.executor = nxt  # not ready: every report is answered 503 and retried
     marker = h.files / "ran"
     s = h.spec("k1", f"touch {marker}")
     nxt.start(s)
     received = f"Task trigflow.run_attempt[{s.remote_task_id}] received"
-    wait_for(lambda: received in h.remote.worker_output(), timeout=REMOTE_WAIT, what="the message at the worker")
+    wait_for(lambda: received in r.worker_output(), timeout=REMOTE_WAIT, what="the message at the worker")
     assert nxt.kill(s.attempt_id, grace_seconds=1)
     lost = events.next()
     assert (lost.kind, lost.attempt_id, lost.exit_code) == ("lost", s.attempt_id, None)
     assert nxt.running() == set() and nxt.kill(s.attempt_id, grace_seconds=1) is False
-    h.remote.activate(nxt)
+    r.activate(nxt)
     refused = f"attempt {s.remote_task_id} refused by the server"
-    wait_for(lambda: refused in h.remote.worker_output(), timeout=REMOTE_WAIT, what="the worker's start refused")
-    assert not marker.exists() and h.remote.worker_of(s.attempt_id) is None
+    wait_for(lambda: refused in r.worker_output(), timeout=REMOTE_WAIT, what="the worker's start refused")
+    assert not marker.exists() and r.worker_of(s.attempt_id) is None
     assert events.none_within(0.2)
 
 
