@@ -22,6 +22,7 @@ condition with a deadline, never a sleep.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import queue
 import signal
@@ -63,10 +64,19 @@ CELERY = ["celery-redis", "celery-rabbitmq"]
 
 
 class Events:
+    """The callback's events: terminal ones ("exited", "lost") queued for `next`; the asynchronous "started"
+    an executor may send later (a worker took a remote attempt, base.py) kept apart in `started`, checked by
+    the rules about it and never mistaken for an exit."""
+
     def __init__(self) -> None:
         self.q: queue.Queue[ExecutorEvent] = queue.Queue()
+        self.started: list[ExecutorEvent] = []
+        self.exits_before_started: list[str] = []  # attempt ids whose exit came before their async "started"
 
     def __call__(self, event: ExecutorEvent) -> None:
+        if event.kind == "started":
+            self.started.append(event)
+            return
         self.q.put(event)
 
     def next(self, timeout: float = WAIT) -> ExecutorEvent:
@@ -321,6 +331,11 @@ def test_start_returns_started_and_exactly_one_exit_follows(setup: Harness) -> N
     exited = h.events.next(h.wait)
     assert (exited.kind, exited.attempt_id, exited.exit_code) == ("exited", s.attempt_id, 3)
     assert h.events.none_within(0.5)
+    # "started" may also arrive asynchronously, once, before the exit: a remote attempt when a worker took it
+    # (its ExecutionStartTime); the local executor's start is the synchronous one only.
+    late = [e for e in h.events.started if e.attempt_id == s.attempt_id]
+    assert len(late) == (1 if h.kind == "celery" else 0), late
+    assert all(started.at_ms <= e.at_ms <= exited.at_ms for e in late)
     # The log is at spec.log_path once the exit is reported: written there by the local executor, or shipped
     # there by the worker (a finish report is refused until the server's copy is whole).
     assert Path(s.log_path).read_text() == "hello\n"
@@ -595,3 +610,53 @@ def test_celery_shutdown_with_kill_leaves_remote_attempts_to_the_next_executor(c
     ended = {(e := events.next(h.wait)).attempt_id: (e.kind, e.exit_code) for _ in started}
     assert ended == {s.attempt_id: ("exited", i) for i, (s, _, _) in enumerate(started)}
     assert h.events.none_within(0.2) and nxt.running() == set()
+
+
+# --- the exit fact carries the outputs; health -----------------------------------------------------------------
+
+
+def test_the_exit_carries_the_declared_outputs_read_where_the_attempt_ran(setup: Harness) -> None:
+    """Output parameters travel in the "exited" event (docs/adr/0007): the log's `##wedata_output` lines, then
+    the `$WEDATA_OUTPUT_FILE` lines (the file wins), declared keys only. On Celery they are read on the worker:
+    no outputs file is ever written on the server's side."""
+    h = setup
+    base = h.spec("o1", None)
+    outputs_path = str(Path(base.log_path).with_suffix(".outputs"))
+    script = ('echo "##wedata_output a=from log"; echo "##wedata_output b=from log"; echo "##wedata_output x=1";'
+              ' printf "b=from file\\nundeclared=2\\n" >> "$WEDATA_OUTPUT_FILE"')  # fmt: skip
+    s = dataclasses.replace(base, script=script, env={**base.env, "WEDATA_OUTPUT_FILE": outputs_path},
+                            output_keys=("a", "b", "c"), outputs_path=outputs_path)  # fmt: skip
+    h.executor.start(s)
+    exited = h.events.next(h.wait)
+    assert (exited.kind, exited.exit_code) == ("exited", 0)
+    assert exited.outputs == {"a": "from log", "b": "from file"}  # c unset: its declared default is the engine's
+    if h.kind == "celery":
+        assert not Path(outputs_path).exists()
+
+
+def test_an_attempt_declaring_no_outputs_reads_none(setup: Harness) -> None:
+    h = setup
+    h.executor.start(h.spec("o2", 'echo "##wedata_output a=1"'))
+    exited = h.events.next(h.wait)
+    assert exited.kind == "exited" and exited.outputs is None
+
+
+def test_health_is_ok_while_it_watches_attempts_and_says_what(setup: Harness) -> None:
+    h = setup
+    gate = h.files / "health.gate"
+    s = h.spec("h1", f"while [ ! -e {gate} ]; do sleep 0.02; done")
+    h.executor.start(s)
+    health = h.executor.health()
+    assert health.ok and health.reason is None
+    if h.kind == "local":
+        assert health.details["running"] == 1
+    else:
+        assert health.details["broker_failing_s"] is None  # the publish went through
+        wait_for(lambda: h.executor.health().details["remote_running"] == 1, timeout=h.wait,
+                 what="the worker took it")  # fmt: skip
+        wait_for(lambda: h.executor.health().details["workers"] >= 1, timeout=h.wait,
+                 what="the worker's heartbeat counted")  # fmt: skip
+    gate.touch()
+    assert h.events.next(h.wait).exit_code == 0
+    after = h.executor.health()
+    assert after.ok and after.details.get("running", 0) == 0 and after.details.get("remote_running", 0) == 0
