@@ -8,7 +8,13 @@ container) without the store noticing.
 Events flow one way: `start()` returns the "started" event synchronously, because the caller must record
 the pid and its identity token before anything else can refer to the attempt; everything after that
 ("exited", "lost") arrives asynchronously through the `on_event` callback passed to the executor's
-constructor.
+constructor. An executor whose attempts start elsewhere (Celery: the message may wait in the broker) returns
+"started" when it accepted the attempt and sends a second "started" through the callback, at most once and
+before the exit, when the attempt really began: that moment is its ExecutionStartTime.
+
+The whole contract, stated rule by rule against every executor: tests/integration/test_executor_contract.py.
+Log access is a rule, not a method: an attempt's log is at `LaunchSpec.log_path` on the server's host while
+it runs (a remote one within 0.1 s) and whole by the time its terminal event is sent.
 """
 
 from __future__ import annotations
@@ -136,7 +142,7 @@ class ExecutorHealth:
 
 
 EventCallback = Callable[[ExecutorEvent], None]
-"""Receives asynchronous events ("exited", "lost").
+"""Receives asynchronous events ("exited", "lost", and a remote attempt's second "started").
 
 It is invoked on the executor's own background thread, never on the caller's, and possibly *before*
 the `start()` call that launched the attempt has returned to its caller (a fast process can exit
