@@ -332,8 +332,8 @@ def test_e_a_worker_killed_mid_task_takes_its_attempt_down_at_once_and_another_w
     srv: Server, broker: str, workers: Callable[..., Worker], gates: Callable[[str], Path], tmp_path: Path
 ) -> None:
     """kill -9 of a worker: its guard (executors/worker_guard.py) kills the attempt's processes at once, a
-    double-forked `setsid` child included; the server retries it on another worker after the lease, and the
-    attempt's side effect (lines appended to a file) never comes from both attempts at once."""
+    double-forked `setsid` child included, then reports the worker gone; the server retries it on another
+    worker, and the attempt's side effect (lines appended to a file) never comes from both attempts at once."""
     import time
 
     client, project_id = project(srv)
@@ -375,6 +375,49 @@ def test_e_a_worker_killed_mid_task_takes_its_attempt_down_at_once_and_another_w
     assert f"end {first.name}" not in lines
     assert "killed" in first.output() and "of its attempts" in first.output()  # the guard's line
     assert not gate.exists()
+
+
+def test_e_a_dead_workers_guard_reports_it_gone_so_the_retry_does_not_wait_for_the_lease(
+    broker: str, workers: Callable[..., Worker], gates: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """With a 60 s lease, kill -9 of a worker mid-task: its guard kills the attempt, then tells the server the
+    worker is gone, so the attempt is lost and retried on the other worker at once (not 60 s later), the dead
+    worker's slots leave the group at once, and the lost attempt says why."""
+    import time
+
+    server = start_server(tmp_path / "server", extra=server_args(broker, lease=60))
+    try:
+        client, project_id = project(server)
+        group = new_group(client)
+        first = workers(server, broker, group, f"wg1-{uuid.uuid4().hex[:6]}", lease=60)
+        wf = new_workflow(client, project_id, f"celery_eg_{uuid.uuid4().hex[:6]}")
+        pidfile, gate, trace = tmp_path / "eg.pid", gates("eg"), tmp_path / "eg.trace"
+        code = (f'echo "start $TRIGFLOW_WORKER_NAME" >> {trace}; if [ "$TRIGFLOW_WORKER_NAME" = {first.name} ]; '
+                f'then echo $$ > {pidfile}; while [ ! -e {gate} ]; do sleep 0.05; done; fi')  # fmt: skip
+        task(client, project_id, wf, "t", code, group, MaxRetryNumber=1, RetryWaitMinute=0)
+        run_id = start_run(client, project_id, wf)
+        leader = _pid(pidfile)
+        second = workers(server, broker, group, f"wg2-{uuid.uuid4().hex[:6]}", lease=60)
+        wait_for(lambda: len(internal(server, "/internal/v1/workers")["workers"]) == 2, what="both workers live")
+        killed_at = time.monotonic()
+        first.proc.send_signal(signal.SIGKILL)
+        first.proc.wait()
+        wait_for(lambda: f"start {second.name}" in trace.read_text(), timeout=20, interval=0.01,
+                 what="the retry started on the second worker")  # fmt: skip
+        took = time.monotonic() - killed_at
+        print(f"kill -9 of a worker -> retry started on another worker: {took:.2f} s (lease 60 s)")
+        assert took < 10, f"the retry waited {took:.1f} s: the guard's report did not reach the server"
+        assert not _alive(leader)
+        names = [w["name"] for w in internal(server, "/internal/v1/workers")["workers"]]
+        assert names == [second.name], names  # the dead worker's slots are gone with it, not a lease later
+        data = wait_run(client, project_id, run_id)
+        assert data.TriggerWorkflowRun.ExecutionState == "SUCCESS"
+        assert data.TriggerTaskRuns[0].RetryTimes == 1
+        assert "told the server worker" in first.output()
+        assert "reported gone by its guard: 1 attempt(s) lost" in server.output()
+        assert trace.read_text().split("\n") == [f"start {first.name}", f"start {second.name}", ""]
+    finally:
+        server.stop()
 
 
 # --- (f): server SIGKILL and restart while remote tasks run and finish ---------------------------------------------

@@ -94,7 +94,7 @@ def test_a_started_or_killed_attempt_forgets_its_payload_file(tmp_path: Path) ->
         assert ex.finished(a.remote_task_id or "", "w1", 0, None, 1)
         assert ex.kill(b.attempt_id, 0)
         assert not Path(payload_path(a.log_path)).exists() and not Path(payload_path(b.log_path)).exists()
-        assert [e.kind for e in events] == ["exited", "lost"]
+        assert [e.kind for e in events] == ["started", "exited", "lost"]  # the second "started": a worker took a
     finally:
         ex.shutdown(kill=False, grace_seconds=0)
 

@@ -4,8 +4,9 @@ token (`Authorization: Bearer ...`, constant-time compare, never logged).
 
     POST /internal/v1/attempts/{task_id}/start    {"worker_id"}                  the fence: 200 run / 409 drop
     POST /internal/v1/attempts/{task_id}/log      ?worker_id=&offset=  raw bytes  appended at the offset
-    POST /internal/v1/attempts/{task_id}/finish   {"worker_id", "exit_code", "message", "log_size", "outputs"}
+    POST /internal/v1/attempts/{task_id}/finish   {"worker_id", "exit_code", "message", "log_size", "output_values"}
     POST /internal/v1/workers/heartbeat           {"worker_id", "name", "group", "concurrency", "running"}
+    POST /internal/v1/workers/{worker_id}/gone    {"killed"}   from a dead worker's guard: its attempts are lost
     GET  /internal/v1/workers                     live workers
 
 A standby (or a server still recovering) answers 503 and the worker retries; without `--broker` the
@@ -27,7 +28,7 @@ from trigflow.service.workers import WorkerHub
 
 log = logging.getLogger("trigflow.api.internal")
 
-MAX_BODY = 80 << 20  # a finish report carries the outputs file (<= 64 MiB) base64-encoded
+MAX_BODY = 80 << 20  # a finish report carries the declared outputs (<= 64 Mi characters) as JSON
 
 
 def _json(status: int, body: dict[str, Any]) -> Response:
@@ -99,6 +100,13 @@ def routes(hub: WorkerHub | None) -> list[Route]:
         status, answer = hub.heartbeat(body)
         return _json(status, answer)
 
+    async def gone(request: Request) -> Response:
+        if (refused := await guard(request)) is not None:
+            return refused
+        assert hub is not None
+        status, answer = await run_in_threadpool(hub.gone, request.path_params["worker_id"])
+        return _json(status, answer)
+
     async def workers(request: Request) -> Response:
         if (refused := await guard(request)) is not None:
             return refused
@@ -111,5 +119,6 @@ def routes(hub: WorkerHub | None) -> list[Route]:
         Route(prefix + "/attempts/{task_id}/log", append_log, methods=["POST"]),
         Route(prefix + "/attempts/{task_id}/finish", finish, methods=["POST"]),
         Route(prefix + "/workers/heartbeat", heartbeat, methods=["POST"]),
+        Route(prefix + "/workers/{worker_id}/gone", gone, methods=["POST"]),
         Route(prefix + "/workers", workers, methods=["GET"]),
     ]

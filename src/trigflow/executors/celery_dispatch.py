@@ -302,6 +302,23 @@ class CeleryExecutor:
             self.on_workers_changed()
         return kills
 
+    def worker_gone(self, worker_id: str) -> int:
+        """The worker's guard saw it die and killed every process of its attempts (executors/worker_guard.py):
+        they are lost now, not a lease from now, and its slots leave the group's capacity. Returns how many
+        attempts were declared lost. Safe against a late or forged-free report: only the attempts the fence
+        gave to that worker id are touched, and nothing of them runs any more."""
+        with self._lock:
+            mine = [r for r in self._by_exec.values() if r.worker_id == worker_id]
+            for r in mine:
+                self._forget(r)
+            self._workers.pop(worker_id, None)
+        for r in mine:
+            log.warning("attempt %s on worker %s: the worker died (its guard killed the attempt), declared lost",
+                        r.task_id, worker_id)  # fmt: skip
+            msg = f"worker {worker_id} died while running it (its guard killed the attempt's processes)"
+            self._emit(ExecutorEvent(r.exec_id, "lost", _now_ms(), message=msg))
+        return len(mine)
+
     def live_slots(self, group: str) -> int:
         """The slots of `group`'s live workers (heartbeat within the lease): asked before each dispatch
         (service/capacity.py), so it sums in place instead of building `workers()`."""

@@ -5,8 +5,9 @@ their own (and cgroups where writable), so a worker killed with `kill -9` (or th
 would leave them running while the server, after its lease, retries them on another worker: the same task
 twice at once. The guard closes that:
 
-* `trigflow worker` starts it before Celery (no threads yet, no broker connection, no token: it is a fresh
-  interpreter, exec'd, in a session of its own so a signal to the worker's process group does not reach it);
+* `trigflow worker` starts it before Celery (no threads yet, no broker connection; the token comes on a
+  pipe, below): a fresh interpreter, exec'd, in a session of its own so a signal to the worker's process
+  group does not reach it;
 * it opens a pidfd on the worker and checks the worker is still its parent (so the pidfd cannot name a
   recycled pid), then blocks in poll() on it: no polling interval, the kernel wakes it when the worker
   exits, whatever the signal;
@@ -19,14 +20,22 @@ PR_SET_PDEATHSIG would not do: it fires when the *thread* that forked the child 
 forks from short-lived threads), reaches only the direct child (not a `setsid` grandchild), and is cleared
 by a setuid exec. A subreaper does not help either: it adopts orphans, it does not kill them.
 
+Then it tells the server (`POST /internal/v1/workers/<id>/gone`), so the dead worker's attempts are declared
+lost and retried elsewhere at once instead of after the server's lease (30 s by default): the report is sent
+only once nothing of them is left, so the retry can never overlap them. For that the guard holds the worker
+token, which the worker hands it on a pipe (never argv or the environment, which other processes of the user
+can read) and, like the worker, it makes itself non-dumpable. If no server answers within GONE_REPORT_S the
+lease still applies.
+
 A guard that is itself killed (a `kill -9` of both) leaves the startup sweep of the next worker on the same
-data dir as the backstop (WorkerRuntime._sweep_orphans).
+data dir as the backstop (WorkerRuntime._sweep_orphans), and the server's lease.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import re
 import select
@@ -38,15 +47,59 @@ from collections.abc import Sequence
 
 ENV_WORKER_ID = "TRIGFLOW_WORKER_ID"
 KILL_ROUNDS = 50
+GONE_REPORT_S = 15.0  # how long the guard tries to tell a server the worker is gone (then the lease applies)
+_GONE_BACKOFF_S = (0.05, 0.1, 0.2, 0.5, 1.0)
 
 
-def start(worker_id: str, cgroup_root: str | None, cgroup_version: int | None) -> subprocess.Popen[bytes]:
-    """Start the guard of this process (the worker); it runs until this process is gone."""
+def start(
+    worker_id: str,
+    cgroup_root: str | None,
+    cgroup_version: int | None,
+    servers: Sequence[str] = (),
+    token: str | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start the guard of this process (the worker); it runs until this process is gone. With `servers` and
+    `token` it reports the worker gone once it has killed the worker's attempts."""
     argv = [sys.executable, "-m", "trigflow.executors.worker_guard", "--pid", str(os.getpid()),
             "--worker-id", worker_id]  # fmt: skip
     if cgroup_root is not None and cgroup_version is not None:
         argv += ["--cgroup-root", cgroup_root, "--cgroup-version", str(cgroup_version)]
-    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, start_new_session=True, close_fds=True)
+    assert proc.stdin is not None
+    with proc.stdin:  # the token on a pipe: never in argv or the environment
+        proc.stdin.write(json.dumps({"servers": list(servers), "token": token}).encode())
+    return proc
+
+
+def report_gone(worker_id: str, servers: Sequence[str], token: str, killed: int) -> bool:
+    """Tell a server the worker is gone and its attempts dead; True once one answered for good."""
+    from trigflow.executors.celery_worker import Reporter, Unavailable
+
+    reporter = Reporter(servers, token, timeout=2.0)
+    deadline = time.monotonic() + GONE_REPORT_S
+    pause = 0
+    while True:
+        try:
+            status, _answer = reporter.post(f"/internal/v1/workers/{worker_id}/gone", {"killed": killed})
+            if status in (200, 404, 409):
+                return status == 200
+        except Unavailable:
+            pass
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(_GONE_BACKOFF_S[min(pause, len(_GONE_BACKOFF_S) - 1)])
+        pause += 1
+
+
+def _read_handover() -> tuple[list[str], str | None]:
+    """What the worker wrote on stdin: the servers and the token (nothing when started without them)."""
+    try:
+        raw = json.loads(sys.stdin.buffer.read() or b"{}")
+    except (OSError, ValueError):
+        return [], None
+    servers = [str(s) for s in raw.get("servers") or []] if isinstance(raw, dict) else []
+    token = raw.get("token") if isinstance(raw, dict) else None
+    return servers, token if isinstance(token, str) and token else None
 
 
 def wait_for_exit(pid: int) -> None:
@@ -116,11 +169,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--cgroup-version", type=int)
     args = p.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C of the worker's terminal is the worker's business
+    from trigflow.process_guard import forbid_inspection
+
+    forbid_inspection()  # it may hold the worker token
+    servers, token = _read_handover()
     wait_for_exit(args.pid)
     killed = kill_attempts(args.worker_id, args.cgroup_root, args.cgroup_version, args.pid)
     if killed:
         print(f"trigflow worker guard: worker {args.worker_id} (pid {args.pid}) is gone; killed {killed} "
               "process(es) of its attempts", file=sys.stderr, flush=True)  # fmt: skip
+    if servers and token is not None and report_gone(args.worker_id, servers, token, killed):
+        print(f"trigflow worker guard: told the server worker {args.worker_id} is gone", file=sys.stderr,
+              flush=True)  # fmt: skip
     return 0
 
 

@@ -132,6 +132,12 @@ class WorkerHub:
             return 409, {"error": "unknown attempt"}
         return 200, {"ok": True}
 
+    def gone(self, worker_id: str) -> Answer:
+        """The guard of a dead worker: its attempts' processes are gone, declare them lost now."""
+        lost = self.executor.worker_gone(worker_id)
+        log.info("worker %s reported gone by its guard: %d attempt(s) lost", worker_id, lost)
+        return 200, {"lost": lost}
+
     def heartbeat(self, body: Mapping[str, Any]) -> Answer:
         try:
             worker_id, group = str(body["worker_id"]), str(body["group"])
