@@ -6,7 +6,10 @@ token (`Authorization: Bearer ...`, constant-time compare, never logged).
     POST /internal/v1/attempts/{task_id}/log      ?worker_id=&offset=  raw bytes  appended at the offset
     POST /internal/v1/attempts/{task_id}/finish   {"worker_id", "exit_code", "message", "log_size", "outputs"}
     POST /internal/v1/workers/heartbeat           {"worker_id", "name", "group", "concurrency", "running"}
-    GET  /internal/v1/workers                     live workers
+    GET  /internal/v1/workers                     live workers (`consuming` false: flagged C6, `stalled` why)
+
+The heartbeat reply: {"kill": [task ids], "grace", "lease"}, plus "stalled" (why) once the server holds that the
+worker's Celery consumer takes nothing (C6): the worker drains and exits for its supervisor to restart it.
 
 A standby (or a server still recovering) answers 503 and the worker retries; without `--broker` the
 routes answer 404. Bodies are bounded (MAX_BODY): the worker ships logs in chunks below it.
