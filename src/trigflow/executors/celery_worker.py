@@ -204,15 +204,33 @@ class WorkerRuntime:
                 raise Reject("worker draining: the server holds that it does not consume its queue", requeue=True)
             self._starting += 1
         try:
-            status, answer, sent = self._until_answered(
-                f"/internal/v1/attempts/{payload.task_id}/start", {"worker_id": self.worker_id}, requeue_on_stop=True
-            )
+            accepted = self._accept(payload)
         finally:
             with self._lock:
-                self._starting -= 1
+                self._starting -= 1  # counted from here on in `_running` (a drain waits for both)
+        if accepted is None:
+            return "refused: fence"
+        run, spec = accepted
+        try:
+            self.executor.start(spec)
+        except LaunchError as e:
+            run.exit_code, run.message, run.at_ms = 127, f"LaunchFailed: {e.message}", _now_ms()
+            run.done.set()
+        log.info("attempt %s running", payload.task_id)
+        while not run.done.wait(LOG_POLL_S):
+            self._ship_log(run)
+        self._finish(run)
+        return f"exit {run.exit_code}"
+
+    def _accept(self, payload: remote_payload.Payload) -> tuple[_Running, LaunchSpec] | None:
+        """Ask the server to start the attempt (the fence); when it accepts, lay out the attempt's directory and
+        register it as running. None: refused (a stale or duplicate message)."""
+        status, answer, sent = self._until_answered(
+            f"/internal/v1/attempts/{payload.task_id}/start", {"worker_id": self.worker_id}, requeue_on_stop=True
+        )
         if status != 200:
             log.info("attempt %s refused by the server (stale or duplicate message): not run", payload.task_id)
-            return "refused: fence"
+            return None
         attempt_dir = self.data_dir / "attempts" / payload.task_id
         shutil.rmtree(attempt_dir, ignore_errors=True)
         attempt_dir.mkdir(parents=True, mode=0o700)
@@ -232,17 +250,7 @@ class WorkerRuntime:
         env["TRIGFLOW_WORKER_NAME"] = self.name
         env["TRIGFLOW_WORKER_ID"] = self.worker_id
         env[WORKER_DIR_ENV] = str(self.data_dir)
-        spec = _with_env(spec, env)
-        try:
-            self.executor.start(spec)
-        except LaunchError as e:
-            run.exit_code, run.message, run.at_ms = 127, f"LaunchFailed: {e.message}", _now_ms()
-            run.done.set()
-        log.info("attempt %s running", payload.task_id)
-        while not run.done.wait(LOG_POLL_S):
-            self._ship_log(run)
-        self._finish(run)
-        return f"exit {run.exit_code}"
+        return run, _with_env(spec, env)
 
     def _on_event(self, ev: ExecutorEvent) -> None:
         with self._lock:
