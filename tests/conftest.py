@@ -26,6 +26,7 @@ SECRET_KEY = "trigflowtestsecretkey00000000001"
 SLOW_FILES_FIRST = (
     "tests/integration/test_celery_workers.py",  # ~180 s: real workers on Redis
     "tests/integration/test_celery_workers_rabbitmq.py",  # ~180 s: the same on RabbitMQ
+    "tests/integration/test_celery_consumption.py",  # ~40 s: a private RabbitMQ node (C3), half-open brokers (C6)
     "tests/integration/test_type_semantics.py",  # 100-300 s: every work type, Spark included
     "tests/integration/test_fuzz_actions.py",  # ~140 s (the SQLite half)
     "tests/integration/test_fuzz_actions_postgresql.py",  # ~140 s

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import wait_for
@@ -110,5 +111,50 @@ def test_an_adopted_attempt_without_its_payload_file_is_lost_saying_it_never_ran
         wait_for(lambda: events, what="the adopted attempt declared lost")
         assert events[0].kind == "lost" and "never ran" in (events[0].message or "")
         assert sent.count() == 0 and not ex.may_start(spec.remote_task_id or "")
+    finally:
+        ex.shutdown(kill=False, grace_seconds=0)
+
+
+def _beat_until(ex: CeleryExecutor, cond: Callable[[], bool], worker: str = "w1", timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        ex.heartbeat(worker, worker, "g", 1, [])
+        time.sleep(LEASE / 6)
+
+
+def test_c6_a_worker_idle_through_the_publish_and_the_re_publish_is_flagged_and_loses_its_slots(
+    tmp_path: Path,
+) -> None:
+    """The C6 rule: the same idle worker did not take the message, nor its re-publish a lease later."""
+    sent, events = Sent(), []
+    ex = _executor(sent, events)
+    try:
+        ex.start(_spec(tmp_path))
+        wait_for(lambda: sent.count() == 1, what="the first publish")
+        _beat_until(ex, lambda: sent.count() == 2)  # C4: the message was lost
+        assert ex.stalled("w1") is None and ex.live_slots("g") == 1
+        _beat_until(ex, lambda: ex.stalled("w1") is not None)  # and its copy too: w1 takes nothing
+        assert "takes nothing" in (ex.stalled("w1") or "")
+        assert ex.live_slots("g") == 0
+        assert [(w["worker_id"], w["consuming"]) for w in ex.workers()] == [("w1", False)]
+        deadline = time.monotonic() + 3 * LEASE
+        _beat_until(ex, lambda: time.monotonic() > deadline)  # a stuck worker is no witness: no copies pile up
+        assert sent.count() == 2 and events == []
+    finally:
+        ex.shutdown(kill=False, grace_seconds=0)
+
+
+def test_c6_a_re_publish_witnessed_by_another_worker_flags_nobody(tmp_path: Path) -> None:
+    """w1 was idle when the message was lost, then went silent; w2, idle after the re-publish, is not held to
+    account for the first loss: the message is published again, nobody is flagged."""
+    sent, events = Sent(), []
+    ex = _executor(sent, events)
+    try:
+        ex.start(_spec(tmp_path))
+        wait_for(lambda: sent.count() == 1, what="the first publish")
+        _beat_until(ex, lambda: sent.count() == 2, worker="w1")
+        _beat_until(ex, lambda: sent.count() == 3, worker="w2")
+        assert ex.stalled("w1") is None and ex.stalled("w2") is None
     finally:
         ex.shutdown(kill=False, grace_seconds=0)

@@ -7,7 +7,10 @@ token (`Authorization: Bearer ...`, constant-time compare, never logged).
     POST /internal/v1/attempts/{task_id}/finish   {"worker_id", "exit_code", "message", "log_size", "output_values"}
     POST /internal/v1/workers/heartbeat           {"worker_id", "name", "group", "concurrency", "running"}
     POST /internal/v1/workers/{worker_id}/gone    {"killed"}   from a dead worker's guard: its attempts are lost
-    GET  /internal/v1/workers                     live workers
+    GET  /internal/v1/workers                     live workers (`consuming` false: flagged C6, `stalled` why)
+
+The heartbeat reply: {"kill": [task ids], "grace", "lease"}, plus "stalled" (why) once the server holds that the
+worker's Celery consumer takes nothing (C6): the worker drains and exits for its supervisor to restart it.
 
 A standby (or a server still recovering) answers 503 and the worker retries; without `--broker` the
 routes answer 404. Bodies are bounded (MAX_BODY): the worker ships logs in chunks below it.

@@ -12,7 +12,9 @@ stays the truth. The settings follow the lessons of /work/shared/ANCHORS.md §1.
   by the fence anyway (409, the second worker acks and drops it), so it can never run an attempt twice.
 * C3 (RabbitMQ `consumer_timeout`, 30 min by default, closes the channel of a consumer holding an unacked
   message): the attempt keeps running and reporting over HTTP, the requeued message is refused by the
-  fence; raise `consumer_timeout` in rabbitmq.conf above the longest execution timeout to avoid the
+  fence. Celery 5.7 treats that channel error as unrecoverable and stops the whole worker (measured, test_c3_* in
+  tests/integration/test_celery_consumption.py): `broker_channel_error_retry` makes it reconnect and consume
+  again instead. Raise `consumer_timeout` in rabbitmq.conf above the longest execution timeout to avoid the
   noise (docs/workers.md).
 * No result backend: states come back over the server's internal HTTP endpoint, not through Celery.
 """
@@ -46,6 +48,7 @@ def make_app(broker: str, visibility_timeout_s: int = DEFAULT_VISIBILITY_TIMEOUT
         accept_content=["json"],
         task_create_missing_queues=True,
         broker_connection_retry_on_startup=True,
+        broker_channel_error_retry=True,  # C3: a channel closed by the broker reconnects, not a dead worker
         broker_transport_options=_transport_options(visibility_timeout_s),
         worker_hijack_root_logger=False,
         worker_send_task_events=False,

@@ -19,6 +19,14 @@ lease after its last publish while a live worker of its group has reported free 
 restart without persistence, a purge, or a server crash before the publish). A copy that survived is refused
 by the start fence. A restarted server re-publishes adopted not-started attempts from that file; one adopted
 without the file was never published and is recorded lost (it never ran).
+
+C6 (ADR 0006, "A worker that stops consuming"): a worker whose heartbeat goes on while its Celery consumer takes
+nothing (a half-open broker connection, Celery's reconnect bugs) shows up as a C4 re-publish that does not help:
+when the attempt is again not started a lease after the re-publish while a worker that was an idle witness of the
+first loss is again idle on IDLE_BEATS heartbeats, that worker is flagged as not consuming. A flagged worker's
+slots no longer count (`live_slots`, service/capacity.py), it is no witness of a loss any more (so a group with
+only stuck workers stops piling copies into its queue), `workers()` shows it, and its heartbeat reply tells it
+(`stalled`): the worker drains and exits with EX_TEMPFAIL for its supervisor to restart (celery_worker.py).
 """
 
 from __future__ import annotations
@@ -65,6 +73,7 @@ class RemoteAttempt:
     published_at: float | None = None  # monotonic time of the last successful publish; None while in flight
     publishes: int = 0
     never_published: bool = False  # adopted on restart with no payload file: the old server never sent it
+    lost_witnesses: frozenset[str] = frozenset()  # the idle workers that did not take it before its re-publish (C6)
 
 
 @dataclass
@@ -77,6 +86,7 @@ class WorkerInfo:
     running: tuple[str, ...] = ()
     host: Mapping[str, Any] | None = None  # executors/host_facts.py, as the worker reported it
     idle_beats: tuple[float, ...] = ()  # receipt times of the latest consecutive heartbeats with a free slot
+    stalled: str | None = None  # why this server holds that the worker does not consume its queue (C6)
 
 
 class CeleryExecutor:
@@ -288,7 +298,8 @@ class CeleryExecutor:
             grew = prev is None or now - prev.last_seen > self.lease or prev.concurrency != concurrency
             idle = (((prev.idle_beats if prev else ()) + (now,))[-IDLE_BEATS:]) if len(running) < concurrency else ()
             self._workers[worker_id] = WorkerInfo(worker_id, name, group, concurrency, now, tuple(running),
-                                                  host=host, idle_beats=idle)  # fmt: skip
+                                                  host=host, idle_beats=idle,
+                                                  stalled=prev.stalled if prev else None)  # fmt: skip
             self._seen_groups.add(group)
             for task_id in running:
                 r = self._by_task.get(task_id)
@@ -319,21 +330,29 @@ class CeleryExecutor:
             self._emit(ExecutorEvent(r.exec_id, "lost", _now_ms(), message=msg))
         return len(mine)
 
+    def stalled(self, worker_id: str) -> str | None:
+        """Why the worker is held not to consume its queue (C6), for its heartbeat reply; None if it does."""
+        with self._lock:
+            w = self._workers.get(worker_id)
+            return w.stalled if w is not None else None
+
     def live_slots(self, group: str) -> int:
-        """The slots of `group`'s live workers (heartbeat within the lease): asked before each dispatch
-        (service/capacity.py), so it sums in place instead of building `workers()`."""
+        """The slots of `group`'s live, consuming workers (heartbeat within the lease, not flagged C6): asked
+        before each dispatch (service/capacity.py), so it sums in place instead of building `workers()`."""
         now = time.monotonic()
         with self._lock:
             return sum(w.concurrency for w in self._workers.values()
-                       if w.group == group and now - w.last_seen <= self.lease)  # fmt: skip
+                       if w.group == group and now - w.last_seen <= self.lease and w.stalled is None)  # fmt: skip
 
     def workers(self) -> list[dict[str, Any]]:
-        """Live workers (heartbeat within the lease), for the internal endpoint and docs/workers.md."""
+        """Live workers (heartbeat within the lease), for the internal endpoint and docs/workers.md; one flagged
+        as not consuming (C6) is listed with `consuming` false and the reason in `stalled`."""
         now = time.monotonic()
         with self._lock:
             return [
                 {"worker_id": w.worker_id, "name": w.name, "group": w.group, "concurrency": w.concurrency,
-                 "running": list(w.running), "seen_s_ago": round(now - w.last_seen, 3), "host": w.host}
+                 "running": list(w.running), "seen_s_ago": round(now - w.last_seen, 3), "host": w.host,
+                 "consuming": w.stalled is None, "stalled": w.stalled}
                 for w in self._workers.values() if now - w.last_seen <= self.lease
             ]  # fmt: skip
 
@@ -390,6 +409,7 @@ class CeleryExecutor:
             now = time.monotonic()
             lost: list[RemoteAttempt] = []
             never: list[RemoteAttempt] = []
+            flagged: list[WorkerInfo] = []
             with self._lock:
                 if not self.ready.is_set():
                     continue
@@ -400,15 +420,30 @@ class CeleryExecutor:
                     elif r.worker_id is None and r.never_published:
                         self._forget(r)
                         never.append(r)
-                    elif r.worker_id is None and self._message_lost(r, now):
+                    elif r.worker_id is None and (witnesses := self._idle_witnesses(r, now)):
                         assert r.sealed is not None
+                        for worker_id in sorted(witnesses & r.lost_witnesses):  # idle through two publishes: C6
+                            w = self._workers[worker_id]
+                            w.stalled = (f"attempt {r.task_id} was not started {self.lease:g} s after it was "
+                                         f"published, then again {self.lease:g} s after it was published again, "
+                                         "while this worker reported free slots: its Celery consumer takes nothing"
+                                         )  # fmt: skip
+                            flagged.append(w)
+                        witnesses -= r.lost_witnesses
+                        if not witnesses:
+                            continue  # no consuming witness: it waits for a (restarted) worker, as in C4
                         log.warning("attempt %s not started %g s after it was published while a worker of %s had"
                                     " free slots: its message was lost; publishing it again", r.task_id,
                                     self.lease, r.group)  # fmt: skip
                         r.published_at = None
+                        r.lost_witnesses = frozenset(witnesses)
                         self._outbox.put((r.task_id, queue_name(r.group), r.sealed))
                 for w in [w for w in self._workers.values() if now - w.last_seen > 10 * self.lease]:
                     del self._workers[w.worker_id]
+            for w in flagged:
+                log.warning("worker %s (%s, group %s) does not consume its queue: %s; its %d slots no longer count"
+                            " and its heartbeat reply tells it to drain and exit for its supervisor to restart it",
+                            w.worker_id, w.name, w.group, w.stalled, w.concurrency)  # fmt: skip
             for r in lost:
                 log.warning("attempt %s on worker %s: no report for %g s, declared lost", r.task_id, r.worker_id,
                             self.lease)  # fmt: skip
@@ -420,16 +455,17 @@ class CeleryExecutor:
                 log.warning("attempt %s: %s", r.task_id, msg)
                 self._emit(ExecutorEvent(r.exec_id, "lost", _now_ms(), message=msg))
 
-    def _message_lost(self, r: RemoteAttempt, now: float) -> bool:
-        """Caller holds the lock. Not started a lease after its last publish, and a live worker of its group
-        reported a free slot on IDLE_BEATS heartbeats since: that worker would have taken the message."""
+    def _idle_witnesses(self, r: RemoteAttempt, now: float) -> set[str]:
+        """Caller holds the lock. Empty unless the attempt is not started a lease after its last publish: then
+        the live workers of its group, not flagged C6, that reported a free slot on IDLE_BEATS heartbeats since
+        (each would have taken the message, had it been in the queue and had its consumer been consuming)."""
         if r.sealed is None or r.published_at is None or now - r.published_at < self.lease:
-            return False
-        return any(
-            w.group == r.group and now - w.last_seen <= self.lease and len(w.idle_beats) >= IDLE_BEATS
-            and w.idle_beats[-IDLE_BEATS] > r.published_at
-            for w in self._workers.values()
-        )  # fmt: skip
+            return set()
+        return {
+            w.worker_id for w in self._workers.values()
+            if w.group == r.group and now - w.last_seen <= self.lease and w.stalled is None
+            and len(w.idle_beats) >= IDLE_BEATS and w.idle_beats[-IDLE_BEATS] > r.published_at
+        }  # fmt: skip
 
 
 def payload_path(log_path: str) -> str:

@@ -20,6 +20,14 @@ the worker *sent* the last request the server accepted for it (a heartbeat listi
 server's lease and G the kill grace (both in every heartbeat and start reply) and M = KILL_MARGIN_S; the
 server declares it lost no earlier than t + L. `lease_s` (`--lease`) is an upper bound on top. The late
 report is ignored by the server. Workers never open the trigflow database.
+
+A worker whose heartbeat reply says `stalled` (C6: the server saw it report free slots while it took nothing from
+its queue, celery_dispatch.py) logs an error, takes nothing more (a message that still arrives goes back to the
+queue), lets its running attempts finish (they report over HTTP, not through the broker) and then exits with
+EX_TEMPFAIL (75) for its supervisor to restart it (docs/workers.md: systemd `Restart=on-failure`). Restarting
+Celery's consumer in-process would go through the very reconnect path that C6 is a bug of; a new process is the
+one cure that holds across Celery versions. Any other non-zero exit of Celery (e.g. an unrecoverable broker error)
+is passed on as the process's status, so the supervisor restarts those too.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import threading
 import time
 import urllib.error
@@ -56,6 +65,7 @@ WORKER_DIR_ENV = "TRIGFLOW_WORKER_DIR"  # in every attempt's environment: found 
 STOP_REPORT_S = 10.0  # how long a stopping worker keeps trying to deliver its last reports
 KILL_MARGIN_S = 0.5  # > the watchdog's period + SIGKILL delivery and reaping: the self-kill's safety margin
 WATCHDOG_S = 0.05  # how often the lease watchdog looks at the attempts' deadlines
+EX_TEMPFAIL = 75  # the exit status of a worker that stopped consuming (C6): "restart me"
 
 
 class Unavailable(Exception):
@@ -152,6 +162,8 @@ class WorkerRuntime:
         self._by_exec: dict[str, _Running] = {}
         self._server_lease: float | None = None  # the server's --worker-lease, from its replies
         self.stopping = threading.Event()
+        self.draining = threading.Event()  # C6: take nothing more, exit once the running attempts reported
+        self._starting = 0  # messages between receipt and the server's answer to their start
         (data_dir / "attempts").mkdir(parents=True, exist_ok=True, mode=0o700)
         instance = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
         self.executor = LocalExecutor(self._on_event, AttemptLimits(max_log_bytes=max_log_bytes,
@@ -190,11 +202,40 @@ class WorkerRuntime:
                         self.group)  # fmt: skip
             return "refused: other group"
         self.reporter.learn(payload.servers)
-        status, answer, sent = self._until_answered(f"/internal/v1/attempts/{payload.task_id}/start",
-                                                    {"worker_id": self.worker_id}, requeue_on_stop=True)  # fmt: skip
+        with self._lock:
+            if self.draining.is_set():  # C6: back to the queue, for a worker that consumes
+                from celery.exceptions import Reject
+
+                raise Reject("worker draining: the server holds that it does not consume its queue", requeue=True)
+            self._starting += 1
+        try:
+            accepted = self._accept(payload)
+        finally:
+            with self._lock:
+                self._starting -= 1  # counted from here on in `_running` (a drain waits for both)
+        if accepted is None:
+            return "refused: fence"
+        run, spec = accepted
+        try:
+            self.executor.start(spec)
+        except LaunchError as e:
+            run.exit_code, run.message, run.at_ms = 127, f"LaunchFailed: {e.message}", _now_ms()
+            run.done.set()
+        log.info("attempt %s running", payload.task_id)
+        while not run.done.wait(LOG_POLL_S):
+            self._ship_log(run)
+        self._finish(run)
+        return f"exit {run.exit_code}"
+
+    def _accept(self, payload: remote_payload.Payload) -> tuple[_Running, LaunchSpec] | None:
+        """Ask the server to start the attempt (the fence); when it accepts, lay out the attempt's directory and
+        register it as running. None: refused (a stale or duplicate message)."""
+        status, answer, sent = self._until_answered(
+            f"/internal/v1/attempts/{payload.task_id}/start", {"worker_id": self.worker_id}, requeue_on_stop=True
+        )
         if status != 200:
             log.info("attempt %s refused by the server (stale or duplicate message): not run", payload.task_id)
-            return "refused: fence"
+            return None
         attempt_dir = self.data_dir / "attempts" / payload.task_id
         shutil.rmtree(attempt_dir, ignore_errors=True)
         attempt_dir.mkdir(parents=True, mode=0o700)
@@ -214,17 +255,7 @@ class WorkerRuntime:
         env["TRIGFLOW_WORKER_NAME"] = self.name
         env["TRIGFLOW_WORKER_ID"] = self.worker_id
         env[WORKER_DIR_ENV] = str(self.data_dir)
-        spec = _with_env(spec, env)
-        try:
-            self.executor.start(spec)
-        except LaunchError as e:
-            run.exit_code, run.message, run.at_ms = 127, f"LaunchFailed: {e.message}", _now_ms()
-            run.done.set()
-        log.info("attempt %s running", payload.task_id)
-        while not run.done.wait(LOG_POLL_S):
-            self._ship_log(run)
-        self._finish(run)
-        return f"exit {run.exit_code}"
+        return run, _with_env(spec, env)
 
     def _on_event(self, ev: ExecutorEvent) -> None:
         with self._lock:
@@ -338,6 +369,8 @@ class WorkerRuntime:
                 status, answer = 0, {}
             if status == 200:
                 self._learn_lease(answer)
+                if isinstance(answer.get("stalled"), str) and not self.draining.is_set():
+                    self._drain(answer["stalled"])
                 kills = set(answer.get("kill", []))
                 with self._lock:
                     for task_id in running:
@@ -347,6 +380,30 @@ class WorkerRuntime:
                 for task_id in kills:
                     self._kill(task_id, float(answer.get("grace", 5.0)))
             time.sleep(self.heartbeat_s)
+
+    def _drain(self, reason: str) -> None:
+        """C6: the server holds that this worker's Celery consumer takes nothing. Take nothing more, let the
+        running attempts finish and report, then exit EX_TEMPFAIL for the supervisor to restart the worker."""
+        with self._lock:
+            self.draining.set()
+            running = len(self._running)
+        log.error("the server reports that this worker does not consume its queue (%s): taking nothing more, "
+                  "exiting with status %d once its %d running attempt(s) have finished and reported, for its "
+                  "supervisor to restart it", reason, EX_TEMPFAIL, running)  # fmt: skip
+        threading.Thread(target=self._exit_when_drained, name="trigflow-worker-drain", daemon=True).start()
+
+    def _exit_when_drained(self) -> None:
+        while True:
+            with self._lock:
+                if not self._running and not self._starting:
+                    break
+            time.sleep(0.1)
+        # Nothing runs and nothing is acked any more, so a hard exit loses nothing; Celery's warm shutdown would
+        # wait on the very broker connection that is stuck (measured: it had not ended 10 s later).
+        log.error("drained: exiting with status %d (the Celery consumer of this worker takes nothing)", EX_TEMPFAIL)
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(EX_TEMPFAIL)
 
     def _learn_lease(self, answer: Any) -> None:
         if isinstance(answer, dict) and isinstance(answer.get("lease"), (int, float)):
@@ -431,5 +488,5 @@ def serve(runtime: WorkerRuntime, broker: str, *, visibility_timeout_s: int, log
     argv = ["worker", "--pool=threads", f"--concurrency={runtime.concurrency}", "-Q", queue_name(runtime.group),
             "-n", f"{runtime.name}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat",
             f"--loglevel={log_level.upper()}"]  # fmt: skip
-    app.worker_main(argv)
-    return 0
+    status = app.start(argv)  # not worker_main, which drops Celery's exit status
+    return status if isinstance(status, int) else 0

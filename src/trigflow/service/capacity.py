@@ -5,7 +5,9 @@ A local group's capacity is its slot count (`Type.Schedule.Number`, UpdateResour
 slots: the limit is the sum of the `--concurrency` of the workers whose heartbeat is within the lease,
 capped by the group's slot count (the operator's bound). A worker lost takes its slots with it: no new
 attempt of the group is sent until a worker is back, so nothing waits in a queue nobody consumes; the
-attempts it ran are declared lost by the lease and retried on the others (ADR 0006).
+attempts it ran are declared lost by the lease and retried on the others (ADR 0006). A worker the server holds
+not to consume its queue (C6, executors/celery_dispatch.py) counts as no worker: its slots would take attempts
+nobody runs.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ class GroupCapacity:
     def _live(self, group: str) -> list[dict[str, Any]]:
         if self.remote is None:
             return []
-        return [w for w in self.remote.workers() if w["group"] == group]
+        return [w for w in self.remote.workers() if w["group"] == group and w.get("consuming", True)]
 
     def limit(self, group: str) -> int | None:
         """What the engine asks before each dispatch; None: an unknown group, no limit to enforce."""

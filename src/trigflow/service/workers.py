@@ -147,7 +147,10 @@ class WorkerHub:
                                             int(body.get("concurrency") or 1), running, host)  # fmt: skip
         except (KeyError, TypeError, ValueError):
             return 400, {"error": "malformed heartbeat"}
-        return 200, {"kill": kills, "grace": self.executor.grace, "lease": self.executor.lease}
+        answer: dict[str, Any] = {"kill": kills, "grace": self.executor.grace, "lease": self.executor.lease}
+        if (stalled := self.executor.stalled(worker_id)) is not None:
+            answer["stalled"] = stalled  # C6: the worker drains and exits for its supervisor to restart it
+        return 200, answer
 
 
 def _size(path: str) -> int:
