@@ -155,7 +155,7 @@ def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
 
 def make_executor(settings: Settings, on_event: EventCallback, read_exit: ExitReader) -> Executor:
     """The local executor, behind a router to Celery workers when a broker is configured (ADR 0006)."""
-    local = LocalExecutor(on_event, attempt_limits(settings), read_exit)
+    local = LocalExecutor(on_event, attempt_limits(settings), read_exit, hold_exits=settings.keeper)
     if not settings.broker_url:
         return local
     from trigflow.executors.celery_dispatch import CeleryExecutor

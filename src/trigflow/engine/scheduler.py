@@ -149,7 +149,8 @@ class Scheduler:
         )  # fmt: skip
         # Injected by the composition root (app.py); the scheduler only hands it its event callback and the
         # keeper's records. The local executor is the default, for tests that build a Scheduler directly.
-        make = executor or (lambda on_event, read_exit: LocalExecutor(on_event=on_event, read_exit=read_exit))
+        make = executor or (lambda on_event, read_exit: LocalExecutor(on_event=on_event, read_exit=read_exit,
+                                                                      hold_exits=keeper_dir is not None))
         self.executor: Executor = make(self._on_executor_event, self._read_exit)
         self.kill_grace = kill_grace_seconds
         self.tick = fallback_tick_seconds
@@ -496,7 +497,14 @@ class Scheduler:
             log.exception("scheduler batch of %d messages failed; rebuilding from the database", len(batch))
             self._recover_from_failed_batch(batch)
             return
+        self._recorded(batch)
         self._perform(eff)
+
+    def _recorded(self, batch: list[Message]) -> None:
+        """The batch's exits are committed (or dropped for good): the executor may forget those processes."""
+        exits = [m.exec_id for m in batch if isinstance(m, Exited)]
+        if exits:
+            self.executor.recorded(exits)
 
     def _recover_from_failed_batch(self, batch: list[Message]) -> None:
         """The failed transaction rolled back, but the batch may have moved the in-memory state on:
@@ -514,8 +522,10 @@ class Scheduler:
                     msg.reply.set_exception(RuntimeError("kill failed; see the server log"))
                 if isinstance(msg, Adopt) and _is_data_error(e):
                     self._quarantine(msg.run_id, e)
+                self._recorded([msg])  # never recorded: keeping its zombie would only leak it
                 self._rebuild(recovering)
                 continue
+            self._recorded([msg])
             self._perform(eff)
 
     def _quarantine(self, run_id: str, error: Exception) -> None:

@@ -19,7 +19,7 @@ it runs (a remote one within 0.1 s) and whole by the time its terminal event is 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -187,6 +187,12 @@ class Executor(Protocol):
 
     def health(self) -> ExecutorHealth:
         """Liveness of the executor itself, cheap and callable from any thread (the /healthz handler)."""
+        ...
+
+    def recorded(self, attempt_ids: Iterable[str]) -> None:
+        """The engine committed these attempts' exits: what the executor kept so that an exit reported but not
+        yet durable survives a crash of the server (an unreaped zombie for the keeper, ADR 0005) may go now.
+        Called after every batch that applied exits; ids it does not hold are ignored."""
         ...
 
     def shutdown(self, kill: bool, grace_seconds: float) -> None:

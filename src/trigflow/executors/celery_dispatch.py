@@ -204,6 +204,9 @@ class CeleryExecutor:
         with self._lock:
             return set(self._by_exec)
 
+    def recorded(self, attempt_ids: Iterable[str]) -> None:
+        """Nothing to release: a worker's finish report is durable before it is acknowledged (record_remote_exit)."""
+
     def health(self) -> ExecutorHealth:
         """Not ok when the sender or the reaper thread is gone (attempts would never be sent, or a dead worker's
         never declared lost). A broker refusing publishes is not a failure of this process (the sender retries,

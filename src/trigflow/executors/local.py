@@ -395,6 +395,7 @@ class _Attempt:
     cgroup: str | None = None  # path of the attempt's cgroup once the leader is in it
     move: str | None = None  # cgroup move: "queued", "moving" (write in flight: do not reap), or None
     reap_after_move: bool = False  # exit collected (WNOWAIT) during the move: reap once it is done
+    held: bool = False  # exit reported, zombie kept until the engine recorded the exit (`recorded`)
     fail_message: str | None = None  # why the executor itself killed it (reported with the exit)
     pending: list[int] = field(default_factory=list)  # signals for the watcher thread to sweep with
     # (declared output keys, log path, outputs file) when the task declares outputs: read at the exit and
@@ -412,9 +413,21 @@ class LocalExecutor:
     """
 
     def __init__(
-        self, on_event: EventCallback, limits: AttemptLimits | None = None, read_exit: ExitReader | None = None
+        self,
+        on_event: EventCallback,
+        limits: AttemptLimits | None = None,
+        read_exit: ExitReader | None = None,
+        *,
+        hold_exits: bool = False,
     ) -> None:
         self._on_event = on_event
+        # Under a keeper (ADR 0005): an exited leader stays an unreaped zombie until the engine has made its
+        # exit durable (`recorded`). Reaping it first left a window in which a server killed before its
+        # commit had thrown the finished attempt away: no record (the keeper never saw the child) and no
+        # process, so the restarted server declared it lost and ran it again. Unreaped, a dead server's
+        # zombie goes to the keeper, which records its status like any orphan's.
+        self._hold_exits = hold_exits
+        self._held: dict[str, _Attempt] = {}
         # Attempts of a previous server process that outlived it (executors/adopted.py, ADR 0005).
         self._adopted = AdoptedAttempts(on_event, read_exit or (lambda _pid, _start: None))
         self._limits = AttemptLimits(max_log_bytes=None, max_processes=None)
@@ -577,6 +590,27 @@ class LocalExecutor:
         """Snapshot of attempts started and not yet reported as exited or lost."""
         with self._lock:
             return set(self._running) | self._adopted.running()
+
+    def recorded(self, attempt_ids: Iterable[str]) -> None:
+        """The engine made these attempts' exits durable: their zombies may go (reaped on the watcher thread,
+        which then releases their cgroups). Ids not held are ignored. Any thread."""
+        if not self._hold_exits:
+            return
+        wake = False
+        with self._lock:
+            for attempt_id in attempt_ids:
+                attempt = self._held.pop(attempt_id, None)
+                if attempt is None:
+                    continue
+                attempt.held = False
+                if attempt in self._lingering or attempt.move == "moving":
+                    if attempt.move == "moving":
+                        attempt.reap_after_move = True
+                    continue  # the kill's probe, or the mover, reaps it when it is done
+                self._to_reap.append(attempt)
+                wake = True
+        if wake:
+            self._wake()
 
     def health(self) -> ExecutorHealth:
         """Not ok when the watcher thread is gone: no exit would be reported any more."""
@@ -828,7 +862,7 @@ class LocalExecutor:
             path = cgroups.enter(attempt.pid) if cgroups is not None else None
             with self._lock:
                 attempt.cgroup, attempt.move = path, None
-                reap = attempt.reap_after_move
+                reap = attempt.reap_after_move and not attempt.held  # held: `recorded` queues it
                 if reap:
                     self._to_reap.append(attempt)
             if reap:
@@ -942,7 +976,7 @@ class LocalExecutor:
             if attempt.move == "queued":
                 attempt.move = None  # not moved yet and nothing left to contain: the mover skips it
             defer = attempt.move == "moving"  # the mover is writing this pid: reap only once it is done
-            keep_zombie = attempt.kill_deadline is not None or defer
+            keep_zombie = attempt.kill_deadline is not None or defer or self._hold_exits
             try:
                 if keep_zombie:
                     # A kill is in progress: read the status but leave the zombie, which pins the pgid
@@ -969,6 +1003,9 @@ class LocalExecutor:
                     message="exit status was collected by someone else (waitpid elsewhere or SIGCHLD ignored)",
                 )
             self._forget(attempt)
+            if self._hold_exits:
+                attempt.held = True
+                self._held[attempt.attempt_id] = attempt
             if attempt.kill_deadline is not None:
                 self._lingering.add(attempt)
                 if self._probe_at is None:
@@ -976,7 +1013,7 @@ class LocalExecutor:
                     self._probe_at = time.monotonic() + self._probe_delay
             elif defer:
                 attempt.reap_after_move = True
-            else:
+            elif not attempt.held:
                 attempt.reaped = True
             return ExecutorEvent(
                 attempt.attempt_id,
@@ -1061,6 +1098,7 @@ class LocalExecutor:
             a
             for a in candidates
             if a.move != "moving"
+            and not a.held
             and not by_env.get(a.sweep_value or "")
             and not (a.cgroup is not None and cgroups is not None and _any_alive(cgroups.pids(a.cgroup), a.pid))
         ]

@@ -7,6 +7,8 @@ follows that mark, so the local path does exactly what it did before a broker ex
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from trigflow.executors.base import ExecutorEvent, ExecutorHealth, LaunchSpec
 from trigflow.executors.celery_dispatch import CeleryExecutor
 from trigflow.executors.local import LocalExecutor
@@ -36,6 +38,9 @@ class RoutingExecutor:
     def recovered(self) -> None:
         """Restart recovery registered every remote attempt: reports and the reaper may act now."""
         self.remote.ready.set()
+
+    def recorded(self, attempt_ids: Iterable[str]) -> None:
+        self.local.recorded(attempt_ids)
 
     def running(self) -> set[str]:
         return self.local.running() | self.remote.running()
