@@ -1,9 +1,10 @@
 """The operator's chaos run of issue 10: runs in flight while the server (and, with --workers, Celery workers) die.
 
     python bench/restart_chaos.py [--runs 40] [--kills 5] [--work 0.4] [--no-keeper] [--seed 1] [--deadline 600]
-    python bench/restart_chaos.py --workers [--broker redis://127.0.0.1:6379/9] [--worker-kills 3] [--lease 10] ...
+    python bench/restart_chaos.py --workers [--broker redis://127.0.0.1:6379/12] [--worker-kills 3] [--lease 10] ...
 
-`--runs` runs of a 5-task chain (MaxRetryNumber 4, no retry wait) are started at once; the server is killed
+`--runs` runs of a 5-task chain (MaxRetryNumber 4, no retry wait) are started at once, all in flight
+(MaxConcurrentNum = --runs; the default 1 would queue them and only one would ever be hit); the server is killed
 with SIGKILL (the server process and its launcher, `kill -9` of everything `trigflow up` is, the keeper
 apart) and restarted on the same data dir and port `--kills` times at random moments; then every run is
 waited for until `--deadline`. Local mode runs the tasks on the server's host (4 slots); `--workers` starts
@@ -24,6 +25,8 @@ process whose work it records.
 
 The figures (one line per run of the bench, the same columns in both modes):
 - runs by end state; stuck = runs not ended by the deadline;
+- attempts (ledger), of which across a server kill (started before a SIGKILL, wrote after it) and ended while
+  it was down (end line between the SIGKILL and the restarted server answering): how hard the chaos hit;
 - task runs by end state; lost = task runs FAILED with ExecutorLost (no successful retry);
 - killed with a worker, retried = attempts that never wrote their end line, ran on a worker killed after
   they started, and whose task run succeeded through another attempt (expected: that is the retry);
@@ -167,8 +170,8 @@ def busy_workers(ledger: Path) -> set[str]:
     return {a.where for a in read_ledger(ledger).values() if a.end is None}
 
 
-def analyse(attempts: dict[str, Attempt], runs: dict[str, Any], stuck: list[str],
-            kills: list[tuple[str, float]]) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
+def analyse(attempts: dict[str, Attempt], runs: dict[str, Any], stuck: list[str], kills: list[tuple[str, float]],
+            downs: list[tuple[float, float]]) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
     """The figures, and the evidence behind every non-zero figure that should be zero."""
     evidence: list[str] = []
     run_ends = collections.Counter(d.TriggerWorkflowRun.ExecutionState for d in runs.values())
@@ -222,9 +225,14 @@ def analyse(attempts: dict[str, Attempt], runs: dict[str, Any], stuck: list[str]
                         " || ".join(" | ".join(a.lines) for a in by_exec.get(e, [])))  # fmt: skip
     for r in stuck:
         evidence.append(f"stuck: run {r}")
+    # how hard the chaos hit: attempts running across a server kill, and those that ended while it was down
+    across = sum(1 for a in attempts.values() if any(a.start < k < a.last for k, _ in downs))
+    ended_down = sum(1 for a in attempts.values() if a.end is not None and any(k < a.end < u for k, u in downs))
     figures = {
         "runs": dict(run_ends), "stuck": len(stuck), "task runs": dict(task_ends), "lost": len(lost),
-        "attempts": len(attempts), "killed with a worker, retried": killed_retried, "cut short otherwise": cut_short,
+        "attempts": len(attempts), "attempts across a server kill": across,
+        "attempts ended while it was down": ended_down, "killed with a worker, retried": killed_retried,
+        "cut short otherwise": cut_short,
         "duplicated": len(duplicated), "thrown away": len(thrown), "unwitnessed": len(unwitnessed),
     }  # fmt: skip
     return figures, evidence
@@ -235,17 +243,19 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=40)
     ap.add_argument("--kills", type=int, default=5, help="server SIGKILL + restarts")
     ap.add_argument("--work", type=float, default=0.4, help="seconds each task works")
+    ap.add_argument("--slots", type=int, default=4, help="capacity of the default (local) group; workers: 2 x 2")
     ap.add_argument("--no-keeper", action="store_true")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--deadline", type=float, default=600, help="seconds after the last kill for every run to end")
     ap.add_argument("--workers", action="store_true", help="run the chain on 2 `trigflow worker` x 2 slots")
-    ap.add_argument("--broker", default="redis://127.0.0.1:6379/9")
+    ap.add_argument("--broker", default="redis://127.0.0.1:6379/12")
     ap.add_argument("--worker-kills", type=int, default=3)
     ap.add_argument("--lease", type=float, default=10.0, help="--worker-lease of the server, --lease of the workers")
     ap.add_argument("--keep", action="store_true", help="keep the data dirs, ledger and logs")
     args = ap.parse_args()
     rng = random.Random(args.seed)
-    extra = ["--kill-grace", "1", "--rate-limit", "100000"] + (["--no-keeper"] if args.no_keeper else [])
+    extra = ["--kill-grace", "1", "--rate-limit", "100000", "--slots", str(args.slots)]
+    extra += ["--no-keeper"] if args.no_keeper else []
     if args.workers:
         extra += ["--broker", args.broker, "--worker-lease", str(args.lease)]
     tmp = Path(tempfile.mkdtemp(prefix="chaos-"))
@@ -267,7 +277,9 @@ def main() -> None:
             workers = Workers(tmp, args.broker, group, args.lease)
             workers.start(server)
             workers.start(server)
-        wf = new_workflow(client, project_id, f"chaos_{uuid.uuid4().hex[:6]}")
+        # every run in flight at once (the default MaxConcurrentNum 1 would queue them: one run at a time)
+        wf = new_workflow(client, project_id, f"chaos_{uuid.uuid4().hex[:6]}",
+                          TriggerWorkflowRunConfiguration={"MaxConcurrentNum": args.runs})  # fmt: skip
         prev: str | None = None
         for i in range(CHAIN):
             created = call(client, "CreateTriggerTask", {
@@ -283,15 +295,18 @@ def main() -> None:
             prev = str(created.TaskId)
             call(client, "SubmitTriggerTask", {"ProjectId": project_id, "TaskId": prev, "VersionRemark": "v1"})
         run_ids = [start_run(client, project_id, wf) for _ in range(args.runs)]
-        span = CHAIN * args.work * args.runs / 4  # about how long the runs take (4 slots)
+        span = CHAIN * args.work * args.runs / 4  # about how long the runs take on 4 slots
         events = sorted([(rng.uniform(0.2, span), "server") for _ in range(args.kills)] +
                         [(rng.uniform(0.2, span), "worker") for _ in range(args.worker_kills if workers else 0)])
         t0 = time.monotonic()
+        downs: list[tuple[float, float]] = []  # wall times: SIGKILL, answering again
         for at, what in events:
             time.sleep(max(0.0, at - (time.monotonic() - t0)))
             if what == "server":
+                down = time.time()
                 crash(server)
                 server = start_server(data, port=server.port, extra=extra)
+                downs.append((down, time.time()))
                 client = make_client(server.endpoint)
                 print(f"{time.monotonic() - t0:7.2f} s  server SIGKILLed and restarted", flush=True)
             else:
@@ -306,7 +321,7 @@ def main() -> None:
             for run_id in pending:
                 try:
                     d = get_run(client, project_id, run_id)
-                except Exception:  # noqa: BLE001 - a busy server: ask again
+                except Exception:  # a busy or restarting server: ask again
                     still.append(run_id)
                     continue
                 (runs.__setitem__(run_id, d) if d.TriggerWorkflowRun.ExecutionState in TERMINAL
@@ -318,7 +333,7 @@ def main() -> None:
         for run_id in pending:  # stuck: their task runs still count
             runs[run_id] = get_run(client, project_id, run_id)
         finished = {r: d for r, d in runs.items() if r not in pending}
-        figures, evidence = analyse(read_ledger(ledger), runs, pending, workers.kills if workers else [])
+        figures, evidence = analyse(read_ledger(ledger), runs, pending, workers.kills if workers else [], downs)
         figures["runs"] = dict(collections.Counter(d.TriggerWorkflowRun.ExecutionState for d in finished.values()))
     finally:
         if workers is not None:
