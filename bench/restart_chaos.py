@@ -34,6 +34,9 @@ The figures (one line per run of the bench, the same columns in both modes):
 - duplicated = task runs whose work completed (end line) more than once, or with two attempts whose
   [start, last line] intervals overlap;
 - thrown away = attempts that wrote their end line whose task run is not SUCCESS with that attempt's token;
+  "of which ended, then worker killed before its report": its worker was SIGKILLed after the end line and
+  its log shows no finish report delivered for it, so the result existed only on the dead worker (the
+  server rightly retries it: the work then ran twice, and is counted in duplicated too);
 - unwitnessed = task runs recorded SUCCESS whose token no ledger line wrote (expected 0).
 Any non-zero lost/duplicated/stuck/thrown away/cut short/unwitnessed is printed in detail (task-run ids,
 ledger lines, errors) and the data dir is kept (`--keep`, or always when something is wrong).
@@ -145,6 +148,9 @@ class Workers:
         self.start(server, data_dir if len(self.kills) % 2 else None)
         return name
 
+    def logs(self) -> dict[str, str]:
+        return {p.stem: p.read_text(errors="replace") for p in self.tmp.glob("chaos-w*.out")}
+
     def stop(self) -> None:
         for proc, _ in self.procs.values():
             proc.send_signal(signal.SIGTERM)
@@ -171,7 +177,8 @@ def busy_workers(ledger: Path) -> set[str]:
 
 
 def analyse(attempts: dict[str, Attempt], runs: dict[str, Any], stuck: list[str], kills: list[tuple[str, float]],
-            downs: list[tuple[float, float]]) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
+            downs: list[tuple[float, float]], worker_logs: dict[str, str]
+            ) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
     """The figures, and the evidence behind every non-zero figure that should be zero."""
     evidence: list[str] = []
     run_ends = collections.Counter(d.TriggerWorkflowRun.ExecutionState for d in runs.values())
@@ -207,11 +214,19 @@ def analyse(attempts: dict[str, Attempt], runs: dict[str, Any], stuck: list[str]
         if len(ended) > 1 or overlap:
             duplicated.append(exec_id)
             evidence.append(f"duplicated: {exec_id}: " + " || ".join(" | ".join(a.lines) for a in group))
-    thrown = []
+    thrown, unreported = [], 0
     for a in attempts.values():
         t = task_runs.get(a.exec_id)
         if a.end is not None and (t is None or t.ExecutionState != "SUCCESS" or token(t) != a.nonce):
             thrown.append(a)
+            # The worker's own log says whether it delivered the finish report (the Celery task id is
+            # <task run>.<retry>.<rerun>, the attempt name <task id>.<retry>.<rerun>).
+            remote_id = a.exec_id + a.name[a.name.index("."):]
+            if any(name == a.where and at > a.end for name, at in kills) and \
+                    f"attempt {remote_id} reported" not in worker_logs.get(a.where, ""):  # fmt: skip
+                unreported += 1
+                evidence.append(f"(worker {a.where} was killed after attempt {remote_id} ended and its log shows no "
+                                "finish report delivered: the result died with the worker)")  # fmt: skip
             recorded = f"{t.ExecutionState} retry {t.RetryTimes} rerun {t.RerunTimes} token {token(t)} " \
                        f"error {t.ErrorCodeStr!r}" if t else "no such task run"  # fmt: skip
             evidence.append(f"thrown away: {a.exec_id} attempt {a.name} nonce {a.nonce} on {a.where}, recorded "
@@ -233,7 +248,8 @@ def analyse(attempts: dict[str, Attempt], runs: dict[str, Any], stuck: list[str]
         "attempts": len(attempts), "attempts across a server kill": across,
         "attempts ended while it was down": ended_down, "killed with a worker, retried": killed_retried,
         "cut short otherwise": cut_short,
-        "duplicated": len(duplicated), "thrown away": len(thrown), "unwitnessed": len(unwitnessed),
+        "duplicated": len(duplicated), "thrown away": len(thrown),
+        "  of which ended, then worker killed before its report": unreported, "unwitnessed": len(unwitnessed),
     }  # fmt: skip
     return figures, evidence
 
@@ -333,7 +349,8 @@ def main() -> None:
         for run_id in pending:  # stuck: their task runs still count
             runs[run_id] = get_run(client, project_id, run_id)
         finished = {r: d for r, d in runs.items() if r not in pending}
-        figures, evidence = analyse(read_ledger(ledger), runs, pending, workers.kills if workers else [], downs)
+        figures, evidence = analyse(read_ledger(ledger), runs, pending, workers.kills if workers else [], downs,
+                                     workers.logs() if workers else {})  # fmt: skip
         figures["runs"] = dict(collections.Counter(d.TriggerWorkflowRun.ExecutionState for d in finished.values()))
     finally:
         if workers is not None:
