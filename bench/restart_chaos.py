@@ -34,9 +34,10 @@ The figures (one line per run of the bench, the same columns in both modes):
 - duplicated = task runs whose work completed (end line) more than once, or with two attempts whose
   [start, last line] intervals overlap;
 - thrown away = attempts that wrote their end line whose task run is not SUCCESS with that attempt's token;
-  "of which ended, then worker killed before its report": its worker was SIGKILLed after the end line and
-  its log shows no finish report delivered for it, so the result existed only on the dead worker (the
-  server rightly retries it: the work then ran twice, and is counted in duplicated too);
+  "of which ended, then worker killed before its report": its worker was SIGKILLed after it started (the end
+  line can follow the kill by the ~0.15 s the worker's guard takes) and that worker's log shows no finish
+  report delivered for it, so the result existed only on the dead worker and the server retries it as
+  lost; the work then ran twice and is counted in duplicated too;
 - unwitnessed = task runs recorded SUCCESS whose token no ledger line wrote (expected 0).
 Any non-zero lost/duplicated/stuck/thrown away/cut short/unwitnessed is printed in detail (task-run ids,
 ledger lines, errors) and the data dir is kept (`--keep`, or always when something is wrong).
@@ -222,10 +223,11 @@ def analyse(attempts: dict[str, Attempt], runs: dict[str, Any], stuck: list[str]
             # The worker's own log says whether it delivered the finish report (the Celery task id is
             # <task run>.<retry>.<rerun>, the attempt name <task id>.<retry>.<rerun>).
             remote_id = a.exec_id + a.name[a.name.index("."):]
-            if any(name == a.where and at > a.end for name, at in kills) and \
+            # Killed after it started: its end line may even follow the kill by the ~0.15 s its guard takes.
+            if any(name == a.where and at > a.start for name, at in kills) and \
                     f"attempt {remote_id} reported" not in worker_logs.get(a.where, ""):  # fmt: skip
                 unreported += 1
-                evidence.append(f"(worker {a.where} was killed after attempt {remote_id} ended and its log shows no "
+                evidence.append(f"(worker {a.where} killed while or after attempt {remote_id} ran; its log shows no "
                                 "finish report delivered: the result died with the worker)")  # fmt: skip
             recorded = f"{t.ExecutionState} retry {t.RetryTimes} rerun {t.RerunTimes} token {token(t)} " \
                        f"error {t.ErrorCodeStr!r}" if t else "no such task run"  # fmt: skip
