@@ -240,3 +240,16 @@ def test_a_task_whose_start_was_never_committed_is_found_and_adopted(tmp_path: P
         assert ledger.read_text().splitlines() == ["ran"]
     finally:
         restarted.stop()
+
+
+def test_a_server_process_killed_with_sigkill_makes_its_launcher_die_of_sigkill(tmp_path: Path) -> None:
+    """`kill -9` of the server process itself (not of `trigflow up`): the launcher exits as a shell expects,
+    of the same signal, instead of failing to reset a handler SIGKILL cannot have (found by
+    bench/restart_chaos.py, which printed a traceback from the launcher at every such kill)."""
+    server = start_server(tmp_path / "data", extra=["--kill-grace", "1"])
+    try:
+        os.kill(server.server_pid, signal.SIGKILL)
+        assert server.proc.wait(timeout=20) == -signal.SIGKILL
+        assert "Traceback" not in server.output(), server.output()
+    finally:
+        server.stop(signal.SIGKILL)

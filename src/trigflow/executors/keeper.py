@@ -134,7 +134,8 @@ def _launch(keeper: int, read_end: int) -> None:
         line = pipe.readline().split()  # "exit <status>" once the keeper reaped the server; EOF if it died
     status = int(line[1]) if len(line) == 2 and line[0] == b"exit" else 1
     if status < 0:  # the server died of a signal: die of the same one, as a shell expects
-        signal.signal(-status, signal.SIG_DFL)
+        if -status not in (signal.SIGKILL, signal.SIGSTOP):  # those two cannot be caught: no handler to reset
+            signal.signal(-status, signal.SIG_DFL)
         os.kill(os.getpid(), -status)
     os._exit(status if status >= 0 else 128 - status)
 
