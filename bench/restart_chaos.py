@@ -42,10 +42,12 @@ The figures (one line per run of the bench, the same columns in both modes):
 Any non-zero lost/duplicated/stuck/thrown away/cut short/unwitnessed is printed in detail (task-run ids,
 ledger lines, errors) and the data dir is kept (`--keep`, or always when something is wrong).
 
-What it found (2026-12-04, shared 2-core machine): the default runs are all zero in both modes, but harsher
-ones (`--kills 10 --work 0.2`) throw away 2-4 of 200 local attempts in most seeds: an attempt reaped by a
-live server that is killed before it commits the exit is ExecutorLost and run again
-(bench/repro_local_exit_window.py makes it deterministic). With `--worker-kills 6 --lease 6` a result can
+What it found (2026-12-04, shared 2-core machine): the default runs were all zero in both modes, but harsher
+ones (`--kills 10 --work 0.2`) threw away 2-4 of 200 local attempts in most seeds: an attempt reaped by a
+live server that was killed before it committed the exit was ExecutorLost and ran again. Fixed: the local
+executor keeps the zombie until the exit is recorded (LocalExecutor.recorded; regression test
+test_durable_attempts.py::test_an_exit_reaped_but_not_yet_committed_survives_a_server_sigkill).
+With `--worker-kills 6 --lease 6` a result can
 die with its worker (the "of which" line): the finish report was still in the killed worker's memory.
 """
 

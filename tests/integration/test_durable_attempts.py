@@ -253,3 +253,55 @@ def test_a_server_process_killed_with_sigkill_makes_its_launcher_die_of_sigkill(
         assert "Traceback" not in server.output(), server.output()
     finally:
         server.stop(signal.SIGKILL)
+
+
+@pytest.mark.parametrize("retries", [1, 0], ids=["with-a-retry", "without"])
+def test_an_exit_reaped_but_not_yet_committed_survives_a_server_sigkill(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, retries: int
+) -> None:
+    """The window bench/restart_chaos.py found: a local attempt ends while the server is alive, the watcher
+    thread sees the exit, and the server is SIGKILLed before its engine commits it (held open here by the
+    test-only fault file, which makes every loop pass fail). The exit must not be lost: the executor keeps the
+    zombie until the exit is recorded (`LocalExecutor.recorded`), so the dead server's zombie goes to the
+    keeper, which records its status, and the restarted server records SUCCESS with the first attempt's own
+    output; its work ran once (before: ExecutorLost, then a retry ran the work again, or FAILED without one)."""
+    fault, gate, trace, pidfile = tmp_path / "fault", tmp_path / "gate", tmp_path / "trace", tmp_path / "pid"
+    monkeypatch.setenv("TRIGFLOW_TEST_SCHEDULER_FAULT_FILE", str(fault))
+    server = start_server(tmp_path / "data", extra=["--kill-grace", "1"])
+    monkeypatch.delenv("TRIGFLOW_TEST_SCHEDULER_FAULT_FILE")
+    try:
+        client = make_client(server.endpoint)
+        project_id = str(call(client, "ListProjects", {}).Items[0].ProjectId)
+        wf = new_workflow(client, project_id, "exit_window")
+        new_task(client, project_id, wf, "t",
+                 f'echo "ran $(basename "$WEDATA_OUTPUT_FILE" .outputs)" >> {trace}; echo $$ > {pidfile}; '
+                 f'while [ ! -e {gate} ]; do sleep 0.05; done; echo "##wedata_output token=$$"',
+                 MaxRetryNumber=retries, RetryWaitMinute=0,
+                 ParamTaskOutList=[{"ParamKey": "token", "ParamValue": ""}])  # fmt: skip
+        run_id = start_run(client, project_id, wf)
+        pid = int(wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), what="the attempt running"))
+        fault.touch()  # the engine drains its queue but applies nothing from now on
+        gate.touch()
+        wait_for(lambda: _zombie_or_gone(pid), what="the attempt ended while the server was alive")
+        assert get_run(client, project_id, run_id).TriggerTaskRuns[0].ExecutionState == "RUNNING"
+    finally:
+        server.stop(signal.SIGKILL)
+    server.wait_gone()
+    fault.unlink()
+    restarted = start_server(tmp_path / "data", port=server.port, extra=["--kill-grace", "1"])
+    try:
+        client = make_client(restarted.endpoint)
+        t = wait_run(client, project_id, run_id, timeout=60).TriggerTaskRuns[0]
+        outputs = json.loads(json.loads(t.TaskTypeExtensions or "{}").get("taskOutputs", "{}"))
+        assert (t.ExecutionState, t.RetryTimes, t.ErrorCodeStr) == ("SUCCESS", 0, None)
+        assert outputs.get("token") == str(pid)  # the first attempt's own output, not a retry's
+        assert trace.read_text().split("\n") == [f"ran {t.TaskId}.0.0", ""]  # its work ran once
+    finally:
+        restarted.stop()
+
+
+def _zombie_or_gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
