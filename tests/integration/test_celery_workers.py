@@ -420,6 +420,62 @@ def test_e_a_dead_workers_guard_reports_it_gone_so_the_retry_does_not_wait_for_t
         server.stop()
 
 
+@pytest.mark.parametrize("who", ["guard", "next-worker"])
+def test_e_a_result_never_dies_with_its_worker(
+    broker: str, workers: Callable[..., Worker], gates: Callable[[str], Path], tmp_path: Path, who: str
+) -> None:
+    """The attempt ends while the server is down, so the worker holds its finish report; then the worker is
+    killed -9. The exit fact was kept on the worker's disk (executors/worker_exits.py) before any report:
+    its guard delivers it once the server is back (or, the guard killed too, the next worker on the same data
+    dir does, at start), so the restarted server records SUCCESS with the real output, the work ran once."""
+    data = tmp_path / "server"
+    server = start_server(data, extra=server_args(broker, lease=30))
+    restarted: Server | None = None
+    try:
+        client, project_id = project(server)
+        group = new_group(client)
+        name = f"wr-{uuid.uuid4().hex[:6]}"
+        w = workers(server, broker, group, name, lease=30)
+        wf = new_workflow(client, project_id, f"celery_er_{uuid.uuid4().hex[:6]}")
+        gate, trace, pidfile = gates("er"), tmp_path / "er.trace", tmp_path / "er.pid"
+        ok = task(client, project_id, wf, "ok", f'echo ran >> {trace}; echo $$ > {pidfile}; '
+                  f'while [ ! -e {gate} ]; do sleep 0.05; done; echo total=42 >> "$WEDATA_OUTPUT_FILE"', group,
+                  MaxRetryNumber=1, RetryWaitMinute=0, ParamTaskOutList=[{"ParamKey": "total", "ParamValue": ""}])
+        task(client, project_id, wf, "after", 'echo "got ${t}"', None, [ok],
+             ParamTaskInList=[{"ParamKey": "t", "ParamDesc": "p.ok.total", "FromTaskId": ok, "FromParamKey": "total"}])
+        run_id = start_run(client, project_id, wf)
+        pid = _pid(pidfile)
+    finally:
+        server.stop(signal.SIGKILL)
+    server.wait_gone()
+    try:
+        gate.touch()  # the attempt ends while no server runs: its finish report waits in the worker
+        wait_for(lambda: not _alive(pid), what="the attempt ended")
+        wait_for(lambda: any((w.data_dir / "attempts").glob("*/exit.json")), what="the exit kept on the worker")
+        if who == "next-worker":
+            guard = subprocess.run(["pgrep", "-P", str(w.proc.pid), "-f", "worker_guard"], capture_output=True,
+                                   text=True).stdout.split()  # fmt: skip
+            assert len(guard) == 1, guard
+            os.kill(int(guard[0]), signal.SIGKILL)
+        w.proc.send_signal(signal.SIGKILL)
+        w.proc.wait()
+        restarted = start_server(data, port=server.port, extra=server_args(broker, lease=30))
+        if who == "next-worker":
+            workers(restarted, broker, group, name, lease=30)  # the same name: the same data dir
+        client, project_id = project(restarted)
+        result = wait_run(client, project_id, run_id, timeout=60)
+        assert task_states(result) == {"ok": "SUCCESS", "after": "SUCCESS"}, [
+            (t.TaskName, t.ErrorCodeStr) for t in result.TriggerTaskRuns]
+        assert by_name(result)["ok"].RetryTimes == 0
+        assert "got 42" in task_log(client, project_id, by_name(result)["after"].ExecutionId)
+        assert trace.read_text().split() == ["ran"]  # not run again
+        if who == "guard":
+            assert "told the server worker" in w.output()
+    finally:
+        if restarted is not None:
+            restarted.stop()
+
+
 # --- (f): server SIGKILL and restart while remote tasks run and finish ---------------------------------------------
 
 

@@ -58,7 +58,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     # the moment this process dies, whatever the signal (executors/worker_guard.py).
     cgroups = runtime.executor.cgroups
     worker_guard.start(runtime.worker_id, cgroups.root if cgroups else None, cgroups.version if cgroups else None,
-                       servers, token)  # fmt: skip
+                       servers, token, str(data_dir))  # fmt: skip
     print(f"trigflow worker {runtime.worker_id} serving resource group {args.resource_group} "
           f"({args.concurrency} slots), data dir {data_dir}", flush=True)  # fmt: skip
     return serve(runtime, args.broker, visibility_timeout_s=args.visibility_timeout, log_level=args.log_level)

@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from trigflow.domain.task_env import task_base_env
-from trigflow.executors import remote_payload
+from trigflow.executors import remote_payload, worker_exits
 from trigflow.executors.base import AttemptLimits, ExecutorEvent, LaunchError, LaunchSpec
 from trigflow.executors.host_facts import host_facts
 from trigflow.executors.local import LocalExecutor
@@ -63,6 +63,7 @@ LOG_POLL_S = 0.1  # how often a running attempt's log is shipped (the tail laten
 BACKOFF_S = (0.1, 0.2, 0.5, 1.0, 2.0)
 WORKER_DIR_ENV = "TRIGFLOW_WORKER_DIR"  # in every attempt's environment: found again after a kill -9
 STOP_REPORT_S = 10.0  # how long a stopping worker keeps trying to deliver its last reports
+LEFT_REPORTS_S = 60.0  # how long a starting worker tries to deliver the exits a dead one left on its data dir
 KILL_MARGIN_S = 0.5  # > the watchdog's period + SIGKILL delivery and reaping: the self-kill's safety margin
 WATCHDOG_S = 0.05  # how often the lease watchdog looks at the attempts' deadlines
 EX_TEMPFAIL = 75  # the exit status of a worker that stopped consuming (C6): "restart me"
@@ -187,6 +188,20 @@ class WorkerRuntime:
     def start_heartbeat(self) -> None:
         self._heart.start()
         self._watchdog.start()
+        left = [item for item in worker_exits.pending(self.data_dir) if item[1].get("worker_id") != self.worker_id]
+        if left:  # a previous worker on this data dir died with reports its guard could not deliver
+            threading.Thread(target=self._deliver_left, args=(left,), name="trigflow-worker-left", daemon=True).start()
+
+    def _deliver_left(self, left: list[tuple[Path, dict[str, Any]]]) -> None:
+        deadline = time.monotonic() + LEFT_REPORTS_S
+        pause = 0
+        while left and time.monotonic() < deadline and not self.stopping.is_set():
+            left = [(d, r) for d, r in left if not worker_exits.deliver(self.reporter.post, d, r)]
+            if left:
+                time.sleep(BACKOFF_S[min(pause, len(BACKOFF_S) - 1)])
+                pause += 1
+        for _dir, r in left:
+            log.warning("the exit of %s left by worker %s could not be delivered", r.get("task_id"), r.get("worker_id"))
 
     # --- one attempt (a Celery task thread) ----------------------------------------------------
 
@@ -269,6 +284,15 @@ class WorkerRuntime:
             run.message = (f"killed by its worker: no heartbeat reached the server for {self.kill_after(run):g} s "
                            "(before the server's lease)")  # fmt: skip
         run.at_ms = ev.at_ms
+        try:  # before any report: a result must not die with this process (executors/worker_exits.py)
+            worker_exits.write(run.attempt_dir, {
+                "task_id": run.payload.task_id, "execution_id": run.payload.execution_id, "worker_id": self.worker_id,
+                "exit_code": run.exit_code, "message": run.message, "outputs": run.outputs, "at_ms": run.at_ms,
+                "log_base": run.payload.log_base, "log_path": run.log_path,
+            })  # fmt: skip
+        except OSError as e:
+            log.warning("cannot keep the exit of %s on disk (%s): it is reported from memory only",
+                        run.payload.task_id, e.strerror)  # fmt: skip
         run.done.set()
 
     def _ship_log(self, run: _Running, final: bool = False) -> bool:

@@ -44,6 +44,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 ENV_WORKER_ID = "TRIGFLOW_WORKER_ID"
 KILL_ROUNDS = 50
@@ -57,6 +58,7 @@ def start(
     cgroup_version: int | None,
     servers: Sequence[str] = (),
     token: str | None = None,
+    data_dir: str | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start the guard of this process (the worker); it runs until this process is gone. With `servers` and
     `token` it reports the worker gone once it has killed the worker's attempts."""
@@ -67,16 +69,26 @@ def start(
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, start_new_session=True, close_fds=True)
     assert proc.stdin is not None
     with proc.stdin:  # the token on a pipe: never in argv or the environment
-        proc.stdin.write(json.dumps({"servers": list(servers), "token": token}).encode())
+        proc.stdin.write(json.dumps({"servers": list(servers), "token": token, "data_dir": data_dir}).encode())
     return proc
 
 
-def report_gone(worker_id: str, servers: Sequence[str], token: str, killed: int) -> bool:
-    """Tell a server the worker is gone and its attempts dead; True once one answered for good."""
+def report_gone(worker_id: str, servers: Sequence[str], token: str, killed: int, data_dir: str | None) -> bool:
+    """Deliver the exits the dead worker kept but had not reported (executors/worker_exits.py: their attempts
+    ended, their results must not be lost), then tell a server the worker is gone and the rest of its attempts
+    dead; True once one answered the latter for good."""
+    from trigflow.executors import worker_exits
     from trigflow.executors.celery_worker import Reporter, Unavailable
 
     reporter = Reporter(servers, token, timeout=2.0)
     deadline = time.monotonic() + GONE_REPORT_S
+    left = worker_exits.pending(Path(data_dir), worker_id) if data_dir else []
+    pause = 0
+    while left and time.monotonic() < deadline:
+        left = [(d, r) for d, r in left if not worker_exits.deliver(reporter.post, d, r)]
+        if left:
+            time.sleep(_GONE_BACKOFF_S[min(pause, len(_GONE_BACKOFF_S) - 1)])
+            pause += 1
     pause = 0
     while True:
         try:
@@ -91,15 +103,18 @@ def report_gone(worker_id: str, servers: Sequence[str], token: str, killed: int)
         pause += 1
 
 
-def _read_handover() -> tuple[list[str], str | None]:
-    """What the worker wrote on stdin: the servers and the token (nothing when started without them)."""
+def _read_handover() -> tuple[list[str], str | None, str | None]:
+    """What the worker wrote on stdin: the servers, the token and its data dir (nothing when started without)."""
     try:
         raw = json.loads(sys.stdin.buffer.read() or b"{}")
     except (OSError, ValueError):
-        return [], None
-    servers = [str(s) for s in raw.get("servers") or []] if isinstance(raw, dict) else []
-    token = raw.get("token") if isinstance(raw, dict) else None
-    return servers, token if isinstance(token, str) and token else None
+        return [], None, None
+    if not isinstance(raw, dict):
+        return [], None, None
+    servers = [str(s) for s in raw.get("servers") or []]
+    token, data_dir = raw.get("token"), raw.get("data_dir")
+    return (servers, token if isinstance(token, str) and token else None,
+            data_dir if isinstance(data_dir, str) and data_dir else None)  # fmt: skip
 
 
 def wait_for_exit(pid: int) -> None:
@@ -172,13 +187,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from trigflow.process_guard import forbid_inspection
 
     forbid_inspection()  # it may hold the worker token
-    servers, token = _read_handover()
+    servers, token, data_dir = _read_handover()
     wait_for_exit(args.pid)
     killed = kill_attempts(args.worker_id, args.cgroup_root, args.cgroup_version, args.pid)
     if killed:
         print(f"trigflow worker guard: worker {args.worker_id} (pid {args.pid}) is gone; killed {killed} "
               "process(es) of its attempts", file=sys.stderr, flush=True)  # fmt: skip
-    if servers and token is not None and report_gone(args.worker_id, servers, token, killed):
+    if servers and token is not None and report_gone(args.worker_id, servers, token, killed, data_dir):
         print(f"trigflow worker guard: told the server worker {args.worker_id} is gone", file=sys.stderr,
               flush=True)  # fmt: skip
     return 0
