@@ -305,3 +305,45 @@ def _zombie_or_gone(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def test_an_attempt_whose_pid_was_never_committed_is_found_by_its_log_and_recorded(tmp_path: Path) -> None:
+    """The other window bench/restart_chaos.py found: the engine commits an attempt's pid a batch after the
+    spawn; a server killed in between left a RUNNING row without a pid, and once the attempt had ended nothing
+    could find its keeper record (its environment dies with it), so it was lost and ran again. The executor
+    names the process on the attempt's log (an extended attribute, `mark_log`), whose path is committed
+    before the spawn. The crash state is made exactly: the server is SIGKILLed while the attempt runs, and the
+    pid the batch had committed is erased from the row, as if the crash came first."""
+    import sqlite3
+
+    gate, trace, pidfile = tmp_path / "gate", tmp_path / "trace", tmp_path / "pid"
+    server = start_server(tmp_path / "data", extra=["--kill-grace", "1"])
+    try:
+        client = make_client(server.endpoint)
+        project_id = str(call(client, "ListProjects", {}).Items[0].ProjectId)
+        wf = new_workflow(client, project_id, "pid_window")
+        new_task(client, project_id, wf, "t",
+                 f'echo ran >> {trace}; echo $$ > {pidfile}; while [ ! -e {gate} ]; do sleep 0.05; done; '
+                 'echo "##wedata_output token=$$"', MaxRetryNumber=1, RetryWaitMinute=0,
+                 ParamTaskOutList=[{"ParamKey": "token", "ParamValue": ""}])  # fmt: skip
+        run_id = start_run(client, project_id, wf)
+        pid = int(wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), what="the attempt running"))
+        exec_id = get_run(client, project_id, run_id).TriggerTaskRuns[0].ExecutionId
+    finally:
+        server.stop(signal.SIGKILL)
+    server.wait_gone()
+    with sqlite3.connect(tmp_path / "data" / "trigflow.db") as db:
+        assert db.execute("UPDATE task_runs SET pid = NULL, proc_start = NULL WHERE execution_id = ?",
+                          (exec_id,)).rowcount == 1  # fmt: skip
+    gate.touch()
+    wait_for(lambda: _zombie_or_gone(pid), what="the attempt ended while no server ran")
+    restarted = start_server(tmp_path / "data", port=server.port, extra=["--kill-grace", "1"])
+    try:
+        client = make_client(restarted.endpoint)
+        t = wait_run(client, project_id, run_id, timeout=60).TriggerTaskRuns[0]
+        outputs = json.loads(json.loads(t.TaskTypeExtensions or "{}").get("taskOutputs", "{}"))
+        assert (t.ExecutionState, t.RetryTimes, t.ErrorCodeStr) == ("SUCCESS", 0, None)
+        assert outputs.get("token") == str(pid)
+        assert trace.read_text().split() == ["ran"]
+    finally:
+        restarted.stop()

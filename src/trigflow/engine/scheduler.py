@@ -48,6 +48,7 @@ from trigflow.executors.local import (
     find_process_groups_by_env,
     is_same_process_alive,
     kill_process_group,
+    process_of_log,
     read_proc_start,
 )
 from trigflow.service.attempt_params import DEFAULT_LIMITS, ParamLimits
@@ -338,8 +339,13 @@ class Scheduler:
                 remote.append(row)
         survivors: list[tuple[str, int, str]] = []
         unknown: set[str] = set()
+        keep: set[tuple[int, str]] = set()  # the processes whose keeper records stay
         for row in rows:
             exec_id, pid, token = row["execution_id"], row["pid"], row["proc_start"]
+            if (not pid or not token) and row["log_path"] and (marked := process_of_log(row["log_path"])):
+                pid, token = marked  # spawned, its pid not committed yet when the server died (mark_log)
+            if pid and token:
+                keep.add((pid, token))
             if not pid or not token:
                 unknown.add(exec_id)
             elif is_same_process_alive(pid, token):
@@ -352,7 +358,7 @@ class Scheduler:
             elif (record := self._read_exit(pid, token)) is not None:
                 attempts[exec_id] = Recovered(running=False, exit_code=record.exit_code, at_ms=record.at_ms)
         if self.keeper_dir is not None:
-            prune_exits(self.keeper_dir, {(r["pid"], r["proc_start"]) for r in rows if r["pid"] and r["proc_start"]})
+            prune_exits(self.keeper_dir, keep)
         if unknown:
             for exec_id, pgids in find_process_groups_by_env("TRIGFLOW_TASK_EXECUTION_ID", unknown).items():
                 # The attempt's leader leads its own group (one session per attempt, ADR 0002).
