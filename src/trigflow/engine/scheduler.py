@@ -42,12 +42,13 @@ from trigflow.engine.execution_messages import (
 )
 from trigflow.executors.adopted import LOST_MESSAGE, ExitReader
 from trigflow.executors.base import EventCallback, Executor, ExecutorEvent, LaunchError, RemoteAdopter
-from trigflow.executors.keeper import ExitRecord, prune_exits, read_exit
+from trigflow.executors.keeper import ExitRecord, prune_exits, prune_identities, read_exit, read_identity
 from trigflow.executors.local import (
     LocalExecutor,
     find_process_groups_by_env,
     is_same_process_alive,
     kill_process_group,
+    mark_log,
     process_of_log,
     read_proc_start,
 )
@@ -342,8 +343,13 @@ class Scheduler:
         keep: set[tuple[int, str]] = set()  # the processes whose keeper records stay
         for row in rows:
             exec_id, pid, token = row["execution_id"], row["pid"], row["proc_start"]
-            if (not pid or not token) and row["log_path"] and (marked := process_of_log(row["log_path"])):
-                pid, token = marked  # spawned, its pid not committed yet when the server died (mark_log)
+            if not pid or not token:  # spawned, its pid not committed when the server died: named on its log
+                # (mark_log), or found by the keeper among the dead server's orphans (keeper._note_orphans)
+                marked = process_of_log(row["log_path"]) if row["log_path"] else None
+                if marked is None and self.keeper_dir is not None:
+                    marked = read_identity(self.keeper_dir, exec_id)
+                if marked is not None:
+                    pid, token = marked
             if pid and token:
                 keep.add((pid, token))
             if not pid or not token:
@@ -359,13 +365,17 @@ class Scheduler:
                 attempts[exec_id] = Recovered(running=False, exit_code=record.exit_code, at_ms=record.at_ms)
         if self.keeper_dir is not None:
             prune_exits(self.keeper_dir, keep)
+            prune_identities(self.keeper_dir, {r["execution_id"] for r in rows})
         if unknown:
+            log_paths = {r["execution_id"]: r["log_path"] for r in rows if r["execution_id"] in unknown}
             for exec_id, pgids in find_process_groups_by_env("TRIGFLOW_TASK_EXECUTION_ID", unknown).items():
                 # The attempt's leader leads its own group (one session per attempt, ADR 0002).
                 leaders = [(g, t) for g in sorted(pgids) if (t := read_proc_start(g)) is not None]
                 if self.keeper_dir is not None and len(leaders) == 1 and len(pgids) == 1:
                     attempts[exec_id] = Recovered(running=True)
                     survivors.append((exec_id, *leaders[0]))
+                    if log_paths.get(exec_id):  # so the next restart finds it even once it has ended
+                        mark_log(log_paths[exec_id], -1, *leaders[0])
                     continue
                 for pgid in sorted(pgids):
                     log.warning("killing task process group %s: its start was never recorded", pgid)

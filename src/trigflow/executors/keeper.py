@@ -26,6 +26,7 @@ import contextlib
 import ctypes
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -33,9 +34,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ExitRecord", "prune_exits", "read_exit", "split", "watch_launcher"]
+__all__ = ["ExitRecord", "prune_exits", "prune_identities", "read_exit", "read_identity", "split", "watch_launcher"]
 
 _PR_SET_CHILD_SUBREAPER = 36
+_EXEC_ENV = b"TRIGFLOW_TASK_EXECUTION_ID="
+_SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 # Status the server ends with when its launcher died (a SIGKILL of `trigflow up`): like a crash.
 LAUNCHER_GONE_STATUS = 137
@@ -79,6 +82,71 @@ def prune_exits(data_dir: Path, keep: set[tuple[int, str]]) -> None:
             if entry.name not in wanted:
                 with contextlib.suppress(OSError):
                     os.unlink(entry.path)
+
+
+def ids_dir(data_dir: Path) -> Path:
+    return data_dir / "keeper" / "ids"
+
+
+def read_identity(data_dir: Path, execution_id: str) -> tuple[int, str] | None:
+    """(pid, proc_start) of the attempt of task run `execution_id` that the keeper found among the orphans of
+    a server that died while starting it (`_note_orphans`), or None."""
+    if not _SAFE_ID.fullmatch(execution_id):
+        return None
+    try:
+        data = json.loads((ids_dir(data_dir) / f"{execution_id}.json").read_text(encoding="ascii"))
+        return int(data["pid"]), str(data["procStart"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def prune_identities(data_dir: Path, keep: set[str]) -> None:
+    """Drop the identities of task runs no longer RUNNING (at start-up, like `prune_exits`)."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(ids_dir(data_dir)):
+            if entry.name.removesuffix(".json") not in keep:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+
+
+def _note_orphans(data_dir: Path, server: int) -> None:
+    """The server just died: record which task run each attempt it left to us belongs to.
+
+    The server commits an attempt's pid a batch after the spawn (and names it on the attempt's log right
+    after the spawn, executors/local.py `mark_log`); a server killed during the spawn itself left neither,
+    and an attempt that then ends before the next server looks for it by its environment could no longer be
+    tied to its exit record. Its environment is readable now, while it runs: its leader has just become our
+    child. Cheap (one /proc pass per server death) and best effort (a process not yet exec'd has the
+    server's environment, which names no task run)."""
+    me = os.getpid()
+    try:
+        entries = [e.name for e in os.scandir("/proc") if e.name.isdigit()]
+    except OSError:
+        return
+    for name in entries:
+        pid = int(name)
+        if pid == server:
+            continue
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+            if ppid != me:
+                continue
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = f.read()
+        except (OSError, ValueError, IndexError):
+            continue
+        execution_id = next((item[len(_EXEC_ENV):].decode("ascii", "replace") for item in env.split(b"\0")
+                             if item.startswith(_EXEC_ENV)), None)  # fmt: skip
+        start = _start_token(pid)
+        if execution_id is None or start is None or not _SAFE_ID.fullmatch(execution_id):
+            continue
+        path = ids_dir(data_dir) / f"{execution_id}.json"
+        with contextlib.suppress(OSError):
+            ids_dir(data_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"pid": pid, "procStart": start}), encoding="ascii")
+            os.replace(tmp, path)
 
 
 def _prctl(option: int, arg: int) -> int:
@@ -172,6 +240,7 @@ def _keep(data_dir: Path, server: int, to_launcher: int) -> None:
             os.waitpid(pid, 0)
         code = info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
         if pid == server:
+            _note_orphans(data_dir, server)
             with contextlib.suppress(OSError):
                 os.write(to_launcher, f"exit {code}\n".encode())
                 os.close(to_launcher)
