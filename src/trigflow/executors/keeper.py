@@ -39,6 +39,7 @@ __all__ = ["ExitRecord", "prune_exits", "prune_identities", "read_exit", "read_i
 _PR_SET_CHILD_SUBREAPER = 36
 _EXEC_ENV = b"TRIGFLOW_TASK_EXECUTION_ID="
 _SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+ORPHAN_EXEC_WAIT_S = 2.0  # how long the keeper waits for a dead server's forked child to exec
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 # Status the server ends with when its launcher died (a SIGKILL of `trigflow up`): like a crash.
 LAUNCHER_GONE_STATUS = 137
@@ -116,37 +117,54 @@ def _note_orphans(data_dir: Path, server: int) -> None:
     after the spawn, executors/local.py `mark_log`); a server killed during the spawn itself left neither,
     and an attempt that then ends before the next server looks for it by its environment could no longer be
     tied to its exit record. Its environment is readable now, while it runs: its leader has just become our
-    child. Cheap (one /proc pass per server death) and best effort (a process not yet exec'd has the
-    server's environment, which names no task run)."""
+    child. A child the server forked but that has not exec'd yet still runs the server's interpreter with
+    the server's environment: it is looked at again every few ms, for up to ORPHAN_EXEC_WAIT_S, until it
+    has. One /proc pass per server death, nothing per attempt; best effort (an attempt that execs and ends
+    within one pass is not seen)."""
     me = os.getpid()
     try:
-        entries = [e.name for e in os.scandir("/proc") if e.name.isdigit()]
+        own_exe = os.readlink("/proc/self/exe")
     except OSError:
-        return
-    for name in entries:
-        pid = int(name)
-        if pid == server:
-            continue
+        own_exe = ""
+    noted: set[int] = set()
+    deadline = time.monotonic() + ORPHAN_EXEC_WAIT_S
+    while True:
+        pending = 0
         try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
-            if ppid != me:
+            entries = [int(e.name) for e in os.scandir("/proc") if e.name.isdigit()]
+        except OSError:
+            return
+        for pid in entries:
+            if pid == server or pid in noted:
                 continue
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                env = f.read()
-        except (OSError, ValueError, IndexError):
-            continue
-        execution_id = next((item[len(_EXEC_ENV):].decode("ascii", "replace") for item in env.split(b"\0")
-                             if item.startswith(_EXEC_ENV)), None)  # fmt: skip
-        start = _start_token(pid)
-        if execution_id is None or start is None or not _SAFE_ID.fullmatch(execution_id):
-            continue
-        path = ids_dir(data_dir) / f"{execution_id}.json"
-        with contextlib.suppress(OSError):
-            ids_dir(data_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"pid": pid, "procStart": start}), encoding="ascii")
-            os.replace(tmp, path)
+            try:
+                with open(f"/proc/{pid}/stat", "rb") as f:
+                    ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+                if ppid != me:
+                    continue
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    env = f.read()
+                exe = os.readlink(f"/proc/{pid}/exe")
+            except (OSError, ValueError, IndexError):
+                continue
+            execution_id = next((item[len(_EXEC_ENV):].decode("ascii", "replace") for item in env.split(b"\0")
+                                 if item.startswith(_EXEC_ENV)), None)  # fmt: skip
+            if execution_id is None:
+                pending += exe == own_exe  # forked by the server, not exec'd yet
+                continue
+            start = _start_token(pid)
+            if start is None or not _SAFE_ID.fullmatch(execution_id):
+                continue
+            noted.add(pid)
+            path = ids_dir(data_dir) / f"{execution_id}.json"
+            with contextlib.suppress(OSError):
+                ids_dir(data_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
+                tmp = path.with_suffix(".tmp")
+                tmp.write_text(json.dumps({"pid": pid, "procStart": start}), encoding="ascii")
+                os.replace(tmp, path)
+        if not pending or time.monotonic() >= deadline:
+            return
+        time.sleep(0.005)
 
 
 def _prctl(option: int, arg: int) -> int:
