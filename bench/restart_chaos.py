@@ -28,16 +28,17 @@ The figures (one line per run of the bench, the same columns in both modes):
 - attempts (ledger), of which across a server kill (started before a SIGKILL, wrote after it) and ended while
   it was down (end line between the SIGKILL and the restarted server answering): how hard the chaos hit;
 - task runs by end state; lost = task runs FAILED with ExecutorLost (no successful retry);
-- killed with a worker, retried = attempts that never wrote their end line, ran on a worker killed after
-  they started, and whose task run succeeded through another attempt (expected: that is the retry);
+- killed with a worker, retried = attempts that never wrote their end line (or wrote it only after their
+  worker's kill -9, in the ~0.05-0.15 s before the worker's guard killed them: they had not ended when the
+  worker died, shown on a line of their own), ran on a worker killed after they started, and whose task
+  run succeeded through another attempt (expected: that is the retry);
   cut short otherwise = attempts without an end line that no worker kill explains (expected 0);
 - duplicated = task runs whose work completed (end line) more than once, or with two attempts whose
   [start, last line] intervals overlap;
 - thrown away = attempts that wrote their end line whose task run is not SUCCESS with that attempt's token;
-  "of which ended, then worker killed before its report": its worker was SIGKILLed after it started (the end
-  line can follow the kill by the ~0.15 s the worker's guard takes) and that worker's log shows no finish
-  report delivered for it, so the result existed only on the dead worker and the server retries it as
-  lost; the work then ran twice and is counted in duplicated too;
+  "of which ended, then worker killed before its report": it ended before its worker was SIGKILLed and that
+  worker's log shows no finish report delivered for it (the worker keeps its exit on disk and its guard
+  delivers it, executors/worker_exits.py: expected 0);
 - unwitnessed = task runs recorded SUCCESS whose token no ledger line wrote (expected 0).
 Any non-zero lost/duplicated/stuck/thrown away/cut short/unwitnessed is printed in detail (task-run ids,
 ledger lines, errors) and the data dir is kept (`--keep`, or always when something is wrong).
@@ -215,18 +216,29 @@ def analyse(attempts: dict[str, Attempt], runs: dict[str, Any], stuck: list[str]
             cut_short += 1
             evidence.append(f"cut short: {a.exec_id} attempt {a.name} ({'killed worker' if by_kill else 'no kill'}"
                             f"), task run {t.ExecutionState if t else '?'}: " + " | ".join(a.lines))  # fmt: skip
+    def died_with_worker(a: Any) -> bool:
+        """Its worker was SIGKILLed before its end line: the attempt had not ended when its worker died, and
+        the worker's guard killed it (~0.05-0.15 s later) after that line, by design (attempts die with their
+        worker); it did not finish, so it is retried, neither thrown away nor a second completion."""
+        return a.end is not None and any(name == a.where and a.start < at <= a.end for name, at in kills)
+
     duplicated = []
     for exec_id, group in by_exec.items():
-        ended = [a for a in group if a.end is not None]
+        ended = [a for a in group if a.end is not None and not died_with_worker(a)]
         overlap = [(x, y) for i, x in enumerate(group) for y in group[i + 1:]
                    if x.start <= y.last and y.start <= x.last]  # fmt: skip
         if len(ended) > 1 or overlap:
             duplicated.append(exec_id)
             evidence.append(f"duplicated: {exec_id}: " + " || ".join(" | ".join(a.lines) for a in group))
-    thrown, unreported = [], 0
+    thrown, unreported, after_death = [], 0, 0
     for a in attempts.values():
         t = task_runs.get(a.exec_id)
         if a.end is not None and (t is None or t.ExecutionState != "SUCCESS" or token(t) != a.nonce):
+            if died_with_worker(a):
+                after_death += 1
+                if t is not None and t.ExecutionState == "SUCCESS":
+                    killed_retried += 1
+                continue
             thrown.append(a)
             # The worker's own log says whether it delivered the finish report (the Celery task id is
             # <task run>.<retry>.<rerun>, the attempt name <task id>.<retry>.<rerun>).
@@ -235,8 +247,11 @@ def analyse(attempts: dict[str, Attempt], runs: dict[str, Any], stuck: list[str]
             if any(name == a.where and at > a.start for name, at in kills) and \
                     f"attempt {remote_id} reported" not in worker_logs.get(a.where, ""):  # fmt: skip
                 unreported += 1
-                evidence.append(f"(worker {a.where} killed while or after attempt {remote_id} ran; its log shows no "
-                                "finish report delivered: the result died with the worker)")  # fmt: skip
+                kill_at = min(at for name, at in kills if name == a.where and at > a.start)
+                assert a.end is not None
+                evidence.append(f"(worker {a.where} killed while or after attempt {remote_id} ran, its end line "
+                                f"{(a.end - kill_at) * 1000:+.0f} ms from the kill; its log shows no finish report "
+                                "delivered: the result died with the worker)")  # fmt: skip
             recorded = f"{t.ExecutionState} retry {t.RetryTimes} rerun {t.RerunTimes} token {token(t)} " \
                        f"error {t.ErrorCodeStr!r}" if t else "no such task run"  # fmt: skip
             evidence.append(f"thrown away: {a.exec_id} attempt {a.name} nonce {a.nonce} on {a.where}, recorded "
@@ -259,6 +274,7 @@ def analyse(attempts: dict[str, Attempt], runs: dict[str, Any], stuck: list[str]
         "attempts ended while it was down": ended_down, "killed with a worker, retried": killed_retried,
         "cut short otherwise": cut_short,
         "duplicated": len(duplicated), "thrown away": len(thrown),
+        "  (last line after its worker's kill -9, before the guard's kill: retried)": after_death,
         "  of which ended, then worker killed before its report": unreported, "unwitnessed": len(unwitnessed),
     }  # fmt: skip
     return figures, evidence
