@@ -513,8 +513,8 @@ class Scheduler:
             log.exception("scheduler batch of %d messages failed; rebuilding from the database", len(batch))
             self._recover_from_failed_batch(batch)
             return
+        self._perform(eff)  # launches first: the exits' zombies can wait, the next tasks cannot
         self._recorded(batch)
-        self._perform(eff)
 
     def _recorded(self, batch: list[Message]) -> None:
         """The batch's exits are committed (or dropped for good): the executor may forget those processes."""
@@ -541,8 +541,8 @@ class Scheduler:
                 self._recorded([msg])  # never recorded: keeping its zombie would only leak it
                 self._rebuild(recovering)
                 continue
-            self._recorded([msg])
             self._perform(eff)
+            self._recorded([msg])
 
     def _quarantine(self, run_id: str, error: Exception) -> None:
         """Mark a run this scheduler cannot load FAILED, with the reason, and never adopt it again here.
