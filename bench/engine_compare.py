@@ -31,6 +31,19 @@ from tests.conftest import SECRET_ID, SECRET_KEY, free_port, make_client, wait_f
 from tests.integration.helpers import call  # noqa: E402
 
 
+def _descendant(pid: int, depth: int) -> int:
+    """The first child `depth` levels below `pid` (the server under its launcher and keeper), or `pid`."""
+    for _ in range(depth):
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            return pid
+        if not children:
+            return pid
+        pid = int(children[0])
+    return pid
+
+
 class Tree:
     """One server started from one source tree."""
 
@@ -53,6 +66,19 @@ class Tree:
             raise AssertionError(f"{self.label} exited early:\n{self.out.read_text(errors='replace')}")
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as r:
             return bool(r.status == 200)
+
+    def cpu_ns(self) -> int:
+        """CPU time the server process has used so far, all its live threads (schedstat, ns): less sensitive
+        to the machine's other load than wall time, which is what these shared machines make noisy."""
+        if not hasattr(self, "_server_pid"):
+            self._server_pid = _descendant(self.proc.pid, depth=2)  # launcher -> keeper -> server (ADR 0005)
+        total = 0
+        for task in Path(f"/proc/{self._server_pid}/task").iterdir():
+            try:
+                total += int((task / "schedstat").read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                continue
+        return total
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -87,15 +113,19 @@ def main() -> None:
                 for wf in workloads[t.label]:
                     run_once(t.client, t.project_id, wf)  # warm-up
             ratios: dict[str, list[float]] = {"chain": [], "wide": []}
+            cpu_ratios: dict[str, list[float]] = {"chain": [], "wide": []}
             walls: dict[tuple[str, str], list[float]] = {}
             for r in range(args.rounds):
                 order = trees if r % 2 == 0 else trees[::-1]
                 for i, kind in enumerate(("chain", "wide")):
-                    got = {}
+                    got, cpu = {}, {}
                     for t in order:
+                        before = t.cpu_ns()
                         got[t.label] = run_once(t.client, t.project_id, workloads[t.label][i])
+                        cpu[t.label] = t.cpu_ns() - before
                         walls.setdefault((kind, t.label), []).append(got[t.label])
                     ratios[kind].append(got["this tree"] / got[args.base])
+                    cpu_ratios[kind].append(cpu["this tree"] / max(cpu[args.base], 1))
         finally:
             for t in trees:
                 t.stop()
@@ -106,6 +136,11 @@ def main() -> None:
         mine, theirs = statistics.median(walls[(kind, "this tree")]), statistics.median(walls[(kind, args.base)])
         label = f"chain of {n}" if i == 0 else f"{n} independent"
         print(f"{label:<16} {mine:12.3f} {theirs:14.3f} {statistics.median(ratios[kind]):24.3f}")
+    for kind in ("chain", "wide"):
+        q = statistics.quantiles(ratios[kind], n=4) if len(ratios[kind]) > 1 else ratios[kind] * 3
+        print(f"  {kind}: per-round ratios quartiles {q[0]:.3f} / {q[1]:.3f} / {q[2]:.3f}, "
+              f"min {min(ratios[kind]):.3f}, max {max(ratios[kind]):.3f}")
+        print(f"  {kind}: server CPU time ratio (median of pairs) {statistics.median(cpu_ratios[kind]):.3f}")
     print(f"({args.rounds} rounds, order swapped every round; ratio < 1 means this tree is faster)")
 
 
