@@ -286,10 +286,12 @@ class RabbitBroker:
             return int(ready)
 
     def written(self, marker: str) -> bool:
-        """Whether `marker` (a Celery task id, in every message's properties) is in the node's per-queue files
-        on disk: the queue index (which embeds a message below 4 KiB; classic queues v1) or a queue's own store
-        (v2). RabbitMQ writes a persistent message there on its own schedule (~200 ms in batches), and only
-        what is written there survives a kill -9: Celery publishes without confirms, so nothing waits for it."""
+        """Whether `marker` (an execution id, a prefix of the Celery task id in the message) is in the per-queue files
+        on disk: the classic queue's index (RabbitMQ 3.10, queues v1), which embeds a message below 4 KiB (the
+        payloads here are ~2.4 KiB; a larger one is in the shared store with only its hash in the index, and this
+        stays False: the wait then fails rather than pass on a guess). RabbitMQ writes a persistent message there
+        on its own schedule (~200 ms, in batches), and only what is written there survives a kill -9: Celery
+        publishes without confirms, so nothing waits for it."""
         needle = marker.encode()
         for path in (self.base / "mnesia").glob("*/msg_stores/vhosts/*/queues/**/*"):
             try:

@@ -1,8 +1,8 @@
 """Workers on other hosts for real (issue 10 point 7): each worker host is a network namespace of its own.
 
 Every test runs twice, on a private redis-server and on a private RabbitMQ node (netns.RedisBroker and
-RabbitBroker, one interface; the module-scoped `kind` fixture), each started once for the module, plus one per
-broker-restart test. Where the two brokers differ, the test asserts each one's own behaviour (the broker
+RabbitBroker, one interface; the module-scoped `kind` fixture), each started once for the module, plus one the
+broker-restart tests share and kill. Where the two brokers differ, the test asserts each one's own behaviour (the broker
 restarts: Redis here keeps nothing, RabbitMQ keeps its durable queues and the persistent messages it wrote).
 
 The server (`trigflow up --host <bridge address>`) and the private broker listen on a bridge this module
@@ -313,11 +313,11 @@ def test_a_partitioned_worker_kills_its_attempt_before_the_server_retries_it_on_
     assert ended_a < started_b, f"the retry started {ended_a - started_b:.2f} s before the cut-off attempt ended"
     assert f"done on {host_b.ns}" in task_log(client, project_id, data.TriggerTaskRuns[0].ExecutionId)
     # RabbitMQ pushes messages to consumers: it may hand the retry's message to host A's consumer, which has a
-    # free prefetch slot and whose connection the broker still holds open (AMQP heartbeats notice a dead peer
-    # only after ~2 x 10 s); then the retry starts on B from the C4 re-publish a lease later, and the copy A gets
-    # once healed is refused by the fence (the trace above: nothing ran twice). A Redis consumer pulls (BRPOP,
-    # 1 s at a time): a cut-off one takes nothing. With the production lease (30 s) the broker drops A's
-    # connection, and requeues what it pushed there, before the retry is sent.
+    # free prefetch slot and whose connection the broker still holds open (with Celery's 10 s AMQP heartbeat it
+    # notices a dead peer after 10-20 s); then the retry starts on B from the C4 re-publish a lease later, and
+    # the copy A gets once healed is refused by the fence (the trace above: nothing ran twice). A Redis
+    # consumer pulls (BRPOP, 1 s at a time): a cut-off one takes nothing. With the production lease (30 s) the
+    # broker drops A's connection, and requeues what it pushed there, before the retry is sent.
     republished = len(re.findall(r"attempt \S+ not started", srv.output()[srv_log_at:]))
     print(f"partition ({broker.kind}): retry done {took:.2f} s after the cut; gap between the attempts "
           f"{started_b - ended_a:.2f} s; C4 re-publishes {republished}")  # fmt: skip
@@ -432,9 +432,10 @@ def test_attempts_running_when_the_broker_restarts_finish_once_and_new_ones_run(
     gates: Callable[[str], Path], shared: Path,
 ) -> None:  # fmt: skip
     """Both attempts run (one per one-slot worker, their messages delivered and unacked) when the broker is killed
-    with -9 and restarted. Redis: the unacked messages are gone with it. RabbitMQ: both come back ready and are
-    delivered again (to whichever worker has room) while or after their attempts run: the start fence refuses
-    both copies. Either way each attempt ran once and reported over HTTP, and new work goes through."""
+    with -9 and restarted. Redis: the unacked messages are gone with it. RabbitMQ: both come back ready (once
+    written: `_on_disk`) and are delivered again (to whichever worker has room) while or after their attempts
+    run: the start fence refuses both copies. Either way each attempt ran once and reported over HTTP, and new
+    work goes through."""
     client, project_id = project(own_server)
     group = new_group(client)
     ws = [workers.spawn(own_server, own_broker, h, group, f"xr{i}-{uid()}", concurrency=1)
