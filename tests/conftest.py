@@ -31,6 +31,7 @@ SLOW_FILES_FIRST = (
     "tests/integration/test_fuzz_actions.py",  # ~140 s (the SQLite half)
     "tests/integration/test_fuzz_actions_postgresql.py",  # ~140 s
     "tests/integration/test_spark_tasks.py",  # 109 s: JVMs
+    "tests/integration/test_cross_host.py",  # ~95 s at -n 0: worker hosts in netns, on Redis and RabbitMQ nodes
     "tests/integration/test_tccli.py",  # 90 s
     "tests/integration/test_docs_examples.py",  # 64 s
     "tests/integration/test_hardening_front_door.py",

@@ -23,11 +23,14 @@ import sys
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
-from tests.conftest import SECRET_ID, SECRET_KEY, Server, wait_for
+from tests.conftest import SECRET_ID, SECRET_KEY, Server, free_port, wait_for
 
 IP = shutil.which("ip") or "/usr/sbin/ip"
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
+RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+RABBITMQCTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"
 PREFIX = "tfn"
 _NAME = re.compile(rf"^{PREFIX}(\d+)[bhvp]\d*$")
 
@@ -160,8 +163,28 @@ def unavailable() -> str | None:
     return None
 
 
+class Broker(Protocol):
+    """What the cross-host tests need of a private broker on the bridge address, Redis or RabbitMQ alike."""
+
+    kind: str
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str: ...
+
+    def start(self) -> None:
+        """Start the broker (again, on the same state a kill left) and return once it takes connections."""
+
+    def kill(self) -> None:
+        """kill -9: the broker gets no chance to save or close anything."""
+
+    def queued(self, queue: str) -> int:
+        """Messages ready in `queue` (waiting for a consumer; not those delivered and unacknowledged)."""
+
+
 @dataclass
-class Broker:
+class RedisBroker:
     """A private redis-server on the bridge address: only these tests use it, it keeps nothing on disk, so a
     kill -9 and restart is a broker that lost every message it held."""
 
@@ -169,6 +192,7 @@ class Broker:
     port: int
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
+    kind: str = "redis"
 
     @property
     def url(self) -> str:
@@ -189,7 +213,7 @@ class Broker:
         wait_for(answers, timeout=15, what=f"redis-server on {self.host}:{self.port}")
 
     def queued(self, queue: str) -> int:
-        """Messages waiting in `queue` (a Celery queue is a Redis list of that name)."""
+        """A Celery queue is a Redis list of that name; delivered messages are in kombu's unacked hash instead."""
         with socket.create_connection((self.host, self.port), timeout=2) as s:
             key = queue.encode()
             s.sendall(b"*2\r\n$4\r\nLLEN\r\n$%d\r\n%s\r\n" % (len(key), key))
@@ -201,6 +225,108 @@ class Broker:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
+
+
+@dataclass
+class RabbitBroker:
+    """A private RabbitMQ node listening on the bridge address only (the approach of test_celery_consumption.py's
+    `private_rabbitmq`: own node name, AMQP and distribution ports, mnesia and log dirs, config files; none of
+    /etc/rabbitmq, whose env file names the shared node). Unlike RedisBroker it keeps its state on disk under
+    `base`: a kill -9 and `start()` again is the same node recovering its durable queues and persistent
+    messages, as a RabbitMQ host that crashed and came back does. `loopback_users = none` lets guest in from
+    the worker namespaces; the distribution port stays on loopback (nothing but rabbitmqctl needs it)."""
+
+    host: str
+    port: int
+    base: Path
+    proc: subprocess.Popen[bytes] | None = None
+    kind: str = "rabbitmq"
+    dist: int = field(default_factory=free_port)
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@{self.host}:{self.port}//"
+
+    @property
+    def node(self) -> str:
+        return f"tfx-{os.getpid()}-{self.port}@localhost"
+
+    def start(self) -> None:
+        base = self.base
+        base.mkdir(parents=True, exist_ok=True)
+        (base / "rabbitmq.conf").write_text(f"listeners.tcp.1 = {self.host}:{self.port}\nloopback_users = none\n")
+        (base / "enabled_plugins").write_text("[].\n")
+        (base / "env.conf").write_text("")
+        env = {**os.environ, "HOME": str(base), "RABBITMQ_NODENAME": self.node, "RABBITMQ_NODE_PORT": str(self.port),
+               "RABBITMQ_DIST_PORT": str(self.dist), "ERL_FLAGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+               "RABBITMQ_MNESIA_BASE": str(base / "mnesia"), "RABBITMQ_LOG_BASE": str(base / "log"),
+               "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq.conf"),
+               "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
+               "RABBITMQ_CONF_ENV_FILE": str(base / "env.conf")}  # fmt: skip
+        with open(base / "out", "ab") as out:
+            self.proc = subprocess.Popen([RABBITMQ_SERVER], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=base,
+                                         start_new_session=True)  # fmt: skip
+
+        def up() -> bool:
+            assert self.proc is not None and self.proc.poll() is None, (base / "out").read_text()[-3000:]
+            from kombu import Connection
+
+            with Connection(self.url, connect_timeout=1) as conn:
+                conn.connect()
+                return True
+
+        wait_for(up, timeout=60, interval=0.1, what=f"RabbitMQ node {self.node} on {self.host}:{self.port}")
+
+    def queued(self, queue: str) -> int:
+        """queue_declare(passive) from the root namespace: its message count is the ready messages only."""
+        from kombu import Connection
+
+        with Connection(self.url, connect_timeout=2) as conn:
+            _, ready, _ = conn.default_channel.queue_declare(queue=queue, passive=True)
+            return int(ready)
+
+    def written(self, marker: str) -> bool:
+        """Whether `marker` (an execution id, a prefix of the Celery task id in the message) is in the per-queue files
+        on disk: the classic queue's index (RabbitMQ 3.10, queues v1), which embeds a message below 4 KiB (the
+        payloads here are ~2.4 KiB; a larger one is in the shared store with only its hash in the index, and this
+        stays False: the wait then fails rather than pass on a guess). RabbitMQ writes a persistent message there
+        on its own schedule (~200 ms, in batches), and only what is written there survives a kill -9: Celery
+        publishes without confirms, so nothing waits for it."""
+        needle = marker.encode()
+        for path in (self.base / "mnesia").glob("*/msg_stores/vhosts/*/queues/**/*"):
+            try:
+                if path.is_file() and needle in path.read_bytes():
+                    return True
+            except OSError:
+                continue  # rotated away while read
+        return False
+
+    def held(self, queue: str) -> int:
+        """Messages in `queue`, ready or delivered and not yet acknowledged (AMQP itself tells only the ready)."""
+        out = self.ctl("list_queues", "-q", "--no-table-headers", "name", "messages")
+        counts = {parts[0]: int(parts[1]) for parts in (line.split() for line in out.splitlines()) if len(parts) == 2}
+        assert queue in counts, out
+        return counts[queue]
+
+    def ctl(self, *args: str) -> str:
+        """rabbitmqctl against this node (its cookie is in the node's HOME)."""
+        out = subprocess.run([RABBITMQCTL, "-n", self.node, *args], capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "HOME": str(self.base)})  # fmt: skip
+        return out.stdout + out.stderr
+
+    def kill(self) -> None:
+        """SIGKILL to the node's whole process group (the rabbitmq-server script, beam.smp, erl_child_setup)."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+def make_broker(kind: str, host: str, port: int, state: Path) -> Broker:
+    """A private broker of `kind` ("redis" or "rabbitmq") on host:port, its log/state under `state`."""
+    state.mkdir(parents=True, exist_ok=True)
+    if kind == "redis":
+        return RedisBroker(host, port, state / "redis.out")
+    return RabbitBroker(host, port, state / "rabbitmq")
 
 
 @dataclass

@@ -1,6 +1,11 @@
 """Workers on other hosts for real (issue 10 point 7): each worker host is a network namespace of its own.
 
-The server (`trigflow up --host <bridge address>`) and a private redis-server listen on a bridge this module
+Every test runs twice, on a private redis-server and on a private RabbitMQ node (netns.RedisBroker and
+RabbitBroker, one interface; the module-scoped `kind` fixture), each started once for the module, plus one the
+broker-restart tests share and kill. Where the two brokers differ, the test asserts each one's own behaviour (the broker
+restarts: Redis here keeps nothing, RabbitMQ keeps its durable queues and the persistent messages it wrote).
+
+The server (`trigflow up --host <bridge address>`) and the private broker listen on a bridge this module
 creates; each worker host is a network namespace behind a veth pair on it (tests/integration/netns.py). A
 worker runs there through `ip netns exec`, in a mount namespace where the server's data dir is an empty
 tmpfs, with its own data dir and its own copy of the worker token: it reaches the server only over HTTP and
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -29,7 +35,17 @@ import pytest
 
 from tests.conftest import free_port, wait_for
 from tests.integration.helpers import get_run, new_workflow, start_run, task_states, wait_run
-from tests.integration.netns import Broker, Host, NetServer, Network, start_server_on, unavailable
+from tests.integration.netns import (
+    RABBITMQ_SERVER,
+    Broker,
+    Host,
+    NetServer,
+    Network,
+    RabbitBroker,
+    make_broker,
+    start_server_on,
+    unavailable,
+)
 from tests.integration.test_celery_workers import (
     _alive,
     _pid,
@@ -65,9 +81,17 @@ def net() -> Iterator[Network]:
         network.close()
 
 
+@pytest.fixture(scope="module", params=["redis", "rabbitmq"])
+def kind(request: pytest.FixtureRequest) -> str:
+    """The broker every test of the module runs on, once each: module scope, so each broker starts once."""
+    if request.param == "rabbitmq" and not os.access(RABBITMQ_SERVER, os.X_OK):
+        pytest.skip(f"no {RABBITMQ_SERVER}: cannot start a private RabbitMQ node")
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def broker(net: Network, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    b = Broker(net.gateway, net.free_port(), tmp_path_factory.mktemp("broker") / "redis.out")
+def broker(kind: str, net: Network, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    b = make_broker(kind, net.gateway, net.free_port(), tmp_path_factory.mktemp(f"broker-{kind}"))
     b.start()
     yield b
     b.kill()
@@ -273,7 +297,7 @@ def test_a_partitioned_worker_kills_its_attempt_before_the_server_retries_it_on_
     run_id = start_run(client, project_id, wf)
     pid = _pid(pidfile)
     workers.start(srv, broker, host_b, group, f"xp2-{uid()}", lease=WORKER_LEASE)
-    cut_at = time.monotonic()
+    cut_at, srv_log_at = time.monotonic(), len(srv.output())
     host_a.cut()  # host A loses the server and the broker; its attempt is still running
     try:
         data = wait_run(client, project_id, run_id, timeout=SERVER_LEASE + 20)
@@ -288,7 +312,15 @@ def test_a_partitioned_worker_kills_its_attempt_before_the_server_retries_it_on_
     ended_a, started_b = float(lines[1][2]), float(lines[2][2])
     assert ended_a < started_b, f"the retry started {ended_a - started_b:.2f} s before the cut-off attempt ended"
     assert f"done on {host_b.ns}" in task_log(client, project_id, data.TriggerTaskRuns[0].ExecutionId)
-    print(f"partition: retry done {took:.2f} s after the cut; gap between the attempts {started_b - ended_a:.2f} s")
+    # RabbitMQ pushes messages to consumers: it may hand the retry's message to host A's consumer, which has a
+    # free prefetch slot and whose connection the broker still holds open (with Celery's 10 s AMQP heartbeat it
+    # notices a dead peer after 10-20 s); then the retry starts on B from the C4 re-publish a lease later, and
+    # the copy A gets once healed is refused by the fence (the trace above: nothing ran twice). A Redis
+    # consumer pulls (BRPOP, 1 s at a time): a cut-off one takes nothing. With the production lease (30 s) the
+    # broker drops A's connection, and requeues what it pushed there, before the retry is sent.
+    republished = len(re.findall(r"attempt \S+ not started", srv.output()[srv_log_at:]))
+    print(f"partition ({broker.kind}): retry done {took:.2f} s after the cut; gap between the attempts "
+          f"{started_b - ended_a:.2f} s; C4 re-publishes {republished}")  # fmt: skip
     # the healed worker comes back (heartbeats again); its late report changes nothing
     wait_for(lambda: any(x["name"] == first.name for x in internal(srv, "/internal/v1/workers")["workers"]),
              timeout=20, what="the healed worker heartbeating again")  # fmt: skip
@@ -334,33 +366,76 @@ def test_a_worker_killed_with_sigkill_has_its_attempt_retried_on_another_host(
     assert not gate.exists()
 
 
-# --- (4) the broker killed and restarted empty --------------------------------------------------------------------
+# --- (4) the broker killed with -9 and restarted ------------------------------------------------------------------
 
 
-@pytest.fixture
-def own_broker(net: Network, tmp_path: Path) -> Iterator[Broker]:
-    b = Broker(net.gateway, net.free_port(), tmp_path / "redis.out")
+@pytest.fixture(scope="module")
+def own_broker(kind: str, net: Network, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """The broker the restart tests kill, not the module's `broker` (its server and workers never see a restart);
+    shared by the restart tests, each on groups (queues) of its own: a RabbitMQ node takes ~5 s to start."""
+    b = make_broker(kind, net.gateway, net.free_port(), tmp_path_factory.mktemp(f"own-broker-{kind}"))
     b.start()
     yield b
     b.kill()
 
 
-@pytest.fixture
-def own_server(net: Network, own_broker: Broker, tmp_path: Path) -> Iterator[NetServer]:
-    server = start_server_on(net.gateway, net.free_port(), tmp_path / "server", server_args(own_broker))
+@pytest.fixture(scope="module")
+def own_server(net: Network, own_broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[NetServer]:
+    data_dir = tmp_path_factory.mktemp("own-server")
+    server = start_server_on(net.gateway, net.free_port(), data_dir, server_args(own_broker))
     yield server
     server.stop()
 
 
 def _restart(broker: Broker) -> None:
-    broker.kill()  # kill -9: with --save '' and no AOF the restarted broker holds no message at all
+    """kill -9 and start again. Redis here (--save '', no AOF) comes back holding no message at all; RabbitMQ
+    comes back on the same node dir with its durable queues and their persistent messages (Celery declares its
+    queues durable and publishes persistent): what it had delivered and not seen acknowledged is ready again."""
+    broker.kill()
     broker.start()
 
 
+def _on_disk(broker: Broker, exec_ids: list[str]) -> None:
+    """RabbitMQ: wait until the messages of these attempts (their Celery task ids start with the execution id)
+    are written to the queue's files, the point from which a kill -9 keeps them. Measured without this wait: a
+    kill 40 ms after the publish lost both messages of a running pair (nothing was redelivered), which is
+    RabbitMQ's contract without publisher confirms, not a loss of trigflow's (C4 covers a message lost before it
+    started). Redis here keeps nothing, so there is nothing to wait for."""
+    if isinstance(broker, RabbitBroker):
+        wait_for(lambda: all(broker.written(e) for e in exec_ids), timeout=10, what="the messages on the node's disk")
+
+
+def _exec_id(client: Any, project_id: str, run_id: str) -> str:
+    return str(get_run(client, project_id, run_id).TriggerTaskRuns[0].ExecutionId)
+
+
+def _refusals(ws: list[Worker]) -> int:
+    return sum(w.output().count("refused by the server") for w in ws)
+
+
+def _reconnected(broker: Broker, *ws: Worker) -> None:
+    """RabbitMQ: every worker's Celery consumer is connected again (its first connection, then the one after the
+    restart), waited for before the gated attempts end. Celery retries after 2, 4, 6... s and the node takes ~5 s
+    to start, and a worker that reports free slots while it has no connection is, for the server, one whose
+    message was lost (C4) and then one that does not consume (C6): with no supervisor here to restart it, that
+    would be the test's doing, not the broker's. Redis: the worker logs nothing on a Redis restart (kombu's
+    poll reconnects by itself) and the restarted redis-server answers within milliseconds."""
+    if not isinstance(broker, RabbitBroker):
+        return
+    for w in ws:
+        wait_for(lambda w=w: w.output().count("Connected to ") >= 2, timeout=30,  # type: ignore[misc]
+                 what=f"worker {w.name} reconnected to the broker")  # fmt: skip
+
+
 def test_attempts_running_when_the_broker_restarts_finish_once_and_new_ones_run(
-    net: Network, own_broker: Broker, own_server: NetServer, workers: Workers, gates: Callable[[str], Path],
-    shared: Path,
+    kind: str, net: Network, own_broker: Broker, own_server: NetServer, workers: Workers,
+    gates: Callable[[str], Path], shared: Path,
 ) -> None:  # fmt: skip
+    """Both attempts run (one per one-slot worker, their messages delivered and unacked) when the broker is killed
+    with -9 and restarted. Redis: the unacked messages are gone with it. RabbitMQ: both come back ready (once
+    written: `_on_disk`) and are delivered again (to whichever worker has room) while or after their attempts
+    run: the start fence refuses both copies. Either way each attempt ran once and reported over HTTP, and new
+    work goes through."""
     client, project_id = project(own_server)
     group = new_group(client)
     ws = [workers.spawn(own_server, own_broker, h, group, f"xr{i}-{uid()}", concurrency=1)
@@ -372,7 +447,9 @@ def test_attempts_running_when_the_broker_restarts_finish_once_and_new_ones_run(
         task(client, project_id, wf, name, f'{WHERE}echo "{name} $NS" >> {trace}; {wait_gate(gate)}', group)
     run_id = start_run(client, project_id, wf)
     wait_for(lambda: trace.exists() and len(trace.read_text().splitlines()) == 2, what="both running")
+    _on_disk(own_broker, [t.ExecutionId for t in get_run(client, project_id, run_id).TriggerTaskRuns])
     _restart(own_broker)
+    _reconnected(own_broker, *ws)
     gate.touch()
     data = wait_run(client, project_id, run_id, timeout=30)
     assert task_states(data) == {"r1": "SUCCESS", "r2": "SUCCESS"}
@@ -383,15 +460,23 @@ def test_attempts_running_when_the_broker_restarts_finish_once_and_new_ones_run(
     later = wait_run(client, project_id, start_run(client, project_id, wf2), timeout=30)
     assert later.TriggerWorkflowRun.ExecutionState == "SUCCESS"
     assert "ran on tfn" in task_log(client, project_id, later.TriggerTaskRuns[0].ExecutionId)
+    if kind == "rabbitmq":  # the two redelivered copies, each refused (a worker is free again by now)
+        wait_for(lambda: _refusals(ws) == 2, timeout=15, what="both redelivered messages refused by the fence")
+    else:
+        assert _refusals(ws) == 0  # nothing came back: Redis lost the unacked messages
+    assert len(trace.read_text().splitlines()) == 2  # neither copy ran anything
 
 
 def test_an_attempt_waiting_in_the_broker_when_it_restarts_still_runs_once(
-    net: Network, own_broker: Broker, own_server: NetServer, workers: Workers, gates: Callable[[str], Path],
-    shared: Path,
+    kind: str, net: Network, own_broker: Broker, own_server: NetServer, workers: Workers,
+    gates: Callable[[str], Path], shared: Path,
 ) -> None:  # fmt: skip
     """A group sends only as many attempts as its live workers have slots, so a message waits in the broker when
     a worker the server still counts live is gone: two one-slot workers, one runs `busy`, the other is killed
-    with -9 and `queued` is sent within the server's lease. Then the broker restarts empty."""
+    with -9 and `queued` is sent within the server's lease. Then the broker is killed with -9 and restarted.
+    Redis: the message is gone; the server re-publishes it (C4) once the free worker reports free slots and
+    it runs once. RabbitMQ: the message survives the restart (durable queue, persistent message) and is taken
+    by the worker once `busy` ends; it runs once."""
     from trigflow.executors.celery_app import queue_name
 
     client, project_id = project(own_server)
@@ -411,14 +496,36 @@ def test_an_attempt_waiting_in_the_broker_when_it_restarts_still_runs_once(
     queued_run = start_run(client, project_id, queued_wf)
     wait_run(client, project_id, queued_run, states={"RUNNING"}, timeout=SERVER_LEASE)  # sent within the lease
     wait_for(lambda: own_broker.queued(queue_name(group)) == 1, what="the message waiting in the broker")
+    _on_disk(own_broker, [_exec_id(client, project_id, r) for r in (busy_run, queued_run)])
     _restart(own_broker)
-    assert own_broker.queued(queue_name(group)) == 0  # the message is gone with the broker
+    worker = ws[busy_at]
+    _reconnected(own_broker, worker)
+    if isinstance(own_broker, RabbitBroker):
+        # Both messages came back: `busy`'s (delivered and unacked at the kill: redelivered, and held by its
+        # worker, whose one slot `busy` still fills) and `queued`'s, ready. Nothing is acked while `busy` runs.
+        assert own_broker.held(queue_name(group)) == 2
+    else:
+        assert own_broker.queued(queue_name(group)) == 0  # the message is gone with the broker
     gate.touch()
     assert wait_run(client, project_id, busy_run).TriggerWorkflowRun.ExecutionState == "SUCCESS"
-    # what fails on main: `queued` stays RUNNING although the worker that ran `busy` is free (C4)
+    # what fails on main with Redis: `queued` stays RUNNING although the worker that ran `busy` is free (C4)
     data = wait_run(client, project_id, queued_run, timeout=SERVER_LEASE + 7)
     assert data.TriggerWorkflowRun.ExecutionState == "SUCCESS", task_states(data)
     assert sorted(trace.read_text().splitlines()) == [f"busy {busy_at}", f"queued {busy_at}"]  # each ran once
+    # Every copy that reached the worker ran once or was refused: `busy`'s redelivered copy (RabbitMQ), and a C4
+    # re-publish of `queued` beyond the one copy that ran. Redis lost `queued`'s message, so the server must have
+    # re-published it; RabbitMQ kept it, and the worker takes it as soon as `busy` ends, before the two idle
+    # heartbeats a re-publish needs (it may still happen on a slow machine: then its copy is refused too).
+    queued_id = _exec_id(client, project_id, queued_run)
+    republished = len(re.findall(rf"attempt {queued_id}\.\S+ not started", own_server.output()))
+    if kind == "rabbitmq":
+        expected = 1 + republished  # busy's copy, and every re-published copy of `queued`
+    else:
+        assert republished >= 1, own_server.output()[-3000:]
+        expected = republished - 1  # the first re-published copy is the one that ran
+    wait_for(lambda: _refusals([worker]) >= expected, timeout=10, what=f"{expected} copies refused by the fence")
+    assert _refusals([worker]) == expected, worker.output()[-3000:]
+    print(f"{kind}: `queued` re-published {republished} time(s), {expected} copies refused")
 
 
 # --- (5) the server killed with SIGKILL and restarted while remote attempts run and finish -------------------------
