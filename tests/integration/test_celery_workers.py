@@ -438,11 +438,7 @@ def test_e_a_result_never_dies_with_its_worker(
         w = workers(server, broker, group, name, lease=30)
         wf = new_workflow(client, project_id, f"celery_er_{uuid.uuid4().hex[:6]}")
         gate, trace, pidfile = gates("er"), tmp_path / "er.trace", tmp_path / "er.pid"
-        ok = task(client, project_id, wf, "ok", f'echo ran >> {trace}; echo $$ > {pidfile}; '
-                  f'while [ ! -e {gate} ]; do sleep 0.05; done; echo total=42 >> "$WEDATA_OUTPUT_FILE"', group,
-                  MaxRetryNumber=1, RetryWaitMinute=0, ParamTaskOutList=[{"ParamKey": "total", "ParamValue": ""}])
-        task(client, project_id, wf, "after", 'echo "got ${t}"', None, [ok],
-             ParamTaskInList=[{"ParamKey": "t", "ParamDesc": "p.ok.total", "FromTaskId": ok, "FromParamKey": "total"}])
+        _gated_output_then_downstream(client, project_id, wf, group, gate, trace, pidfile)
         run_id = start_run(client, project_id, wf)
         pid = _pid(pidfile)
     finally:
@@ -852,6 +848,17 @@ def test_c1_a_redis_redelivery_past_the_visibility_timeout_is_refused(
         server.stop()
 
 
+def _gated_output_then_downstream(client: Any, project_id: str, wf: str, group: str, gate: Path, trace: Path,
+                                  pidfile: Path) -> None:  # fmt: skip
+    """"ok" on the worker group (traced, gated, its output `total=42` written to $WEDATA_OUTPUT_FILE on the
+    worker, so only its exit fact can carry it), then "after", local, printing "got <total>"."""
+    ok = task(client, project_id, wf, "ok", f'echo ran >> {trace}; echo $$ > {pidfile}; '
+              f'while [ ! -e {gate} ]; do sleep 0.05; done; echo total=42 >> "$WEDATA_OUTPUT_FILE"', group,
+              MaxRetryNumber=1, RetryWaitMinute=0, ParamTaskOutList=[{"ParamKey": "total", "ParamValue": ""}])
+    task(client, project_id, wf, "after", 'echo "got ${t}"', None, [ok],
+         ParamTaskInList=[{"ParamKey": "t", "ParamDesc": "p.ok.total", "FromTaskId": ok, "FromParamKey": "total"}])
+
+
 def test_an_acknowledged_finish_report_survives_a_server_crash_before_the_engine_applied_it(
     broker: str, workers: Callable[..., Worker], gates: Callable[[str], Path], tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -874,11 +881,7 @@ def test_an_acknowledged_finish_report_survives_a_server_crash_before_the_engine
         w = workers(server, broker, group, f"wx-{uuid.uuid4().hex[:6]}", lease=30)
         wf = new_workflow(client, project_id, f"celery_x_{uuid.uuid4().hex[:6]}")
         gate, trace, pidfile = gates("x"), tmp_path / "x.trace", tmp_path / "x.pid"
-        ok = task(client, project_id, wf, "ok", f'echo ran >> {trace}; echo $$ > {pidfile}; '
-                  f'while [ ! -e {gate} ]; do sleep 0.05; done; echo total=42 >> "$WEDATA_OUTPUT_FILE"', group,
-                  MaxRetryNumber=1, RetryWaitMinute=0, ParamTaskOutList=[{"ParamKey": "total", "ParamValue": ""}])
-        task(client, project_id, wf, "after", 'echo "got ${t}"', None, [ok],
-             ParamTaskInList=[{"ParamKey": "t", "ParamDesc": "p.ok.total", "FromTaskId": ok, "FromParamKey": "total"}])
+        _gated_output_then_downstream(client, project_id, wf, group, gate, trace, pidfile)
         run_id = start_run(client, project_id, wf)
         _pid(pidfile)
         fault.touch()  # from now on the loop drops what it drains: the exit is never applied by this process
