@@ -18,6 +18,7 @@ from trigflow.domain import ids
 from trigflow.engine.scheduler import Scheduler
 from trigflow.executors.adopted import ExitReader
 from trigflow.executors.base import AttemptLimits, EventCallback, Executor
+from trigflow.executors.keeper import spawn_journal_path
 from trigflow.executors.local import LocalExecutor
 from trigflow.executors.routing import RoutingExecutor
 from trigflow.service.attempt_params import ParamLimits
@@ -155,7 +156,9 @@ def build(settings: Settings, clock: Clock = wall_clock_ms) -> Services:
 
 def make_executor(settings: Settings, on_event: EventCallback, read_exit: ExitReader) -> Executor:
     """The local executor, behind a router to Celery workers when a broker is configured (ADR 0006)."""
-    local = LocalExecutor(on_event, attempt_limits(settings), read_exit, hold_exits=settings.keeper)
+    journal = spawn_journal_path(settings.data_dir) if settings.keeper else None
+    local = LocalExecutor(on_event, attempt_limits(settings), read_exit, hold_exits=settings.keeper,
+                          spawn_journal=journal)  # fmt: skip
     if not settings.broker_url:
         return local
     from trigflow.executors.celery_dispatch import CeleryExecutor

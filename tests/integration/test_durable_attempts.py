@@ -314,16 +314,16 @@ def _zombie_or_gone(pid: int) -> bool:
         return True
 
 
-@pytest.mark.parametrize("found_by", ["its-log", "the-keeper"])
+@pytest.mark.parametrize("found_by", ["the-spawn-journal", "the-keeper"])
 def test_an_attempt_whose_pid_was_never_committed_is_found_and_recorded(tmp_path: Path, found_by: str) -> None:
     """The other window bench/restart_chaos.py found: the engine commits an attempt's pid a batch after the
     spawn; a server killed in between left a RUNNING row without a pid, and once the attempt had ended nothing
     could find its keeper record (its environment dies with it), so it was lost and ran again. The executor
-    names the process on the attempt's log (an extended attribute, `mark_log`), whose path is committed
-    before the spawn; and, for a server killed during the spawn itself (no name on the log yet), the keeper
-    notes the task run of each orphan the dead server left it (`keeper._note_orphans`, from its environment,
+    journals the process at its spawn (executors/spawns.py, `<data dir>/keeper/spawned`); and, for a server
+    killed during the spawn itself (nothing journalled yet), the keeper notes the task run of each orphan the
+    dead server left it (`keeper._note_orphans`, from its environment,
     while it still runs). The crash state is made exactly: the server is SIGKILLed while the attempt runs,
-    and the pid the batch had committed is erased from the row (for the keeper case, the log's name too),
+    and the pid the batch had committed is erased from the row (for the keeper case, the journal too),
     as if the crash came first; the attempt then ends before the restart."""
     import sqlite3
 
@@ -346,11 +346,13 @@ def test_an_attempt_whose_pid_was_never_committed_is_found_and_recorded(tmp_path
     with sqlite3.connect(tmp_path / "data" / "trigflow.db") as db:
         assert db.execute("UPDATE task_runs SET pid = NULL, proc_start = NULL WHERE execution_id = ?",
                           (exec_id,)).rowcount == 1  # fmt: skip
-        log_path = db.execute("SELECT log_path FROM task_runs WHERE execution_id = ?", (exec_id,)).fetchone()[0]
+    journal, noted = tmp_path / "data" / "keeper" / "spawned", tmp_path / "data" / "keeper" / "ids" / f"{exec_id}.json"
+    assert exec_id in journal.read_text()
+    wait_for(noted.exists, what="the keeper noting the dead server's orphan")
     if found_by == "the-keeper":
-        os.removexattr(log_path, "user.trigflow.process")
-        wait_for(lambda: (tmp_path / "data" / "keeper" / "ids" / f"{exec_id}.json").exists(),
-                 what="the keeper noting the dead server's orphan")  # fmt: skip
+        journal.write_text("")  # only the keeper's note can find it
+    else:
+        noted.unlink()  # only the journal can find it
     gate.touch()
     wait_for(lambda: _zombie_or_gone(pid), what="the attempt ended while no server ran")
     _restarted_run_task(tmp_path, server.port, project_id, run_id, pid)

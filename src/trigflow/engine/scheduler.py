@@ -40,16 +40,22 @@ from trigflow.engine.execution_messages import (
     Started,
     Wake,
 )
+from trigflow.executors import spawns
 from trigflow.executors.adopted import LOST_MESSAGE, ExitReader
 from trigflow.executors.base import EventCallback, Executor, ExecutorEvent, LaunchError, RemoteAdopter
-from trigflow.executors.keeper import ExitRecord, prune_exits, prune_identities, read_exit, read_identity
+from trigflow.executors.keeper import (
+    ExitRecord,
+    prune_exits,
+    prune_identities,
+    read_exit,
+    read_identity,
+    spawn_journal_path,
+)
 from trigflow.executors.local import (
     LocalExecutor,
     find_process_groups_by_env,
     is_same_process_alive,
     kill_process_group,
-    mark_log,
-    process_of_log,
     read_proc_start,
 )
 from trigflow.service.attempt_params import DEFAULT_LIMITS, ParamLimits
@@ -144,6 +150,7 @@ class Scheduler:
         # Where the keeper records how attempts left behind by a dead server ended (ADR 0005); None: no
         # keeper, so such attempts are lost.
         self.keeper_dir = keeper_dir
+        self.spawn_journal = spawn_journal_path(keeper_dir) if keeper_dir is not None else None
         self.clock = clock
         self.execution = Execution(
             db, clock, stamps, runs_dir, minute_ms=minute_ms, group_slots=group_slots, create_child=create_child,
@@ -152,7 +159,8 @@ class Scheduler:
         # Injected by the composition root (app.py); the scheduler only hands it its event callback and the
         # keeper's records. The local executor is the default, for tests that build a Scheduler directly.
         make = executor or (lambda on_event, read_exit: LocalExecutor(on_event=on_event, read_exit=read_exit,
-                                                                      hold_exits=keeper_dir is not None))
+                                                                      hold_exits=keeper_dir is not None,
+                                                                      spawn_journal=self.spawn_journal))
         self.executor: Executor = make(self._on_executor_event, self._read_exit)
         self.kill_grace = kill_grace_seconds
         self.tick = fallback_tick_seconds
@@ -339,13 +347,14 @@ class Scheduler:
                 attempts[row["execution_id"]] = Recovered(running=True)
                 remote.append(row)
         survivors: list[tuple[str, int, str]] = []
+        journal = spawns.read(self.spawn_journal) if self.spawn_journal is not None else {}
         unknown: set[str] = set()
         keep: set[tuple[int, str]] = set()  # the processes whose keeper records stay
         for row in rows:
             exec_id, pid, token = row["execution_id"], row["pid"], row["proc_start"]
-            if not pid or not token:  # spawned, its pid not committed when the server died: named on its log
-                # (mark_log), or found by the keeper among the dead server's orphans (keeper._note_orphans)
-                marked = process_of_log(row["log_path"]) if row["log_path"] else None
+            if not pid or not token:  # spawned, its pid not committed when the server died: in the spawn
+                # journal (executors/spawns.py), or found by the keeper among the dead server's orphans
+                marked = journal.get(exec_id)
                 if marked is None and self.keeper_dir is not None:
                     marked = read_identity(self.keeper_dir, exec_id)
                 if marked is not None:
@@ -367,15 +376,14 @@ class Scheduler:
             prune_exits(self.keeper_dir, keep)
             prune_identities(self.keeper_dir, {r["execution_id"] for r in rows})
         if unknown:
-            log_paths = {r["execution_id"]: r["log_path"] for r in rows if r["execution_id"] in unknown}
             for exec_id, pgids in find_process_groups_by_env("TRIGFLOW_TASK_EXECUTION_ID", unknown).items():
                 # The attempt's leader leads its own group (one session per attempt, ADR 0002).
                 leaders = [(g, t) for g in sorted(pgids) if (t := read_proc_start(g)) is not None]
                 if self.keeper_dir is not None and len(leaders) == 1 and len(pgids) == 1:
                     attempts[exec_id] = Recovered(running=True)
                     survivors.append((exec_id, *leaders[0]))
-                    if log_paths.get(exec_id):  # so the next restart finds it even once it has ended
-                        mark_log(log_paths[exec_id], -1, *leaders[0])
+                    if self.spawn_journal is not None:  # so the next restart finds it even once it has ended
+                        spawns.append(self.spawn_journal, exec_id, *leaders[0])
                     continue
                 for pgid in sorted(pgids):
                     log.warning("killing task process group %s: its start was never recorded", pgid)

@@ -34,7 +34,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ExitRecord", "prune_exits", "prune_identities", "read_exit", "read_identity", "split", "watch_launcher"]
+__all__ = [
+    "ExitRecord",
+    "prune_exits",
+    "prune_identities",
+    "read_exit",
+    "read_identity",
+    "spawn_journal_path",
+    "split",
+    "watch_launcher",
+]
 
 _PR_SET_CHILD_SUBREAPER = 36
 _EXEC_ENV = b"TRIGFLOW_TASK_EXECUTION_ID="
@@ -85,6 +94,11 @@ def prune_exits(data_dir: Path, keep: set[tuple[int, str]]) -> None:
                     os.unlink(entry.path)
 
 
+def spawn_journal_path(data_dir: Path) -> str:
+    """Where the server's executor journals each attempt's process at its spawn (executors/spawns.py)."""
+    return str(data_dir / "keeper" / "spawned")
+
+
 def ids_dir(data_dir: Path) -> Path:
     return data_dir / "keeper" / "ids"
 
@@ -114,7 +128,7 @@ def _note_orphans(data_dir: Path, server: int) -> None:
     """The server just died: record which task run each attempt it left to us belongs to.
 
     The server commits an attempt's pid a batch after the spawn (and names it on the attempt's log right
-    after the spawn, executors/local.py `mark_log`); a server killed during the spawn itself left neither,
+    after the spawn, executors/spawns.py); a server killed during the spawn itself left neither,
     and an attempt that then ends before the next server looks for it by its environment could no longer be
     tied to its exit record. Its environment is readable now, while it runs: its leader has just become our
     child. A child the server forked but that has not exec'd yet still runs the server's interpreter with

@@ -64,6 +64,7 @@ from trigflow.executors.cgroups import CgroupTree
 from trigflow.executors.cgroups import detect as detect_cgroups
 from trigflow.executors.files import open_regular
 from trigflow.executors.outputs import collect_outputs
+from trigflow.executors.spawns import SpawnJournal
 
 __all__ = [
     "LocalExecutor",
@@ -72,8 +73,6 @@ __all__ = [
     "find_process_groups_by_env",
     "is_same_process_alive",
     "kill_process_group",
-    "mark_log",
-    "process_of_log",
     "read_proc_start",
 ]
 
@@ -405,28 +404,6 @@ class _Attempt:
     outputs: tuple[tuple[str, ...], str, str | None] | None = None
 
 
-PROCESS_XATTR = "user.trigflow.process"
-
-
-def mark_log(log_path: str, log_fd: int, pid: int, proc_start: str) -> None:
-    """Name the attempt's process on its log file (an extended attribute, one syscall on an open fd): the
-    engine commits the pid a batch after the spawn, and a server killed in between left a restarted one with
-    no way to find the attempt's keeper record once the process had ended (bench/restart_chaos.py found
-    it). The log path is committed before the spawn, so `process_of_log` closes that window. Best effort: a
-    filesystem without user xattrs keeps the window (then only a live process is found, by its environment)."""
-    with contextlib.suppress(OSError):
-        os.setxattr(log_fd if log_fd >= 0 else log_path, PROCESS_XATTR, f"{pid} {proc_start}".encode("ascii"))
-
-
-def process_of_log(log_path: str) -> tuple[int, str] | None:
-    """(pid, proc_start) that `mark_log` recorded on an attempt's log, or None."""
-    try:
-        pid, token = os.getxattr(log_path, PROCESS_XATTR, follow_symlinks=False).decode("ascii").split(" ", 1)
-        return int(pid), token
-    except (OSError, ValueError, UnicodeDecodeError):
-        return None
-
-
 class LocalExecutor:
     """Runs attempts as child processes of this server; see the module docstring for the design.
 
@@ -443,8 +420,11 @@ class LocalExecutor:
         read_exit: ExitReader | None = None,
         *,
         hold_exits: bool = False,
+        spawn_journal: str | None = None,
     ) -> None:
         self._on_event = on_event
+        # Which process each attempt is, durable from its spawn (executors/spawns.py), under a keeper.
+        self._spawns = SpawnJournal(spawn_journal) if spawn_journal is not None else None
         # Under a keeper (ADR 0005): an exited leader stays an unreaped zombie until the engine has made its
         # exit durable (`recorded`). Reaping it first left a window in which a server killed before its
         # commit had thrown the finished attempt away: no record (the keeper never saw the child) and no
@@ -543,8 +523,8 @@ class LocalExecutor:
                 raise LaunchError(f"cannot watch the attempt's process: {exc.strerror or exc}") from exc
             # The child is at worst an unreaped zombie here, so /proc/<pid> is still there.
             proc_start = read_proc_start(pid)
-            if proc_start is not None:
-                mark_log(spec.log_path, log_fd, pid, proc_start)
+            if proc_start is not None and self._spawns is not None:
+                self._spawns.record(attempt_id, pid, proc_start)  # before the pid is committed (spawns.py)
             attempt = _Attempt(attempt_id, pid, pidfd, proc_start, sweep_value=spec.env.get(SWEEP_ENV),
                                log_fd=log_fd, log_state=log_state,
                                outputs=(spec.output_keys, spec.log_path, spec.outputs_path)
